@@ -1,0 +1,196 @@
+/**
+ * Combinators for contract parameters. Every value reaches us as text (query string,
+ * urlencoded or multipart field), possibly repeated, so each parameter schema decodes
+ * from `string | string[]`: scalars take the last value given (body after query), lists
+ * take them all. Failures carry a message that names what was expected, which the
+ * dispatcher prefixes with the parameter's name for the contract's -14 answer.
+ */
+import JSON5 from "json5"
+import { ParseResult, Schema } from "effect"
+
+/** What the HTTP layer hands to a params schema for one key. */
+export const RawValue = Schema.Union(Schema.String, Schema.Array(Schema.String))
+export type RawValue = typeof RawValue.Type
+export type RawParams = Readonly<Record<string, RawValue>>
+
+const lastOf = (v: RawValue): string => (typeof v === "string" ? v : (v[v.length - 1] ?? ""))
+
+/** A single text value (the last one when repeated). */
+export const text = Schema.transform(RawValue, Schema.String, {
+  strict: true,
+  decode: lastOf,
+  encode: (s) => s
+})
+
+/** Decodes one text value with `parse`; `undefined` means "not what was expected". */
+const fromText = <A>(to: Schema.Schema<A>, what: string, parse: (s: string) => A | undefined) =>
+  Schema.transformOrFail(Schema.String, to, {
+    strict: true,
+    decode: (s, _, ast) => {
+      const v = parse(s.trim())
+      return v === undefined
+        ? ParseResult.fail(new ParseResult.Type(ast, s, `expected ${what}, got ${JSON.stringify(s)}`))
+        : ParseResult.succeed(v)
+    },
+    encode: (v) => ParseResult.succeed(String(v))
+  })
+
+const parsed = <A>(to: Schema.Schema<A>, what: string, parse: (s: string) => A | undefined) =>
+  Schema.compose(text, fromText(to, what, parse))
+
+const INT = /^[+-]?\d{1,15}$/
+
+/** An integer that fits a JavaScript number exactly. */
+export const int = parsed(Schema.Number, "an integer", (s) => (INT.test(s) ? Number(s) : undefined))
+
+/** An integer within [min, max]; the message says the range (answered as -14). */
+export const intIn = (min: number, max: number) =>
+  int.pipe(
+    Schema.filter((n) => (n >= min && n <= max) || `expected an integer from ${min} to ${max}, got ${n}`)
+  )
+
+/** One of the listed integer codes (enumerations of the contract: 0/1, 1..7, …). */
+export const intOneOf = (...allowed: ReadonlyArray<number>) =>
+  int.pipe(Schema.filter((n) => allowed.includes(n) || `expected one of ${allowed.join(", ")}, got ${n}`))
+
+/** A decimal number (coordinates, money). */
+export const decimal = parsed(Schema.Number, "a number", (s) =>
+  /^[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?$/.test(s) ? Number(s) : undefined
+)
+
+/**
+ * A 64-bit id issued by the bridge (or the platform). Ids the bridge issues stay below
+ * 2^53, so they decode to numbers; anything larger is refused rather than rounded.
+ */
+export const id = parsed(Schema.Number, "a numeric id", (s) => {
+  if (!/^\d{1,19}$/.test(s)) return undefined
+  const n = Number(s)
+  return Number.isSafeInteger(n) && n > 0 ? n : undefined
+})
+
+/** A 64-bit id from a device or the platform, kept as its decimal text (may exceed 2^53). */
+export const idText = parsed(Schema.String, "a numeric id", (s) => (/^\d{1,20}$/.test(s) ? s : undefined))
+
+/** Unix time in milliseconds. */
+export const unixMs = parsed(Schema.Number, "Unix milliseconds", (s) =>
+  /^\d{1,16}$/.test(s) ? Number(s) : undefined
+)
+
+const TRUE = new Set(["true", "1", "yes", "on"])
+const FALSE = new Set(["false", "0", "no", "off"])
+/** A boolean written as true/false, 1/0, yes/no or on/off. */
+export const bool = parsed(Schema.Boolean, "true or false", (s) => {
+  const l = s.toLowerCase()
+  return TRUE.has(l) ? true : FALSE.has(l) ? false : undefined
+})
+
+const pad = (n: string) => n.padStart(2, "0")
+const DATETIME = /^(\d{4})-(\d{1,2})-(\d{1,2})(?:[ T](\d{1,2}):(\d{1,2})(?::(\d{1,2}))?)?$/
+/**
+ * `yyyy-mm-dd hh:nn:ss` in the configured zone, normalised (zero-padded; a date alone
+ * means midnight; seconds optional, as the contract's own examples write `2017-1-1` and
+ * `2018-7-1 23:59`). Conversion to an instant needs the zone, so it happens in the handler.
+ */
+export const datetime = parsed(Schema.String, "a time as yyyy-mm-dd hh:nn:ss", (s) => {
+  const m = DATETIME.exec(s)
+  if (!m) return undefined
+  const [, y, mo, d, h = "0", mi = "0", se = "0"] = m
+  const [Y, M, D, H, N, S] = [y, mo, d, h, mi, se].map(Number) as [number, number, number, number, number, number]
+  if (M < 1 || M > 12 || D < 1 || D > 31 || H > 23 || N > 59 || S > 59) return undefined
+  const probe = new Date(Date.UTC(Y, M - 1, D))
+  if (probe.getUTCMonth() !== M - 1) return undefined
+  return `${y}-${pad(mo!)}-${pad(d!)} ${pad(h)}:${pad(mi)}:${pad(se)}`
+})
+
+/** `yyyy-mm-dd` */
+export const date = parsed(Schema.String, "a date as yyyy-mm-dd", (s) => {
+  const m = /^(\d{4})-(\d{1,2})-(\d{1,2})$/.exec(s)
+  if (!m) return undefined
+  const probe = new Date(Date.UTC(Number(m[1]), Number(m[2]) - 1, Number(m[3])))
+  if (probe.getUTCMonth() !== Number(m[2]) - 1 || probe.getUTCDate() !== Number(m[3])) return undefined
+  return `${m[1]}-${pad(m[2]!)}-${pad(m[3]!)}`
+})
+
+/** A telephone number: digits with an optional leading +, 3 to 20 digits, inner spaces and dashes dropped. */
+const phoneText = (s: string) => {
+  const n = s.replace(/[\s-]/g, "")
+  return /^\+?\d{3,20}$/.test(n) ? n : undefined
+}
+export const phone = parsed(Schema.String, "a telephone number", phoneText)
+
+/** A mobile number of mainland China (11 digits starting with 1), +86/0086 tolerated. */
+export const mobile = parsed(Schema.String, "an 11-digit mobile number", (s) => {
+  const n = s.replace(/[\s-]/g, "").replace(/^(\+86|0086)/, "")
+  return /^1\d{10}$/.test(n) ? n : undefined
+})
+
+/** JSON embedded in a parameter: strict JSON or the relaxed JS-object form (`{status:0}`). */
+export interface EmbeddedJson {
+  readonly raw: string
+  /** false when neither strict nor relaxed JSON parsed: the raw text is kept, never dropped */
+  readonly parsed: boolean
+  readonly value: unknown
+}
+export const parseEmbeddedJson = (raw: string): EmbeddedJson => {
+  for (const parse of [JSON.parse, JSON5.parse] as const) {
+    try {
+      return { raw, parsed: true, value: parse(raw) }
+    } catch {
+      // try the next, more relaxed, grammar; failing both is reported through `parsed`
+    }
+  }
+  return { raw, parsed: false, value: undefined }
+}
+export const EmbeddedJsonSchema = Schema.Struct({
+  raw: Schema.String,
+  parsed: Schema.Boolean,
+  value: Schema.Unknown
+})
+export const json = Schema.transform(text, EmbeddedJsonSchema, {
+  strict: true,
+  decode: parseEmbeddedJson,
+  encode: (j) => j.raw
+})
+
+/** A list given as repeats or indexed keys (`cpPhone[0]`, `cpPhone[1]`). */
+export const list = <A>(item: Schema.Schema<A, string>) =>
+  Schema.compose(
+    Schema.transform(RawValue, Schema.Array(Schema.String), {
+      strict: true,
+      decode: (v) => (typeof v === "string" ? [v] : v),
+      encode: (v) => v
+    }),
+    Schema.Array(item)
+  )
+
+/**
+ * A comma-separated list in one value (`13002300000, 13002300001`); ASCII and full-width
+ * commas, surrounding spaces ignored, empty items dropped, duplicates removed in order.
+ */
+export const commaList = <A>(item: Schema.Schema<A, string>) =>
+  Schema.compose(
+    Schema.transform(text, Schema.Array(Schema.String), {
+      strict: true,
+      decode: (s) => [...new Set(s.split(/[,，;；\s]+/).map((x) => x.trim()).filter((x) => x !== ""))],
+      encode: (v) => v.join(",")
+    }),
+    Schema.Array(item)
+  )
+
+/** Item schemas for `list`/`commaList` (they decode a single string). */
+export const item = {
+  phone: fromText(Schema.String, "a telephone number", phoneText),
+  extension: fromText(Schema.String, "an extension number", (s) => (/^\d{4,20}$/.test(s) ? s : undefined)),
+  int: fromText(Schema.Number, "an integer", (s) => (INT.test(s) ? Number(s) : undefined)),
+  text: Schema.String
+}
+
+/** Text bounded in length (characters), the message saying the bound. */
+export const textMax = (max: number) =>
+  text.pipe(Schema.filter((s) => s.length <= max || `expected at most ${max} characters, got ${s.length}`))
+
+/** Annotates a parameter or result field with the contract's own description. */
+export const doc =
+  (description: string) =>
+  <S extends Schema.Schema.All>(schema: S): S =>
+    schema.annotations({ description }) as S

@@ -1,0 +1,39 @@
+/**
+ * Every service a handler may use, and the one layer that builds them over a config.
+ * The HTTP server, the CLI and the tests all run on a runtime made from `appLayer`.
+ */
+import { SqlClient } from "@effect/sql"
+import { Layer, Logger, LogLevel } from "effect"
+import { Auth } from "./auth/Auth.js"
+import { Passwords } from "./auth/Passwords.js"
+import { Bootstrap } from "./Bootstrap.js"
+import { AppConfig, type AppConfigShape } from "./config/AppConfig.js"
+import { DatabaseLive, Migrations } from "./db/Database.js"
+import { Outbox } from "./events/Outbox.js"
+import { ExtensionsRepo } from "./extensions/ExtensionsRepo.js"
+import { Ids } from "./shared/Ids.js"
+
+export type AppServices =
+  | AppConfig
+  | SqlClient.SqlClient
+  | Migrations
+  | Ids
+  | Passwords
+  | Outbox
+  | ExtensionsRepo
+  | Auth
+
+/** Structured JSON log lines at the configured level. */
+export const loggerLayer = (config: AppConfigShape) =>
+  Layer.merge(Logger.json, Logger.minimumLogLevel(LogLevel.fromLiteral(levelName(config.logLevel))))
+
+const levelName = (l: AppConfigShape["logLevel"]) =>
+  (({ all: "All", trace: "Trace", debug: "Debug", info: "Info", warning: "Warning", error: "Error", fatal: "Fatal", none: "None" }) as const)[l]
+
+export const appLayer = (config: AppConfigShape) => {
+  const configLayer = Layer.succeed(AppConfig, config)
+  const base = Layer.mergeAll(Ids.Default, Passwords.Default).pipe(Layer.provideMerge(DatabaseLive))
+  const repos = Layer.mergeAll(ExtensionsRepo.Default, Outbox.DefaultWithoutDependencies).pipe(Layer.provideMerge(base))
+  const services = Auth.Default.pipe(Layer.provideMerge(repos))
+  return Bootstrap.pipe(Layer.provideMerge(services), Layer.provideMerge(configLayer), Layer.provide(loggerLayer(config)))
+}

@@ -1,0 +1,59 @@
+/**
+ * First start: the contract's test enterprise and its admin extension, so a newcomer can
+ * call the API at once (configurable, can be turned off); and the admin API's bearer token,
+ * generated into the data directory and printed once when none is configured.
+ */
+import * as crypto from "node:crypto"
+import * as fs from "node:fs"
+import * as path from "node:path"
+import { SqlClient } from "@effect/sql"
+import { Effect, Layer, Option } from "effect"
+import { Passwords } from "./auth/Passwords.js"
+import { AppConfig } from "./config/AppConfig.js"
+import { EXTE_STATUS, ExtensionsRepo } from "./extensions/ExtensionsRepo.js"
+
+export const adminTokenFile = (dataDir: string) => path.join(dataDir, "admin-token")
+
+const seedEnterprise = Effect.gen(function* () {
+  const config = yield* AppConfig
+  const repo = yield* ExtensionsRepo
+  const passwords = yield* Passwords
+  const sql = yield* SqlClient.SqlClient
+  const { compNumber, compName, adminSuffix, adminPassword } = config.bootstrap
+  const existing = yield* repo.findByExtension(`${compNumber}${adminSuffix}`)
+  if (Option.isSome(existing)) return
+  const passwordHash = yield* passwords.hashPlain(adminPassword)
+  yield* sql.withTransaction(
+    Effect.zipRight(
+      repo.ensureEnterprise(compNumber, compName),
+      repo.insert(compNumber, adminSuffix, { password_hash: passwordHash, name: "管理员", status: EXTE_STATUS.admin })
+    )
+  )
+  yield* Effect.logInfo("created the first enterprise and its admin extension").pipe(
+    Effect.annotateLogs({ compNumber, extension: `${compNumber}${adminSuffix}` })
+  )
+})
+
+/** The admin token in force: configured, else read from (or first written to) the data directory. */
+export const ensureAdminToken = Effect.gen(function* () {
+  const config = yield* AppConfig
+  if (config.adminToken) return config.adminToken
+  const file = adminTokenFile(config.dataDir)
+  const stored = yield* Effect.sync(() => (fs.existsSync(file) ? fs.readFileSync(file, "utf8").trim() : ""))
+  if (stored.length >= 16) return stored
+  const token = crypto.randomBytes(24).toString("base64url")
+  yield* Effect.sync(() => fs.writeFileSync(file, `${token}\n`, { mode: 0o600 }))
+  // Printed once, on the start that creates it, so an operator can copy it.
+  yield* Effect.logWarning("generated the admin API token (stored in the data directory; set BRIDGE_ADMIN_TOKEN to choose one)").pipe(
+    Effect.annotateLogs({ adminToken: token, file })
+  )
+  return token
+})
+
+export const Bootstrap = Layer.effectDiscard(
+  Effect.gen(function* () {
+    const config = yield* AppConfig
+    if (config.bootstrap.enabled) yield* seedEnterprise
+    yield* ensureAdminToken
+  })
+)

@@ -1,0 +1,57 @@
+/**
+ * `/voip/api/jsondata.html`: authenticate, find the method, check permission, run it, and
+ * wrap the answer in the contract's envelope. Every outcome is a coded answer; nothing here
+ * knows any particular method.
+ */
+import { Cause, Effect } from "effect"
+import { methodsByName } from "../../schemas/index.js"
+import type { AnyMethodSpec } from "../../schemas/Method.js"
+import type { RawParams } from "../../schemas/Param.js"
+import { Auth } from "../auth/Auth.js"
+import { type ApiError, codeOf, InvalidParam, MethodFailed, NoPermission, StorageFailed } from "./Errors.js"
+import { implementationsByName } from "./methods.js"
+
+export type Envelope = Readonly<Record<string, unknown>> & { readonly code: number; readonly message: string }
+
+const single = (params: RawParams, key: string) => {
+  const v = params[key]
+  return typeof v === "string" ? v : v?.[0]
+}
+
+const failure = (e: ApiError, spec?: AnyMethodSpec): Envelope => ({
+  code: codeOf(e),
+  message: e.message,
+  ...(spec?.success ? { success: false } : {})
+})
+
+export const dispatch = (params: RawParams) => {
+  const name = single(params, "method")?.trim()
+  const spec = name === undefined ? undefined : methodsByName.get(name)
+  return Effect.gen(function* () {
+    const auth = yield* Auth
+    // credentials first: an unauthenticated caller learns nothing, not even which methods exist
+    const caller = yield* auth.authenticate(params)
+    if (name === undefined) return yield* new InvalidParam({ param: "method", problem: "is missing" })
+    if (spec === undefined) return yield* new MethodFailed({ message: `unknown method ${JSON.stringify(name)}` })
+    const impl = implementationsByName.get(spec.name)
+    if (!impl) return yield* new MethodFailed({ message: `method ${spec.name} (§${spec.section}) is not implemented yet` })
+    if (spec.admin && !caller.isAdmin)
+      return yield* new NoPermission({ message: `method ${spec.name} is for enterprise administrators only` })
+    const result = yield* impl.run(params, caller)
+    return { code: 0, message: "OK", ...(spec.success ? { success: true } : {}), ...result } as Envelope
+  }).pipe(
+    Effect.catchTag("SqlError", (e) =>
+      Effect.logError("storage statement failed", e.cause).pipe(
+        Effect.as(new StorageFailed({ message: "storage statement failed" })),
+        Effect.flip
+      )
+    ),
+    Effect.catchAll((e) => Effect.succeed(failure(e, spec))),
+    Effect.catchAllDefect((defect) =>
+      Effect.logError("method failed unexpectedly", Cause.die(defect)).pipe(
+        Effect.as(failure(new MethodFailed({ message: "internal error in the method" }), spec))
+      )
+    ),
+    Effect.annotateLogs({ method: name ?? "" })
+  )
+}

@@ -1,0 +1,163 @@
+/**
+ * Configuration: defaults < config file (BRIDGE_CONFIG, or config/bridge.json when
+ * present) < environment. The merged value is decoded with one Schema, so a bad value
+ * stops start-up with a message naming the key, where it came from and what was expected.
+ */
+import * as fs from "node:fs"
+import * as path from "node:path"
+import { Context, Data, Effect, Either, Layer, ParseResult, Schema } from "effect"
+import { isValidZone } from "../shared/Time.js"
+
+const Port = Schema.Int.pipe(Schema.between(0, 65535, { message: () => "expected a port number from 0 to 65535" }))
+const PositiveInt = Schema.Int.pipe(Schema.positive({ message: () => "expected a positive integer" }))
+const Zone = Schema.String.pipe(
+  Schema.filter((tz) => isValidZone(tz) || `expected an IANA time zone such as Asia/Shanghai, got ${JSON.stringify(tz)}`)
+)
+export const LogLevelName = Schema.Literal("all", "trace", "debug", "info", "warning", "error", "fatal", "none")
+
+export const ConfigSchema = Schema.Struct({
+  port: Port,
+  host: Schema.String,
+  dataDir: Schema.String.pipe(Schema.minLength(1, { message: () => "expected a directory path" })),
+  /** bearer token of the admin API; generated into the data directory when unset */
+  adminToken: Schema.optional(
+    Schema.String.pipe(Schema.minLength(16, { message: () => "expected at least 16 characters" }))
+  ),
+  tz: Zone,
+  logLevel: LogLevelName,
+  bootstrap: Schema.Struct({
+    /** create the contract's test enterprise and its admin on first start */
+    enabled: Schema.Boolean,
+    compNumber: Schema.String.pipe(Schema.pattern(/^\d{6}$/, { message: () => "expected a 6-digit enterprise number" })),
+    compName: Schema.String,
+    adminSuffix: Schema.Int.pipe(Schema.between(400, 899, { message: () => "expected a suffix from 400 to 899" })),
+    adminPassword: Schema.String.pipe(Schema.minLength(1))
+  }),
+  http: Schema.Struct({
+    /** largest urlencoded/JSON body, and largest multipart request without files */
+    bodyLimitBytes: PositiveInt,
+    /** close keep-alive connections idle this long */
+    keepAliveTimeoutMs: PositiveInt
+  }),
+  sessions: Schema.Struct({
+    /** sliding expiry of a work-order sessionId */
+    ttlSeconds: PositiveInt
+  }),
+  db: Schema.Struct({
+    /** FULL: an acknowledged write survives power loss. NORMAL: survives a crash of the process only. */
+    synchronous: Schema.Literal("FULL", "NORMAL")
+  }),
+  limits: Schema.Struct({
+    /** largest `limit` a paged method accepts (above: -12) */
+    pageMax: PositiveInt
+  })
+})
+export type AppConfigShape = typeof ConfigSchema.Type
+
+export const defaults: typeof ConfigSchema.Encoded = {
+  port: 8080,
+  host: "0.0.0.0",
+  dataDir: "./data",
+  tz: "Asia/Shanghai",
+  logLevel: "info",
+  bootstrap: {
+    enabled: true,
+    compNumber: "100008",
+    compName: "测试企业",
+    adminSuffix: 800,
+    adminPassword: "02367073578"
+  },
+  http: { bodyLimitBytes: 1024 * 1024, keepAliveTimeoutMs: 5000 },
+  sessions: { ttlSeconds: 2 * 60 * 60 },
+  db: { synchronous: "FULL" },
+  limits: { pageMax: 1000 }
+}
+
+/** Environment variables and the config keys they set. */
+const envKeys: ReadonlyArray<readonly [env: string, key: ReadonlyArray<string>, kind: "string" | "number" | "boolean"]> = [
+  ["BRIDGE_PORT", ["port"], "number"],
+  ["BRIDGE_HOST", ["host"], "string"],
+  ["BRIDGE_DATA_DIR", ["dataDir"], "string"],
+  ["BRIDGE_ADMIN_TOKEN", ["adminToken"], "string"],
+  ["BRIDGE_TZ", ["tz"], "string"],
+  ["LOG_LEVEL", ["logLevel"], "string"],
+  ["BRIDGE_BOOTSTRAP", ["bootstrap", "enabled"], "boolean"],
+  ["BRIDGE_DB_SYNCHRONOUS", ["db", "synchronous"], "string"]
+]
+
+export class ConfigError extends Data.TaggedError("ConfigError")<{ readonly message: string }> {}
+
+type Json = { [k: string]: unknown }
+const isObject = (u: unknown): u is Json => typeof u === "object" && u !== null && !Array.isArray(u)
+
+const merge = (base: Json, over: Json): Json => {
+  const out: Json = { ...base }
+  for (const [k, v] of Object.entries(over)) out[k] = isObject(v) && isObject(out[k]) ? merge(out[k] as Json, v) : v
+  return out
+}
+
+const setPath = (obj: Json, keys: ReadonlyArray<string>, value: unknown): Json => {
+  const [head, ...rest] = keys
+  if (head === undefined) return obj
+  return { ...obj, [head]: rest.length === 0 ? value : setPath(isObject(obj[head]) ? (obj[head] as Json) : {}, rest, value) }
+}
+
+const fromEnvText = (text: string, kind: "string" | "number" | "boolean"): unknown => {
+  // Leave malformed text as it is, so the schema reports it with the key's expectation.
+  if (kind === "number") return /^-?\d+$/.test(text.trim()) ? Number(text) : text
+  if (kind === "boolean") return /^(true|1|yes)$/i.test(text) ? true : /^(false|0|no)$/i.test(text) ? false : text
+  return text === "warn" ? "warning" : text
+}
+
+export interface LoadOptions {
+  readonly env?: Readonly<Record<string, string | undefined>>
+  readonly cwd?: string
+  /** applied after the environment: used by tests and the CLI */
+  readonly overrides?: Json
+}
+
+export const loadConfig = (options: LoadOptions = {}): Effect.Effect<AppConfigShape, ConfigError> =>
+  Effect.suspend(() => {
+    const env = options.env ?? process.env
+    const cwd = options.cwd ?? process.cwd()
+    const explicit = env.BRIDGE_CONFIG
+    const file = explicit ? path.resolve(cwd, explicit) : path.resolve(cwd, "config/bridge.json")
+    let merged: Json = defaults as unknown as Json
+    const source: Record<string, string> = {}
+    if (explicit || fs.existsSync(file)) {
+      let parsed: unknown
+      try {
+        parsed = JSON.parse(fs.readFileSync(file, "utf8"))
+      } catch (e) {
+        return Effect.fail(new ConfigError({ message: `config file ${file}: ${e instanceof Error ? e.message : String(e)}` }))
+      }
+      if (!isObject(parsed)) return Effect.fail(new ConfigError({ message: `config file ${file}: expected a JSON object` }))
+      merged = merge(merged, parsed)
+      for (const k of Object.keys(parsed)) source[k] = file
+    }
+    for (const [name, keys, kind] of envKeys) {
+      const text = env[name]
+      if (text === undefined || text === "") continue
+      merged = setPath(merged, keys, fromEnvText(text, kind))
+      source[keys.join(".")] = name
+    }
+    if (options.overrides) merged = merge(merged, options.overrides)
+    return Schema.decodeUnknownEither(ConfigSchema, { onExcessProperty: "ignore" })(merged).pipe(
+      Either.match({
+        onRight: Effect.succeed,
+        onLeft: (error) => {
+          const lines = ParseResult.ArrayFormatter.formatErrorSync(error).map((issue) => {
+            const key = issue.path.join(".")
+            const from = source[key] ?? source[String(issue.path[0])]
+            return `config key "${key}"${from ? ` (from ${from})` : ""}: ${issue.message}`
+          })
+          return Effect.fail(new ConfigError({ message: lines.join("; ") }))
+        }
+      })
+    )
+  })
+
+export class AppConfig extends Context.Tag("AppConfig")<AppConfig, AppConfigShape>() {}
+
+export const AppConfigLive = (options?: LoadOptions): Layer.Layer<AppConfig, ConfigError> =>
+  Layer.effect(AppConfig, loadConfig(options))

@@ -1,0 +1,81 @@
+/**
+ * The schema, as numbered migrations run at every start (and by `npm start -- migrate`).
+ * A migration once released is never edited: later changes get a new number.
+ */
+import { SqlClient } from "@effect/sql"
+import { Effect } from "effect"
+
+const run = (...statements: ReadonlyArray<string>) =>
+  Effect.gen(function* () {
+    const sql = yield* SqlClient.SqlClient
+    for (const s of statements) yield* sql.unsafe(s)
+  })
+
+export const migrations: Record<string, Effect.Effect<void, unknown, SqlClient.SqlClient>> = {
+  "0001_foundation": run(
+    `CREATE TABLE enterprises (
+      comp_number TEXT PRIMARY KEY,
+      comp_name TEXT NOT NULL,
+      disable_phone_num INTEGER NOT NULL DEFAULT 0,
+      created_at INTEGER NOT NULL
+    )`,
+    // suffix is the contract's 400–899 tail; extension = comp_number || suffix
+    `CREATE TABLE extensions (
+      exte_id INTEGER PRIMARY KEY,
+      comp_number TEXT NOT NULL REFERENCES enterprises(comp_number),
+      suffix INTEGER NOT NULL,
+      extension TEXT NOT NULL UNIQUE,
+      name TEXT NOT NULL DEFAULT '',
+      password_hash TEXT NOT NULL,
+      mobile TEXT NOT NULL DEFAULT '',
+      in_mobile_rule INTEGER NOT NULL DEFAULT 0,
+      status INTEGER NOT NULL DEFAULT 0,
+      is_record INTEGER NOT NULL DEFAULT 1,
+      memo1 TEXT NOT NULL DEFAULT '',
+      memo2 TEXT NOT NULL DEFAULT '',
+      memo3 TEXT NOT NULL DEFAULT '',
+      memo4 TEXT NOT NULL DEFAULT '',
+      memo5 TEXT NOT NULL DEFAULT '',
+      login_name TEXT NOT NULL DEFAULT '',
+      login_type INTEGER NOT NULL DEFAULT 0,
+      is_app INTEGER NOT NULL DEFAULT 1,
+      dept_id INTEGER,
+      shp_id INTEGER,
+      transfer_shp_id INTEGER,
+      show_phone TEXT NOT NULL DEFAULT '',
+      check_in INTEGER NOT NULL DEFAULT 0,
+      created_at INTEGER NOT NULL,
+      updated_at INTEGER NOT NULL,
+      UNIQUE (comp_number, suffix)
+    )`,
+    // only a hash of the session token is stored: the token itself is a credential
+    `CREATE TABLE sessions (
+      token_hash TEXT PRIMARY KEY,
+      exte_id INTEGER NOT NULL REFERENCES extensions(exte_id) ON DELETE CASCADE,
+      expires_at INTEGER NOT NULL,
+      created_at INTEGER NOT NULL
+    )`,
+    `CREATE INDEX sessions_exte ON sessions(exte_id)`,
+    `CREATE INDEX sessions_expiry ON sessions(expires_at)`,
+    `CREATE TABLE blacklist (
+      comp_number TEXT NOT NULL,
+      phone TEXT NOT NULL,
+      created_at INTEGER NOT NULL,
+      created_by INTEGER,
+      PRIMARY KEY (comp_number, phone)
+    ) WITHOUT ROWID`,
+    // the transactional outbox: written in the same transaction as the change it describes
+    `CREATE TABLE events (
+      id INTEGER PRIMARY KEY,
+      type TEXT NOT NULL,
+      occurred_at INTEGER NOT NULL,
+      enterprise TEXT,
+      source TEXT NOT NULL,
+      data TEXT NOT NULL,
+      raw TEXT,
+      dedup_key TEXT UNIQUE
+    )`,
+    `CREATE INDEX events_type_time ON events(type, occurred_at)`,
+    `CREATE INDEX events_time ON events(occurred_at)`
+  )
+}

@@ -1,0 +1,114 @@
+/**
+ * `GET /openapi.json`, generated from the contract's schemas (OpenAPI 3.1). jsondata
+ * methods share one URL and differ by `method=`, which OpenAPI cannot key on, so each
+ * method is documented at `/voip/api/jsondata.html?method=<name>` — the URL a client calls.
+ */
+import { JSONSchema, Schema } from "effect"
+import { methods } from "../../schemas/index.js"
+import type { AnyMethodSpec } from "../../schemas/Method.js"
+
+type Json = Record<string, unknown>
+
+const CODES_DESCRIPTION =
+  "0 成功; -1 网络错误; -2 验证错误; -3 方法内部错误（含未知方法）; -5 没有权限; -6 SQL 语句执行错误; -10 数据已经存在; -11 数据不存在; -12 超过最大值错误; -13 文件保存失败; -14 验证组错误（message 指出参数）"
+
+const credentials: ReadonlyArray<Json> = [
+  { name: "sa_user", in: "query", required: false, description: "校验帐号（坐席号）", schema: { type: "string" } },
+  { name: "sa_password", in: "query", required: false, description: "MD5 校验密码 32 位 MD5 码（大小写均可）", schema: { type: "string", pattern: "^[0-9a-fA-F]{32}$" } },
+  { name: "sessionId", in: "query", required: false, description: "getExtension 返回的会话 ID（可代替 sa_user/sa_password）", schema: { type: "string" } }
+]
+
+const build = () => {
+  const definitions: Record<string, JSONSchema.JsonSchema7> = {}
+  const toJsonSchema = (schema: Schema.Schema.Any): Json =>
+    JSONSchema.fromAST(schema.ast, {
+      definitions,
+      definitionPath: "#/components/schemas/",
+      target: "openApi3.1",
+      additionalPropertiesStrategy: "allow"
+    }) as unknown as Json
+
+  const operation = (spec: AnyMethodSpec, verb: "get" | "post") => {
+    const params = toJsonSchema(Schema.typeSchema(spec.params))
+    const properties = (params.properties ?? {}) as Record<string, Json>
+    const required = new Set((params.required ?? []) as ReadonlyArray<string>)
+    const result = toJsonSchema(spec.result)
+    const envelope = {
+      allOf: [
+        {
+          type: "object",
+          required: ["code", "message"],
+          properties: {
+            code: { type: "integer", description: CODES_DESCRIPTION },
+            message: { type: "string", description: "失败信息（成功时为 OK）" },
+            ...(spec.success ? { success: { type: "boolean", description: "true/false 调用成功失败" } } : {})
+          }
+        },
+        result
+      ]
+    }
+    const methodParam = { name: "method", in: "query", required: true, description: "调用函数名", schema: { type: "string", enum: [spec.name, ...spec.aliases] } }
+    const common = {
+      operationId: `${verb}_${spec.name}`,
+      summary: `${spec.title} (§${spec.section})`,
+      description: `${spec.admin ? "需要企业管理员权限（否则 -5）。" : ""}参数可在 query、x-www-form-urlencoded 或 multipart/form-data 中给出，可混合。`,
+      tags: [`§${spec.section.split(".").slice(0, 2).join(".")}`],
+      responses: {
+        "200": { description: "编码的应答（HTTP 状态总是 200）", content: { "application/json": { schema: envelope } } }
+      }
+    }
+    if (verb === "get")
+      return {
+        ...common,
+        parameters: [
+          methodParam,
+          ...credentials,
+          ...Object.entries(properties).map(([name, schema]) => ({
+            name,
+            in: "query",
+            required: required.has(name),
+            ...(typeof schema.description === "string" ? { description: schema.description } : {}),
+            schema
+          }))
+        ]
+      }
+    const form = { type: "object", properties: { ...properties }, required: [...required] }
+    return {
+      ...common,
+      parameters: [methodParam, ...credentials],
+      requestBody: {
+        required: false,
+        content: { "application/x-www-form-urlencoded": { schema: form }, "multipart/form-data": { schema: form } }
+      }
+    }
+  }
+
+  const paths: Record<string, Json> = {}
+  for (const spec of methods) {
+    paths[`/voip/api/jsondata.html?method=${spec.name}`] = { get: operation(spec, "get"), post: operation(spec, "post") }
+  }
+  const plain = (summary: string) => ({
+    get: { summary, responses: { "200": { description: "OK", content: { "application/json": { schema: { type: "object" } } } } } }
+  })
+  paths["/healthz"] = plain("Liveness")
+  paths["/readyz"] = {
+    get: {
+      summary: "Readiness: database reachable, migrations applied",
+      responses: { "200": { description: "ready" }, "503": { description: "not ready" } }
+    }
+  }
+  return {
+    openapi: "3.1.0",
+    info: {
+      title: "voip-bridge",
+      version: "0.1.0",
+      description: "八百呼 (800ing) platform API as served by voip-bridge. Field names and descriptions are the contract's own."
+    },
+    paths,
+    components: { schemas: definitions }
+  }
+}
+
+let cached: Json | undefined
+/** Built once: the schemas do not change while the process runs. */
+export const openApiDocument = (): Json => (cached ??= build())

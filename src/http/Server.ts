@@ -1,0 +1,115 @@
+/**
+ * The HTTP host. express routes each request to an Effect run on the one ManagedRuntime
+ * built from the app's layers — built before `listen`, so a request never meets an
+ * unmigrated database — and interrupted when the client goes away.
+ */
+import type { AddressInfo } from "node:net"
+import type { Server } from "node:http"
+import express from "express"
+import { Cause, Effect, Exit, ManagedRuntime } from "effect"
+import { type AppServices, appLayer } from "../AppServices.js"
+import type { AppConfigShape } from "../config/AppConfig.js"
+import type { HttpRequestError } from "./Params.js"
+import { type HttpAnswer, json, type Route } from "./Route.js"
+import { routes } from "./routes.js"
+
+export type AppRuntime = ManagedRuntime.ManagedRuntime<AppServices, unknown>
+
+const send = (res: express.Response, answer: HttpAnswer) => {
+  switch (answer._tag) {
+    case "Json":
+      if (answer.headers) res.set(answer.headers)
+      res.status(answer.status).type("application/json; charset=utf-8").send(JSON.stringify(answer.body))
+      return
+    case "Bytes":
+      res.status(answer.status).set(answer.headers).send(answer.body)
+      return
+    case "File":
+      res.set(answer.headers).sendFile(answer.path, { dotfiles: "allow", acceptRanges: true }, (err) => {
+        if (err && !res.headersSent) res.status(404).json({ code: -11, message: "file does not exist" })
+      })
+      return
+  }
+}
+
+const requestFailed = (e: HttpRequestError) => json({ code: e.code, message: e.message }, e.status)
+
+export const makeApp = (runtime: AppRuntime, table: ReadonlyArray<Route> = routes) => {
+  const app = express()
+  app.disable("x-powered-by")
+  app.set("etag", false)
+  // Query strings are parsed by the routes themselves (repeats, indexed keys, raw UTF-8).
+  app.set("query parser", false)
+
+  for (const route of table) {
+    const handler: express.RequestHandler = (req, res) => {
+      const controller = new AbortController()
+      res.on("close", () => {
+        if (!res.writableFinished) controller.abort()
+      })
+      const started = performance.now()
+      const program = route.handle(req).pipe(
+        Effect.catchTag("HttpRequestError", (e) => Effect.succeed(requestFailed(e))),
+        Effect.tap((answer) =>
+          Effect.logDebug("request").pipe(
+            Effect.annotateLogs({
+              http: { method: req.method, path: req.path, status: "status" in answer ? answer.status : 200, ms: Math.round(performance.now() - started) }
+            })
+          )
+        )
+      )
+      runtime.runPromiseExit(program, { signal: controller.signal }).then((exit) => {
+        if (Exit.isSuccess(exit)) return send(res, exit.value)
+        if (Cause.isInterruptedOnly(exit.cause)) return
+        runtime.runFork(Effect.logError("request failed unexpectedly", exit.cause))
+        if (!res.headersSent) res.status(500).json({ code: -3, message: "internal error" })
+      })
+    }
+    for (const m of route.methods) {
+      const verb = m.toLowerCase() as "get" | "post" | "put" | "patch" | "delete"
+      for (const p of typeof route.path === "string" ? [route.path] : route.path) app[verb](p, handler)
+    }
+  }
+
+  app.use((req, res) => {
+    res.status(404).json({ code: -11, message: `no such endpoint: ${req.method} ${req.path}` })
+  })
+  return app
+}
+
+export interface RunningServer {
+  readonly url: string
+  readonly port: number
+  readonly runtime: AppRuntime
+  readonly close: () => Promise<void>
+}
+
+/** Builds the runtime (migrations, bootstrap), then listens. */
+export const startServer = async (config: AppConfigShape): Promise<RunningServer> => {
+  const runtime: AppRuntime = ManagedRuntime.make(appLayer(config))
+  try {
+    await runtime.runtime()
+  } catch (e) {
+    await runtime.dispose()
+    throw e
+  }
+  const app = makeApp(runtime)
+  const server: Server = await new Promise((resolve, reject) => {
+    const s = app.listen(config.port, config.host, () => resolve(s))
+    s.once("error", reject)
+  })
+  server.keepAliveTimeout = config.http.keepAliveTimeoutMs
+  const { port } = server.address() as AddressInfo
+  const shownHost = config.host === "0.0.0.0" || config.host === "::" ? "127.0.0.1" : config.host
+  let closing: Promise<void> | undefined
+  const close = () =>
+    (closing ??= (async () => {
+      // stop accepting, let in-flight requests finish, then release the runtime (database last)
+      await new Promise<void>((resolve) => {
+        server.close(() => resolve())
+        server.closeIdleConnections()
+      })
+      await runtime.dispose()
+    })())
+  return { url: `http://${shownHost}:${port}`, port, runtime, close }
+}

@@ -1,0 +1,171 @@
+/**
+ * The command line: `serve` (default), `migrate`, `user add|passwd`. `npm start -- <command>`.
+ * Commands print for people on stdout/stderr; the server logs JSON lines.
+ */
+import { parseArgs } from "node:util"
+import { SqlClient } from "@effect/sql"
+import { Effect, ManagedRuntime, Option } from "effect"
+import { type AppServices, appLayer } from "./AppServices.js"
+import { generatePassword, Passwords } from "./auth/Passwords.js"
+import { type AppConfigShape, loadConfig } from "./config/AppConfig.js"
+import { EXTE_STATUS, ExtensionsRepo } from "./extensions/ExtensionsRepo.js"
+import { startServer } from "./http/Server.js"
+
+const HELP: Record<string, string> = {
+  main: `voip-bridge — a self-hosted bridge for the 800ing call-centre platform
+
+usage: npm start -- [command] [options]
+
+commands:
+  serve              serve the API (default)
+  migrate            apply database migrations and exit
+  user add|passwd    manage extensions from the shell
+
+Each command takes --help. Configuration: config/bridge.json (or BRIDGE_CONFIG) and the
+environment: BRIDGE_PORT, BRIDGE_HOST, BRIDGE_DATA_DIR, BRIDGE_CONFIG, BRIDGE_ADMIN_TOKEN,
+BRIDGE_TZ, LOG_LEVEL.
+`,
+  serve: `usage: npm start -- serve [--port N] [--host H] [--data-dir DIR]
+
+Serves every surface on one port (default 8080). SIGTERM or SIGINT: stop accepting,
+finish in-flight requests, close the database.
+`,
+  migrate: `usage: npm start -- migrate [--data-dir DIR]
+
+Applies pending migrations to the database under the data directory and exits.
+`,
+  user: `usage:
+  npm start -- user add <extension> [--password P] [--name NAME] [--admin]
+  npm start -- user passwd <extension> [--password P]
+
+<extension> is the enterprise number (6 digits) followed by the suffix (400–899), e.g.
+100008801. The enterprise is created when missing. Without --password a password is
+generated and printed.
+`
+}
+
+const out = (text: string) => process.stdout.write(text.endsWith("\n") ? text : `${text}\n`)
+const fail = (text: string, code = 2): never => {
+  process.stderr.write(`${text}\n`)
+  process.exit(code)
+}
+
+const configFrom = async (overrides: Record<string, unknown>): Promise<AppConfigShape> => {
+  const exit = await Effect.runPromiseExit(loadConfig({ overrides }))
+  if (exit._tag === "Failure") {
+    const e = exit.cause._tag === "Fail" ? exit.cause.error.message : String(exit.cause)
+    return fail(`voip-bridge: ${e}`)
+  }
+  return exit.value
+}
+
+const serve = async (overrides: Record<string, unknown>) => {
+  const config = await configFrom(overrides)
+  const server = await startServer(config).catch((e: unknown) => fail(`voip-bridge: could not start: ${e instanceof Error ? e.message : String(e)}`, 1))
+  await server.runtime.runPromise(
+    Effect.logInfo("voip-bridge listening").pipe(Effect.annotateLogs({ url: server.url, dataDir: config.dataDir }))
+  )
+  const stop = (signal: string) => {
+    server.runtime
+      .runPromise(Effect.logInfo("shutting down").pipe(Effect.annotateLogs({ signal })))
+      .finally(() => server.close().then(() => process.exit(0)))
+  }
+  process.once("SIGTERM", () => stop("SIGTERM"))
+  process.once("SIGINT", () => stop("SIGINT"))
+}
+
+const withRuntime = async <A>(overrides: Record<string, unknown>, program: Effect.Effect<A, unknown, AppServices>) => {
+  const config = await configFrom(overrides)
+  const runtime = ManagedRuntime.make(appLayer(config))
+  try {
+    return await runtime.runPromise(program)
+  } finally {
+    await runtime.dispose()
+  }
+}
+
+const userCommand = async (args: ReadonlyArray<string>, overrides: Record<string, unknown>) => {
+  const { values, positionals } = parseArgs({
+    args: [...args],
+    allowPositionals: true,
+    options: {
+      password: { type: "string" },
+      name: { type: "string" },
+      admin: { type: "boolean" },
+      help: { type: "boolean" },
+      // shared options, read by main
+      port: { type: "string" },
+      host: { type: "string" },
+      "data-dir": { type: "string" }
+    }
+  })
+  const [action, extension] = positionals
+  if (values.help || !action) return out(HELP.user!)
+  if (!extension || !/^\d{6}[4-8]\d\d$/.test(extension)) return fail("user: <extension> must be 6 enterprise digits and a suffix from 400 to 899, e.g. 100008801")
+  const comp = extension.slice(0, 6)
+  const suffix = Number(extension.slice(6))
+  const password = values.password ?? generatePassword()
+  const program = Effect.gen(function* () {
+    const repo = yield* ExtensionsRepo
+    const passwords = yield* Passwords
+    const sql = yield* SqlClient.SqlClient
+    const password_hash = yield* passwords.hashPlain(password)
+    const existing = yield* repo.findByExtension(extension)
+    if (action === "add") {
+      if (Option.isSome(existing)) return `user add: extension ${extension} already exists`
+      yield* sql.withTransaction(
+        Effect.zipRight(
+          repo.ensureEnterprise(comp, comp),
+          repo.insert(comp, suffix, { password_hash, name: values.name ?? extension, status: values.admin ? EXTE_STATUS.admin : EXTE_STATUS.agent })
+        )
+      )
+      return undefined
+    }
+    if (action === "passwd") {
+      if (Option.isNone(existing)) return `user passwd: extension ${extension} does not exist`
+      yield* repo.update(comp, existing.value.exte_id, { password_hash })
+      return undefined
+    }
+    return `user: unknown action ${action} (add or passwd)`
+  })
+  const problem = await withRuntime(overrides, program)
+  if (problem) return fail(problem, 1)
+  out(`${extension} ${values.password ? "saved" : `password: ${password}`}`)
+}
+
+const main = async () => {
+  const argv = process.argv.slice(2)
+  const command = argv[0] && !argv[0].startsWith("-") ? argv[0] : "serve"
+  const rest = argv[0] === command ? argv.slice(1) : argv
+  const common = parseArgs({
+    args: rest,
+    allowPositionals: true,
+    strict: false,
+    options: { port: { type: "string" }, host: { type: "string" }, "data-dir": { type: "string" }, help: { type: "boolean" } }
+  }).values
+  const overrides: Record<string, unknown> = {}
+  if (typeof common.port === "string") overrides.port = /^\d+$/.test(common.port) ? Number(common.port) : common.port
+  if (typeof common.host === "string") overrides.host = common.host
+  if (typeof common["data-dir"] === "string") overrides.dataDir = common["data-dir"]
+
+  if (command === "help" || (common.help && command === "serve" && argv[0] !== "serve")) return out(HELP.main!)
+  switch (command) {
+    case "serve":
+      if (common.help) return out(HELP.serve!)
+      return serve(overrides)
+    case "migrate": {
+      if (common.help) return out(HELP.migrate!)
+      const config = await configFrom(overrides)
+      const runtime = ManagedRuntime.make(appLayer(config))
+      await runtime.runtime()
+      await runtime.dispose()
+      return out(`migrations applied: ${config.dataDir}`)
+    }
+    case "user":
+      return userCommand(rest, overrides)
+    default:
+      return fail(`voip-bridge: unknown command ${command}\n\n${HELP.main}`)
+  }
+}
+
+main().catch((e: unknown) => fail(`voip-bridge: ${e instanceof Error ? (e.stack ?? e.message) : String(e)}`, 1))

@@ -4,8 +4,8 @@
  * unmigrated database — and interrupted when the client goes away.
  */
 import type { AddressInfo } from "node:net"
-import type { Server } from "node:http"
 import express from "express"
+import { createServer, wasRepaired } from "./RawUtf8.js"
 import { Cause, Effect, Exit, ManagedRuntime } from "effect"
 import { type AppServices, appLayer } from "../AppServices.js"
 import type { AppConfigShape } from "../config/AppConfig.js"
@@ -40,6 +40,10 @@ export const makeApp = (runtime: AppRuntime, table: ReadonlyArray<Route> = route
   app.set("etag", false)
   // Query strings are parsed by the routes themselves (repeats, indexed keys, raw UTF-8).
   app.set("query parser", false)
+  app.use((req, res, next) => {
+    if (wasRepaired(req.socket)) res.setHeader("Connection", "close")
+    next()
+  })
 
   for (const route of table) {
     const handler: express.RequestHandler = (req, res) => {
@@ -94,21 +98,19 @@ export const startServer = async (config: AppConfigShape): Promise<RunningServer
     throw e
   }
   const app = makeApp(runtime)
-  const server: Server = await new Promise((resolve, reject) => {
-    const s = app.listen(config.port, config.host, () => resolve(s))
-    s.once("error", reject)
-  })
+  const { server, front, close: closeConnections } = createServer(app)
   server.keepAliveTimeout = config.http.keepAliveTimeoutMs
-  const { port } = server.address() as AddressInfo
+  await new Promise<void>((resolve, reject) => {
+    front.once("error", reject)
+    front.listen(config.port, config.host, () => resolve())
+  })
+  const { port } = front.address() as AddressInfo
   const shownHost = config.host === "0.0.0.0" || config.host === "::" ? "127.0.0.1" : config.host
   let closing: Promise<void> | undefined
   const close = () =>
     (closing ??= (async () => {
       // stop accepting, let in-flight requests finish, then release the runtime (database last)
-      await new Promise<void>((resolve) => {
-        server.close(() => resolve())
-        server.closeIdleConnections()
-      })
+      await closeConnections()
       await runtime.dispose()
     })())
   return { url: `http://${shownHost}:${port}`, port, runtime, close }

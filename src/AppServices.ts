@@ -11,6 +11,7 @@ import { AppConfig, type AppConfigShape } from "./config/AppConfig.js"
 import { DatabaseLive, Migrations } from "./db/Database.js"
 import { Outbox } from "./events/Outbox.js"
 import { ExtensionsRepo } from "./extensions/ExtensionsRepo.js"
+import { schedulerLayer } from "./jobs/Scheduler.js"
 import { Ids } from "./shared/Ids.js"
 
 export type AppServices =
@@ -35,5 +36,6 @@ export const appLayer = (config: AppConfigShape) => {
   const base = Layer.mergeAll(Ids.Default, Passwords.Default).pipe(Layer.provideMerge(DatabaseLive))
   const repos = Layer.mergeAll(ExtensionsRepo.Default, Outbox.DefaultWithoutDependencies).pipe(Layer.provideMerge(base))
   const services = Auth.Default.pipe(Layer.provideMerge(repos))
-  return Bootstrap.pipe(Layer.provideMerge(services), Layer.provideMerge(configLayer), Layer.provide(loggerLayer(config)))
+  const ready = Layer.merge(Bootstrap, schedulerLayer()).pipe(Layer.provideMerge(services))
+  return ready.pipe(Layer.provideMerge(configLayer), Layer.provide(loggerLayer(config)))
 }

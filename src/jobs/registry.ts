@@ -1,0 +1,16 @@
+/** The one list of scheduled jobs. */
+import { SqlClient } from "@effect/sql"
+import { Clock, Effect } from "effect"
+import type { Job } from "./Job.js"
+
+const sweepSessions: Job = {
+  name: "sessions.sweep",
+  schedule: "*/10 * * * *",
+  run: Effect.gen(function* () {
+    const sql = yield* SqlClient.SqlClient
+    const now = yield* Clock.currentTimeMillis
+    yield* sql`DELETE FROM sessions WHERE expires_at <= ${now}`
+  })
+}
+
+export const jobs: ReadonlyArray<Job> = [sweepSessions]

@@ -77,5 +77,21 @@ export const migrations: Record<string, Effect.Effect<void, unknown, SqlClient.S
     )`,
     `CREATE INDEX events_type_time ON events(type, occurred_at)`,
     `CREATE INDEX events_time ON events(occurred_at)`
+  ),
+  // Recording files (§2.1.5 uploads, box recordings): the file lives under <dataDir>/record/<rel_path>.
+  // A CDR names its file by file_name (dialRecordFile); either may arrive first.
+  "0002_recordings": run(
+    `CREATE TABLE recordings (
+      id INTEGER PRIMARY KEY,
+      comp_number TEXT NOT NULL,
+      file_name TEXT NOT NULL,
+      rel_path TEXT NOT NULL UNIQUE,
+      md5 TEXT NOT NULL,
+      size INTEGER NOT NULL,
+      content_type TEXT NOT NULL DEFAULT 'application/octet-stream',
+      uploaded_by INTEGER,
+      created_at INTEGER NOT NULL,
+      UNIQUE (comp_number, file_name)
+    )`
   )
 }

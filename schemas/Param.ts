@@ -173,7 +173,7 @@ export const commaList = <A>(item: Schema.Schema<A, string>) =>
       strict: true,
       decode: (s) => [...new Set(s.split(/[,，;；\s]+/).map((x) => x.trim()).filter((x) => x !== ""))],
       encode: (v) => v.join(",")
-    }),
+    }).pipe(Schema.filter((v) => v.length > 0 || "expected at least one value")),
     Schema.Array(item)
   )
 

@@ -3,7 +3,7 @@
  * methods share one URL and differ by `method=`, which OpenAPI cannot key on, so each
  * method is documented at `/voip/api/jsondata.html?method=<name>` — the URL a client calls.
  */
-import { JSONSchema, Schema } from "effect"
+import { JSONSchema, Option, Schema, SchemaAST } from "effect"
 import { methods } from "../../schemas/index.js"
 import type { AnyMethodSpec } from "../../schemas/Method.js"
 
@@ -18,18 +18,35 @@ const credentials: ReadonlyArray<Json> = [
   { name: "sessionId", in: "query", required: false, description: "getExtension 返回的会话 ID（可代替 sa_user/sa_password）", schema: { type: "string" } }
 ]
 
+/** The contract's description of a field, wherever the annotation sits (a transformation's own node is lost by typeSchema). */
+const descriptionOf = (field: Schema.Struct.Field): string | undefined => {
+  const ast = field.ast
+  const annotated =
+    ast._tag === "PropertySignatureDeclaration" ? ast.type : ast._tag === "PropertySignatureTransformation" ? ast.to.type : ast
+  return Option.getOrUndefined(SchemaAST.getDescriptionAnnotation(annotated))
+}
+
 const build = () => {
   const definitions: Record<string, JSONSchema.JsonSchema7> = {}
-  const toJsonSchema = (schema: Schema.Schema.Any): Json =>
-    JSONSchema.fromAST(schema.ast, {
+  const toJsonSchema = (schema: Schema.Schema.Any & { readonly fields: Schema.Struct.Fields }): Json => {
+    // an empty Struct means "any object" to Effect; for an answer with no extra fields say exactly that
+    if (Object.keys(schema.fields).length === 0) return { type: "object", properties: {} }
+    const out = JSONSchema.fromAST(schema.ast, {
       definitions,
       definitionPath: "#/components/schemas/",
       target: "openApi3.1",
       additionalPropertiesStrategy: "allow"
     }) as unknown as Json
+    const properties = (out.properties ?? {}) as Record<string, Json>
+    for (const [name, field] of Object.entries(schema.fields)) {
+      const description = descriptionOf(field)
+      if (description && properties[name]) properties[name] = { ...properties[name], description }
+    }
+    return out
+  }
 
   const operation = (spec: AnyMethodSpec, verb: "get" | "post") => {
-    const params = toJsonSchema(Schema.typeSchema(spec.params))
+    const params = toJsonSchema(Object.assign(Schema.typeSchema(spec.params), { fields: spec.params.fields }))
     const properties = (params.properties ?? {}) as Record<string, Json>
     const required = new Set((params.required ?? []) as ReadonlyArray<string>)
     const result = toJsonSchema(spec.result)

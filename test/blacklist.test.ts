@@ -1,0 +1,58 @@
+/** Blacklist (§2.2.6–2.2.8): comma lists with spaces, every number validated, idempotent. */
+import { afterAll, beforeAll, describe, expect, it } from "vitest"
+import { asAdmin, callApi, creds, startTestServer, type TestServer } from "./support/TestServer.js"
+
+let server: TestServer
+beforeAll(async () => {
+  server = await startTestServer()
+})
+afterAll(() => server.close())
+
+const listed = async () => (await asAdmin(server, "getBlacklists")).blaPhone as Array<string>
+
+describe("blacklist", () => {
+  it("adds the contract's example list (comma and space separated)", async () => {
+    const body = await asAdmin(server, "addBlacklists", { phones: "13002300000, 13002300001" })
+    expect(body).toMatchObject({ code: 0, added: 2 })
+    expect(await listed()).toEqual(["13002300000", "13002300001"])
+  })
+
+  it("is idempotent: adding a listed number again adds nothing and is no error", async () => {
+    const body = await asAdmin(server, "addBlacklists", { phones: "13002300000,13002300002，13002300002" })
+    expect(body).toMatchObject({ code: 0, added: 1 })
+    expect(await listed()).toEqual(["13002300000", "13002300001", "13002300002"])
+  })
+
+  it("answers rows with the time each number was added", async () => {
+    const body = await asAdmin(server, "getBlacklists")
+    expect(body.total).toBe(3)
+    expect(body.rows).toContainEqual({ blaPhone: "13002300001", blaCreateTime: expect.stringMatching(/^\d{4}-\d\d-\d\d \d\d:\d\d:\d\d$/) })
+  })
+
+  it("refuses the whole list when one number is invalid, naming it (-14)", async () => {
+    const body = await asAdmin(server, "addBlacklists", { phones: "13002300009, 12ab34" })
+    expect(body.code).toBe(-14)
+    expect(body.message).toMatch(/^parameter phones\.1: expected a telephone number, got "12ab34"/)
+    expect(await listed()).not.toContain("13002300009")
+  })
+
+  it("refuses an empty list (-14)", async () => {
+    expect(await asAdmin(server, "addBlacklists", { phones: " , " })).toMatchObject({ code: -14 })
+    expect(await asAdmin(server, "addBlacklists")).toMatchObject({ code: -14, message: "parameter phones: is missing" })
+  })
+
+  it("removes numbers; removing an absent one is no error", async () => {
+    const body = await asAdmin(server, "delBlacklists", { phones: "13002300001, 13999999999" })
+    expect(body).toMatchObject({ code: 0, removed: 1 })
+    expect(await listed()).toEqual(["13002300000", "13002300002"])
+  })
+
+  it("lets any extension read the list, only admins change it (-5)", async () => {
+    await asAdmin(server, "addExtension", { exteExtension: "401", extePassword: "agent" })
+    const agent = creds("100008401", "agent")
+    expect((await callApi(server, { ...agent, method: "getBlacklists" })).code).toBe(0)
+    expect((await callApi(server, { ...agent, method: "addBlacklists", phones: "13100000000" })).code).toBe(-5)
+    expect((await callApi(server, { ...agent, method: "delBlacklists", phones: "13002300000" })).code).toBe(-5)
+    expect(await listed()).toContain("13002300000")
+  })
+})

@@ -1,0 +1,44 @@
+/** /openapi.json is generated from the schemas and is a valid OpenAPI 3.1 document; health endpoints answer. */
+import { Validator } from "@seriousme/openapi-schema-validator"
+import { afterAll, beforeAll, describe, expect, it } from "vitest"
+import { methods } from "../schemas/index.js"
+import { startTestServer, type TestServer } from "./support/TestServer.js"
+
+let server: TestServer
+beforeAll(async () => {
+  server = await startTestServer()
+})
+afterAll(() => server.close())
+
+describe("GET /openapi.json", () => {
+  it("is valid OpenAPI 3.1", async () => {
+    const doc = (await (await fetch(`${server.url}/openapi.json`)).json()) as Record<string, unknown>
+    expect(doc.openapi).toBe("3.1.0")
+    const validator = new Validator()
+    const result = await validator.validate(doc)
+    expect(result.errors ?? []).toEqual([])
+    expect(result.valid).toBe(true)
+  })
+
+  it("documents every method of the contract with its parameters and Chinese descriptions", async () => {
+    const doc = (await (await fetch(`${server.url}/openapi.json`)).json()) as { paths: Record<string, { get: { parameters: Array<{ name: string; description?: string }>; summary: string } }> }
+    for (const m of methods) expect(Object.keys(doc.paths)).toContain(`/voip/api/jsondata.html?method=${m.name}`)
+    const add = doc.paths["/voip/api/jsondata.html?method=addExtension"]!.get
+    expect(add.summary).toBe("增加座席 (§2.11.1)")
+    expect(add.parameters.find((p) => p.name === "exteExtension")?.description).toMatch(/400—899/)
+  })
+})
+
+describe("health", () => {
+  it("GET /healthz answers ok", async () => {
+    const res = await fetch(`${server.url}/healthz`)
+    expect(res.status).toBe(200)
+    expect(await res.json()).toEqual({ status: "ok" })
+  })
+
+  it("GET /readyz answers ready once migrations ran", async () => {
+    const res = await fetch(`${server.url}/readyz`)
+    expect(res.status).toBe(200)
+    expect(await res.json()).toMatchObject({ status: "ready", database: true })
+  })
+})

@@ -1,0 +1,80 @@
+/**
+ * The bridge as an operator runs it: a separate process, `src/main.ts`, stopped with SIGTERM.
+ * After real traffic, no credential — password or its MD5, in any case — is anywhere under
+ * the data directory (database, WAL, token file) or in the logs.
+ */
+import * as fs from "node:fs"
+import * as path from "node:path"
+import { describe, expect, it } from "vitest"
+import { callApi, creds, md5, tempDir } from "./support/TestServer.js"
+import { runCli, startBridge } from "./support/Process.js"
+
+const filesUnder = (dir: string): Array<string> =>
+  fs.readdirSync(dir, { withFileTypes: true }).flatMap((e) => (e.isDirectory() ? filesUnder(path.join(dir, e.name)) : [path.join(dir, e.name)]))
+
+describe("the bridge process", () => {
+  it("serves, shuts down cleanly on SIGTERM, and leaves no credential on disk or in its logs", async () => {
+    const dataDir = tempDir()
+    const bridge = await startBridge({ BRIDGE_DATA_DIR: dataDir })
+    const server = { url: bridge.url }
+    const secret = "S3cret-Pw-4711"
+    expect((await callApi(server, { ...creds(), method: "getExtension" })).code).toBe(0)
+    expect((await callApi(server, { ...creds("100008800", "wrong-password"), method: "getExtension" })).code).toBe(-2)
+    expect((await callApi(server, { ...creds(), method: "addExtension", exteExtension: "401", extePassword: secret }, "form")).code).toBe(0)
+    expect((await callApi(server, { ...creds("100008401", secret), method: "getExtension" })).code).toBe(0)
+    const { exteId } = await callApi(server, { ...creds("100008401", secret), method: "getExtension" })
+    const reset = await callApi(server, { ...creds(), method: "initExtensionPassword", exteId: String(exteId) })
+    expect(reset.code).toBe(0)
+
+    bridge.child.kill("SIGTERM")
+    expect(await bridge.exited).toBe(0)
+    expect(bridge.output()).toMatch(/shutting down/)
+
+    const needles = ["02367073578", secret, String(reset.password), "wrong-password"].flatMap((p) => [p, md5(p), md5(p).toUpperCase()])
+    const files = filesUnder(dataDir)
+    expect(files.some((f) => f.endsWith("bridge.db"))).toBe(true)
+    for (const file of files) {
+      const bytes = fs.readFileSync(file)
+      for (const needle of needles) expect(bytes.includes(Buffer.from(needle)), `${needle} found in ${file}`).toBe(false)
+    }
+    for (const needle of needles) expect(bridge.output().includes(needle), `${needle} found in the logs`).toBe(false)
+  })
+
+  it("`migrate` creates and migrates the database, then exits", async () => {
+    const dataDir = path.join(tempDir(), "nested", "data")
+    const { code, stdout } = await runCli(["migrate"], { BRIDGE_DATA_DIR: dataDir, LOG_LEVEL: "error" })
+    expect(code).toBe(0)
+    expect(stdout).toMatch(/migrations applied/)
+    expect(fs.existsSync(path.join(dataDir, "bridge.db"))).toBe(true)
+  })
+
+  it("refuses to start on a bad setting, naming the key", async () => {
+    const { code, stderr } = await runCli(["serve"], { BRIDGE_DATA_DIR: tempDir(), BRIDGE_PORT: "eighty" })
+    expect(code).toBe(2)
+    expect(stderr).toMatch(/config key "port" \(from BRIDGE_PORT\)/)
+  })
+
+  it("prints help for each command", async () => {
+    const { code, stdout } = await runCli(["--help"], {})
+    expect(code).toBe(0)
+    expect(stdout).toMatch(/usage: npm start -- \[command\]/)
+    expect((await runCli(["user", "--help"], {})).stdout).toMatch(/user add <extension>/)
+  })
+
+  it("`user add` creates an extension that can log in; `user passwd` changes its password", async () => {
+    const dataDir = tempDir()
+    const added = await runCli(["user", "add", "300001801", "--password", "first-pw", "--admin"], { BRIDGE_DATA_DIR: dataDir, LOG_LEVEL: "error" })
+    expect(added.code).toBe(0)
+    const changed = await runCli(["user", "passwd", "300001801", "--password", "second-pw"], { BRIDGE_DATA_DIR: dataDir, LOG_LEVEL: "error" })
+    expect(changed.code).toBe(0)
+    expect((await runCli(["user", "add", "300001801"], { BRIDGE_DATA_DIR: dataDir, LOG_LEVEL: "error" })).code).toBe(1)
+    const bridge = await startBridge({ BRIDGE_DATA_DIR: dataDir })
+    try {
+      expect((await callApi({ url: bridge.url }, { ...creds("300001801", "second-pw"), method: "getExtension" })).code).toBe(0)
+      expect((await callApi({ url: bridge.url }, { ...creds("300001801", "first-pw"), method: "getExtension" })).code).toBe(-2)
+    } finally {
+      bridge.child.kill("SIGTERM")
+      await bridge.exited
+    }
+  })
+})

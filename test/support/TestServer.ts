@@ -26,7 +26,11 @@ export const startTestServer = async (overrides: Record<string, unknown> = {}): 
     loadConfig({ env: {}, overrides: { port: 0, host: "127.0.0.1", dataDir, logLevel: "error", ...overrides } })
   )
   const server = await startServer(config)
-  return { ...server, dataDir, config }
+  const close = async () => {
+    await server.close()
+    fs.rmSync(dataDir, { recursive: true, force: true })
+  }
+  return { ...server, close, dataDir, config }
 }
 
 export type Params = Record<string, string | ReadonlyArray<string>>

@@ -126,6 +126,17 @@ const updateAndEmit = (caller: Caller, target: ExtensionRecord, changes: Extensi
     ).pipe(Effect.catchTag("SqlError", taken(comp, changes.suffix)))
   })
 
+/** Inserts and records `extension.created`; the caller wraps it in its transaction. */
+const insertAndEmit = (comp: string, suffix: number, changes: ExtensionChanges & { password_hash: string }, source: string) =>
+  Effect.gen(function* () {
+    const repo = yield* ExtensionsRepo
+    const outbox = yield* Outbox
+    const inserted = yield* repo.insert(comp, suffix, changes)
+    const after = yield* repo.findById(comp, inserted.exte_id).pipe(Effect.map(Option.getOrThrow))
+    yield* outbox.emit({ type: "extension.created", enterprise: comp, source, data: eventData(after) })
+    return after
+  })
+
 export const handlers = [
   implement(spec.getExtension, (_, caller) =>
     Effect.gen(function* () {
@@ -157,22 +168,13 @@ export const handlers = [
   implement(spec.addExtension, (p, caller) =>
     Effect.gen(function* () {
       const sql = yield* SqlClient.SqlClient
-      const repo = yield* ExtensionsRepo
-      const outbox = yield* Outbox
       const passwords = yield* Passwords
       const comp = caller.enterprise.comp_number
       const generated = p.extePassword === undefined ? generatePassword() : undefined
       const changes = yield* changesFrom(p)
       const password_hash = changes.password_hash ?? (yield* passwords.hashPlain(generated!))
       const row = yield* sql
-        .withTransaction(
-          Effect.gen(function* () {
-            const inserted = yield* repo.insert(comp, p.exteExtension, { ...changes, password_hash })
-            const after = yield* repo.findById(comp, inserted.exte_id).pipe(Effect.map(Option.getOrThrow))
-            yield* outbox.emit({ type: "extension.created", enterprise: comp, source: "api:addExtension", data: eventData(after) })
-            return after
-          })
-        )
+        .withTransaction(insertAndEmit(comp, p.exteExtension, { ...changes, password_hash }, "api:addExtension"))
         .pipe(Effect.catchTag("SqlError", taken(comp, p.exteExtension)))
       return { exteId: row.exte_id, extension: row.extension, ...(generated ? { password: generated } : {}) }
     })
@@ -223,7 +225,6 @@ export const handlers = [
     Effect.gen(function* () {
       const sql = yield* SqlClient.SqlClient
       const repo = yield* ExtensionsRepo
-      const outbox = yield* Outbox
       const passwords = yield* Passwords
       const comp = caller.enterprise.comp_number
       const password = generatePassword()
@@ -234,10 +235,7 @@ export const handlers = [
           const suffix = yield* repo.nextFreeSuffix(comp)
           if (Option.isNone(suffix))
             return yield* new OverLimit({ message: "no free extension number is left (suffixes 400–899 are all in use)" })
-          const inserted = yield* repo.insert(comp, suffix.value, { password_hash, name: `${comp}${suffix.value}` })
-          const after = yield* repo.findById(comp, inserted.exte_id).pipe(Effect.map(Option.getOrThrow))
-          yield* outbox.emit({ type: "extension.created", enterprise: comp, source: "api:registerExtension", data: eventData(after) })
-          return after
+          return yield* insertAndEmit(comp, suffix.value, { password_hash, name: `${comp}${suffix.value}` }, "api:registerExtension")
         })
       )
       return { extension: row.extension, password, exteId: row.exte_id }

@@ -12,6 +12,7 @@ import { DatabaseLive, Migrations } from "./db/Database.js"
 import { Outbox } from "./events/Outbox.js"
 import { ExtensionsRepo } from "./extensions/ExtensionsRepo.js"
 import { schedulerLayer } from "./jobs/Scheduler.js"
+import { Metrics } from "./http/Metrics.js"
 import { Ids } from "./shared/Ids.js"
 
 export type AppServices =
@@ -23,6 +24,7 @@ export type AppServices =
   | Outbox
   | ExtensionsRepo
   | Auth
+  | Metrics
 
 /** Structured JSON log lines at the configured level. */
 export const loggerLayer = (config: AppConfigShape) =>
@@ -33,7 +35,7 @@ const levelName = (l: AppConfigShape["logLevel"]) =>
 
 export const appLayer = (config: AppConfigShape) => {
   const configLayer = Layer.succeed(AppConfig, config)
-  const base = Layer.mergeAll(Ids.Default, Passwords.Default).pipe(Layer.provideMerge(DatabaseLive))
+  const base = Layer.mergeAll(Ids.Default, Passwords.Default, Metrics.Default).pipe(Layer.provideMerge(DatabaseLive))
   const repos = Layer.mergeAll(ExtensionsRepo.Default, Outbox.DefaultWithoutDependencies).pipe(Layer.provideMerge(base))
   const services = Auth.Default.pipe(Layer.provideMerge(repos))
   const ready = Layer.merge(Bootstrap, schedulerLayer()).pipe(Layer.provideMerge(services))

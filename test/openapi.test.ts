@@ -30,6 +30,17 @@ describe("GET /openapi.json", () => {
 })
 
 describe("health", () => {
+  it("GET /metrics exposes request and API-call figures in Prometheus text", async () => {
+    await fetch(`${server.url}/voip/api/jsondata.html?method=getExtension`)
+    const res = await fetch(`${server.url}/metrics`)
+    expect(res.status).toBe(200)
+    expect(res.headers.get("content-type")).toMatch(/text\/plain/)
+    const text = await res.text()
+    expect(text).toMatch(/bridge_http_request_duration_seconds_count\{route="\/voip\/api\/jsondata.html",method="GET",status="200"\} \d+/)
+    expect(text).toMatch(/bridge_api_calls_total\{method="getExtension",code="-2"\} 1/)
+    expect(text).toMatch(/bridge_process_resident_memory_bytes \d+/)
+  })
+
   it("GET /healthz answers ok", async () => {
     const res = await fetch(`${server.url}/healthz`)
     expect(res.status).toBe(200)

@@ -8,6 +8,7 @@ import { methodsByName } from "../../schemas/index.js"
 import type { AnyMethodSpec } from "../../schemas/Method.js"
 import type { RawParams } from "../../schemas/Param.js"
 import { Auth } from "../auth/Auth.js"
+import { Metrics } from "../http/Metrics.js"
 import { type ApiError, codeOf, InvalidParam, MethodFailed, NoPermission, StorageFailed } from "./Errors.js"
 import { implementationsByName } from "./methods.js"
 
@@ -51,6 +52,9 @@ export const dispatch = (params: RawParams) => {
       Effect.logError("method failed unexpectedly", Cause.die(defect)).pipe(
         Effect.as(failure(new MethodFailed({ message: "internal error in the method" }), spec))
       )
+    ),
+    Effect.tap((answer) =>
+      Effect.map(Metrics, (m) => m.apiCalls.inc({ method: spec?.name ?? "(unknown)", code: String(answer.code) }))
     ),
     Effect.annotateLogs({ method: name ?? "" })
   )

@@ -5,6 +5,7 @@
  */
 import type { AddressInfo } from "node:net"
 import express from "express"
+import { Metrics } from "./Metrics.js"
 import { createServer, wasRepaired } from "./RawUtf8.js"
 import { Cause, Effect, Exit, ManagedRuntime } from "effect"
 import { type AppServices, appLayer } from "../AppServices.js"
@@ -46,6 +47,7 @@ export const makeApp = (runtime: AppRuntime, table: ReadonlyArray<Route> = route
   })
 
   for (const route of table) {
+    const routeLabel = typeof route.path === "string" ? route.path : route.path.join("|")
     const handler: express.RequestHandler = (req, res) => {
       const controller = new AbortController()
       res.on("close", () => {
@@ -54,13 +56,16 @@ export const makeApp = (runtime: AppRuntime, table: ReadonlyArray<Route> = route
       const started = performance.now()
       const program = route.handle(req).pipe(
         Effect.catchTag("HttpRequestError", (e) => Effect.succeed(requestFailed(e))),
-        Effect.tap((answer) =>
-          Effect.logDebug("request").pipe(
-            Effect.annotateLogs({
-              http: { method: req.method, path: req.path, status: "status" in answer ? answer.status : 200, ms: Math.round(performance.now() - started) }
-            })
+        Effect.tap((answer) => {
+          const status = "status" in answer ? answer.status : 200
+          const seconds = (performance.now() - started) / 1000
+          return Effect.zipRight(
+            Effect.map(Metrics, (m) => m.httpRequests.observe({ route: routeLabel, method: req.method, status }, seconds)),
+            Effect.logDebug("request").pipe(
+              Effect.annotateLogs({ http: { method: req.method, path: req.path, status, ms: Math.round(seconds * 1000) } })
+            )
           )
-        )
+        })
       )
       runtime.runPromiseExit(program, { signal: controller.signal }).then((exit) => {
         if (Exit.isSuccess(exit)) return send(res, exit.value)

@@ -1,7 +1,8 @@
-/** Liveness, readiness (database answers, every migration applied) and the OpenAPI document. */
+/** Liveness, readiness (database answers, every migration applied), the OpenAPI document and Prometheus metrics. */
 import { SqlClient } from "@effect/sql"
 import { Effect } from "effect"
 import { Migrations } from "../db/Database.js"
+import { Metrics } from "./Metrics.js"
 import { openApiDocument } from "./OpenApi.js"
 import { json, type Route } from "./Route.js"
 
@@ -23,5 +24,15 @@ export const routes: ReadonlyArray<Route> = [
         return json({ status: ready ? "ready" : "not ready", database: db, migrations: { applied: applied.length, latest } }, ready ? 200 : 503)
       })
   },
-  { methods: ["GET"], path: "/openapi.json", handle: () => Effect.succeed(json(openApiDocument())) }
+  { methods: ["GET"], path: "/openapi.json", handle: () => Effect.succeed(json(openApiDocument())) },
+  {
+    methods: ["GET"],
+    path: "/metrics",
+    handle: () =>
+      Effect.gen(function* () {
+        const { registry } = yield* Metrics
+        const text = yield* Effect.promise(() => registry.metrics())
+        return { _tag: "Bytes", status: 200, body: text, headers: { "content-type": registry.contentType } } as const
+      })
+  }
 ]

@@ -1,0 +1,12 @@
+/**
+ * The benchmarks `npm run bench` runs, in order. Each prints ratios against a baseline
+ * measured in the same run, since these machines are noisy. `npm run bench -- <name>` runs one.
+ */
+export interface Bench {
+  readonly name: string
+  readonly run: () => Promise<ReadonlyArray<string>>
+}
+
+export const benches: ReadonlyArray<Bench> = [
+  { name: "ingest", run: () => import("./ingest.bench.js").then((m) => m.run()) }
+]

@@ -1,0 +1,65 @@
+/** Child processes for benchmarks: each measured server runs alone in its own process. */
+import { type ChildProcess, spawn } from "node:child_process"
+import * as fs from "node:fs"
+import * as net from "node:net"
+import * as path from "node:path"
+
+export const root = path.resolve(import.meta.dirname, "../..")
+const tsx = path.join(root, "node_modules/.bin/tsx")
+
+export interface Child {
+  readonly process: ChildProcess
+  readonly port: number
+  readonly stop: () => Promise<void>
+}
+
+/** Starts `tsx <script>` and waits for a line matching `ready` whose first group is the port. */
+export const startChild = (script: string, args: ReadonlyArray<string>, env: Record<string, string>, ready: RegExp, port?: number) =>
+  new Promise<Child>((resolve, reject) => {
+    const child = spawn(tsx, [script, ...args], { cwd: root, env: { ...process.env, ...env }, stdio: ["ignore", "pipe", "pipe"] })
+    let out = ""
+    const onData = (c: Buffer) => {
+      out += c.toString()
+      const m = ready.exec(out)
+      if (m) {
+        child.stdout!.off("data", onData)
+        child.stdout!.resume()
+        child.stderr!.resume()
+        resolve({
+          process: child,
+          port: port ?? Number(m[1]),
+          stop: () =>
+            new Promise<void>((done) => {
+              if (child.exitCode !== null) return done()
+              child.once("exit", () => done())
+              child.kill("SIGTERM")
+            })
+        })
+      }
+    }
+    child.stdout!.on("data", onData)
+    child.stderr!.on("data", (c: Buffer) => (out += c.toString()))
+    child.once("exit", (code) => reject(new Error(`${script} exited (${code}) before it was ready:\n${out}`)))
+  })
+
+/** A port free right now on loopback. */
+export const freePortFor = () =>
+  new Promise<number>((resolve, reject) => {
+    const s = net.createServer()
+    s.listen(0, "127.0.0.1", () => {
+      const { port } = s.address() as net.AddressInfo
+      s.close(() => resolve(port))
+    })
+    s.once("error", reject)
+  })
+
+/** Resident memory of a process, from /proc (Linux), in MiB. */
+export const rssMiB = (pid: number): number => {
+  try {
+    const status = fs.readFileSync(`/proc/${pid}/status`, "utf8")
+    const kb = Number(/VmRSS:\s+(\d+)/.exec(status)?.[1] ?? 0)
+    return Math.round(kb / 1024)
+  } catch {
+    return 0
+  }
+}

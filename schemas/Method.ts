@@ -3,7 +3,7 @@
  * treats it. `schemas/` holds one of these for every method of the contract; handlers
  * under `src/` implement them, and `/openapi.json` is generated from them.
  */
-import { Schema } from "effect"
+import { Option, Schema, SchemaAST } from "effect"
 
 export interface MethodSpec<
   P extends Schema.Struct.Fields = Schema.Struct.Fields,
@@ -59,3 +59,18 @@ export interface AnyMethodSpec {
 }
 export type ParamsOf<M extends AnyMethodSpec> = Schema.Schema.Type<M["params"]>
 export type ResultOf<M extends AnyMethodSpec> = Schema.Schema.Type<M["result"]>
+
+/**
+ * The contract's description of a field, wherever its annotation sits: `Schema.optional(x)`
+ * wraps x in a union with undefined, and a transformation's own node is lost by typeSchema.
+ */
+export const descriptionOf = (field: Schema.Struct.Field): string | undefined => {
+  const ast = field.ast
+  let annotated: SchemaAST.AST =
+    ast._tag === "PropertySignatureDeclaration" ? ast.type : ast._tag === "PropertySignatureTransformation" ? ast.to.type : ast
+  if (annotated._tag === "Union") {
+    const defined = annotated.types.filter((t) => t._tag !== "UndefinedKeyword")
+    if (defined.length === 1 && defined[0]) annotated = defined[0]
+  }
+  return Option.getOrUndefined(SchemaAST.getDescriptionAnnotation(annotated))
+}

@@ -3,9 +3,13 @@
  * methods share one URL and differ by `method=`, which OpenAPI cannot key on, so each
  * method is documented at `/voip/api/jsondata.html?method=<name>` — the URL a client calls.
  */
-import { JSONSchema, Option, Schema, SchemaAST } from "effect"
+import { JSONSchema, Schema } from "effect"
+import * as box from "../../schemas/box.js"
 import { methods } from "../../schemas/index.js"
-import type { AnyMethodSpec } from "../../schemas/Method.js"
+import * as push from "../../schemas/push.js"
+import { uploadRecordFile } from "../../schemas/upload.js"
+import { workOrderEndpoints } from "../../schemas/workorder.js"
+import { type AnyMethodSpec, descriptionOf } from "../../schemas/Method.js"
 
 type Json = Record<string, unknown>
 
@@ -18,13 +22,13 @@ const credentials: ReadonlyArray<Json> = [
   { name: "sessionId", in: "query", required: false, description: "getExtension 返回的会话 ID（可代替 sa_user/sa_password）", schema: { type: "string" } }
 ]
 
-/** The contract's description of a field, wherever the annotation sits (a transformation's own node is lost by typeSchema). */
-const descriptionOf = (field: Schema.Struct.Field): string | undefined => {
-  const ast = field.ast
-  const annotated =
-    ast._tag === "PropertySignatureDeclaration" ? ast.type : ast._tag === "PropertySignatureTransformation" ? ast.to.type : ast
-  return Option.getOrUndefined(SchemaAST.getDescriptionAnnotation(annotated))
-}
+/** Effect marks some schemas (unknown, {}) with an `$id`; repeated inline they would clash, and nothing refers to them. */
+const withoutIds = (value: unknown): unknown =>
+  Array.isArray(value)
+    ? value.map(withoutIds)
+    : typeof value === "object" && value !== null
+      ? Object.fromEntries(Object.entries(value).filter(([k]) => k !== "$id").map(([k, v]) => [k, withoutIds(v)]))
+      : value
 
 const build = () => {
   const definitions: Record<string, JSONSchema.JsonSchema7> = {}
@@ -37,12 +41,13 @@ const build = () => {
       target: "openApi3.1",
       additionalPropertiesStrategy: "allow"
     }) as unknown as Json
-    const properties = (out.properties ?? {}) as Record<string, Json>
+    const clean = withoutIds(out) as Json
+    const properties = (clean.properties ?? {}) as Record<string, Json>
     for (const [name, field] of Object.entries(schema.fields)) {
       const description = descriptionOf(field)
       if (description && properties[name]) properties[name] = { ...properties[name], description }
     }
-    return out
+    return clean
   }
 
   const operation = (spec: AnyMethodSpec, verb: "get" | "post") => {
@@ -100,10 +105,63 @@ const build = () => {
     }
   }
 
+  type Struct = Schema.Schema.Any & { readonly fields: Schema.Struct.Fields }
+  const typeOf = (struct: Struct) => toJsonSchema(Object.assign(Schema.typeSchema(struct), { fields: struct.fields }))
+  const answer = (schema: Json, description = "应答") => ({ "200": { description, content: { "application/json": { schema } } } })
+  const codedEnvelope = (extra: Json) => ({
+    allOf: [
+      { type: "object", required: ["code", "message"], properties: { code: { type: "integer", description: CODES_DESCRIPTION }, message: { type: "string" } } },
+      extra
+    ]
+  })
+  /** A surface other than jsondata: its fields as a form body (and query), one answer schema. */
+  const formOperation = (summary: string, struct: Struct, response: Json, options: { readonly files?: boolean; readonly get?: boolean; readonly tag: string }) => {
+    const body = typeOf(struct)
+    const form = { type: "object", properties: { ...((body.properties ?? {}) as Json), ...(options.files ? { file: { type: "string", contentMediaType: "application/octet-stream" } } : {}) }, required: (body.required ?? []) as ReadonlyArray<string> }
+    const post = {
+      summary,
+      tags: [options.tag],
+      requestBody: { content: { "multipart/form-data": { schema: form }, ...(options.files ? {} : { "application/x-www-form-urlencoded": { schema: form } }) } },
+      responses: answer(response)
+    }
+    return options.get ? { post, get: { summary, tags: [options.tag], parameters: Object.entries((body.properties ?? {}) as Record<string, Json>).map(([name, schema]) => ({ name, in: "query", required: form.required.includes(name), schema })), responses: answer(response) } } : { post }
+  }
+
   const paths: Record<string, Json> = {}
   for (const spec of methods) {
     paths[`/voip/api/jsondata.html?method=${spec.name}`] = { get: operation(spec, "get"), post: operation(spec, "post") }
   }
+  paths["/voip/api/upload_record_file.html"] = formOperation(
+    `${uploadRecordFile.title} (§${uploadRecordFile.section})：fileGsm 为文件；sa_user/sa_password 或 sessionId`,
+    Schema.Struct({ ...uploadRecordFile.params.fields, fileGsm: Schema.String }),
+    codedEnvelope(toJsonSchema(uploadRecordFile.result)),
+    { tag: "§2.1", files: true }
+  )
+  paths["/voip/upload_record"] = {
+    post: {
+      summary: "八百呼设备状态及录音记录上传 (§2.1.10)：只支持 POST 与 HTTP；按 cmd 区分",
+      tags: ["§2.1"],
+      requestBody: {
+        content: Object.fromEntries(
+          ["multipart/form-data", "application/x-www-form-urlencoded"].map((type) => [type, { schema: { oneOf: Object.values(box.boxCommands).map((cmd) => typeOf(cmd)) } }])
+        )
+      },
+      responses: answer({ oneOf: [toJsonSchema(box.StatusAnswer), toJsonSchema(box.RecordingAnswer), toJsonSchema(box.MessageListAnswer)] }, "status 0 成功；3001 设备未注册或未分配用户；3002 缺少 satellite；3003 没有可处理的消息")
+    }
+  }
+  const ack = toJsonSchema(push.PushAck)
+  paths["/api/voip.json"] = formOperation("录音推送第三方接口 (§2.10.4)：平台推送，提交后才应答", push.CallPush, ack, { tag: "push", get: true })
+  paths["/api/workorder.json"] = formOperation("工单推送 (§2.12.9)", push.WorkOrderPush, ack, { tag: "push" })
+  paths["/api/callback.json"] = formOperation("回拨状态推送 (§2.3.1 callbackUrl)", push.CallbackPush, ack, { tag: "push", get: true })
+  for (const endpoint of workOrderEndpoints) {
+    const path = endpoint.name === "upload" ? "/voip/manage/workorderattachment/upload.json" : `/voip/workordermanager/${endpoint.name}.json`
+    paths[path] = formOperation(`${endpoint.title} (§${endpoint.section})：sessionId 或 sa_user/sa_password`, endpoint.params, codedEnvelope(toJsonSchema(endpoint.result)), {
+      tag: "§2.12",
+      get: endpoint.name !== "upload",
+      files: endpoint.name === "upload"
+    })
+  }
+
   const plain = (summary: string) => ({
     get: { summary, responses: { "200": { description: "OK", content: { "application/json": { schema: { type: "object" } } } } } }
   })
@@ -122,7 +180,7 @@ const build = () => {
       description: "八百呼 (800ing) platform API as served by voip-bridge. Field names and descriptions are the contract's own."
     },
     paths,
-    components: { schemas: definitions }
+    components: { schemas: withoutIds(definitions) }
   }
 }
 

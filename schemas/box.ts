@@ -1,0 +1,118 @@
+/**
+ * §2.1.10 — the recording box (八百呼设备): `POST /voip/upload_record` (plain HTTP, POST only).
+ * It answers with `status`, not `code`. One schema per `cmd`.
+ */
+import { ParseResult, Schema } from "effect"
+import * as P from "./Param.js"
+
+const d = P.doc
+const opt = Schema.optional
+const Str = Schema.String
+const Num = Schema.Number
+/** Devices write numbers as numbers or as strings. */
+const NumLike = Schema.Union(Num, Schema.NumberFromString)
+
+export const BOX_STATUS = {
+  ok: 0,
+  notRegistered: 3001,
+  missingSatellite: 3002,
+  noMessage: 3003
+} as const
+export const BOX_STATUS_TEXT: Record<number, string> = {
+  0: "成功",
+  3001: "设备未注册或未分配用户",
+  3002: "MAC 参数不能少，参数名 satellite",
+  3003: "没有可处理的消息"
+}
+
+export const CHANNEL_STATE_TEXT: Record<number, string> = {
+  0: "未连接",
+  1: "空闲/在线",
+  2: "震铃中",
+  3: "拨号中",
+  4: "通话中",
+  5: "超时"
+}
+
+export const Channel = Schema.Struct({
+  ch: d("录音设备配置的 RJ11 口")(NumLike),
+  state: d("0=未连接, 1=空闲/在线, 2=震铃中, 3=拨号中, 4=通话中, 5=超时")(NumLike.pipe(Schema.filter((n) => (Number.isInteger(n) && n >= 0 && n <= 5) || "expected a state from 0 to 5"))),
+  phone: opt(d("拨打的电话号码")(Schema.Union(Str, Num))),
+  timelen: opt(d("持续时间")(NumLike)),
+  peer: opt(d("通话方向 1=呼出 2=呼入")(NumLike)),
+  serial: opt(d("设备序号")(Schema.Union(Str, Num)))
+})
+
+export const DeviceStatus = Schema.Struct({
+  diskUsagePercent: opt(d("磁盘空间使用率，5 表示已经用了 5%")(NumLike)),
+  diskSize: opt(d("总空间")(NumLike)),
+  diskSurplusSize: opt(d("剩余空间")(NumLike)),
+  diskStatus: opt(d("磁盘的工作状态 0：正常 -1：没有找到磁盘 -2：挂载失败 -3:不能写 -4：未知错误")(NumLike)),
+  ip: opt(d("设置的内网 IP 地址")(Str)),
+  channels: d("坐席状态")(Schema.Array(Channel))
+})
+
+/** `status`: the device's JSON (strict or relaxed) → DeviceStatus. */
+const statusJson = Schema.transformOrFail(P.json, Schema.encodedSchema(DeviceStatus), {
+  strict: true,
+  decode: (j, _, ast) =>
+    j.parsed && typeof j.value === "object" && j.value !== null
+      ? ParseResult.succeed(j.value as typeof DeviceStatus.Encoded)
+      : ParseResult.fail(new ParseResult.Type(ast, j.raw, "expected the device status JSON")),
+  encode: (v) => ParseResult.succeed(P.parseEmbeddedJson(JSON.stringify(v)))
+}).pipe(Schema.compose(DeviceStatus))
+
+const satellite = d("设备编号（MAC 地址），必填")(P.textMax(64))
+
+export const channelstatus = Schema.Struct({
+  cmd: P.text.pipe(Schema.compose(Schema.Literal("channelstatus"))),
+  id: opt(d("通道 ID")(P.int)),
+  satellite,
+  time: opt(d("时间（Unix 毫秒）")(P.unixMs)),
+  status: d("设备与通道状态 JSON")(statusJson)
+})
+
+export const upload = Schema.Struct({
+  cmd: P.text.pipe(Schema.compose(Schema.Literal("upload"))),
+  satellite,
+  channel: d("RJ11 口，单口设备默认从 1 开始")(P.intIn(1, 64)),
+  start_time_secs: d("开始时间（UNIX 时间，秒）")(P.int),
+  start_time_hangup: opt(d("挂断时间（UNIX 时间，秒）")(P.int)),
+  direction: d("呼叫方向，in 呼入；out 呼出；unkown，未接")(P.text.pipe(Schema.compose(Schema.Literal("in", "out", "unkown", "unknown")))),
+  callid_dialed: opt(d("电话号码")(P.textMax(64))),
+  duration_secs: opt(d("接通时长（秒）")(P.intIn(0, 86_400 * 7))),
+  id: opt(d("记录编号，在设备记录中存放编号")(P.idText)),
+  recorded: opt(d("是否录音，1 有录音文件；0 无")(P.intOneOf(0, 1))),
+  callid: d("通话记录 ID，各设备间不会重复（可超过 2^53，按文本保存）")(P.idText)
+})
+
+const pollFor = <C extends string>(cmd: C) =>
+  Schema.Struct({ cmd: P.text.pipe(Schema.compose(Schema.Literal(cmd))), satellite, id: opt(P.int), time: opt(P.unixMs) })
+
+export const getMessageList = pollFor("getMessageList")
+export const getMessageList_1125 = pollFor("getMessageList_1125")
+export const getCallList = pollFor("getCallList")
+
+/** Every command the box sends; any other `cmd` is answered with a plain status. */
+export const boxCommands = {
+  channelstatus,
+  upload,
+  getMessageList,
+  getMessageList_1125,
+  getCallList
+} as const
+
+export const StatusAnswer = Schema.Struct({
+  time: d("UNIX 时间（毫秒）")(Str),
+  status: d("0 为成功，3001 设备未注册或未分配用户，3002 缺少 satellite，3003 没有可处理的消息")(Num),
+  message: opt(d("错误原因")(Str))
+})
+export const RecordingAnswer = Schema.Struct({ ...StatusAnswer.fields, callid: d("当前通话 ID")(Str) })
+export const BoxMessage = Schema.Struct({
+  status: d("0 拨号 1 接听 2 挂机 51 网页")(Str),
+  mdcWan: d("RJ11 口")(Str),
+  mdcCode: d("序列号")(Str),
+  phone: d("电话号码")(Str),
+  memo: opt(Schema.Struct({ functionname: Str, paramvalue: Str }))
+})
+export const MessageListAnswer = Schema.Struct({ data: Schema.Array(BoxMessage), status: Num, time: opt(Str) })

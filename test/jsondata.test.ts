@@ -63,6 +63,27 @@ describe("authentication (-2)", () => {
   })
 })
 
+describe("first start", () => {
+  it("can be told not to create the test enterprise", async () => {
+    const bare = await startTestServer({ bootstrap: { enabled: false } })
+    try {
+      expect((await callApi(bare, { ...creds(), method: "getExtension" })).code).toBe(-2)
+    } finally {
+      await bare.close()
+    }
+  })
+
+  it("creates it with a configured password", async () => {
+    const custom = await startTestServer({ bootstrap: { adminPassword: "another-one" } })
+    try {
+      expect((await callApi(custom, { ...creds(ADMIN.user, "another-one"), method: "getExtension" })).code).toBe(0)
+      expect((await callApi(custom, { ...creds(), method: "getExtension" })).code).toBe(-2)
+    } finally {
+      await custom.close()
+    }
+  })
+})
+
 describe("codes", () => {
   it("-3 for an unknown method, after authentication", async () => {
     expect(await asAdmin(server, "noSuchMethod")).toMatchObject({ code: -3, message: 'unknown method "noSuchMethod"' })

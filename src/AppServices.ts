@@ -13,6 +13,7 @@ import { Outbox } from "./events/Outbox.js"
 import { ExtensionsRepo } from "./extensions/ExtensionsRepo.js"
 import { schedulerLayer } from "./jobs/Scheduler.js"
 import { Metrics } from "./http/Metrics.js"
+import { CdrStore } from "./records/CdrStore.js"
 import { Ids } from "./shared/Ids.js"
 
 export type AppServices =
@@ -25,6 +26,7 @@ export type AppServices =
   | ExtensionsRepo
   | Auth
   | Metrics
+  | CdrStore
 
 /** Structured JSON log lines at the configured level. */
 export const loggerLayer = (config: AppConfigShape) =>
@@ -36,7 +38,7 @@ const levelName = (l: AppConfigShape["logLevel"]) =>
 export const appLayer = (config: AppConfigShape) => {
   const configLayer = Layer.succeed(AppConfig, config)
   const base = Layer.mergeAll(Ids.Default, Passwords.Default, Metrics.Default).pipe(Layer.provideMerge(DatabaseLive))
-  const repos = Layer.mergeAll(ExtensionsRepo.Default, Outbox.DefaultWithoutDependencies).pipe(Layer.provideMerge(base))
+  const repos = Layer.mergeAll(ExtensionsRepo.Default, Outbox.DefaultWithoutDependencies, CdrStore.Default).pipe(Layer.provideMerge(base))
   const services = Auth.Default.pipe(Layer.provideMerge(repos))
   const ready = Layer.merge(Bootstrap, schedulerLayer()).pipe(Layer.provideMerge(services))
   return ready.pipe(Layer.provideMerge(configLayer), Layer.provide(loggerLayer(config)))

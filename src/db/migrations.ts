@@ -93,5 +93,48 @@ export const migrations: Record<string, Effect.Effect<void, unknown, SqlClient.S
       created_at INTEGER NOT NULL,
       UNIQUE (comp_number, file_name)
     )`
+  ),
+  // Call records from clients (addCdrRecord, keyed by the client's dialId), the platform's
+  // pushes (keyed by its cdrId) and the box. Indexed for findDialrecord's filters at 1M rows:
+  // every query is scoped to an enterprise and ordered newest first.
+  "0003_records": run(
+    `CREATE TABLE cdrs (
+      cdr_id INTEGER PRIMARY KEY,
+      comp_number TEXT NOT NULL,
+      extension TEXT NOT NULL DEFAULT '',
+      dial_id TEXT,
+      platform_cdr_id TEXT,
+      phone TEXT NOT NULL DEFAULT '',
+      last_phone TEXT NOT NULL DEFAULT '',
+      start_ms INTEGER NOT NULL,
+      hangup_ms INTEGER,
+      talk_secs INTEGER NOT NULL DEFAULT 0,
+      peer INTEGER,
+      record_file TEXT NOT NULL DEFAULT '',
+      fields TEXT NOT NULL DEFAULT '{}',
+      source TEXT NOT NULL,
+      created_at INTEGER NOT NULL,
+      updated_at INTEGER NOT NULL
+    )`,
+    `CREATE UNIQUE INDEX cdrs_dial ON cdrs(comp_number, extension, dial_id) WHERE dial_id IS NOT NULL`,
+    `CREATE UNIQUE INDEX cdrs_platform ON cdrs(comp_number, platform_cdr_id) WHERE platform_cdr_id IS NOT NULL`,
+    `CREATE INDEX cdrs_newest ON cdrs(comp_number, start_ms DESC, cdr_id DESC)`,
+    `CREATE INDEX cdrs_extension ON cdrs(comp_number, extension, start_ms DESC, cdr_id DESC)`,
+    `CREATE INDEX cdrs_phone ON cdrs(comp_number, last_phone, start_ms DESC, cdr_id DESC)`,
+    `CREATE INDEX cdrs_record_file ON cdrs(comp_number, record_file) WHERE record_file <> ''`,
+    `CREATE TABLE sms_records (
+      sms_id INTEGER PRIMARY KEY,
+      comp_number TEXT NOT NULL,
+      extension TEXT NOT NULL,
+      local_id TEXT,
+      kind INTEGER,
+      phone TEXT NOT NULL,
+      content TEXT NOT NULL DEFAULT '',
+      time_ms INTEGER NOT NULL,
+      created_at INTEGER NOT NULL,
+      updated_at INTEGER NOT NULL
+    )`,
+    `CREATE UNIQUE INDEX sms_local ON sms_records(comp_number, extension, local_id) WHERE local_id IS NOT NULL`,
+    `CREATE INDEX sms_newest ON sms_records(comp_number, time_ms DESC)`
   )
 }

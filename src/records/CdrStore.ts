@@ -1,0 +1,210 @@
+/**
+ * Call records. Three senders write them: clients (addCdrRecord, keyed by their own dialId),
+ * the platform's pushes (keyed by its cdrId) and the recording box. findDialrecord reads
+ * them in the contract's `cdr*` shape. Writers run inside their caller's transaction, so the
+ * record and its event commit together.
+ *
+ * addCdrRecord (§2.1.6) → findDialrecord row (§2.4.1):
+ *   dialPhoneNum → cdrPhoneNum     dialStartTime → cdrStartTime   dialHangupTime → cdrHangupTime
+ *   dialTalktime → cdrTalktime     dialPeer → cdrPeer             dialHangupReason → cdrHangupReasonCode
+ *   dialOpenIp → cdrExtensionIp    dialRecordFile → cdrRecordFile (once that file is uploaded)
+ *   the caller → cdrExtension, exteName; other dial* fields are kept and shown in events.
+ */
+import { SqlClient } from "@effect/sql"
+import type { Fragment } from "@effect/sql/Statement"
+import { Clock, Effect } from "effect"
+import { AppConfig } from "../config/AppConfig.js"
+import { Ids } from "../shared/Ids.js"
+import { formatLocal, parseLocal } from "../shared/Time.js"
+
+export interface CdrRecord {
+  readonly cdr_id: number
+  readonly comp_number: string
+  readonly extension: string
+  readonly dial_id: string | null
+  readonly platform_cdr_id: string | null
+  readonly phone: string
+  readonly last_phone: string
+  readonly start_ms: number
+  readonly hangup_ms: number | null
+  readonly talk_secs: number
+  readonly peer: number | null
+  readonly record_file: string
+  readonly fields: string
+  readonly source: string
+}
+
+/** The number without formatting, country prefix or leading zeros: what cdrLastPhoneNum means. */
+export const lastPhoneOf = (phone: string): string =>
+  phone.replace(/[^\d+]/g, "").replace(/^(\+86|0086)/, "").replace(/^\++/, "").replace(/^0+/, "")
+
+const basename = (file: string) => file.split(/[\\/]/).pop() ?? ""
+
+const text = (v: unknown): string => (v === undefined || v === null ? "" : String(v))
+const num = (v: unknown): number | undefined => {
+  const n = typeof v === "number" ? v : typeof v === "string" && v.trim() !== "" ? Number(v) : NaN
+  return Number.isFinite(n) ? n : undefined
+}
+
+/** A platform id as JSON: a number when exact, else its text. */
+const idValue = (id: string): number | string => (Number.isSafeInteger(Number(id)) ? Number(id) : id)
+
+export interface ClientCdr {
+  readonly dialId: string
+  readonly phone?: string | undefined
+  readonly startLocal?: string | undefined
+  readonly hangupLocal?: string | undefined
+  readonly talkSecs?: number | undefined
+  readonly peer?: number | undefined
+  readonly recordFile?: string | undefined
+  /** every other field, as the client named it */
+  readonly extra: Readonly<Record<string, unknown>>
+}
+
+export interface CdrFilter {
+  readonly compNumber: string
+  /** only these extensions (already limited to the caller's own for a non-admin) */
+  readonly extensions?: ReadonlyArray<string> | undefined
+  readonly phone?: string | undefined
+  readonly talk?: { readonly op: ">" | "<"; readonly secs: number } | undefined
+  readonly fromMs?: number | undefined
+  readonly toMs?: number | undefined
+  readonly peer?: number | undefined
+  readonly cdrId?: string | undefined
+  readonly start: number
+  readonly limit: number
+}
+
+export class CdrStore extends Effect.Service<CdrStore>()("CdrStore", {
+  effect: Effect.gen(function* () {
+    const sql = yield* SqlClient.SqlClient
+    const ids = yield* Ids
+    const { tz } = yield* AppConfig
+
+    const first = <A>(rows: ReadonlyArray<A>): A | undefined => rows[0]
+
+    /** addCdrRecord: a repeat of the same dialId by the same extension updates the record. */
+    const upsertFromClient = (compNumber: string, extension: string, cdr: ClientCdr) =>
+      Effect.gen(function* () {
+        const now = yield* Clock.currentTimeMillis
+        const existing = first(yield* sql<CdrRecord>`SELECT * FROM cdrs WHERE comp_number = ${compNumber} AND extension = ${extension} AND dial_id = ${cdr.dialId}`)
+        const values = {
+          phone: cdr.phone ?? existing?.phone ?? "",
+          last_phone: lastPhoneOf(cdr.phone ?? existing?.phone ?? ""),
+          start_ms: cdr.startLocal ? parseLocal(cdr.startLocal, tz) : (existing?.start_ms ?? now),
+          hangup_ms: cdr.hangupLocal ? parseLocal(cdr.hangupLocal, tz) : (existing?.hangup_ms ?? null),
+          talk_secs: cdr.talkSecs ?? existing?.talk_secs ?? 0,
+          peer: cdr.peer ?? existing?.peer ?? null,
+          record_file: cdr.recordFile ? basename(cdr.recordFile) : (existing?.record_file ?? ""),
+          fields: JSON.stringify({ ...(existing ? (JSON.parse(existing.fields) as object) : {}), ...cdr.extra }),
+          updated_at: now
+        }
+        if (existing) {
+          yield* sql`UPDATE cdrs SET ${sql.update(values)} WHERE cdr_id = ${existing.cdr_id}`
+          return { cdrId: existing.cdr_id, created: false }
+        }
+        const cdrId = yield* ids.next
+        yield* sql`INSERT INTO cdrs ${sql.insert({ cdr_id: cdrId, comp_number: compNumber, extension, dial_id: cdr.dialId, source: "client", created_at: now, ...values })}`
+        return { cdrId, created: true }
+      })
+
+    /**
+     * The platform's push memo (§2.10.4), keyed by its cdrId; later pushes of the same call
+     * (dialing → answered → hangup → recording) fill in what the earlier ones lacked.
+     */
+    const upsertFromPlatform = (compNumber: string, memo: Readonly<Record<string, unknown>>) =>
+      Effect.gen(function* () {
+        const now = yield* Clock.currentTimeMillis
+        const platformId = text(memo.cdrId)
+        const existing = first(yield* sql<CdrRecord>`SELECT * FROM cdrs WHERE comp_number = ${compNumber} AND platform_cdr_id = ${platformId}`)
+        const local = (v: unknown) => {
+          const t = text(v)
+          return /^\d{4}-\d{1,2}-\d{1,2}[ T]\d{1,2}:\d{1,2}(:\d{1,2})?$/.test(t) ? parseLocal(t.replace("T", " ").replace(/ (\d{1,2}:\d{1,2})$/, " $1:00"), tz) : undefined
+        }
+        const phone = memo.cdrPhoneNum !== undefined ? text(memo.cdrPhoneNum) : (existing?.phone ?? "")
+        const values = {
+          extension: memo.cdrExtension !== undefined ? text(memo.cdrExtension) : (existing?.extension ?? ""),
+          phone,
+          last_phone: memo.cdrLastPhoneNum !== undefined ? text(memo.cdrLastPhoneNum) : lastPhoneOf(phone),
+          start_ms: local(memo.cdrStartTime) ?? existing?.start_ms ?? now,
+          hangup_ms: local(memo.cdrHangupTime) ?? existing?.hangup_ms ?? null,
+          talk_secs: num(memo.cdrTalktime) ?? existing?.talk_secs ?? 0,
+          peer: num(memo.cdrPeer) ?? existing?.peer ?? null,
+          record_file: memo.cdrRecordFile ? basename(text(memo.cdrRecordFile)) : (existing?.record_file ?? ""),
+          fields: JSON.stringify({ ...(existing ? (JSON.parse(existing.fields) as object) : {}), ...memo }),
+          updated_at: now
+        }
+        if (existing) {
+          yield* sql`UPDATE cdrs SET ${sql.update(values)} WHERE cdr_id = ${existing.cdr_id}`
+          return { cdrId: existing.cdr_id, created: false }
+        }
+        const cdrId = yield* ids.next
+        yield* sql`INSERT INTO cdrs ${sql.insert({ cdr_id: cdrId, comp_number: compNumber, platform_cdr_id: platformId, source: "platform", created_at: now, ...values })}`
+        return { cdrId, created: true }
+      })
+
+    /** A stored record in the contract's `cdr*` shape. */
+    const toRow = (r: CdrRecord & { exte_name: string | null; rel_path: string | null }) => {
+      const f = JSON.parse(r.fields) as Record<string, unknown>
+      const talk = r.talk_secs
+      return {
+        cdrId: r.platform_cdr_id !== null ? idValue(r.platform_cdr_id) : r.cdr_id,
+        cdrCalledName: text(f.cdrCalledName),
+        cdrExtensionIp: text(f.cdrExtensionIp ?? f.dialOpenIp),
+        cdrHangupTime: r.hangup_ms === null ? "" : formatLocal(r.hangup_ms, tz),
+        cdrPhonePort: text(f.cdrPhonePort),
+        cdrStartTime: formatLocal(r.start_ms, tz),
+        cdrExtension: r.extension,
+        cdrIVR: text(f.cdrIVR),
+        cdrTalktime: talk,
+        cdrChargingTimes: num(f.cdrChargingTimes) ?? Math.ceil(talk / 60),
+        cdrLastPhoneNum: r.last_phone,
+        cdrPeer: r.peer ?? 0,
+        exteName: r.exte_name ?? text(f.exteName),
+        cdrHangupReasonText: text(f.cdrHangupReasonText),
+        cdrPhoneNum: r.phone,
+        cdrPhoneIp: text(f.cdrPhoneIp),
+        cdrHangupReasonCode: text(f.cdrHangupReasonCode ?? f.dialHangupReason),
+        cdrTrunkRoute: text(f.cdrTrunkRoute),
+        cdrCmmId: text(f.cdrCmmId),
+        cdrExtensionPort: text(f.cdrExtensionPort),
+        cdrIVRKey: text(f.cdrIVRKey),
+        cdrRecordFile: r.rel_path ?? (r.source === "platform" ? text(f.cdrRecordFile) : "")
+      }
+    }
+
+    type Joined = CdrRecord & { exte_name: string | null; rel_path: string | null }
+    const joined = sql`SELECT c.*, e.name AS exte_name, r.rel_path FROM cdrs c
+      LEFT JOIN extensions e ON e.extension = c.extension
+      LEFT JOIN recordings r ON c.record_file <> '' AND r.comp_number = c.comp_number AND r.file_name = c.record_file`
+
+    const findRow = (cdrId: number) =>
+      sql<Joined>`${joined} WHERE c.cdr_id = ${cdrId}`.pipe(Effect.map((rows) => (rows[0] ? toRow(rows[0]) : undefined)))
+
+    /** findDialrecord: total and one page, newest first (ties by id), every filter optional. */
+    const search = (filter: CdrFilter) =>
+      Effect.gen(function* () {
+        const where: Array<Fragment> = [sql`c.comp_number = ${filter.compNumber}`]
+        if (filter.extensions) where.push(filter.extensions.length === 1 ? sql`c.extension = ${filter.extensions[0]!}` : sql.in("c.extension", filter.extensions))
+        if (filter.phone !== undefined) where.push(sql`c.last_phone = ${lastPhoneOf(filter.phone)}`)
+        if (filter.talk) where.push(filter.talk.op === ">" ? sql`c.talk_secs > ${filter.talk.secs}` : sql`c.talk_secs < ${filter.talk.secs}`)
+        if (filter.fromMs !== undefined) where.push(sql`c.start_ms >= ${filter.fromMs}`)
+        if (filter.toMs !== undefined) where.push(sql`c.start_ms <= ${filter.toMs}`)
+        if (filter.peer !== undefined) where.push(sql`c.peer = ${filter.peer}`)
+        if (filter.cdrId !== undefined) {
+          const asNumber = Number(filter.cdrId)
+          where.push(Number.isSafeInteger(asNumber) ? sql`(c.cdr_id = ${asNumber} OR c.platform_cdr_id = ${filter.cdrId})` : sql`c.platform_cdr_id = ${filter.cdrId}`)
+        }
+        const condition = sql.and(where)
+        const counted = yield* sql<{ n: number }>`SELECT count(*) AS n FROM cdrs c WHERE ${condition}`
+        const n = counted[0]?.n ?? 0
+        const rows =
+          filter.limit === 0 || filter.start >= n
+            ? []
+            : yield* sql<Joined>`${joined} WHERE ${condition} ORDER BY c.start_ms DESC, c.cdr_id DESC LIMIT ${filter.limit} OFFSET ${filter.start}`
+        return { total: n, rows: rows.map(toRow) }
+      })
+
+    return { upsertFromClient, upsertFromPlatform, toRow, findRow, search } as const
+  })
+}) {}

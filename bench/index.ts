@@ -8,5 +8,6 @@ export interface Bench {
 }
 
 export const benches: ReadonlyArray<Bench> = [
+  { name: "findDialrecord", run: () => import("./findDialrecord.bench.js").then((m) => m.run()) },
   { name: "ingest", run: () => import("./ingest.bench.js").then((m) => m.run()) }
 ]

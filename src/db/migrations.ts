@@ -122,6 +122,15 @@ export const migrations: Record<string, Effect.Effect<void, unknown, SqlClient.S
     `CREATE INDEX cdrs_extension ON cdrs(comp_number, extension, start_ms DESC, cdr_id DESC)`,
     `CREATE INDEX cdrs_phone ON cdrs(comp_number, last_phone, start_ms DESC, cdr_id DESC)`,
     `CREATE INDEX cdrs_record_file ON cdrs(comp_number, record_file) WHERE record_file <> ''`,
+    // an unfiltered findDialrecord's total would otherwise count a million index entries per call
+    `CREATE TABLE cdr_counts (comp_number TEXT PRIMARY KEY, n INTEGER NOT NULL) WITHOUT ROWID`,
+    `CREATE TRIGGER cdrs_counted AFTER INSERT ON cdrs BEGIN
+       INSERT OR IGNORE INTO cdr_counts (comp_number, n) VALUES (NEW.comp_number, 0);
+       UPDATE cdr_counts SET n = n + 1 WHERE comp_number = NEW.comp_number;
+     END`,
+    `CREATE TRIGGER cdrs_uncounted AFTER DELETE ON cdrs BEGIN
+       UPDATE cdr_counts SET n = n - 1 WHERE comp_number = OLD.comp_number;
+     END`,
     `CREATE TABLE sms_records (
       sms_id INTEGER PRIMARY KEY,
       comp_number TEXT NOT NULL,

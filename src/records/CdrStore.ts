@@ -196,7 +196,10 @@ export class CdrStore extends Effect.Service<CdrStore>()("CdrStore", {
           where.push(Number.isSafeInteger(asNumber) ? sql`(c.cdr_id = ${asNumber} OR c.platform_cdr_id = ${filter.cdrId})` : sql`c.platform_cdr_id = ${filter.cdrId}`)
         }
         const condition = sql.and(where)
-        const counted = yield* sql<{ n: number }>`SELECT count(*) AS n FROM cdrs c WHERE ${condition}`
+        const counted =
+          where.length === 1
+            ? yield* sql<{ n: number }>`SELECT n FROM cdr_counts WHERE comp_number = ${filter.compNumber}`
+            : yield* sql<{ n: number }>`SELECT count(*) AS n FROM cdrs c WHERE ${condition}`
         const n = counted[0]?.n ?? 0
         const rows =
           filter.limit === 0 || filter.start >= n

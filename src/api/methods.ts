@@ -4,10 +4,11 @@
  */
 import { handlers as blacklist } from "../blacklist/handlers.js"
 import { handlers as extensions } from "../extensions/handlers.js"
+import { handlers as messaging } from "../messaging/handlers.js"
 import { handlers as records } from "../records/handlers.js"
 import type { Implementation } from "./Implementation.js"
 
-export const implementations: ReadonlyArray<Implementation> = [...extensions, ...blacklist, ...records]
+export const implementations: ReadonlyArray<Implementation> = [...extensions, ...blacklist, ...records, ...messaging]
 
 export const implementationsByName: ReadonlyMap<string, Implementation> = new Map(
   implementations.flatMap((impl) => [impl.spec.name, ...impl.spec.aliases].map((n) => [n, impl] as const))

@@ -145,5 +145,26 @@ export const migrations: Record<string, Effect.Effect<void, unknown, SqlClient.S
     )`,
     `CREATE UNIQUE INDEX sms_local ON sms_records(comp_number, extension, local_id) WHERE local_id IS NOT NULL`,
     `CREATE INDEX sms_newest ON sms_records(comp_number, time_ms DESC)`
+  ),
+  // Messages between the desktop client and the mobile app of one extension (§2.1.3–2.1.4).
+  // water_line is the server's storage stamp: strictly increasing per extension.
+  "0004_messages": run(
+    `CREATE TABLE messages (
+      water_line INTEGER NOT NULL,
+      comp_number TEXT NOT NULL,
+      extension TEXT NOT NULL,
+      from_client INTEGER NOT NULL,
+      to_client INTEGER NOT NULL,
+      kind INTEGER NOT NULL,
+      phone TEXT NOT NULL,
+      content TEXT NOT NULL,
+      lon REAL,
+      lat REAL,
+      time_ms INTEGER NOT NULL,
+      expires_at INTEGER,
+      PRIMARY KEY (comp_number, extension, water_line)
+    ) WITHOUT ROWID`,
+    `CREATE INDEX messages_inbox ON messages(comp_number, extension, to_client, water_line)`,
+    `CREATE INDEX messages_expiry ON messages(expires_at) WHERE expires_at IS NOT NULL`
   )
 }

@@ -1,6 +1,7 @@
 /** The one list of scheduled jobs. */
 import { SqlClient } from "@effect/sql"
 import { Clock, Effect } from "effect"
+import { purgeExpired } from "../messaging/handlers.js"
 import type { Job } from "./Job.js"
 
 const sweepSessions: Job = {
@@ -13,4 +14,4 @@ const sweepSessions: Job = {
   })
 }
 
-export const jobs: ReadonlyArray<Job> = [sweepSessions]
+export const jobs: ReadonlyArray<Job> = [sweepSessions, purgeExpired]

@@ -18,7 +18,10 @@ beforeAll(async () => {
 afterAll(() => server.close())
 
 interface Msg { kind: string; phone: string; content: string; waterLine: number; client: number; status?: number; talkTimes?: number; cdrId?: number; lon?: number; lat?: number }
-const send = (who: Record<string, string>, fields: Record<string, string>) => callApi(server, { ...who, method: "sendMsg", ...fields }, "form")
+const send = async (who: Record<string, string>, fields: Record<string, string>) => {
+  const body = await callApi(server, { ...who, method: "sendMsg", ...fields }, "form")
+  return body as typeof body & { waterLine: number }
+}
 const recv = async (who: Record<string, string>, fields: Record<string, string>) => {
   const body = await callApi(server, { ...who, method: "recvMsg", ...fields })
   return body as typeof body & { msgs: Array<Msg>; waterLine: number }
@@ -52,7 +55,7 @@ describe("messaging between an extension's clients", () => {
   it("keeps waterLine strictly increasing under 50 concurrent sends, and pages by it", async () => {
     const before = (await recv(colleague, { client: "2" })).waterLine
     const sent = await Promise.all(Array.from({ length: 50 }, (_, i) => send(colleague, { kind: "3", client: "1", phone: `1380000${String(i).padStart(4, "0")}`, time: "1" })))
-    const lines = sent.map((s) => s.waterLine as number)
+    const lines = sent.map((s) => s.waterLine)
     expect(new Set(lines).size).toBe(50)
     const all: Array<Msg> = []
     let mark = before

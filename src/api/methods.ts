@@ -2,13 +2,14 @@
  * The one table of implemented jsondata methods. A method of the contract (schemas/index.ts)
  * that is not here answers -3 saying it is not implemented yet.
  */
+import { handlers as areas } from "../areas/handlers.js"
 import { handlers as blacklist } from "../blacklist/handlers.js"
 import { handlers as extensions } from "../extensions/handlers.js"
 import { handlers as messaging } from "../messaging/handlers.js"
 import { handlers as records } from "../records/handlers.js"
 import type { Implementation } from "./Implementation.js"
 
-export const implementations: ReadonlyArray<Implementation> = [...extensions, ...blacklist, ...records, ...messaging]
+export const implementations: ReadonlyArray<Implementation> = [...extensions, ...blacklist, ...records, ...messaging, ...areas]
 
 export const implementationsByName: ReadonlyMap<string, Implementation> = new Map(
   implementations.flatMap((impl) => [impl.spec.name, ...impl.spec.aliases].map((n) => [n, impl] as const))

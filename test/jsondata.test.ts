@@ -5,6 +5,7 @@ import Database from "better-sqlite3"
 import { afterAll, beforeAll, describe, expect, it } from "vitest"
 import { methods } from "../schemas/index.js"
 import { implementationsByName } from "../src/api/methods.js"
+import { rawRequest } from "./support/Raw.js"
 import { ADMIN, asAdmin, callApi, creds, md5, startTestServer, type TestServer, type Via } from "./support/TestServer.js"
 
 let server: TestServer
@@ -175,7 +176,7 @@ describe("transports", () => {
       req.end()
     }).catch(() => "")
     // Node's client may refuse to send raw bytes; when it does, send them over a socket.
-    const answer = body !== "" ? body : await rawGet(server.url, `/voip/api/jsondata.html?${q}`)
+    const answer = body !== "" ? body : (await rawRequest(server.url, "GET", `/voip/api/jsondata.html?${q}`)).body.toString("utf8")
     expect(JSON.parse(answer).code).toBe(0)
     const list = await asAdmin(server, "getExtensions")
     expect((list.rows as Array<{ exteSuffix: number; exteName: string }>).find((r) => r.exteSuffix === 470)?.exteName).toBe("张三")
@@ -207,20 +208,3 @@ describe("transports", () => {
     expect(await res.json()).toMatchObject({ code: -11 })
   })
 })
-
-const rawGet = async (base: string, pathAndQuery: string) => {
-  const net = await import("node:net")
-  const url = new URL(base)
-  return new Promise<string>((resolve, reject) => {
-    const socket = net.connect(Number(url.port), url.hostname, () => {
-      socket.write(Buffer.concat([Buffer.from("GET "), Buffer.from(pathAndQuery, "utf8"), Buffer.from(` HTTP/1.1\r\nHost: ${url.host}\r\nConnection: close\r\n\r\n`)]))
-    })
-    const chunks: Array<Buffer> = []
-    socket.on("data", (c: Buffer) => chunks.push(c))
-    socket.on("end", () => {
-      const text = Buffer.concat(chunks).toString("utf8")
-      resolve(text.slice(text.indexOf("\r\n\r\n") + 4))
-    })
-    socket.on("error", reject)
-  })
-}

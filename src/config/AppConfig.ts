@@ -6,6 +6,7 @@
 import * as fs from "node:fs"
 import * as path from "node:path"
 import { Context, Data, Effect, Either, Layer, ParseResult, Schema } from "effect"
+import { isAddressOrRange } from "../shared/Network.js"
 import { isValidZone } from "../shared/Time.js"
 
 const Port = Schema.Int.pipe(Schema.between(0, 65535, { message: () => "expected a port number from 0 to 65535" }))
@@ -50,6 +51,14 @@ export const ConfigSchema = Schema.Struct({
   limits: Schema.Struct({
     /** largest `limit` a paged method accepts (above: -12) */
     pageMax: PositiveInt
+  }),
+  recordings: Schema.Struct({
+    /** largest recording upload (above: -13) */
+    maxUploadBytes: PositiveInt,
+    /** addresses or CIDR ranges whose requests may download recordings without credentials */
+    openTo: Schema.Array(
+      Schema.String.pipe(Schema.filter((s) => isAddressOrRange(s) || `expected an IP address or CIDR range, got ${JSON.stringify(s)}`))
+    )
   })
 })
 export type AppConfigShape = typeof ConfigSchema.Type
@@ -70,7 +79,8 @@ export const defaults: typeof ConfigSchema.Encoded = {
   http: { bodyLimitBytes: 1024 * 1024, keepAliveTimeoutMs: 5000 },
   sessions: { ttlSeconds: 2 * 60 * 60 },
   db: { synchronous: "FULL" },
-  limits: { pageMax: 1000 }
+  limits: { pageMax: 1000 },
+  recordings: { maxUploadBytes: 50 * 1024 * 1024, openTo: [] }
 }
 
 /** Environment variables and the config keys they set. */

@@ -5,6 +5,8 @@
 import type { IncomingMessage } from "node:http"
 import type { Effect } from "effect"
 import type { AppServices } from "../AppServices.js"
+import type { SqlError } from "@effect/sql/SqlError"
+import type { ApiError } from "../api/Errors.js"
 import type { HttpRequestError } from "./Params.js"
 
 export type HttpAnswer =
@@ -24,5 +26,8 @@ export interface Route {
   readonly methods: ReadonlyArray<"GET" | "POST" | "PUT" | "PATCH" | "DELETE">
   /** express path pattern */
   readonly path: string | ReadonlyArray<string>
-  readonly handle: (req: IncomingMessage & { readonly params?: Readonly<Record<string, string | string[]>> }) => Effect.Effect<HttpAnswer, HttpRequestError, AppServices>
+  /** contract errors become coded answers (HTTP 200), storage errors -6, unreadable requests their 4xx — in the server, once */
+  readonly handle: (
+    req: IncomingMessage & { readonly params?: Readonly<Record<string, string | string[]>> }
+  ) => Effect.Effect<HttpAnswer, ApiError | SqlError | HttpRequestError, AppServices>
 }

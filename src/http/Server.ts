@@ -5,6 +5,7 @@
  */
 import type { AddressInfo } from "node:net"
 import express from "express"
+import { codeOf } from "../api/Errors.js"
 import { Metrics } from "./Metrics.js"
 import { createServer, wasRepaired } from "./RawUtf8.js"
 import { Cause, Effect, Exit, ManagedRuntime } from "effect"
@@ -55,7 +56,11 @@ export const makeApp = (runtime: AppRuntime, table: ReadonlyArray<Route> = route
       })
       const started = performance.now()
       const program = route.handle(req).pipe(
-        Effect.catchTag("HttpRequestError", (e) => Effect.succeed(requestFailed(e))),
+        Effect.catchTags({
+          HttpRequestError: (e) => Effect.succeed(requestFailed(e)),
+          SqlError: (e) => Effect.as(Effect.logError("storage statement failed", e.cause), json({ code: -6, message: "storage statement failed" }))
+        }),
+        Effect.catchAll((e) => Effect.succeed(json({ code: codeOf(e), message: e.message }))),
         Effect.tap((answer) => {
           const status = "status" in answer ? answer.status : 200
           const seconds = (performance.now() - started) / 1000

@@ -27,6 +27,11 @@ describe("configuration", () => {
     expect(withEnv).toMatchObject({ port: 9100, host: "127.0.0.1", tz: "UTC", logLevel: "warning" })
   })
 
+  it("accepts config/bridge.example.json as it is", () => {
+    const example = path.resolve(import.meta.dirname, "../config/bridge.example.json")
+    expect(Either.isRight(load({ BRIDGE_CONFIG: example }))).toBe(true)
+  })
+
   it("reads the file named by BRIDGE_CONFIG", () => {
     const dir = tempDir()
     const file = path.join(dir, "my.json")

@@ -9,9 +9,12 @@ import { Passwords } from "./auth/Passwords.js"
 import { Bootstrap } from "./Bootstrap.js"
 import { AppConfig, type AppConfigShape } from "./config/AppConfig.js"
 import { DatabaseLive, Migrations } from "./db/Database.js"
+import { GroupCommit } from "./db/GroupCommit.js"
 import { Outbox } from "./events/Outbox.js"
 import { ExtensionsRepo } from "./extensions/ExtensionsRepo.js"
 import { schedulerLayer } from "./jobs/Scheduler.js"
+import { Targets } from "./forwarding/Targets.js"
+import { workerLayer } from "./forwarding/Worker.js"
 import { Metrics } from "./http/Metrics.js"
 import { CdrStore } from "./records/CdrStore.js"
 import { Ids } from "./shared/Ids.js"
@@ -27,6 +30,8 @@ export type AppServices =
   | Auth
   | Metrics
   | CdrStore
+  | Targets
+  | GroupCommit
 
 /** Structured JSON log lines at the configured level. */
 export const loggerLayer = (config: AppConfigShape) =>
@@ -38,8 +43,10 @@ const levelName = (l: AppConfigShape["logLevel"]) =>
 export const appLayer = (config: AppConfigShape) => {
   const configLayer = Layer.succeed(AppConfig, config)
   const base = Layer.mergeAll(Ids.Default, Passwords.Default, Metrics.Default).pipe(Layer.provideMerge(DatabaseLive))
-  const repos = Layer.mergeAll(ExtensionsRepo.Default, Outbox.DefaultWithoutDependencies, CdrStore.Default).pipe(Layer.provideMerge(base))
-  const services = Auth.Default.pipe(Layer.provideMerge(repos))
-  const ready = Layer.merge(Bootstrap, schedulerLayer()).pipe(Layer.provideMerge(services))
+  const repos = Layer.mergeAll(ExtensionsRepo.Default, Outbox.Default, CdrStore.Default).pipe(
+    Layer.provideMerge(Targets.Default)
+  ).pipe(Layer.provideMerge(base))
+  const services = Layer.mergeAll(Auth.Default, GroupCommit.Default).pipe(Layer.provideMerge(repos))
+  const ready = Layer.mergeAll(Bootstrap, schedulerLayer(), workerLayer).pipe(Layer.provideMerge(services))
   return ready.pipe(Layer.provideMerge(configLayer), Layer.provide(loggerLayer(config)))
 }

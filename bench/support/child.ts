@@ -5,7 +5,6 @@ import * as net from "node:net"
 import * as path from "node:path"
 
 export const root = path.resolve(import.meta.dirname, "../..")
-const tsx = path.join(root, "node_modules/.bin/tsx")
 
 export interface Child {
   readonly process: ChildProcess
@@ -16,7 +15,7 @@ export interface Child {
 /** Starts `tsx <script>` and waits for a line matching `ready` whose first group is the port. */
 export const startChild = (script: string, args: ReadonlyArray<string>, env: Record<string, string>, ready: RegExp, port?: number) =>
   new Promise<Child>((resolve, reject) => {
-    const child = spawn(tsx, [script, ...args], { cwd: root, env: { ...process.env, ...env }, stdio: ["ignore", "pipe", "pipe"] })
+    const child = spawn(process.execPath, ["--import", "tsx", script, ...args], { cwd: root, env: { ...process.env, ...env }, stdio: ["ignore", "pipe", "pipe"] })
     let out = ""
     const onData = (c: Buffer) => {
       out += c.toString()

@@ -6,6 +6,7 @@
 import * as fs from "node:fs"
 import * as path from "node:path"
 import { Context, Data, Effect, Either, Layer, ParseResult, Schema } from "effect"
+import { TargetSchema } from "../forwarding/Target.js"
 import { isAddressOrRange } from "../shared/Network.js"
 import { isValidZone } from "../shared/Time.js"
 
@@ -15,6 +16,14 @@ const Zone = Schema.String.pipe(
   Schema.filter((tz) => isValidZone(tz) || `expected an IANA time zone such as Asia/Shanghai, got ${JSON.stringify(tz)}`)
 )
 export const LogLevelName = Schema.Literal("all", "trace", "debug", "info", "warning", "error", "fatal", "none")
+
+const ReceiverConfig = Schema.Struct({
+  path: Schema.String.pipe(Schema.pattern(/^\/[A-Za-z0-9_.\/-]*$/, { message: () => "expected a path such as /api/voip.json" })),
+  /** when set, the sender must give it as `token` or in the `x-bridge-token` header */
+  token: Schema.optional(Schema.String.pipe(Schema.minLength(8, { message: () => "expected at least 8 characters" }))),
+  /** when not empty, only these addresses or CIDR ranges may push */
+  allowFrom: Schema.Array(Schema.String.pipe(Schema.filter((s) => isAddressOrRange(s) || `expected an IP address or CIDR range, got ${JSON.stringify(s)}`)))
+})
 
 export const ConfigSchema = Schema.Struct({
   port: Port,
@@ -52,6 +61,24 @@ export const ConfigSchema = Schema.Struct({
     /** largest `limit` a paged method accepts (above: -12) */
     pageMax: PositiveInt
   }),
+  /** the platform's pushes we receive: path, and optional guards (shared token, address allow-list) */
+  receive: Schema.Struct({
+    voip: ReceiverConfig,
+    workorder: ReceiverConfig,
+    callback: ReceiverConfig
+  }),
+  /** where events are forwarded; the admin API can add more */
+  targets: Schema.Array(TargetSchema),
+  forwarding: Schema.Struct({
+    /** consecutive failures that open a target's circuit */
+    circuitThreshold: PositiveInt,
+    /** how long an open circuit waits before one probe */
+    circuitCooldownMs: PositiveInt,
+    /** delivered events and their deliveries are deleted after this many days (0: never) */
+    retentionDays: Schema.Int.pipe(Schema.nonNegative()),
+    /** how often the worker looks for due deliveries besides being woken by new events */
+    pollIntervalMs: PositiveInt
+  }),
   recordings: Schema.Struct({
     /** largest recording upload (above: -13) */
     maxUploadBytes: PositiveInt,
@@ -80,7 +107,14 @@ export const defaults: typeof ConfigSchema.Encoded = {
   sessions: { ttlSeconds: 2 * 60 * 60 },
   db: { synchronous: "FULL" },
   limits: { pageMax: 1000 },
-  recordings: { maxUploadBytes: 50 * 1024 * 1024, openTo: [] }
+  recordings: { maxUploadBytes: 50 * 1024 * 1024, openTo: [] },
+  receive: {
+    voip: { path: "/api/voip.json", allowFrom: [] },
+    workorder: { path: "/api/workorder.json", allowFrom: [] },
+    callback: { path: "/api/callback.json", allowFrom: [] }
+  },
+  targets: [],
+  forwarding: { circuitThreshold: 5, circuitCooldownMs: 30_000, retentionDays: 30, pollIntervalMs: 1000 }
 }
 
 /** Environment variables and the config keys they set. */

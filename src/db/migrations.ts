@@ -166,5 +166,45 @@ export const migrations: Record<string, Effect.Effect<void, unknown, SqlClient.S
     ) WITHOUT ROWID`,
     `CREATE INDEX messages_inbox ON messages(comp_number, extension, to_client, water_line)`,
     `CREATE INDEX messages_expiry ON messages(expires_at) WHERE expires_at IS NOT NULL`
+  ),
+  // Forwarding (an outbox modelled on @effect/sql's SqlPersistedQueue): one delivery per event
+  // and matching target, written with the event; attempts kept for every try.
+  "0005_forwarding": run(
+    `CREATE TABLE targets (
+      name TEXT PRIMARY KEY,
+      config TEXT NOT NULL,
+      origin TEXT NOT NULL,
+      created_at INTEGER NOT NULL,
+      updated_at INTEGER NOT NULL
+    )`,
+    `CREATE TABLE deliveries (
+      id INTEGER PRIMARY KEY,
+      event_id INTEGER NOT NULL REFERENCES events(id),
+      target TEXT NOT NULL,
+      status TEXT NOT NULL,
+      attempts INTEGER NOT NULL DEFAULT 0,
+      next_attempt_at INTEGER NOT NULL,
+      lock_expires_at INTEGER,
+      order_key TEXT,
+      webhook_id TEXT NOT NULL,
+      last_error TEXT,
+      dead_reason TEXT,
+      created_at INTEGER NOT NULL,
+      updated_at INTEGER NOT NULL
+    )`,
+    `CREATE INDEX deliveries_due ON deliveries(target, next_attempt_at) WHERE status = 'pending'`,
+    `CREATE INDEX deliveries_status ON deliveries(status, target, id)`,
+    `CREATE INDEX deliveries_event ON deliveries(event_id)`,
+    `CREATE INDEX deliveries_order ON deliveries(target, order_key, id) WHERE order_key IS NOT NULL AND status IN ('pending', 'in_flight')`,
+    `CREATE TABLE attempts (
+      delivery_id INTEGER NOT NULL,
+      n INTEGER NOT NULL,
+      started_at INTEGER NOT NULL,
+      status INTEGER,
+      latency_ms INTEGER NOT NULL,
+      error TEXT,
+      response TEXT,
+      PRIMARY KEY (delivery_id, n)
+    ) WITHOUT ROWID`
   )
 }

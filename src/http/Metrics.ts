@@ -23,6 +23,12 @@ export class Metrics extends Effect.Service<Metrics>()("Metrics", {
       labelNames: ["method", "code"] as const,
       registers: [registry]
     })
-    return { registry, httpRequests, apiCalls } as const
+    const deliveries = new prom.Counter({
+      name: "bridge_delivery_attempts_total",
+      help: "Delivery attempts by target and outcome (delivered, retry, refused, unsendable)",
+      labelNames: ["target", "outcome"] as const,
+      registers: [registry]
+    })
+    return { registry, httpRequests, apiCalls, deliveries } as const
   }
 }) {}

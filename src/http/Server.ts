@@ -13,7 +13,7 @@ import { type AppServices, appLayer } from "../AppServices.js"
 import type { AppConfigShape } from "../config/AppConfig.js"
 import type { HttpRequestError } from "./Params.js"
 import { type HttpAnswer, json, type Route } from "./Route.js"
-import { routes } from "./routes.js"
+import { routesFor } from "./routes.js"
 
 export type AppRuntime = ManagedRuntime.ManagedRuntime<AppServices, unknown>
 
@@ -36,7 +36,7 @@ const send = (res: express.Response, answer: HttpAnswer) => {
 
 const requestFailed = (e: HttpRequestError) => json({ code: e.code, message: e.message }, e.status)
 
-export const makeApp = (runtime: AppRuntime, table: ReadonlyArray<Route> = routes) => {
+export const makeApp = (runtime: AppRuntime, table: ReadonlyArray<Route>) => {
   const app = express()
   app.disable("x-powered-by")
   app.set("etag", false)
@@ -107,7 +107,7 @@ export const startServer = async (config: AppConfigShape): Promise<RunningServer
     await runtime.dispose()
     throw e
   }
-  const app = makeApp(runtime)
+  const app = makeApp(runtime, routesFor(config))
   const { server, front, close: closeConnections } = createServer(app)
   server.keepAliveTimeout = config.http.keepAliveTimeoutMs
   await new Promise<void>((resolve, reject) => {

@@ -1,10 +1,9 @@
-/** The bridge as a separate process, started the way `npm start` starts it. */
+/** The bridge as a separate process, as `npm start` runs it: one node process, so signals (and kill -9) reach the bridge itself. */
 import { type ChildProcess, spawn } from "node:child_process"
 import * as net from "node:net"
 import * as path from "node:path"
 
 const root = path.resolve(import.meta.dirname, "../..")
-const tsx = path.join(root, "node_modules/.bin/tsx")
 
 export const freePort = () =>
   new Promise<number>((resolve, reject) => {
@@ -26,7 +25,7 @@ export interface BridgeProcess {
 
 export const runCli = (args: ReadonlyArray<string>, env: Record<string, string>) =>
   new Promise<{ code: number | null; stdout: string; stderr: string }>((resolve) => {
-    const child = spawn(tsx, ["src/main.ts", ...args], { cwd: root, env: { ...process.env, ...env }, stdio: ["ignore", "pipe", "pipe"] })
+    const child = spawn(process.execPath, ["--import", "tsx", "src/main.ts", ...args], { cwd: root, env: { ...process.env, ...env }, stdio: ["ignore", "pipe", "pipe"] })
     let stdout = ""
     let stderr = ""
     child.stdout.on("data", (c: Buffer) => (stdout += c.toString()))
@@ -36,7 +35,7 @@ export const runCli = (args: ReadonlyArray<string>, env: Record<string, string>)
 
 export const startBridge = async (env: Record<string, string>): Promise<BridgeProcess> => {
   const port = await freePort()
-  const child = spawn(tsx, ["src/main.ts"], {
+  const child = spawn(process.execPath, ["--import", "tsx", "src/main.ts"], {
     cwd: root,
     env: { ...process.env, BRIDGE_HOST: "127.0.0.1", BRIDGE_PORT: String(port), LOG_LEVEL: "info", ...env },
     stdio: ["ignore", "pipe", "pipe"]

@@ -1,0 +1,105 @@
+/**
+ * What a target receives for an event: the json envelope, the platform's own wire format
+ * (`800ing`), flat form fields, or whatever a JSONata `transform` makes of the envelope.
+ */
+import jsonata from "jsonata"
+import { Effect } from "effect"
+import type { Target } from "./Target.js"
+
+export interface StoredEvent {
+  readonly id: number
+  readonly type: string
+  readonly occurred_at: number
+  readonly enterprise: string | null
+  readonly source: string
+  readonly data: string
+  readonly raw: string | null
+}
+
+export interface Request {
+  readonly body: string
+  readonly contentType: string
+  /** the original request's query string, for the passthrough of a platform push */
+  readonly query?: string
+}
+
+export class TransformFailed extends Error {}
+
+export const envelopeOf = (e: StoredEvent) => ({
+  id: e.id,
+  type: e.type,
+  occurredAt: new Date(e.occurred_at).toISOString(),
+  enterprise: e.enterprise,
+  source: e.source,
+  data: JSON.parse(e.data) as unknown,
+  raw: e.raw === null ? null : (JSON.parse(e.raw) as unknown)
+})
+
+const flatten = (value: unknown, prefix: string, out: URLSearchParams) => {
+  if (value === null || value === undefined) return
+  if (typeof value === "object" && !Array.isArray(value)) {
+    for (const [k, v] of Object.entries(value)) flatten(v, prefix ? `${prefix}.${k}` : k, out)
+  } else if (Array.isArray(value)) value.forEach((v, i) => flatten(v, `${prefix}[${i}]`, out))
+  else out.append(prefix, String(value))
+}
+
+const form = (fields: Record<string, unknown>) => {
+  const out = new URLSearchParams()
+  flatten(fields, "", out)
+  return { body: out.toString(), contentType: "application/x-www-form-urlencoded" }
+}
+
+interface RawRequest {
+  readonly query?: string
+  readonly contentType?: string | null
+  readonly body?: string
+  readonly fields?: ReadonlyArray<readonly [string, string]>
+}
+
+/** §2.10.4 / §2.12.9 as the platform sends them: a platform push goes out as it came in. */
+const platformFormat = (e: StoredEvent): Request => {
+  const raw = e.raw === null ? undefined : (JSON.parse(e.raw) as RawRequest)
+  if (raw && e.source.startsWith("push:")) {
+    if (raw.body !== undefined && raw.body !== "") return { body: raw.body, contentType: raw.contentType ?? "application/x-www-form-urlencoded", ...(raw.query ? { query: raw.query } : {}) }
+    const fields = new URLSearchParams(raw.query ?? "")
+    for (const [k, v] of raw.fields ?? []) fields.append(k, v)
+    return { body: fields.toString(), contentType: "application/x-www-form-urlencoded" }
+  }
+  const data = JSON.parse(e.data) as Record<string, unknown>
+  if (e.type.startsWith("call.")) {
+    const fields = new URLSearchParams()
+    fields.set("type", String(data.type ?? ""))
+    fields.set("peer", String(data.peer ?? ""))
+    fields.set("phone", String(data.phone ?? ""))
+    fields.set("memo", data.memo ? JSON.stringify(data.memo) : String(data.memoRaw ?? ""))
+    return { body: fields.toString(), contentType: "application/x-www-form-urlencoded" }
+  }
+  if (e.type.startsWith("workorder.")) return form(data)
+  return { body: JSON.stringify(envelopeOf(e)), contentType: "application/json" }
+}
+
+const expressions = new Map<string, ReturnType<typeof jsonata>>()
+
+export const render = (target: Target, e: StoredEvent): Effect.Effect<Request, TransformFailed> => {
+  if (target.transform !== undefined) {
+    const source = target.transform
+    return Effect.tryPromise({
+      try: async () => {
+        let expression = expressions.get(source)
+        if (!expression) expressions.set(source, (expression = jsonata(source)))
+        const result: unknown = await expression.evaluate(envelopeOf(e))
+        if (result === undefined) throw new Error("the transform produced nothing")
+        return { body: JSON.stringify(result), contentType: "application/json" }
+      },
+      catch: (err) => new TransformFailed(`transform failed: ${err instanceof Error ? err.message : String(err)}`)
+    })
+  }
+  switch (target.format) {
+    case "json":
+      return Effect.succeed({ body: JSON.stringify(envelopeOf(e)), contentType: "application/json" })
+    case "form":
+      return Effect.succeed(form(envelopeOf(e)))
+    case "800ing":
+      return Effect.succeed(platformFormat(e))
+  }
+}

@@ -1,0 +1,47 @@
+/**
+ * The targets in force, kept in memory for the fan-out on every event and stored in SQLite.
+ * The config file's targets are written over the stored ones of the same name at every start
+ * (the file is the operator's source of truth for what it names); targets created through
+ * the admin API live on until deleted there.
+ */
+import { SqlClient } from "@effect/sql"
+import { Clock, Effect, Queue, Schema } from "effect"
+import { AppConfig } from "../config/AppConfig.js"
+import { type Target, TargetSchema } from "./Target.js"
+
+const encode = Schema.encodeSync(TargetSchema)
+const decode = Schema.decodeUnknownSync(TargetSchema)
+
+export class Targets extends Effect.Service<Targets>()("Targets", {
+  scoped: Effect.gen(function* () {
+    const sql = yield* SqlClient.SqlClient
+    const config = yield* AppConfig
+    const now = yield* Clock.currentTimeMillis
+    for (const t of config.targets) {
+      const json = JSON.stringify(encode(t))
+      yield* sql`INSERT INTO targets (name, config, origin, created_at, updated_at) VALUES (${t.name}, ${json}, 'file', ${now}, ${now})
+        ON CONFLICT (name) DO UPDATE SET config = excluded.config, origin = 'file', updated_at = excluded.updated_at`
+    }
+    const rows = yield* sql<{ config: string }>`SELECT config FROM targets ORDER BY name`
+    const byName = new Map<string, Target>(rows.map((r) => decode(JSON.parse(r.config)) as Target).map((t) => [t.name, t]))
+    /** woken after each emit so the worker picks new deliveries up at once */
+    const wakeups = yield* Queue.sliding<void>(1)
+
+    const list = Effect.sync(() => [...byName.values()])
+    const get = (name: string) => Effect.sync(() => byName.get(name))
+    const save = (target: Target, origin: "file" | "api") =>
+      Effect.gen(function* () {
+        const at = yield* Clock.currentTimeMillis
+        yield* sql`INSERT INTO targets (name, config, origin, created_at, updated_at) VALUES (${target.name}, ${JSON.stringify(encode(target))}, ${origin}, ${at}, ${at})
+          ON CONFLICT (name) DO UPDATE SET config = excluded.config, updated_at = excluded.updated_at`
+        byName.set(target.name, target)
+        yield* wakeups.offer(undefined)
+      })
+    const remove = (name: string) =>
+      Effect.gen(function* () {
+        yield* sql`DELETE FROM targets WHERE name = ${name}`
+        return byName.delete(name)
+      })
+    return { list, get, save, remove, wake: wakeups.offer(undefined), wakeups, snapshot: () => [...byName.values()] } as const
+  })
+}) {}

@@ -1,0 +1,232 @@
+/**
+ * The delivery worker: a background fiber of the app's layers. It claims due deliveries
+ * target by target (never more than a target's concurrency, none while its circuit is open,
+ * one probe when the cool-down is over, a call's deliveries one after another), sends each
+ * outside any transaction, and records the attempt and the delivery's next state in a short
+ * one. Woken by every emit, and polling besides. Deliveries left in flight by a crash are
+ * due again at start; on shutdown, sends in flight get a moment to finish.
+ */
+import { SqlClient } from "@effect/sql"
+import { Clock, Duration, Effect, FiberSet, Layer, Option } from "effect"
+import { Webhook } from "standardwebhooks"
+import { AppConfig } from "../config/AppConfig.js"
+import { Outbox } from "../events/Outbox.js"
+import { Metrics } from "../http/Metrics.js"
+import { render, type StoredEvent, TransformFailed } from "./Formats.js"
+import type { Target } from "./Target.js"
+import { Targets } from "./Targets.js"
+
+interface Claimed {
+  readonly id: number
+  readonly event_id: number
+  readonly attempts: number
+  readonly webhook_id: string
+}
+
+interface TargetState {
+  inFlight: number
+  failures: number
+  openUntil: number
+  nextSendAt: number
+}
+
+type Outcome =
+  | { readonly kind: "delivered"; readonly status: number }
+  | { readonly kind: "retry"; readonly status: number | null; readonly error: string; readonly retryAfterMs: number | null }
+  | { readonly kind: "refused"; readonly status: number; readonly error: string }
+  | { readonly kind: "unsendable"; readonly error: string }
+
+const EXCERPT = 2048
+const SHUTDOWN_GRACE_MS = 5_000
+
+const retryAfterMs = (header: string | null, now: number): number | null => {
+  if (!header) return null
+  if (/^\d+$/.test(header.trim())) return Number(header) * 1000
+  const at = Date.parse(header)
+  return Number.isNaN(at) ? null : Math.max(0, at - now)
+}
+
+/** The delay before the next attempt: the schedule's, ±20 %, or the receiver's Retry-After kept between it and twice it. */
+export const nextDelay = (scheduled: number, retryAfter: number | null, random = Math.random()) => {
+  const jittered = Math.round(scheduled * (0.8 + 0.4 * random))
+  return retryAfter === null ? jittered : Math.min(Math.max(retryAfter, scheduled), 2 * scheduled)
+}
+
+const send = (target: Target, event: StoredEvent, webhookId: string) =>
+  Effect.gen(function* () {
+    const request = yield* render(target, event)
+    const now = yield* Clock.currentTimeMillis
+    const headers: Record<string, string> = { "content-type": request.contentType, "user-agent": "voip-bridge", ...target.headers }
+    if (target.secret) {
+      const timestamp = new Date(now)
+      headers["webhook-id"] = webhookId
+      headers["webhook-timestamp"] = String(Math.floor(now / 1000))
+      headers["webhook-signature"] = new Webhook(target.secret).sign(webhookId, timestamp, request.body)
+    } else headers["webhook-id"] = webhookId
+    const url = request.query ? `${target.url}${target.url.includes("?") ? "&" : "?"}${request.query}` : target.url
+    return yield* Effect.tryPromise({
+      try: async (signal): Promise<Outcome & { excerpt: string }> => {
+        const res = await fetch(url, {
+          method: "POST",
+          headers,
+          body: request.body,
+          redirect: "manual",
+          signal: AbortSignal.any([signal, AbortSignal.timeout(target.timeoutMs)])
+        })
+        const excerpt = (await res.text().catch(() => "")).slice(0, EXCERPT)
+        const s = res.status
+        if (s >= 200 && s < 300) return { kind: "delivered", status: s, excerpt }
+        if (s === 408 || s === 429 || s >= 500 || (s >= 300 && s < 400))
+          return { kind: "retry", status: s, error: `HTTP ${s}`, retryAfterMs: retryAfterMs(res.headers.get("retry-after"), Date.now()), excerpt }
+        return { kind: "refused", status: s, error: `HTTP ${s}: refused by the receiver`, excerpt }
+      },
+      catch: (e) => e
+    }).pipe(
+      Effect.catchAll((e) => {
+        const cause = e instanceof Error && e.cause instanceof Error ? `: ${e.cause.message}` : ""
+        const error = e instanceof Error && (e.name === "TimeoutError" || e.name === "AbortError") ? `timed out after ${target.timeoutMs} ms` : `${e instanceof Error ? e.message : String(e)}${cause}`
+        return Effect.succeed<Outcome & { excerpt: string }>({ kind: "retry", status: null, error, retryAfterMs: null, excerpt: "" })
+      })
+    )
+  }).pipe(
+    Effect.catchIf(
+      (e): e is TransformFailed => e instanceof TransformFailed,
+      (e) => Effect.succeed<Outcome & { excerpt: string }>({ kind: "unsendable", error: e.message, excerpt: "" })
+    )
+  )
+
+export const workerLayer = Layer.scopedDiscard(
+  Effect.gen(function* () {
+    const sql = yield* SqlClient.SqlClient
+    const config = yield* AppConfig
+    const targets = yield* Targets
+    const outbox = yield* Outbox
+    const metrics = yield* Metrics
+    const { circuitThreshold, circuitCooldownMs, pollIntervalMs } = config.forwarding
+    const states = new Map<string, TargetState>()
+    const stateOf = (name: string) => {
+      let s = states.get(name)
+      if (!s) states.set(name, (s = { inFlight: 0, failures: 0, openUntil: 0, nextSendAt: 0 }))
+      return s
+    }
+    const sends = yield* FiberSet.make()
+    let stopping = false
+
+    // a single process: whatever was in flight when it last stopped was not finished
+    yield* sql`UPDATE deliveries SET status = 'pending', lock_expires_at = NULL WHERE status = 'in_flight'`
+
+    const operational = (type: string, target: Target, data: Record<string, unknown>) =>
+      outbox.emit({ type, enterprise: null, source: "forwarding", aboutTarget: target.name, data: { target: target.name, ...data } })
+
+    const record = (target: Target, d: Claimed, event: StoredEvent, outcome: Outcome & { excerpt: string }, startedAt: number, latency: number) =>
+      Effect.gen(function* () {
+        const now = yield* Clock.currentTimeMillis
+        const n = d.attempts + 1
+        const schedule = target.retry.scheduleMs
+        const state = stateOf(target.name)
+        const error = outcome.kind === "delivered" ? null : outcome.error
+        const status = "status" in outcome ? outcome.status : null
+        yield* sql.withTransaction(
+          Effect.gen(function* () {
+            yield* sql`INSERT INTO attempts (delivery_id, n, started_at, status, latency_ms, error, response)
+              VALUES (${d.id}, ${n}, ${startedAt}, ${status}, ${latency}, ${error}, ${outcome.excerpt})`
+            if (outcome.kind === "delivered") {
+              yield* sql`UPDATE deliveries SET status = 'delivered', attempts = ${n}, lock_expires_at = NULL, last_error = NULL, updated_at = ${now} WHERE id = ${d.id}`
+            } else if (outcome.kind === "retry" && n < schedule.length) {
+              const at = now + nextDelay(schedule[n]!, outcome.retryAfterMs)
+              yield* sql`UPDATE deliveries SET status = 'pending', attempts = ${n}, next_attempt_at = ${at}, lock_expires_at = NULL, last_error = ${error}, updated_at = ${now} WHERE id = ${d.id}`
+            } else {
+              const reason = outcome.kind === "refused" ? "refused" : outcome.kind === "unsendable" ? "transform" : "exhausted"
+              yield* sql`UPDATE deliveries SET status = 'dead', attempts = ${n}, lock_expires_at = NULL, last_error = ${error}, dead_reason = ${reason}, updated_at = ${now} WHERE id = ${d.id}`
+              yield* operational("delivery.exhausted", target, { deliveryId: d.id, eventId: event.id, eventType: event.type, attempts: n, reason, lastError: error })
+            }
+            // the circuit: continuous failure of the target itself (not a refusal of one event) opens it
+            if (outcome.kind === "delivered") {
+              if (state.openUntil > 0) yield* operational("target.recovered", target, { after: state.failures })
+              state.failures = 0
+              state.openUntil = 0
+            } else if (outcome.kind === "retry") {
+              state.failures++
+              if (state.failures >= circuitThreshold) {
+                const wasOpen = state.openUntil > 0
+                state.openUntil = now + circuitCooldownMs
+                if (!wasOpen) yield* operational("target.failing", target, { failures: state.failures, lastError: error })
+              }
+            }
+          })
+        )
+        metrics.deliveries.inc({ target: target.name, outcome: outcome.kind })
+        if (outcome.kind === "retry" && state.failures === circuitThreshold && target.autoDisable) yield* targets.save({ ...target, enabled: false }, "api")
+      })
+
+    const deliver = (target: Target, d: Claimed) =>
+      Effect.gen(function* () {
+        const state = stateOf(target.name)
+        const event = (yield* sql<StoredEvent>`SELECT id, type, occurred_at, enterprise, source, data, raw FROM events WHERE id = ${d.event_id}`)[0]
+        if (!event) return yield* sql`UPDATE deliveries SET status = 'dead', dead_reason = 'event missing' WHERE id = ${d.id}`
+        // the target as it is now: an edit applies to deliveries already waiting
+        const current = Option.getOrElse(Option.fromNullable(yield* targets.get(target.name)), () => target)
+        if (current.rateLimit) {
+          const now = yield* Clock.currentTimeMillis
+          const wait = Math.max(0, state.nextSendAt - now)
+          state.nextSendAt = Math.max(now, state.nextSendAt) + 1000 / current.rateLimit
+          if (wait > 0) yield* Effect.sleep(Duration.millis(wait))
+        }
+        const startedAt = yield* Clock.currentTimeMillis
+        const outcome = yield* send(current, event, d.webhook_id)
+        const latency = (yield* Clock.currentTimeMillis) - startedAt
+        yield* record(current, d, event, outcome, startedAt, latency)
+      }).pipe(
+        Effect.catchAllCause((cause) => Effect.logError("delivery failed unexpectedly; it stays in flight until the next start", cause)),
+        Effect.ensuring(Effect.sync(() => stateOf(target.name).inFlight--)),
+        Effect.annotateLogs({ target: target.name, delivery: d.id })
+      )
+
+    const claim = (target: Target, capacity: number, now: number) =>
+      sql.withTransaction(
+        Effect.gen(function* () {
+          const due = yield* sql<Claimed>`SELECT d.id, d.event_id, d.attempts, d.webhook_id FROM deliveries d
+            WHERE d.target = ${target.name} AND d.status = 'pending' AND d.next_attempt_at <= ${now}
+              AND (d.order_key IS NULL OR NOT EXISTS (
+                SELECT 1 FROM deliveries p WHERE p.target = d.target AND p.order_key = d.order_key AND p.id < d.id AND p.status IN ('pending', 'in_flight')))
+            ORDER BY d.next_attempt_at, d.id LIMIT ${capacity}`
+          if (due.length > 0)
+            yield* sql`UPDATE deliveries SET status = 'in_flight', lock_expires_at = ${now + target.timeoutMs + 60_000} WHERE ${sql.in("id", due.map((d) => d.id))}`
+          return due
+        })
+      )
+
+    const pump = Effect.gen(function* () {
+      const now = yield* Clock.currentTimeMillis
+      for (const target of targets.snapshot()) {
+        if (!target.enabled) continue
+        const state = stateOf(target.name)
+        const open = state.openUntil > 0
+        if (open && now < state.openUntil) continue
+        // an open circuit past its cool-down lets one probe through
+        const capacity = (open ? 1 : target.concurrency) - state.inFlight
+        if (capacity <= 0) continue
+        const claimed = yield* claim(target, capacity, now)
+        for (const d of claimed) {
+          state.inFlight++
+          yield* FiberSet.run(sends, deliver(target, d))
+        }
+      }
+    })
+
+    const loop = Effect.gen(function* () {
+      while (!stopping) {
+        yield* pump.pipe(Effect.catchAllCause((cause) => Effect.logError("delivery worker could not claim", cause)))
+        yield* Effect.raceFirst(targets.wakeups.take, Effect.sleep(Duration.millis(pollIntervalMs)))
+      }
+    })
+    yield* Effect.forkScoped(loop)
+    yield* Effect.addFinalizer(() =>
+      Effect.gen(function* () {
+        stopping = true
+        const until = Date.now() + SHUTDOWN_GRACE_MS
+        while ([...states.values()].some((s) => s.inFlight > 0) && Date.now() < until) yield* Effect.sleep(Duration.millis(20))
+      })
+    )
+  })
+)

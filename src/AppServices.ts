@@ -13,6 +13,7 @@ import { GroupCommit } from "./db/GroupCommit.js"
 import { Outbox } from "./events/Outbox.js"
 import { ExtensionsRepo } from "./extensions/ExtensionsRepo.js"
 import { schedulerLayer } from "./jobs/Scheduler.js"
+import { DeadLetters } from "./forwarding/DeadLetters.js"
 import { Targets } from "./forwarding/Targets.js"
 import { workerLayer } from "./forwarding/Worker.js"
 import { Metrics } from "./http/Metrics.js"
@@ -32,6 +33,7 @@ export type AppServices =
   | CdrStore
   | Targets
   | GroupCommit
+  | DeadLetters
 
 /** Structured JSON log lines at the configured level. */
 export const loggerLayer = (config: AppConfigShape) =>
@@ -46,7 +48,7 @@ export const appLayer = (config: AppConfigShape) => {
   const repos = Layer.mergeAll(ExtensionsRepo.Default, Outbox.Default, CdrStore.Default).pipe(
     Layer.provideMerge(Targets.Default)
   ).pipe(Layer.provideMerge(base))
-  const services = Layer.mergeAll(Auth.Default, GroupCommit.Default).pipe(Layer.provideMerge(repos))
+  const services = Layer.mergeAll(Auth.Default, GroupCommit.Default, DeadLetters.Default).pipe(Layer.provideMerge(repos))
   const ready = Layer.mergeAll(Bootstrap, schedulerLayer(), workerLayer).pipe(Layer.provideMerge(services))
   return ready.pipe(Layer.provideMerge(configLayer), Layer.provide(loggerLayer(config)))
 }

@@ -38,6 +38,7 @@ type Outcome =
 
 const EXCERPT = 2048
 const SHUTDOWN_GRACE_MS = 5_000
+const UNEXPECTED_RETRY_MS = 30_000
 
 const retryAfterMs = (header: string | null, now: number): number | null => {
   if (!header) return null
@@ -128,8 +129,9 @@ export const workerLayer = Layer.scopedDiscard(
         const status = "status" in outcome ? outcome.status : null
         yield* sql.withTransaction(
           Effect.gen(function* () {
+            // attempts are numbered over the delivery's whole life: a redrive restarts the schedule, not the history
             yield* sql`INSERT INTO attempts (delivery_id, n, started_at, status, latency_ms, error, response)
-              VALUES (${d.id}, ${n}, ${startedAt}, ${status}, ${latency}, ${error}, ${outcome.excerpt})`
+              SELECT ${d.id}, coalesce(max(n), 0) + 1, ${startedAt}, ${status}, ${latency}, ${error}, ${outcome.excerpt} FROM attempts WHERE delivery_id = ${d.id}`
             if (outcome.kind === "delivered") {
               yield* sql`UPDATE deliveries SET status = 'delivered', attempts = ${n}, lock_expires_at = NULL, last_error = NULL, updated_at = ${now} WHERE id = ${d.id}`
             } else if (outcome.kind === "retry" && n < schedule.length) {
@@ -177,7 +179,14 @@ export const workerLayer = Layer.scopedDiscard(
         const latency = (yield* Clock.currentTimeMillis) - startedAt
         yield* record(current, d, event, outcome, startedAt, latency)
       }).pipe(
-        Effect.catchAllCause((cause) => Effect.logError("delivery failed unexpectedly; it stays in flight until the next start", cause)),
+        Effect.catchAllCause((cause) =>
+          Effect.zipRight(
+            Effect.logError("delivery failed unexpectedly; it is tried again later", cause),
+            Effect.flatMap(Clock.currentTimeMillis, (now) =>
+              sql`UPDATE deliveries SET status = 'pending', next_attempt_at = ${now + UNEXPECTED_RETRY_MS} WHERE id = ${d.id} AND status = 'in_flight'`
+            ).pipe(Effect.ignoreLogged)
+          )
+        ),
         Effect.ensuring(Effect.sync(() => stateOf(target.name).inFlight--)),
         Effect.annotateLogs({ target: target.name, delivery: d.id })
       )

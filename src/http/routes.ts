@@ -1,9 +1,10 @@
 /** Every HTTP route of the bridge, in one list (the receivers' paths come from config). */
 import { routes as jsondata } from "../api/routes.js"
+import { routes as admin } from "../admin/routes.js"
 import type { AppConfigShape } from "../config/AppConfig.js"
 import { routesFor as receivers } from "../receive/routes.js"
 import { routes as recordings } from "../recordings/routes.js"
 import { routes as health } from "./health.js"
 import type { Route } from "./Route.js"
 
-export const routesFor = (config: AppConfigShape): ReadonlyArray<Route> => [...health, ...jsondata, ...recordings, ...receivers(config)]
+export const routesFor = (config: AppConfigShape): ReadonlyArray<Route> => [...health, ...jsondata, ...recordings, ...receivers(config), ...admin]

@@ -1,0 +1,234 @@
+/**
+ * The admin JSON API under /admin/api (bearer token): targets, events, deliveries, dead
+ * letters and redrive. Bodies are validated with the same schemas as the config file.
+ */
+import * as crypto from "node:crypto"
+import type { IncomingMessage } from "node:http"
+import { SqlClient } from "@effect/sql"
+import { Effect, Either, ParseResult, Schema } from "effect"
+import type { AppServices } from "../AppServices.js"
+import { ensureAdminToken } from "../Bootstrap.js"
+import { AppConfig } from "../config/AppConfig.js"
+import { type DeadLetterFilter, DeadLetters } from "../forwarding/DeadLetters.js"
+import { TargetSchema } from "../forwarding/Target.js"
+import { Targets } from "../forwarding/Targets.js"
+import { collect, queryPairs } from "../http/Params.js"
+import { type HttpAnswer, json, type Route } from "../http/Route.js"
+
+type Req = IncomingMessage & { readonly params?: Readonly<Record<string, string | string[]>> }
+
+const unauthorized = json({ code: -2, message: "admin API: missing or wrong bearer token" }, 401, { "www-authenticate": "Bearer" })
+const bad = (message: string) => json({ code: -14, message }, 400)
+const missing = (what: string) => json({ code: -11, message: `${what} does not exist` }, 404)
+
+/** Checks the bearer token, then runs the handler. */
+const admin = (handle: (req: Req) => Effect.Effect<HttpAnswer, unknown, AppServices>): Route["handle"] => (req) =>
+  Effect.gen(function* () {
+    const token = yield* ensureAdminToken
+    const header = req.headers.authorization ?? ""
+    const given = header.startsWith("Bearer ") ? header.slice(7).trim() : ""
+    if (given.length !== token.length || !crypto.timingSafeEqual(Buffer.from(given), Buffer.from(token))) return unauthorized
+    return yield* handle(req)
+  }).pipe(Effect.catchAll((e) => Effect.zipRight(Effect.logError("admin API failed", e), Effect.succeed(json({ code: -3, message: "internal error" }, 500)))))
+
+const jsonBody = (req: Req) =>
+  Effect.gen(function* () {
+    const { bodyLimitBytes } = (yield* AppConfig).http
+    const { rawBody } = yield* collect(req, { bodyLimit: bodyLimitBytes })
+    const text = rawBody?.toString("utf8").trim() ?? ""
+    if (text === "") return {}
+    return yield* Effect.try({ try: () => JSON.parse(text) as unknown, catch: () => "malformed JSON body" })
+  }).pipe(Effect.either)
+
+const problem = (e: ParseResult.ParseError) => {
+  const [issue] = ParseResult.ArrayFormatter.formatErrorSync(e)
+  return `${issue?.path.join(".") || "(body)"}: ${issue?.message ?? "invalid"}`
+}
+
+const decodeTarget = Schema.decodeUnknownEither(TargetSchema, { errors: "first", onExcessProperty: "error" })
+const encodeTarget = Schema.encodeSync(TargetSchema)
+
+const Filter = Schema.Struct({
+  target: Schema.optional(Schema.String),
+  type: Schema.optional(Schema.String),
+  ids: Schema.optional(Schema.Array(Schema.Union(Schema.Int, Schema.NumberFromString))),
+  since: Schema.optional(Schema.Union(Schema.Int, Schema.DateFromString.pipe(Schema.transform(Schema.Int, { strict: true, decode: (d) => d.getTime(), encode: (n) => new Date(n) })))),
+  until: Schema.optional(Schema.Union(Schema.Int, Schema.DateFromString.pipe(Schema.transform(Schema.Int, { strict: true, decode: (d) => d.getTime(), encode: (n) => new Date(n) }))))
+})
+const decodeFilter = Schema.decodeUnknownEither(Filter, { errors: "first", onExcessProperty: "error" })
+
+/** Filters from the query string (`ids=1,2`, ISO or ms times) or a JSON body. */
+const filterFrom = (source: Record<string, unknown>): Either.Either<DeadLetterFilter, string> => {
+  const input: Record<string, unknown> = { ...source }
+  if (typeof input.ids === "string") input.ids = input.ids.split(",").filter(Boolean)
+  for (const k of ["since", "until"]) if (typeof input[k] === "string" && /^\d+$/.test(input[k] as string)) input[k] = Number(input[k])
+  return Either.mapLeft(decodeFilter(input), problem)
+}
+
+const query = (req: Req) => Object.fromEntries(queryPairs(req.url ?? ""))
+const nameOf = (req: Req) => String(req.params?.name ?? "")
+
+export const routes: ReadonlyArray<Route> = [
+  {
+    methods: ["GET"],
+    path: "/admin/api/targets",
+    handle: admin(() => Effect.map(Targets, (t) => json({ items: t.snapshot().map((x) => encodeTarget(x)) })))
+  },
+  {
+    methods: ["POST"],
+    path: "/admin/api/targets",
+    handle: admin((req) =>
+      Effect.gen(function* () {
+        const body = yield* jsonBody(req)
+        if (Either.isLeft(body)) return bad(String(body.left))
+        const target = decodeTarget(body.right)
+        if (Either.isLeft(target)) return bad(problem(target.left))
+        const targets = yield* Targets
+        if (yield* targets.get(target.right.name)) return json({ code: -10, message: `target ${target.right.name} exists already` }, 409)
+        yield* targets.save(target.right, "api")
+        return json({ code: 0, message: "OK", target: encodeTarget(target.right) }, 201)
+      })
+    )
+  },
+  {
+    methods: ["GET"],
+    path: "/admin/api/targets/:name",
+    handle: admin((req) =>
+      Effect.gen(function* () {
+        const t = yield* (yield* Targets).get(nameOf(req))
+        return t ? json(encodeTarget(t)) : missing(`target ${nameOf(req)}`)
+      })
+    )
+  },
+  {
+    methods: ["PATCH"],
+    path: "/admin/api/targets/:name",
+    handle: admin((req) =>
+      Effect.gen(function* () {
+        const targets = yield* Targets
+        const current = yield* targets.get(nameOf(req))
+        if (!current) return missing(`target ${nameOf(req)}`)
+        const body = yield* jsonBody(req)
+        if (Either.isLeft(body)) return bad(String(body.left))
+        if (typeof body.right !== "object" || body.right === null || Array.isArray(body.right)) return bad("(body): expected a JSON object")
+        const merged = decodeTarget({ ...encodeTarget(current), ...(body.right as object), name: current.name })
+        if (Either.isLeft(merged)) return bad(problem(merged.left))
+        // pending deliveries read their target when they are sent: the change applies to them at once
+        yield* targets.save(merged.right, "api")
+        return json({ code: 0, message: "OK", target: encodeTarget(merged.right) })
+      })
+    )
+  },
+  {
+    methods: ["DELETE"],
+    path: "/admin/api/targets/:name",
+    handle: admin((req) =>
+      Effect.gen(function* () {
+        const sql = yield* SqlClient.SqlClient
+        const name = nameOf(req)
+        const removed = yield* (yield* Targets).remove(name)
+        if (!removed) return missing(`target ${name}`)
+        // what was still waiting for it becomes a dead letter: kept, visible, redrivable once the target is back
+        const parked = yield* sql<{ id: number }>`UPDATE deliveries SET status = 'dead', dead_reason = 'target deleted' WHERE target = ${name} AND status IN ('pending', 'in_flight') RETURNING id`
+        return json({ code: 0, message: "OK", deadLettered: parked.length })
+      })
+    )
+  },
+  {
+    methods: ["POST"],
+    path: "/admin/api/targets/:name/recover",
+    handle: admin((req) =>
+      Effect.gen(function* () {
+        const body = yield* jsonBody(req)
+        const since = Either.isRight(body) && typeof body.right === "object" && body.right !== null ? (body.right as Record<string, unknown>).since : undefined
+        const filter = filterFrom({ target: nameOf(req), ...(since !== undefined ? { since } : {}) })
+        if (Either.isLeft(filter)) return bad(filter.left)
+        return json({ code: 0, redriven: yield* (yield* DeadLetters).redrive(filter.right) })
+      })
+    )
+  },
+  {
+    methods: ["GET"],
+    path: "/admin/api/events",
+    handle: admin((req) =>
+      Effect.gen(function* () {
+        const sql = yield* SqlClient.SqlClient
+        const q = query(req)
+        const since = q.since ? (/^\d+$/.test(q.since) ? Number(q.since) : Date.parse(q.since)) : 0
+        if (Number.isNaN(since)) return bad(`since: expected an ISO time or Unix ms, got ${JSON.stringify(q.since)}`)
+        const limit = Math.min(Number(q.limit ?? 100) || 100, 1000)
+        const rows = yield* sql<{ id: number; type: string; occurred_at: number; enterprise: string | null; source: string; data: string }>`
+          SELECT id, type, occurred_at, enterprise, source, data FROM events
+          WHERE occurred_at >= ${since} ${q.type ? sql`AND type = ${q.type}` : sql``} ORDER BY id DESC LIMIT ${limit}`
+        return json({ items: rows.map((r) => ({ id: r.id, type: r.type, occurredAt: new Date(r.occurred_at).toISOString(), enterprise: r.enterprise, source: r.source, data: JSON.parse(r.data) as unknown })) })
+      })
+    )
+  },
+  {
+    methods: ["POST"],
+    path: "/admin/api/events/:id/resend",
+    handle: admin((req) =>
+      Effect.gen(function* () {
+        const body = yield* jsonBody(req)
+        const target = Either.isRight(body) && typeof body.right === "object" && body.right !== null ? (body.right as Record<string, unknown>).target : undefined
+        if (typeof target !== "string") return bad("target: is missing")
+        if (!(yield* (yield* Targets).get(target))) return missing(`target ${target}`)
+        const result = yield* (yield* DeadLetters).resend(Number(req.params?.id), target)
+        if (result.deliveryId === null) return missing(`event ${String(req.params?.id)}`)
+        return json({ code: result.created ? 0 : -10, message: result.created ? "OK" : "the event has a delivery to that target already (redrive it)", deliveryId: result.deliveryId })
+      })
+    )
+  },
+  {
+    methods: ["GET"],
+    path: "/admin/api/deliveries",
+    handle: admin((req) =>
+      Effect.gen(function* () {
+        const q = query(req)
+        const filter = filterFrom({ ...(q.target ? { target: q.target } : {}), ...(q.type ? { type: q.type } : {}) })
+        if (Either.isLeft(filter)) return bad(filter.left)
+        return json({ items: yield* (yield* DeadLetters).list(q.status, filter.right, Math.min(Number(q.limit ?? 100) || 100, 1000)) })
+      })
+    )
+  },
+  {
+    methods: ["GET"],
+    path: "/admin/api/dead-letters",
+    handle: admin((req) =>
+      Effect.gen(function* () {
+        const filter = filterFrom(query(req))
+        if (Either.isLeft(filter)) return bad(filter.left)
+        return json({ items: yield* (yield* DeadLetters).list("dead", filter.right) })
+      })
+    )
+  },
+  {
+    methods: ["POST"],
+    path: "/admin/api/dead-letters/redrive",
+    handle: admin((req) =>
+      Effect.gen(function* () {
+        const body = yield* jsonBody(req)
+        if (Either.isLeft(body)) return bad(String(body.left))
+        const filter = filterFrom((body.right ?? {}) as Record<string, unknown>)
+        if (Either.isLeft(filter)) return bad(filter.left)
+        return json({ code: 0, redriven: yield* (yield* DeadLetters).redrive(filter.right) })
+      })
+    )
+  },
+  {
+    methods: ["DELETE"],
+    path: "/admin/api/dead-letters",
+    handle: admin((req) =>
+      Effect.gen(function* () {
+        const body = yield* jsonBody(req)
+        const source = { ...query(req), ...(Either.isRight(body) && typeof body.right === "object" && body.right !== null ? (body.right as Record<string, unknown>) : {}) }
+        const filter = filterFrom(source)
+        if (Either.isLeft(filter)) return bad(filter.left)
+        if (Object.keys(filter.right).length === 0) return bad("(filter): name what to delete (target, type, ids, since/until); deleting every dead letter takes since=0")
+        return json({ code: 0, deleted: yield* (yield* DeadLetters).purge(filter.right) })
+      })
+    )
+  }
+]
+
+

@@ -1,0 +1,139 @@
+/**
+ * Dead letters and redrive, for the admin API and the CLI alike. A redrive puts the same
+ * delivery row back in the queue, so it goes out with the same webhook-id; filters select
+ * every matching dead letter, never just a page.
+ */
+import { SqlClient } from "@effect/sql"
+import type { Fragment } from "@effect/sql/Statement"
+import { Clock, Effect } from "effect"
+import { Ids } from "../shared/Ids.js"
+import { Targets } from "./Targets.js"
+
+export interface DeadLetterFilter {
+  readonly target?: string | undefined
+  readonly type?: string | undefined
+  readonly ids?: ReadonlyArray<number> | undefined
+  /** event time range, Unix ms */
+  readonly since?: number | undefined
+  readonly until?: number | undefined
+}
+
+interface Row {
+  readonly id: number
+  readonly target: string
+  readonly status: string
+  readonly attempts: number
+  readonly webhook_id: string
+  readonly last_error: string | null
+  readonly dead_reason: string | null
+  readonly next_attempt_at: number
+  readonly updated_at: number
+  readonly event_id: number
+  readonly type: string
+  readonly occurred_at: number
+  readonly enterprise: string | null
+  readonly source: string
+  readonly data: string
+}
+
+export class DeadLetters extends Effect.Service<DeadLetters>()("DeadLetters", {
+  effect: Effect.gen(function* () {
+    const sql = yield* SqlClient.SqlClient
+    const targets = yield* Targets
+    const ids = yield* Ids
+
+    const where = (status: string | undefined, f: DeadLetterFilter & { readonly status?: string | undefined }) => {
+      const clauses: Array<Fragment> = []
+      if (status) clauses.push(sql`d.status = ${status}`)
+      if (f.target) clauses.push(sql`d.target = ${f.target}`)
+      if (f.type) clauses.push(f.type.includes("*") ? sql`e.type GLOB ${f.type}` : sql`e.type = ${f.type}`)
+      if (f.ids && f.ids.length > 0) clauses.push(sql.in("d.id", f.ids))
+      if (f.since !== undefined) clauses.push(sql`e.occurred_at >= ${f.since}`)
+      if (f.until !== undefined) clauses.push(sql`e.occurred_at <= ${f.until}`)
+      return clauses.length > 0 ? sql.and(clauses) : sql`1 = 1`
+    }
+
+    const attemptsOf = (deliveryIds: ReadonlyArray<number>) =>
+      deliveryIds.length === 0
+        ? Effect.succeed(new Map<number, Array<Record<string, unknown>>>())
+        : sql<{ delivery_id: number; n: number; started_at: number; status: number | null; latency_ms: number; error: string | null; response: string | null }>`
+            SELECT * FROM attempts WHERE ${sql.in("delivery_id", deliveryIds)} ORDER BY delivery_id, n`.pipe(
+            Effect.map((rows) => {
+              const byDelivery = new Map<number, Array<Record<string, unknown>>>()
+              for (const a of rows) {
+                const list = byDelivery.get(a.delivery_id) ?? []
+                list.push({ n: a.n, at: new Date(a.started_at).toISOString(), status: a.status, latencyMs: a.latency_ms, error: a.error, response: a.response })
+                byDelivery.set(a.delivery_id, list)
+              }
+              return byDelivery
+            })
+          )
+
+    /** Deliveries (with their event and every attempt), newest first. */
+    const list = (status: string | undefined, f: DeadLetterFilter, limit = 1000) =>
+      Effect.gen(function* () {
+        const rows = yield* sql<Row>`SELECT d.id, d.target, d.status, d.attempts, d.webhook_id, d.last_error, d.dead_reason, d.next_attempt_at, d.updated_at,
+            e.id AS event_id, e.type, e.occurred_at, e.enterprise, e.source, e.data
+          FROM deliveries d JOIN events e ON e.id = d.event_id WHERE ${where(status, f)} ORDER BY d.id DESC LIMIT ${limit}`
+        const attempts = yield* attemptsOf(rows.map((r) => r.id))
+        return rows.map((r) => ({
+          id: r.id,
+          target: r.target,
+          status: r.status,
+          reason: r.dead_reason,
+          webhookId: r.webhook_id,
+          lastError: r.last_error,
+          nextAttemptAt: r.status === "pending" ? new Date(r.next_attempt_at).toISOString() : null,
+          updatedAt: new Date(r.updated_at).toISOString(),
+          event: { id: r.event_id, type: r.type, occurredAt: new Date(r.occurred_at).toISOString(), enterprise: r.enterprise, source: r.source, data: JSON.parse(r.data) as unknown },
+          attempts: attempts.get(r.id) ?? []
+        }))
+      })
+
+    const matchingDead = (f: DeadLetterFilter) =>
+      sql<{ id: number }>`SELECT d.id FROM deliveries d JOIN events e ON e.id = d.event_id WHERE ${where("dead", f)}`.pipe(Effect.map((r) => r.map((x) => x.id)))
+
+    /** Every dead letter the filter matches goes back in the queue, due now, its attempts counted afresh. */
+    const redrive = (f: DeadLetterFilter, onProgress?: (done: number, total: number) => void) =>
+      Effect.gen(function* () {
+        const chosen = yield* matchingDead(f)
+        const now = yield* Clock.currentTimeMillis
+        const CHUNK = 500
+        for (let i = 0; i < chosen.length; i += CHUNK) {
+          const part = chosen.slice(i, i + CHUNK)
+          yield* sql`UPDATE deliveries SET status = 'pending', attempts = 0, next_attempt_at = ${now}, dead_reason = NULL, last_error = NULL, updated_at = ${now}
+            WHERE status = 'dead' AND ${sql.in("id", part)}`
+          onProgress?.(Math.min(i + CHUNK, chosen.length), chosen.length)
+        }
+        yield* targets.wake
+        return chosen.length
+      })
+
+    const purge = (f: DeadLetterFilter) =>
+      Effect.gen(function* () {
+        const chosen = yield* matchingDead(f)
+        if (chosen.length === 0) return 0
+        yield* sql.withTransaction(
+          Effect.zipRight(sql`DELETE FROM attempts WHERE ${sql.in("delivery_id", chosen)}`, sql`DELETE FROM deliveries WHERE ${sql.in("id", chosen)}`)
+        )
+        return chosen.length
+      })
+
+    /** Sends an event to a target it was never delivered to (a target added later, say). */
+    const resend = (eventId: number, target: string) =>
+      Effect.gen(function* () {
+        const existing = yield* sql<{ id: number }>`SELECT id FROM deliveries WHERE event_id = ${eventId} AND target = ${target}`
+        if (existing.length > 0) return { created: false as const, deliveryId: existing[0]!.id }
+        const event = yield* sql<{ data: string }>`SELECT data FROM events WHERE id = ${eventId}`
+        if (event.length === 0) return { created: false as const, deliveryId: null }
+        const id = yield* ids.next
+        const now = yield* Clock.currentTimeMillis
+        yield* sql`INSERT INTO deliveries (id, event_id, target, status, next_attempt_at, webhook_id, created_at, updated_at)
+          VALUES (${id}, ${eventId}, ${target}, 'pending', ${now}, ${`msg_${id}`}, ${now}, ${now})`
+        yield* targets.wake
+        return { created: true as const, deliveryId: id }
+      })
+
+    return { list, redrive, purge, resend } as const
+  })
+}) {}

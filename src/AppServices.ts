@@ -42,13 +42,17 @@ export const loggerLayer = (config: AppConfigShape) =>
 const levelName = (l: AppConfigShape["logLevel"]) =>
   (({ all: "All", trace: "Trace", debug: "Debug", info: "Info", warning: "Warning", error: "Error", fatal: "Fatal", none: "None" }) as const)[l]
 
-export const appLayer = (config: AppConfigShape) => {
+/**
+ * `background: false` (the CLI's commands) leaves out the delivery worker and the scheduled
+ * jobs: a command must not deliver or sweep beside a running bridge on the same database.
+ */
+export const appLayer = (config: AppConfigShape, options: { readonly background: boolean } = { background: true }) => {
   const configLayer = Layer.succeed(AppConfig, config)
   const base = Layer.mergeAll(Ids.Default, Passwords.Default, Metrics.Default).pipe(Layer.provideMerge(DatabaseLive))
   const repos = Layer.mergeAll(ExtensionsRepo.Default, Outbox.Default, CdrStore.Default).pipe(
     Layer.provideMerge(Targets.Default)
   ).pipe(Layer.provideMerge(base))
   const services = Layer.mergeAll(Auth.Default, GroupCommit.Default, DeadLetters.Default).pipe(Layer.provideMerge(repos))
-  const ready = Layer.mergeAll(Bootstrap, schedulerLayer(), workerLayer).pipe(Layer.provideMerge(services))
+  const ready = (options.background ? Layer.mergeAll(Bootstrap, schedulerLayer(), workerLayer) : Bootstrap).pipe(Layer.provideMerge(services))
   return ready.pipe(Layer.provideMerge(configLayer), Layer.provide(loggerLayer(config)))
 }

@@ -9,6 +9,7 @@ import { type AppServices, appLayer } from "./AppServices.js"
 import { generatePassword, Passwords } from "./auth/Passwords.js"
 import { type AppConfigShape, loadConfig } from "./config/AppConfig.js"
 import { EXTE_STATUS, ExtensionsRepo } from "./extensions/ExtensionsRepo.js"
+import { DeadLetters } from "./forwarding/DeadLetters.js"
 import { startServer } from "./http/Server.js"
 
 const HELP: Record<string, string> = {
@@ -20,6 +21,7 @@ commands:
   serve              serve the API (default)
   migrate            apply database migrations and exit
   user add|passwd    manage extensions from the shell
+  dlq list|redrive   list or redrive dead letters
 
 Each command takes --help. Configuration: config/bridge.json (or BRIDGE_CONFIG) and the
 environment: BRIDGE_PORT, BRIDGE_HOST, BRIDGE_DATA_DIR, BRIDGE_CONFIG, BRIDGE_ADMIN_TOKEN,
@@ -33,6 +35,15 @@ finish in-flight requests, close the database.
   migrate: `usage: npm start -- migrate [--data-dir DIR]
 
 Applies pending migrations to the database under the data directory and exits.
+`,
+  dlq: `usage:
+  npm start -- dlq list    [--target T] [--type TYPE] [--since TIME] [--until TIME] [--ids 1,2]
+  npm start -- dlq redrive [--target T] [--type TYPE] [--since TIME] [--until TIME] [--ids 1,2]
+
+list prints one dead letter a line (id, target, event type, reason, last error); redrive
+puts every dead letter the filters match back in the queue (same webhook-id), with a
+progress bar on stderr. TIME is ISO 8601 or Unix ms, matched against the event's time;
+TYPE may be a glob (call.*). A running bridge sends redriven deliveries within a second.
 `,
   user: `usage:
   npm start -- user add <extension> [--password P] [--name NAME] [--admin]
@@ -76,7 +87,7 @@ const serve = async (overrides: Record<string, unknown>) => {
 
 const withRuntime = async <A>(overrides: Record<string, unknown>, program: Effect.Effect<A, unknown, AppServices>) => {
   const config = await configFrom(overrides)
-  const runtime = ManagedRuntime.make(appLayer(config))
+  const runtime = ManagedRuntime.make(appLayer(config, { background: false }))
   try {
     return await runtime.runPromise(program)
   } finally {
@@ -133,6 +144,52 @@ const userCommand = async (args: ReadonlyArray<string>, overrides: Record<string
   out(`${extension} ${values.password ? "saved" : `password: ${password}`}`)
 }
 
+const timeArg = (name: string, v: string | undefined) => {
+  if (v === undefined) return undefined
+  const ms = /^\d+$/.test(v) ? Number(v) : Date.parse(v)
+  return Number.isNaN(ms) ? fail(`dlq: --${name} expects ISO 8601 or Unix ms, got ${v}`) : ms
+}
+
+const dlqCommand = async (args: ReadonlyArray<string>, overrides: Record<string, unknown>) => {
+  const { values, positionals } = parseArgs({
+    args: [...args],
+    allowPositionals: true,
+    options: {
+      target: { type: "string" },
+      type: { type: "string" },
+      since: { type: "string" },
+      until: { type: "string" },
+      ids: { type: "string" },
+      help: { type: "boolean" },
+      port: { type: "string" },
+      host: { type: "string" },
+      "data-dir": { type: "string" }
+    }
+  })
+  const [action] = positionals
+  if (values.help || (action !== "list" && action !== "redrive")) return out(HELP.dlq!)
+  const ids = values.ids?.split(",").filter(Boolean).map(Number)
+  if (ids?.some((n) => !Number.isSafeInteger(n))) return fail("dlq: --ids expects numbers separated by commas")
+  const filter = { target: values.target, type: values.type, ids, since: timeArg("since", values.since), until: timeArg("until", values.until) }
+  const program = Effect.gen(function* () {
+    const dead = yield* DeadLetters
+    if (action === "list") {
+      const items = yield* dead.list("dead", filter, 100_000)
+      for (const i of items) out(`${i.id}\t${i.target}\t${i.event.type}\t${i.reason ?? ""}\t${i.lastError ?? ""}`)
+      return `${items.length} dead letter(s)`
+    }
+    const bar = (done: number, total: number) => {
+      const width = 30
+      const filled = Math.round((done / Math.max(total, 1)) * width)
+      process.stderr.write(`\r[${"#".repeat(filled)}${".".repeat(width - filled)}] ${done}/${total}`)
+    }
+    const n = yield* dead.redrive(filter, bar)
+    process.stderr.write("\n")
+    return `${n} dead letter(s) redriven`
+  })
+  out(await withRuntime({ ...overrides, logLevel: "error" }, program))
+}
+
 const main = async () => {
   const argv = process.argv.slice(2)
   const command = argv[0] && !argv[0].startsWith("-") ? argv[0] : "serve"
@@ -156,13 +213,15 @@ const main = async () => {
     case "migrate": {
       if (common.help) return out(HELP.migrate!)
       const config = await configFrom(overrides)
-      const runtime = ManagedRuntime.make(appLayer(config))
+      const runtime = ManagedRuntime.make(appLayer(config, { background: false }))
       await runtime.runtime()
       await runtime.dispose()
       return out(`migrations applied: ${config.dataDir}`)
     }
     case "user":
       return userCommand(rest, overrides)
+    case "dlq":
+      return dlqCommand(rest, overrides)
     default:
       return fail(`voip-bridge: unknown command ${command}\n\n${HELP.main}`)
   }

@@ -4,6 +4,7 @@ import * as path from "node:path"
 import Database from "better-sqlite3"
 import { Webhook } from "standardwebhooks"
 import { afterAll, beforeAll, describe, expect, it } from "vitest"
+import { retention } from "../src/forwarding/Retention.js"
 import { asAdmin, startTestServer, type TestServer } from "./support/TestServer.js"
 import { eventually, startReceiver } from "./support/Receiver.js"
 
@@ -297,6 +298,23 @@ describe("admin API", () => {
     expect(first.body).toMatchObject({ code: 0, deliveryId: expect.any(Number) })
     expect((await adminApi("POST", `/events/${event.id}/resend`, { target: "mapped" })).body).toMatchObject({ code: -10 })
     await eventually(() => mapped.received.find((r) => JSON.parse(r.body).what === "call.hangup"))
+  })
+})
+
+describe("retention", () => {
+  it("deletes old delivered events with their deliveries, and keeps dead letters whatever their age", async () => {
+    const w = new Database(path.join(server.dataDir, "bridge.db"))
+    const old = Date.now() - 40 * 86_400_000
+    const delivered = w.prepare("SELECT event_id FROM deliveries WHERE status = 'delivered' LIMIT 1").get() as { event_id: number }
+    const dead = w.prepare("SELECT event_id FROM deliveries WHERE status = 'dead' LIMIT 1").get() as { event_id: number }
+    w.prepare(`UPDATE events SET occurred_at = ? WHERE id IN (?, ?)`).run(old, delivered.event_id, dead.event_id)
+    w.close()
+    await server.runtime.runPromise(retention.run)
+    const r = db()
+    expect(r.prepare("SELECT count(*) AS n FROM events WHERE id = ?").get(delivered.event_id)).toEqual({ n: 0 })
+    expect(r.prepare("SELECT count(*) AS n FROM deliveries WHERE event_id = ?").get(delivered.event_id)).toEqual({ n: 0 })
+    expect(r.prepare("SELECT count(*) AS n FROM events WHERE id = ?").get(dead.event_id)).toEqual({ n: 1 })
+    r.close()
   })
 })
 

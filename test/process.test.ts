@@ -8,6 +8,7 @@ import * as path from "node:path"
 import { describe, expect, it } from "vitest"
 import { callApi, creds, md5, tempDir } from "./support/TestServer.js"
 import { runCli, startBridge } from "./support/Process.js"
+import { eventually, startReceiver } from "./support/Receiver.js"
 
 const filesUnder = (dir: string): Array<string> =>
   fs.readdirSync(dir, { withFileTypes: true }).flatMap((e) => (e.isDirectory() ? filesUnder(path.join(dir, e.name)) : [path.join(dir, e.name)]))
@@ -75,6 +76,43 @@ describe("the bridge process", () => {
     } finally {
       bridge.child.kill("SIGTERM")
       await bridge.exited
+    }
+  })
+
+  it("`dlq list` and `dlq redrive` work on the data directory, with a progress bar", async () => {
+    const dataDir = tempDir()
+    const crm = await startReceiver(() => ({ status: 400, body: "no" }))
+    const config = path.join(dataDir, "bridge.json")
+    fs.writeFileSync(config, JSON.stringify({ targets: [{ name: "crm", url: crm.url, events: ["callback.*"] }] }))
+    const env = { BRIDGE_DATA_DIR: dataDir, BRIDGE_CONFIG: config, LOG_LEVEL: "error" }
+    try {
+      let bridge = await startBridge({ ...env, LOG_LEVEL: "info" })
+      for (const id of ["1", "2", "3"]) await fetch(`${bridge.url}/api/callback.json?cbkId=${id}&cbkStatus=4`)
+      await eventually(() => crm.received.length === 3)
+      bridge.child.kill("SIGTERM")
+      expect(await bridge.exited).toBe(0)
+
+      const listed = await runCli(["dlq", "list", "--target", "crm"], env)
+      expect(listed.code).toBe(0)
+      expect(listed.stdout.trim().split("\n")).toHaveLength(4)
+      expect(listed.stdout).toMatch(/\tcrm\tcallback.status\trefused\tHTTP 400/)
+      expect(listed.stdout).toMatch(/3 dead letter\(s\)/)
+      expect((await runCli(["dlq", "list", "--since", "yesterday"], env)).code).toBe(2)
+
+      const redriven = await runCli(["dlq", "redrive", "--target", "crm", "--type", "callback.*"], env)
+      expect(redriven.code).toBe(0)
+      expect(redriven.stdout).toMatch(/3 dead letter\(s\) redriven/)
+      expect(redriven.stderr).toMatch(/\[#+\] 3\/3/)
+
+      crm.setAnswer(() => ({ status: 200 }))
+      bridge = await startBridge({ ...env, LOG_LEVEL: "info" })
+      await eventually(() => crm.received.length === 6)
+      expect(new Set(crm.received.map((r) => r.headers["webhook-id"])).size).toBe(3)
+      bridge.child.kill("SIGTERM")
+      await bridge.exited
+      expect((await runCli(["dlq", "list"], env)).stdout).toMatch(/^0 dead letter\(s\)/m)
+    } finally {
+      await crm.close()
     }
   })
 })

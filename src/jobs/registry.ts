@@ -1,6 +1,7 @@
 /** The one list of scheduled jobs. */
 import { SqlClient } from "@effect/sql"
 import { Clock, Effect } from "effect"
+import { retention } from "../forwarding/Retention.js"
 import { purgeExpired } from "../messaging/handlers.js"
 import type { Job } from "./Job.js"
 
@@ -14,4 +15,4 @@ const sweepSessions: Job = {
   })
 }
 
-export const jobs: ReadonlyArray<Job> = [sweepSessions, purgeExpired]
+export const jobs: ReadonlyArray<Job> = [sweepSessions, purgeExpired, retention]

@@ -19,6 +19,7 @@ import { workerLayer } from "./forwarding/Worker.js"
 import { Metrics } from "./http/Metrics.js"
 import { CdrStore } from "./records/CdrStore.js"
 import { Ids } from "./shared/Ids.js"
+import { ImmediateScheduler } from "./shared/Scheduler.js"
 
 export type AppServices =
   | AppConfig
@@ -54,5 +55,9 @@ export const appLayer = (config: AppConfigShape, options: { readonly background:
   ).pipe(Layer.provideMerge(base))
   const services = Layer.mergeAll(Auth.Default, GroupCommit.Default, DeadLetters.Default).pipe(Layer.provideMerge(repos))
   const ready = (options.background ? Layer.mergeAll(Bootstrap, schedulerLayer(), workerLayer) : Bootstrap).pipe(Layer.provideMerge(services))
-  return ready.pipe(Layer.provideMerge(configLayer), Layer.provide(loggerLayer(config)))
+  return ready.pipe(
+    Layer.provideMerge(configLayer),
+    Layer.provide(loggerLayer(config)),
+    Layer.provideMerge(Layer.setScheduler(new ImmediateScheduler()))
+  )
 }

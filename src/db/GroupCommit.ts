@@ -6,9 +6,10 @@
  * rolls back only itself. Each caller resumes once the batch holding its write is on disk.
  */
 import { SqlClient } from "@effect/sql"
-import { Deferred, Effect, Exit, Queue } from "effect"
+import { Deferred, Duration, Effect, Exit, Queue } from "effect"
 
 const MAX_BATCH = 256
+const WINDOW = Duration.millis(1)
 
 interface Pending {
   readonly write: Effect.Effect<unknown, unknown>
@@ -22,6 +23,8 @@ export class GroupCommit extends Effect.Service<GroupCommit>()("GroupCommit", {
 
     const commitBatch = Effect.gen(function* () {
       const first = yield* queue.take
+      // a short window lets the writers already being parsed join this commit instead of paying for their own
+      yield* Effect.sleep(WINDOW)
       const rest = yield* queue.takeUpTo(MAX_BATCH - 1)
       const batch = [first, ...rest]
       const outcome = yield* sql

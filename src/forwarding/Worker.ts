@@ -187,7 +187,8 @@ export const workerLayer = Layer.scopedDiscard(
             ).pipe(Effect.ignoreLogged)
           )
         ),
-        Effect.ensuring(Effect.sync(() => stateOf(target.name).inFlight--)),
+        // a freed slot may let the next delivery of this target (or of this call) go: look again at once
+        Effect.ensuring(Effect.zipRight(Effect.sync(() => stateOf(target.name).inFlight--), targets.wake)),
         Effect.annotateLogs({ target: target.name, delivery: d.id })
       )
 

@@ -56,8 +56,10 @@ export const createServer = (handler: http.RequestListener) => {
       if (closing) socket.end()
     })
   })
-  const front = net.createServer({ pauseOnConnect: true }, (socket) => {
+  // noDelay as http.createServer does by default: with Nagle on, small answers wait for delayed ACKs (~40 ms)
+  const front = net.createServer({ pauseOnConnect: true, noDelay: true }, (socket) => {
     sockets.add(socket)
+    socket.setNoDelay(true)
     socket.once("close", () => {
       sockets.delete(socket)
       busy.delete(socket)

@@ -10,6 +10,7 @@ import { SqlClient } from "@effect/sql"
 import { Clock, Duration, Effect, FiberSet, Layer, Option } from "effect"
 import { Webhook } from "standardwebhooks"
 import { AppConfig } from "../config/AppConfig.js"
+import { GroupCommit } from "../db/GroupCommit.js"
 import { Outbox } from "../events/Outbox.js"
 import { Metrics } from "../http/Metrics.js"
 import { render, type StoredEvent, TransformFailed } from "./Formats.js"
@@ -103,6 +104,7 @@ export const workerLayer = Layer.scopedDiscard(
     const targets = yield* Targets
     const outbox = yield* Outbox
     const metrics = yield* Metrics
+    const commit = yield* GroupCommit
     const { circuitThreshold, circuitCooldownMs, pollIntervalMs } = config.forwarding
     const states = new Map<string, TargetState>()
     const stateOf = (name: string) => {
@@ -127,7 +129,8 @@ export const workerLayer = Layer.scopedDiscard(
         const state = stateOf(target.name)
         const error = outcome.kind === "delivered" ? null : outcome.error
         const status = "status" in outcome ? outcome.status : null
-        yield* sql.withTransaction(
+        // recorded through the group commit: under load, many outcomes (and pushes) share one commit
+        yield* commit.submit(
           Effect.gen(function* () {
             // attempts are numbered over the delivery's whole life: a redrive restarts the schedule, not the history
             yield* sql`INSERT INTO attempts (delivery_id, n, started_at, status, latency_ms, error, response)
@@ -193,7 +196,7 @@ export const workerLayer = Layer.scopedDiscard(
       )
 
     const claim = (target: Target, capacity: number, now: number) =>
-      sql.withTransaction(
+      commit.submit(
         Effect.gen(function* () {
           const due = yield* sql<Claimed>`SELECT d.id, d.event_id, d.attempts, d.webhook_id FROM deliveries d
             WHERE d.target = ${target.name} AND d.status = 'pending' AND d.next_attempt_at <= ${now}

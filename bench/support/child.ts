@@ -1,8 +1,8 @@
 /** Child processes for benchmarks: each measured server runs alone in its own process. */
 import { type ChildProcess, spawn } from "node:child_process"
 import * as fs from "node:fs"
-import * as net from "node:net"
 import * as path from "node:path"
+export { freePort as freePortFor } from "../../test/support/Process.js"
 
 export const root = path.resolve(import.meta.dirname, "../..")
 
@@ -39,17 +39,6 @@ export const startChild = (script: string, args: ReadonlyArray<string>, env: Rec
     child.stdout!.on("data", onData)
     child.stderr!.on("data", (c: Buffer) => (out += c.toString()))
     child.once("exit", (code) => reject(new Error(`${script} exited (${code}) before it was ready:\n${out}`)))
-  })
-
-/** A port free right now on loopback. */
-export const freePortFor = () =>
-  new Promise<number>((resolve, reject) => {
-    const s = net.createServer()
-    s.listen(0, "127.0.0.1", () => {
-      const { port } = s.address() as net.AddressInfo
-      s.close(() => resolve(port))
-    })
-    s.once("error", reject)
   })
 
 /** Resident memory of a process, from /proc (Linux), in MiB. */

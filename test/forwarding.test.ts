@@ -77,6 +77,14 @@ describe("receiving the call/recording push (§2.10.4)", () => {
     expect(await eventually(() => bodies(crm).find((b) => b.data.cdrId === cdrId))).toMatchObject({ type: "call.dialing", data: { memo: { exteName: "张三" } } })
   })
 
+  it("accepts a multipart body", async () => {
+    const fd = new FormData()
+    for (const [k, v] of Object.entries({ type: "2", peer: "2", phone: "13600000000", memo: memo({ cdrId: 3003, cdrExtension: "100008800" }) })) fd.append(k, v)
+    const res = await fetch(`${server.url}/api/voip.json`, { method: "POST", body: fd })
+    expect(await res.json()).toEqual({ code: 0, message: "OK" })
+    expect(await eventually(() => bodies(crm).find((b) => b.data.cdrId === 3003))).toMatchObject({ type: "call.answered", data: { phone: "13600000000" } })
+  })
+
   it("keeps an unparseable memo raw, flags it, and still forwards it", async () => {
     expect((await push({ type: "2", peer: "1", phone: "139", memo: "{cdrId:77, oops" })).code).toBe(0)
     const got = await eventually(() => bodies(crm).find((b) => b.data.memoRaw === "{cdrId:77, oops"))
@@ -172,9 +180,10 @@ describe("retries, dead letters and redrive", () => {
     flaky.received.length = 0
     flaky.setAnswer((req) => (flaky.received.filter((r) => r.body === req.body).length <= 2 ? { status: 503, body: "busy" } : { status: 204 }))
     expect((await push({ woId: "8001", wo_wotId: "1", wotName: "t", wo_action: "1" }, "form", "/api/workorder.json")).code).toBe(0)
-    await eventually(() => flaky.received.length >= 3 && flaky.received)
-    const { body } = await adminApi("GET", "/deliveries?target=flaky")
-    const delivery = body.items!.find((i) => (i.event as { data: { woId: string } }).data.woId === "8001")!
+    // the third answer is in; its outcome is recorded a moment later
+    const delivery = await eventually(async () =>
+      (await adminApi("GET", "/deliveries?target=flaky")).body.items!.find((i) => (i.event as { data: { woId: string } }).data.woId === "8001" && i.status === "delivered")
+    )
     expect(delivery).toMatchObject({ status: "delivered" })
     expect((delivery.attempts as Array<{ status: number; response: string }>).map((a) => a.status)).toEqual([503, 503, 204])
     expect((delivery.attempts as Array<{ response: string }>)[0]!.response).toBe("busy")
@@ -226,6 +235,18 @@ describe("retries, dead letters and redrive", () => {
     await eventually(() => refusing.received.length >= 12)
     await eventually(async () => ((await adminApi("GET", "/dead-letters?target=refusing")).body.items?.length ?? 0) === 5)
     expect((await adminApi("DELETE", "/dead-letters", { target: "refusing" })).body).toEqual({ code: 0, deleted: 5 })
+    expect((await adminApi("GET", "/dead-letters?target=refusing")).body.items).toEqual([])
+  })
+
+  it("recovers a target since a time: every dead letter of its events since then is sent again", async () => {
+    refusing.received.length = 0
+    refusing.setAnswer(() => ({ status: 404 }))
+    const since = Date.now()
+    await push({ cbkId: "990", cbkStatus: "2" }, "form", "/api/callback.json")
+    await eventually(async () => ((await adminApi("GET", "/dead-letters?target=refusing")).body.items?.length ?? 0) === 1)
+    refusing.setAnswer(() => ({ status: 200 }))
+    expect((await adminApi("POST", "/targets/refusing/recover", { since: new Date(since).toISOString() })).body).toEqual({ code: 0, redriven: 1 })
+    await eventually(() => refusing.received.length === 2)
     expect((await adminApi("GET", "/dead-letters?target=refusing")).body.items).toEqual([])
   })
 

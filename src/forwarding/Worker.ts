@@ -129,6 +129,7 @@ export const workerLayer = Layer.scopedDiscard(
         const state = stateOf(target.name)
         const error = outcome.kind === "delivered" ? null : outcome.error
         const status = "status" in outcome ? outcome.status : null
+        let opened = false
         // recorded through the group commit: under load, many outcomes (and pushes) share one commit
         yield* commit.submit(
           Effect.gen(function* () {
@@ -155,13 +156,19 @@ export const workerLayer = Layer.scopedDiscard(
               if (state.failures >= circuitThreshold) {
                 const wasOpen = state.openUntil > 0
                 state.openUntil = now + circuitCooldownMs
-                if (!wasOpen) yield* operational("target.failing", target, { failures: state.failures, lastError: error })
+                if (!wasOpen) {
+                  opened = true
+                  yield* operational("target.failing", target, { failures: state.failures, lastError: error })
+                }
               }
             }
           })
         )
         metrics.deliveries.inc({ target: target.name, outcome: outcome.kind })
-        if (outcome.kind === "retry" && state.failures === circuitThreshold && target.autoDisable) yield* targets.save({ ...target, enabled: false }, "api")
+        if (opened && target.autoDisable) {
+          yield* targets.save({ ...target, enabled: false }, "api")
+          yield* Effect.logWarning("target disabled: its circuit opened and autoDisable is set").pipe(Effect.annotateLogs({ target: target.name }))
+        }
       })
 
     const deliver = (target: Target, d: Claimed) =>

@@ -9,12 +9,14 @@ export interface Received {
   readonly at: number
 }
 
-export type Answer = { readonly status: number; readonly headers?: Record<string, string>; readonly body?: string }
+export type Answer = { readonly status: number; readonly headers?: Record<string, string>; readonly body?: string; readonly delayMs?: number }
 
 export const startReceiver = (answer: (req: Received, n: number) => Answer = () => ({ status: 200 })) =>
-  new Promise<{ url: string; received: Array<Received>; close: () => Promise<void>; setAnswer: (a: (req: Received, n: number) => Answer) => void }>((resolve) => {
+  new Promise<{ url: string; received: Array<Received>; close: () => Promise<void>; setAnswer: (a: (req: Received, n: number) => Answer) => void; maxInFlight: () => number }>((resolve) => {
     const received: Array<Received> = []
     let respond = answer
+    let inFlight = 0
+    let maxInFlight = 0
     const server = http.createServer((req, res) => {
       let body = ""
       req.on("data", (c: Buffer) => (body += c.toString("utf8")))
@@ -22,7 +24,12 @@ export const startReceiver = (answer: (req: Received, n: number) => Answer = () 
         const r = { method: req.method ?? "", url: req.url ?? "", headers: req.headers, body, at: Date.now() }
         received.push(r)
         const a = respond(r, received.length)
-        res.writeHead(a.status, a.headers ?? {}).end(a.body ?? "")
+        inFlight++
+        maxInFlight = Math.max(maxInFlight, inFlight)
+        setTimeout(() => {
+          inFlight--
+          res.writeHead(a.status, a.headers ?? {}).end(a.body ?? "")
+        }, a.delayMs ?? 0)
       })
     })
     server.listen(0, "127.0.0.1", () => {
@@ -31,7 +38,8 @@ export const startReceiver = (answer: (req: Received, n: number) => Answer = () 
         url: `http://127.0.0.1:${port}/hook`,
         received,
         close: () => new Promise((done) => { server.closeAllConnections(); server.close(() => done()) }),
-        setAnswer: (a) => (respond = a)
+        setAnswer: (a) => (respond = a),
+        maxInFlight: () => maxInFlight
       })
     })
   })

@@ -1,5 +1,5 @@
 /** §2.1.5 — `POST /voip/api/upload_record_file.html`: the mobile app's recording upload (multipart). */
-import { ParseResult, Schema } from "effect"
+import { Schema } from "effect"
 import { method } from "./Method.js"
 import * as P from "./Param.js"
 
@@ -27,12 +27,3 @@ export const decodeFileName = (fileName: string, isBase: boolean | undefined): s
   if (!/^[A-Za-z0-9+/_-]+={0,2}$/.test(fileName.trim())) return undefined
   return Buffer.from(fileName.trim(), "base64").toString("utf8")
 }
-
-export const FileNameSchema = Schema.transformOrFail(Schema.String, Schema.String, {
-  strict: true,
-  decode: (s, _, ast) => {
-    const v = decodeFileName(s, true)
-    return v === undefined ? ParseResult.fail(new ParseResult.Type(ast, s, "expected Base64")) : ParseResult.succeed(v)
-  },
-  encode: (s) => ParseResult.succeed(Buffer.from(s, "utf8").toString("base64"))
-})

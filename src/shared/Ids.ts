@@ -18,13 +18,6 @@ export class Ids extends Effect.Service<Ids>()("Ids", {
       last = candidate > last ? candidate : last + 1
       return last
     }
-    /** Seeds the generator so ids after a restart stay above those already stored. */
-    const observe = (id: number) => {
-      if (id > last) last = id
-    }
-    return { next: Effect.sync(next), nextSync: next, observe }
+    return { next: Effect.sync(next) }
   }
 }) {}
-
-/** The creation time an id encodes (ms since the Unix epoch). */
-export const timeOfId = (id: number): number => Math.floor(id / PER_MS) + EPOCH_MS

@@ -194,3 +194,22 @@ export const doc =
   (description: string) =>
   <S extends Schema.Schema.All>(schema: S): S =>
     schema.annotations({ description }) as S
+
+/** 0 … N−1 (tail-recursive, so N up to ~1000 type-checks). */
+type Below<N extends number, Acc extends ReadonlyArray<number> = []> = Acc["length"] extends N ? Acc[number] : Below<N, [...Acc, Acc["length"]]>
+/** 1 … N, the numbers of the contract's numbered fields (`woOther1`…`woOther50`, `woStep1Time`…). */
+export type UpTo<N extends number> = Exclude<Below<N>, 0> | N
+
+/**
+ * Fields `${prefix}1${suffix}` … `${prefix}${count}${suffix}`, generated rather than written
+ * out, yet typed key by key so handlers see `woOther7`, not an index signature.
+ */
+export const numbered = <const Prefix extends string, const N extends number, const Suffix extends string, F extends Schema.Struct.Field>(
+  prefix: Prefix,
+  count: N,
+  suffix: Suffix,
+  field: (n: number) => F
+) =>
+  Object.fromEntries(Array.from({ length: count }, (_, i) => [`${prefix}${i + 1}${suffix}`, field(i + 1)])) as {
+    readonly [K in `${Prefix}${UpTo<N>}${Suffix}`]: F
+  }

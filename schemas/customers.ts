@@ -44,29 +44,29 @@ export const saveCustomer = method({
 })
 
 export const Customer = Schema.Struct({
-  custId: Num,
-  custName: Str,
-  custCorpName: Str,
-  custStatus: Str,
-  custQQ: Str,
-  custAddr: Str,
-  custBirthdayType: Num,
-  custBirthday: Str,
-  custSource: Str,
-  custAge: Schema.NullOr(Num),
-  custArea: Str,
-  custSex: Str,
-  custMemo: Str,
-  custType: Str,
-  custOther1: Str,
-  custOther2: Str,
-  custOther3: Str,
+  custId: d("客户 ID")(Num),
+  custName: d("联系人")(Str),
+  custCorpName: d("公司名")(Str),
+  custStatus: d("客户状态")(Str),
+  custQQ: d("客户 QQ")(Str),
+  custAddr: d("客户地址")(Str),
+  custBirthdayType: d("0.无 1.阳历 2.阴历")(Num),
+  custBirthday: d("格式 yyyy-mm-dd")(Str),
+  custSource: d("客户来源")(Str),
+  custAge: d("年龄")(Schema.NullOr(Num)),
+  custArea: d("区域")(Str),
+  custSex: d("性别")(Str),
+  custMemo: d("客户备注")(Str),
+  custType: d("客户类型")(Str),
+  custOther1: d("其它 1")(Str),
+  custOther2: d("其它 2")(Str),
+  custOther3: d("其它 3")(Str),
   custIsLock: d("是否锁定（0.未锁定 1.已锁定）")(Num),
   custCreateTime: d("创建时间")(Str),
   custLastCallTime: d("最近通话时间")(Schema.NullOr(Str))
 })
 export const CustomerPhone = Schema.Struct({
-  cp_custId: Num,
+  cp_custId: d("客户 ID")(Num),
   cpPhone: d("电话号码")(Str),
   cpType: d("类型（常用电话…）")(Str),
   cpLinkMan: d("联系人")(Str)
@@ -98,13 +98,13 @@ export const getCustomersPage = method({
 })
 
 export const CustomerSale = Schema.Struct({
-  csId: Num,
-  cs_custId: Num,
-  csExtension: Str,
-  csCustType: Str,
+  csId: d("签单 ID")(Num),
+  cs_custId: d("客户 ID")(Num),
+  csExtension: d("坐席号")(Str),
+  csCustType: d("客户类型")(Str),
   csStatus: d("0. 签单失败 1. 签单成功")(Num),
-  csPhone: Str,
-  csTime: Str
+  csPhone: d("电话号码")(Str),
+  csTime: d("签单时间")(Str)
 })
 
 export const getcustomer = method({
@@ -128,7 +128,13 @@ export const getTableFields = method({
   success: true,
   params: { chinesename: opt(d("0.当前企业名称 1.系统字段名称")(P.intOneOf(0, 1))) },
   result: {
-    rows: d("字段基础资料")(Schema.Array(Schema.Struct({ fieldName: Str, chineseName: Str, fieldType: Str })))
+    rows: d("字段基础资料")(Schema.Array(
+        Schema.Struct({
+          fieldName: d("系统字段名")(Str),
+          chineseName: d("显示名称（chinesename=0 时为当前企业的名称）")(Str),
+          fieldType: d("字段类型")(Str)
+        })
+      ))
   }
 })
 
@@ -150,7 +156,14 @@ export const getCodes = method({
   success: true,
   params: { codeType: d("Code 字段名")(P.textMax(100)) },
   result: {
-    rows: d("列表结果集")(Schema.Array(Schema.Struct({ codeId: Num, codeCode: Str, codeName: Str, codeParentId: Schema.NullOr(Num) })))
+    rows: d("列表结果集")(Schema.Array(
+        Schema.Struct({
+          codeId: d("ID")(Num),
+          codeCode: d("CODE 码")(Str),
+          codeName: d("名称")(Str),
+          codeParentId: d("父 ID，与 ID 组成树")(Schema.NullOr(Num))
+        })
+      ))
   }
 })
 

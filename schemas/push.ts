@@ -11,10 +11,8 @@ const d = P.doc
 const opt = Schema.optional
 const Str = Schema.String
 const Num = Schema.Number
-const Value = Schema.Union(Str, Num)
-
-const numbered = <K extends string>(make: (n: number) => K, count: number, description: (n: number) => string) =>
-  Object.fromEntries(Array.from({ length: count }, (_, i) => [make(i + 1), opt(d(description(i + 1))(Value))])) as Record<K, Schema.optional<typeof Value>>
+/** The platform writes memo values as strings or numbers, and null where it has none. */
+const Value = Schema.Union(Str, Num, Schema.Null)
 
 /** The memo of §2.10.4: the call record, the callback's paramvalue and work-order fields. */
 export const CdrMemo = Schema.Struct({
@@ -41,7 +39,7 @@ export const CdrMemo = Schema.Struct({
   cdrIVRKey: opt(d("IVR 按键")(Value)),
   cdrRecordFile: opt(d("录音文件路径 /voip/record/{cdrRecordFile}")(Value)),
   paramvalue: opt(d("回传 paramvalue")(Value)),
-  ...numbered((n) => `woOther${n}` as const, 50, (n) => (n === 1 ? "工单数据：语音文字" : n === 11 ? "工单数据：按键" : `工单自定义字段 ${n}`))
+  ...P.numbered("woOther", 50, "", (n) => opt(d(n === 1 ? "工单数据：语音文字" : n === 11 ? "工单数据：按键" : `工单数据：自定义字段 ${n}`)(Value)))
 })
 
 export const CALL_EVENT_TYPES = { 1: "call.dialing", 2: "call.answered", 3: "call.hangup", 4: "call.recording" } as const
@@ -54,22 +52,16 @@ export const CallPush = Schema.Struct({
   memo: opt(d("在挂机的时候返回的 JSON（严格或宽松 JSON；解析失败时保留原文）")(P.json))
 })
 
-const stepFields = Object.assign(
-  {},
-  ...Array.from({ length: 20 }, (_, i) => {
-    const n = i + 1
-    return {
-      [`woStep${n}_exteId`]: opt(d(`工单第 ${n} 步 – 处理人`)(P.text)),
-      [`woStep${n}Time`]: opt(d(`工单第 ${n} 步 提交时间`)(P.text)),
-      [`woStep${n}Answer`]: opt(d(`工单第 ${n} 步 问题答案`)(P.text)),
-      [`woStep${n}Status`]: opt(d(`工单第 ${n} 步 状态`)(P.text))
-    }
-  })
-) as Record<string, Schema.optional<typeof P.text>>
+// Step fields and times stay text: the platform may write times as Java does (`…12:00:00.0`),
+// and a push is not refused over the format of a field the contract does not require.
+const stepFields = {
+  ...P.numbered("woStep", 20, "_exteId", (n) => opt(d(`工单第 ${n} 步 –创建者（处理人 ID）`)(P.text))),
+  ...P.numbered("woStep", 20, "Time", (n) => opt(d(`工单第 ${n} 步 提交时间`)(P.text))),
+  ...P.numbered("woStep", 20, "Answer", (n) => opt(d(`工单第 ${n} 步 问题答案`)(P.text))),
+  ...P.numbered("woStep", 20, "Status", (n) => opt(d(`工单第 ${n} 步 状态`)(P.text)))
+}
 
-const woOtherFields = Object.fromEntries(
-  Array.from({ length: 50 }, (_, i) => [`woOther${i + 1}`, opt(d(`自定义字段 ${i + 1}`)(P.text))])
-) as Record<`woOther${number}`, Schema.optional<typeof P.text>>
+const woOtherFields = P.numbered("woOther", 50, "", (n) => opt(d(`自定义字段 ${n}`)(P.text)))
 
 export const WORKORDER_EVENT_TYPES = { 1: "workorder.saved", 2: "workorder.submitted", 3: "workorder.returned", 4: "workorder.ended" } as const
 
@@ -78,7 +70,7 @@ export const WorkOrderPush = Schema.Struct({
   woId: d("工单号")(P.idText),
   wo_custId: opt(d("关联客户 ID")(P.idText)),
   wo_wotId: d("工单类型 ID")(P.idText),
-  wotName: d("工单名称")(P.textMax(200)),
+  wotName: d("工单名称")(P.text),
   woCode: opt(d("工单编号")(P.text)),
   woPhone: opt(d("工单电话")(P.text)),
   cpPhone1: opt(d("客户电话 1")(P.text)),
@@ -87,7 +79,7 @@ export const WorkOrderPush = Schema.Struct({
   woCreateTime: opt(d("工单创建时间")(P.text)),
   woStepId: opt(d("工单第 N 步")(P.int)),
   woEndTime: opt(d("工单结束时间")(P.text)),
-  woMoney: opt(d("自定义金额")(P.decimal)),
+  woMoney: opt(d("自宝义金额（自定义金额）")(P.decimal)),
   woMoney2: opt(d("自定义金额 2")(P.decimal)),
   wosName: opt(d("工单所在步骤名")(P.text)),
   wo_action: d("1.保存 2.提交 3.返回 4.结束")(P.intIn(1, 4)),
@@ -118,4 +110,7 @@ export const CallbackPush = Schema.Struct({
 })
 
 /** The acknowledgement, only after the event is committed. */
-export const PushAck = Schema.Struct({ code: Num, message: Str })
+export const PushAck = Schema.Struct({
+  code: d("code=0 时表示成功，其它表示失败")(Num),
+  message: d("OK")(Str)
+})

@@ -19,6 +19,7 @@ export const sendMsg = method({
     lon: opt(d("经度")(P.decimal.pipe(Schema.filter((n) => (n >= -180 && n <= 180) || "expected a longitude from -180 to 180")))),
     lat: opt(d("纬度")(P.decimal.pipe(Schema.filter((n) => (n >= -90 && n <= 90) || "expected a latitude from -90 to 90")))),
     phone: d("电话号码")(P.textMax(64)),
+    // kind 1/2 carry a relaxed-JSON object, other kinds plain text: kept as sent, parsed by kind in the handler
     content: opt(d("消息内容；kind=1、2 时为 {status:0,talkTimes:10}（status: 0 正在呼叫 1 接听 2 挂机）")(P.textMax(4000))),
     time: opt(d("时间，Unix 毫秒格式（缺省为服务器时间）")(P.unixMs)),
     lostTime: opt(d("消息过期周期（秒），0 表示不限制")(P.intIn(0, 31_536_000))),
@@ -51,6 +52,7 @@ export const recvMsg = method({
   params: {
     client: d("客户端类型：1 PC，2 手机")(P.intOneOf(1, 2)),
     waterLine: opt(d("消息开始的时间戳（返回其后的消息）")(P.unixMs)),
+    // the ceiling is configuration (limits.pageMax, 1000 by default), answered -12 by the handler
     limit: opt(d("最大消息条数，默认 100 条")(P.intIn(1, 1_000_000)))
   },
   result: {
@@ -226,7 +228,7 @@ export const getAreaPhone = method({
     area: d("所在区域")(Str),
     phone: d("电话号码（规范化后）")(Str),
     areaCode: d("区号")(Str),
-    serviceName: d("运营商（手机）或“固话”")(Str),
+    serviceName: d("运营商（手机）或“固话”（合同误写作“被叫号码”）")(Str),
     oldphone: d("传入的号码")(Str)
   }
 })

@@ -9,7 +9,7 @@ const Str = Schema.String
 const Num = Schema.Number
 const NullableStr = Schema.NullOr(Str)
 
-// Channel monitoring and IVR dial caches show or change the whole enterprise's lines: administrators only.
+// Channel monitoring shows every line of the enterprise (§2.2 系统管理): administrators only.
 export const systemChannels = method({
   name: "systemChannels",
   section: "2.2.1",
@@ -26,6 +26,7 @@ export const systemChannels = method({
   }
 })
 
+// The inbound queue of the whole enterprise, not the caller's own calls: administrators only.
 export const getChannelList = method({
   name: "getChannelList",
   section: "2.2.2",
@@ -51,6 +52,7 @@ export const smsSend = method({
   result: { listId: d("批次号（bridge 增加的字段）")(Num) }
 })
 
+// Changes how the enterprise's IVR dials for every caller: administrators only.
 export const setIvrDialing = method({
   name: "setIvrDialing",
   section: "2.2.5",
@@ -65,11 +67,16 @@ export const setIvrDialing = method({
   result: {}
 })
 
-/** `callbackUrl`: base64 of an http(s) URL, e.g. base64(http://127.0.0.1:8080/callbackurl?cbkId={cbkId}). */
+/**
+ * `callbackUrl`: base64 of an http(s) URL, e.g. base64(http://127.0.0.1:8080/callbackurl?cbkId={cbkId}).
+ * Senders that forget to urlencode it have their `+` read as a space, and some use the URL-safe
+ * alphabet: both are taken back.
+ */
 const callbackUrl = Schema.transformOrFail(P.text, Str, {
   strict: true,
   decode: (b64, _, ast) => {
-    const text = Buffer.from(b64.trim(), "base64").toString("utf8")
+    const clean = b64.trim().replace(/ /g, "+")
+    const text = /^[A-Za-z0-9+/_-]+={0,2}$/.test(clean) ? Buffer.from(clean, "base64").toString("utf8") : ""
     try {
       const url = new URL(text)
       if (url.protocol === "http:" || url.protocol === "https:") return ParseResult.succeed(text)

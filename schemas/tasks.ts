@@ -48,14 +48,15 @@ export const findCallFlow = method({
   }
 })
 
-const woOthers = Object.fromEntries(
-  Array.from({ length: 50 }, (_, i) => [`woOther${i + 1}`, opt(Schema.Union(Str, Num))])
-) as Record<`woOther${number}`, Schema.optional<Schema.Union<[typeof Str, typeof Num]>>>
+/** Relaxed JSON lets a sender write `phone:13123456789` or `key:123`: numbers are taken as their text. */
+const TextOrNumber = Schema.transform(Schema.Union(Str, Num), Str, { strict: true, decode: String, encode: (s) => s })
+
+const woOthers = P.numbered("woOther", 50, "", (n) => opt(d(`对应工单字段 woOther${n}`)(TextOrNumber)))
 
 /** One number of a task (the `data` array of §2.10.2). */
 export const TaskItem = Schema.Struct({
-  phone: d("任务电话号码")(Schema.Union(Str, Num).pipe(Schema.filter((p) => /^\+?\d{3,20}$/.test(String(p).replace(/[\s-]/g, "")) || "expected a telephone number"))),
-  key: opt(d("自定义键值（弹屏将参数加在 url 上），回调时返回到 paramvalue")(Schema.Union(Str, Num))),
+  phone: d("任务电话号码")(TextOrNumber.pipe(Schema.compose(P.item.phone))),
+  key: opt(d("自定义键值（弹屏将参数加在 url 上），回调时返回到 paramvalue")(TextOrNumber)),
   memo: opt(d("文字转语音（注意不要具有#号）")(Str.pipe(Schema.filter((m) => !m.includes("#") || "must not contain #")))),
   ...woOthers
 })
@@ -89,43 +90,44 @@ export const addTask = method({
   result: { id: d("建立任务的 ID 值")(Num) }
 })
 
+/** One number of a task as findTaskMx answers it (the contract's JSON example, with its notes). */
 export const TaskDetail = Schema.Struct({
-  ctdId: Str,
-  ctd_ctkId: Str,
-  ctkName: Str,
-  ctdPhone: Str,
-  ctdPhoneName: Str,
-  ctdStatus: d("0.未呼叫 1.呼叫中 2.暂停 3.未接听 4.已接听 5.已转接")(Num),
-  ctdKey: Str,
-  ctdText: Str,
-  ctdType: Str,
+  ctdId: d("任务明细 ID")(Str),
+  ctd_ctkId: d("任务 ID")(Str),
+  ctkName: d("任务名称")(Str),
+  ctdPhone: d("电话号码")(Str),
+  ctdPhoneName: d("号码名称")(Str),
+  ctdStatus: d("状态（0.未呼叫 1.呼叫中 2.暂停 3.未接听 4.已接听 5.已转接）")(Num),
+  ctdKey: d("自定义键值")(Str),
+  ctdText: d("文字转语音内容")(Str),
+  ctdType: d("返回类型")(Str),
   ctdExtension: d("转接人")(Str),
-  exteName: Str,
-  ctdCallTime: Str,
-  ctdBeginTime: Str,
-  ctdSuccessTime: Str,
-  ctdEndTime: Str,
+  exteName: d("转接坐席名")(Str),
+  ctdCallTime: d("呼叫时间")(Str),
+  ctdBeginTime: d("拔号时长（开始呼叫时间）")(Str),
+  ctdSuccessTime: d("接通时间")(Str),
+  ctdEndTime: d("结束时间")(Str),
   ctdTimes: d("通话时长")(Str),
-  ctdCallTalktimes: Str,
-  ctdTransferPhone: Str,
-  ctdTransferSuccessTime: Str,
-  ctdTransferEndTime: Str,
-  ctdTransferTimes: Str,
-  ctdSmsSendStatus: Num,
-  ctdResultCode: Num,
-  ctdResultValue: Num,
-  ctdResultJson: Str,
-  ctd_ResultText: Str,
-  ctd_word: Str,
-  ctd_all_word: Str,
-  ctd_wordSum: Num,
-  ctd_timeArea: Str,
-  ctdWavFile: Str,
-  ctdWavPaths: Str,
-  ctdSipRound: Str,
-  ctdReNum: Num,
-  ctdWheelSum: Num,
-  cnrReasonType: Str
+  ctdCallTalktimes: d("时长")(Str),
+  ctdTransferPhone: d("转接号码")(Str),
+  ctdTransferSuccessTime: d("转接接通时间")(Str),
+  ctdTransferEndTime: d("转接结束时间")(Str),
+  ctdTransferTimes: d("转接时长")(Str),
+  ctdSmsSendStatus: d("短信发送状态")(Num),
+  ctdResultCode: d("结果代码")(Num),
+  ctdResultValue: d("结果值")(Num),
+  ctdResultJson: d("对话文件")(Str),
+  ctd_ResultText: d("对话内容")(Str),
+  ctd_word: d("关键词")(Str),
+  ctd_all_word: d("关键字")(Str),
+  ctd_wordSum: d("关键词数")(Num),
+  ctd_timeArea: d("时间段")(Str),
+  ctdWavFile: d("语音文件路径")(Str),
+  ctdWavPaths: d("语音文件路径列表")(Str),
+  ctdSipRound: d("经过外线（呼叫过程）")(Str),
+  ctdReNum: d("重呼次数")(Num),
+  ctdWheelSum: d("轮次")(Num),
+  cnrReasonType: d("原因类型")(Str)
 })
 
 export const findTaskMx = method({
@@ -145,6 +147,6 @@ export const findTaskMx = method({
   result: {
     data: d("任务明细")(Schema.Array(TaskDetail)),
     count: d("总条数")(Num),
-    groupData: d("任务相关统计")(Schema.Array(Schema.Struct({ ctkId: Num, ctdStatus: Num, num: Num })))
+    groupData: d("任务相关统计")(Schema.Array(Schema.Struct({ ctkId: d("任务 ID")(Num), ctdStatus: d("状态")(Num), num: d("数量")(Num) })))
   }
 })

@@ -12,7 +12,6 @@ const d = P.doc
 const opt = Schema.optional
 const Str = Schema.String
 const Num = Schema.Number
-const Loose = Schema.Record({ key: Str, value: Schema.Unknown })
 
 const wotId = d("工单类型 ID")(P.idText)
 
@@ -23,7 +22,14 @@ export const GetDeptPersonTree = method({
   params: { wotId, wosIndex: opt(d("步骤索引")(P.int)) },
   result: {
     rows: d("在列表中取有人员 ID 的，没有的是部门列表")(
-      Schema.Array(Schema.Struct({ exteId: Schema.NullOr(Num), exteExtension: Schema.NullOr(Str), exteName: Str, deptId: Schema.NullOr(Num) }))
+      Schema.Array(
+        Schema.Struct({
+          exteId: d("人员 ID（部门行为 null）")(Schema.NullOr(Num)),
+          exteExtension: d("人员登录 ID")(Schema.NullOr(Str)),
+          exteName: d("人员名称（部门行为部门名）")(Str),
+          deptId: d("部门 ID（bridge 增加的字段）")(Schema.NullOr(Num))
+        })
+      )
     )
   }
 })
@@ -33,7 +39,7 @@ export const GetWorkOrderType = method({
   section: "2.12.2",
   title: "获取工单类型",
   params: {},
-  result: { rows: Schema.Array(Schema.Struct({ wotId: d("工单类型 ID")(Str), wotName: d("工单类型名称")(Str) })) }
+  result: { rows: d("工单类型列表")(Schema.Array(Schema.Struct({ wotId: d("工单类型 ID")(Str), wotName: d("工单类型名称")(Str) }))) }
 })
 
 export const loadWorkCode = method({
@@ -47,11 +53,32 @@ export const loadWorkCode = method({
     oper: opt(d("操作")(P.int))
   },
   result: {
-    parentdata: Schema.Array(
+    parentdata: d("服务器列表数据")(Schema.Array(
       Schema.Struct({ codeCode: d("CODE 码")(Str), codeName: d("名称")(Str), codeId: d("ID")(Num), codeParentId: d("父 ID，与 ID 组成树")(Schema.NullOr(Num)) })
-    )
+    ))
   }
 })
+
+/** A work order as GetWorkList answers it: the fields the contract names, and whatever else its type defines. */
+export const WorkOrderRow = Schema.Struct(
+  {
+    woId: d("工单 ID")(Str),
+    wo_wotId: d("工单类型 ID")(Str),
+    woCode: d("工单号")(Str),
+    woStepId: d("步骤索引")(Num),
+    woQuestion: d("咨询内容")(Str),
+    woCreate_exteId: d("创建人 ID")(Schema.NullOr(Num)),
+    woCreate_exteName: d("创建人")(Str),
+    woCreateTime: d("工单创建时间")(Str),
+    ...P.numbered("woOther", 50, "", (n) => opt(d(`自定义字段 ${n}`)(Str))),
+    ...P.numbered("woStep", 20, "Time", (n) => opt(d(`第 ${n} 步 处理时间`)(Schema.NullOr(Str)))),
+    ...P.numbered("woStep", 20, "Status", (n) => opt(d(`第 ${n} 步 答复满意情况`)(Str))),
+    ...P.numbered("woStep", 20, "Answer", (n) => opt(d(`第 ${n} 步 答复情况`)(Str))),
+    ...P.numbered("woStep", 20, "_exteId", (n) => opt(d(`第 ${n} 步 处理人 ID`)(Schema.NullOr(Num)))),
+    ...P.numbered("woStep", 20, "_exteName", (n) => opt(d(`第 ${n} 步 处理人名称`)(Str)))
+  },
+  Schema.Record({ key: Str, value: Schema.Unknown })
+)
 
 export const GetWorkList = method({
   name: "GetWorkList",
@@ -68,12 +95,19 @@ export const GetWorkList = method({
     page: opt(d("页数")(P.intIn(1, Number.MAX_SAFE_INTEGER))),
     rows: opt(d("行数")(P.intIn(1, Number.MAX_SAFE_INTEGER)))
   },
-  result: { total: Num, rows: d("工单（字段见工单定义：woOther*、woStepN*、woCode …）")(Schema.Array(Loose)) }
+  result: { total: d("总条数")(Num), rows: d("工单（其它字段意义参见工单定义）")(Schema.Array(WorkOrderRow)) }
 })
 
-const woOtherFields = Object.fromEntries(
-  Array.from({ length: 50 }, (_, i) => [`woOther${i + 1}`, opt(d(`自定义字段 ${i + 1}`)(P.textMax(4000)))])
-) as Record<`woOther${number}`, Schema.optional<ReturnType<typeof P.textMax>>>
+const woOtherFields = P.numbered("woOther", 50, "", (n) => opt(d(`自定义字段 ${n}（意义参见工单定义）`)(P.textMax(4000))))
+
+/** Step N's fields as UpdateWorkOrder takes them (the contract shows step 2; any step 1–20 may be given). */
+const stepFields = {
+  ...P.numbered("woStep", 20, "Time", (n) => opt(d(`第 ${n} 步 处理时间`)(P.datetime))),
+  ...P.numbered("woStep", 20, "Status", (n) => opt(d(`第 ${n} 步 答复满意情况（状态）`)(P.textMax(200)))),
+  ...P.numbered("woStep", 20, "Answer", (n) => opt(d(`第 ${n} 步 答复情况`)(P.textMax(4000)))),
+  ...P.numbered("woStep", 20, "_exteId", (n) => opt(d(`第 ${n} 步 处理人 ID`)(P.id))),
+  ...P.numbered("woStep", 20, "_exteName", (n) => opt(d(`第 ${n} 步 处理人名称`)(P.textMax(64))))
+}
 
 export const UpdateWorkOrder = method({
   name: "UpdateWorkOrder",
@@ -81,16 +115,20 @@ export const UpdateWorkOrder = method({
   title: "数据更新（woId 不为 0 表示更新，0 或空表示新增）",
   params: {
     woId: opt(d("工单 ID（0 或空为新增）")(P.idText)),
-    wo_wotId: opt(d("工单类型 ID")(P.idText)),
-    wotId: opt(d("工单类型 ID（合同链接中的写法）")(P.idText)),
+    // the contract's table names wo_wotId, its own link sends wotId: either is taken, one is needed
+    wo_wotId: opt(d("工单类型 ID（与 wotId 二选一）")(P.idText)),
+    wotId: opt(d("工单类型 ID（合同链接中的写法，与 wo_wotId 二选一）")(P.idText)),
     custName: opt(d("客户名称")(P.textMax(200))),
     cpPhone: opt(d("客户电话")(P.textMax(64))),
     woQuestion: opt(d("咨询内容")(P.textMax(4000))),
     woStepId: opt(d("步骤索引")(P.int)),
     woCode: opt(d("工单号")(P.textMax(100))),
+    woCreate_exteId: opt(d("创建人 ID")(P.id)),
+    woCreate_exteName: opt(d("创建人")(P.textMax(64))),
     next_exteId: opt(d("下一步处理人")(P.id)),
     ispost: opt(d("是否要提醒")(P.intOneOf(0, 1))),
-    ...woOtherFields
+    ...woOtherFields,
+    ...stepFields
   },
   result: { woId: d("返回的工单 ID")(Str) }
 })
@@ -101,7 +139,7 @@ export const GetWorkOrderStep = method({
   title: "查询工单步骤",
   params: { wotId },
   result: {
-    rows: Schema.Array(Schema.Struct({ wosId: d("步骤 ID")(Num), wosName: d("步骤名称")(Str), wosIndex: d("步骤索引")(Num), wosIsEnd: d("0 未结束，1 结束")(Num) }))
+    rows: d("工单步骤")(Schema.Array(Schema.Struct({ wosId: d("步骤 ID")(Num), wosName: d("步骤名称")(Str), wosIndex: d("步骤索引")(Num), wosIsEnd: d("0 未结束，1 结束")(Num) })))
   }
 })
 
@@ -118,7 +156,7 @@ export const GetWorkInfoFile = method({
   section: "2.12.8",
   title: "工单文件列表",
   params: { woId: d("工单 ID")(P.idText) },
-  result: { rows: Schema.Array(Schema.Struct({ waName: d("名称")(Str), waPath: d("路径")(Str) })) }
+  result: { rows: d("工单附件")(Schema.Array(Schema.Struct({ waName: d("名称")(Str), waPath: d("路径")(Str) }))) }
 })
 
 export const workOrderEndpoints = [GetDeptPersonTree, GetWorkOrderType, loadWorkCode, GetWorkList, UpdateWorkOrder, GetWorkOrderStep, upload, GetWorkInfoFile] as const

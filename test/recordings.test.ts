@@ -87,6 +87,17 @@ describe("upload_record_file.html", () => {
     expect((await upload(server, wav(1), "plain-1.wav", { base64: false })).code).toBe(-10)
   })
 
+  it("of two concurrent uploads of one name with different content, one is stored intact and the other answers -10", async () => {
+    const a = wav(0.5)
+    const b = wav(0.7)
+    const answers = await Promise.all([upload(server, a, "race.wav"), upload(server, b, "race.wav")])
+    expect(answers.map((x) => x.code).sort()).toEqual([-10, 0])
+    const winner = answers[0]!.code === 0 ? a : b
+    const stored = fs.readFileSync(path.join(server.dataDir, "record", answers.find((x) => x.code === 0)!.path!))
+    expect(stored.equals(winner)).toBe(true)
+    expect(recordingRows().filter((r) => r.file_name === "race.wav")).toHaveLength(1)
+  })
+
   it("refuses a file whose MD5 does not match (-13), storing nothing", async () => {
     const before = filesUnder(path.join(server.dataDir, "record")).length
     const body = await upload(server, tone, "bad-md5.wav", { md5: "0".repeat(32) })

@@ -6,6 +6,7 @@ import * as crypto from "node:crypto"
 import * as fs from "node:fs"
 import * as path from "node:path"
 import { SqlClient } from "@effect/sql"
+import type { SqlError } from "@effect/sql/SqlError"
 import { Clock, Effect, Either, ParseResult, Schema } from "effect"
 import type { RawParams } from "../../schemas/Param.js"
 import { decodeFileName, uploadRecordFile } from "../../schemas/upload.js"
@@ -17,7 +18,9 @@ import { Outbox } from "../events/Outbox.js"
 import { collect, queryPairs, toRawParams } from "../http/Params.js"
 import { type HttpAnswer, json, type Route } from "../http/Route.js"
 import { Ids } from "../shared/Ids.js"
+import { keyedLock } from "../shared/KeyedLock.js"
 import { allowList } from "../shared/Network.js"
+import { isUniqueViolation } from "../shared/Sql.js"
 import { formatLocal } from "../shared/Time.js"
 import { contentTypeOf, mp3CacheDir, recordDir, resolveInside, sanitizeName, writeDurably } from "./Files.js"
 import { UnsupportedAudio, wavToMp3 } from "./Transcode.js"
@@ -61,7 +64,7 @@ const upload: Route = {
     })
 }
 
-const store = (caller: Caller, name: string, md5: string, data: Buffer) =>
+const storeNow = (caller: Caller, name: string, md5: string, data: Buffer) =>
   Effect.gen(function* () {
     const sql = yield* SqlClient.SqlClient
     const config = yield* AppConfig
@@ -91,9 +94,20 @@ const store = (caller: Caller, name: string, md5: string, data: Buffer) =>
         )
       )
       // nothing half-way: a file whose row could not be written is removed again
-      .pipe(Effect.tapError(() => Effect.sync(() => fs.rmSync(absolute, { force: true }))))
+      .pipe(
+        Effect.tapError(() => Effect.sync(() => fs.rmSync(absolute, { force: true }))),
+        Effect.catchTag("SqlError", (e): Effect.Effect<never, AlreadyExists | SqlError> =>
+          isUniqueViolation(e) ? Effect.fail(new AlreadyExists({ message: `a recording at ${relPath} exists already` })) : Effect.fail(e)
+        )
+      )
     return json({ code: 0, message: "OK", path: relPath, size: data.length })
   })
+
+/** Two uploads of one name in one enterprise must not interleave: the second would overwrite the first's file. */
+const oneUploadPerName = keyedLock()
+
+const store = (caller: Caller, name: string, md5: string, data: Buffer) =>
+  oneUploadPerName(`${caller.enterprise.comp_number}/${name}`, storeNow(caller, name, md5, data))
 
 /** Credentials as jsondata takes them, unless the client's address is opened by config. */
 const downloader = (req: Parameters<Route["handle"]>[0]) =>

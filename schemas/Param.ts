@@ -185,6 +185,9 @@ export const item = {
   text: Schema.String
 }
 
+/** One extension number (坐席号), e.g. 100008800. */
+export const extension = Schema.compose(text, item.extension)
+
 /** Text bounded in length (characters), the message saying the bound. */
 export const textMax = (max: number) =>
   text.pipe(Schema.filter((s) => s.length <= max || `expected at most ${max} characters, got ${s.length}`))

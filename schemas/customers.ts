@@ -195,7 +195,7 @@ export const setCustomerSales = method({
   success: true,
   params: {
     csId: opt(d("签单 ID（为空时为新增）")(P.id)),
-    extension: opt(d("坐席号")(P.text.pipe(Schema.compose(P.item.extension)))),
+    extension: opt(d("坐席号")(P.extension)),
     custId: opt(d("客户 ID")(P.id)),
     custType: opt(d("客户类型")(P.textMax(50))),
     status: d("0. 签单失败 1. 签单成功")(P.intOneOf(0, 1)),

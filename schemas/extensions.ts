@@ -153,7 +153,7 @@ export const setShowPhone = method({
   section: "2.2.4",
   title: "设置座席外显号码",
   params: {
-    extension: opt(d("座席号（默认当前座席）")(P.text.pipe(Schema.compose(P.item.extension)))),
+    extension: opt(d("座席号（默认当前座席）")(P.extension)),
     phone: d("外显号")(P.phone)
   },
   result: {}
@@ -164,7 +164,7 @@ export const setUserCheckInOut = method({
   section: "2.1.11",
   title: "签入签出",
   params: {
-    exten: opt(d("分机号（默认当前座席）")(P.text.pipe(Schema.compose(P.item.extension)))),
+    exten: opt(d("分机号（默认当前座席）")(P.extension)),
     status: d("0. 签入 1. 签出")(P.intOneOf(0, 1))
   },
   result: {}

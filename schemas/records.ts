@@ -23,7 +23,7 @@ export const sendMsg = method({
     content: opt(d("消息内容；kind=1、2 时为 {status:0,talkTimes:10}（status: 0 正在呼叫 1 接听 2 挂机）")(P.textMax(4000))),
     time: opt(d("时间，Unix 毫秒格式（缺省为服务器时间）")(P.unixMs)),
     lostTime: opt(d("消息过期周期（秒），0 表示不限制")(P.intIn(0, 31_536_000))),
-    extension: opt(d("坐席号（缺省为当前坐席）")(P.text.pipe(Schema.compose(P.item.extension)))),
+    extension: opt(d("坐席号（缺省为当前坐席）")(P.extension)),
     loginType: opt(d("登录类型（合同示例中出现，保留）")(P.int))
   },
   result: {

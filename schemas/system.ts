@@ -129,7 +129,7 @@ export const getCallbackList = method({
   params: {
     start: opt(d("分页开始，默认 0")(P.intIn(0, Number.MAX_SAFE_INTEGER))),
     limit: opt(d("分页每页显示条数，默认 25")(P.intIn(0, Number.MAX_SAFE_INTEGER))),
-    extension: opt(d("坐席号")(P.text.pipe(Schema.compose(P.item.extension)))),
+    extension: opt(d("坐席号")(P.extension)),
     startTime: opt(d("开始时间")(P.datetime)),
     endTime: opt(d("结束时间")(P.datetime)),
     id: opt(d("回拨记录 ID")(P.id))

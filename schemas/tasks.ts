@@ -84,7 +84,7 @@ export const addTask = method({
     repeatSend: opt(d("重复呼叫，默认否(1 是,0 否)")(P.intOneOf(0, 1))),
     sendInterval: opt(d("等待时长，默认 0")(P.intIn(0, 86_400))),
     allotExte: opt(d("分配坐席号，默认为当前账号（多个用逗号分隔）")(P.commaList(P.item.extension))),
-    attriExte: opt(d("任务所属坐席，默认为当前账号")(P.text.pipe(Schema.compose(P.item.extension)))),
+    attriExte: opt(d("任务所属坐席，默认为当前账号")(P.extension)),
     wotName: opt(d("关联工单名称（工单任务必填）")(P.textMax(100)))
   },
   result: { id: d("建立任务的 ID 值")(Num) }

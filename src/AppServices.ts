@@ -10,6 +10,7 @@ import { Bootstrap } from "./Bootstrap.js"
 import { AppConfig, type AppConfigShape } from "./config/AppConfig.js"
 import { DatabaseLive, Migrations } from "./db/Database.js"
 import { GroupCommit } from "./db/GroupCommit.js"
+import { Sqlite } from "./db/Sqlite.js"
 import { Outbox } from "./events/Outbox.js"
 import { ExtensionsRepo } from "./extensions/ExtensionsRepo.js"
 import { schedulerLayer } from "./jobs/Scheduler.js"
@@ -24,6 +25,7 @@ import { ImmediateScheduler } from "./shared/Scheduler.js"
 export type AppServices =
   | AppConfig
   | SqlClient.SqlClient
+  | Sqlite
   | Migrations
   | Ids
   | Passwords

@@ -6,10 +6,10 @@
 import * as fs from "node:fs"
 import * as path from "node:path"
 import { Migrator, SqlClient } from "@effect/sql"
-import { SqliteClient } from "@effect/sql-sqlite-node"
 import { Context, Effect, Layer } from "effect"
 import { AppConfig } from "../config/AppConfig.js"
 import { migrations } from "./migrations.js"
+import * as Sqlite from "./Sqlite.js"
 
 export const databaseFile = (dataDir: string) => path.join(dataDir, "bridge.db")
 
@@ -25,7 +25,7 @@ const ClientLive = Layer.unwrapEffect(
   Effect.gen(function* () {
     const config = yield* AppConfig
     yield* Effect.sync(() => fs.mkdirSync(config.dataDir, { recursive: true }))
-    return SqliteClient.layer({ filename: databaseFile(config.dataDir) })
+    return Sqlite.layer(databaseFile(config.dataDir))
   })
 )
 

@@ -4,8 +4,8 @@
  * transaction of its state change, all of it commits together or not at all (transactional
  * outbox). The delivery worker is woken afterwards; it only sees committed rows.
  */
-import { SqlClient } from "@effect/sql"
-import { Clock, Effect } from "effect"
+import { Effect } from "effect"
+import { type Prepared, Sqlite } from "../db/Sqlite.js"
 import { matches } from "../forwarding/Target.js"
 import { Targets } from "../forwarding/Targets.js"
 import { Ids } from "../shared/Ids.js"
@@ -34,35 +34,52 @@ export const orderKeyOf = (data: unknown): string | null => {
   return typeof id === "string" || typeof id === "number" ? String(id) : null
 }
 
+const INSERT_EVENT = `INSERT INTO events (id, type, occurred_at, enterprise, source, data, raw, dedup_key)
+  VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (dedup_key) DO NOTHING`
+const INSERT_DELIVERY = `INSERT INTO deliveries (id, event_id, target, status, next_attempt_at, order_key, webhook_id, created_at, updated_at)
+  VALUES (?, ?, ?, 'pending', ?, ?, ?, ?, ?)`
+
 export class Outbox extends Effect.Service<Outbox>()("Outbox", {
   effect: Effect.gen(function* () {
-    const sql = yield* SqlClient.SqlClient
+    const sqlite = yield* Sqlite
     const ids = yield* Ids
     const targets = yield* Targets
 
-    /** Records the event and its deliveries; answers the event id, or null when its dedupKey was seen before. */
-    const emit = (event: NewEvent) =>
-      Effect.gen(function* () {
-        const id = yield* ids.next
-        const now = yield* Clock.currentTimeMillis
-        const rows = yield* sql<{ id: number }>`
-          INSERT INTO events (id, type, occurred_at, enterprise, source, data, raw, dedup_key)
-          VALUES (${id}, ${event.type}, ${now}, ${event.enterprise}, ${event.source},
-                  ${JSON.stringify(event.data)}, ${event.raw ?? null}, ${event.dedupKey ?? null})
-          ON CONFLICT (dedup_key) DO NOTHING
-          RETURNING id`
-        if (rows.length === 0) return null
-        const orderKey = orderKeyOf(event.data)
-        for (const target of targets.snapshot()) {
-          if (!target.enabled || target.name === event.aboutTarget || !matches(target, event.type)) continue
-          const deliveryId = yield* ids.next
-          yield* sql`INSERT INTO deliveries (id, event_id, target, status, next_attempt_at, order_key, webhook_id, created_at, updated_at)
-            VALUES (${deliveryId}, ${id}, ${target.name}, 'pending', ${now}, ${orderKey}, ${`msg_${deliveryId}`}, ${now}, ${now})`
-        }
-        yield* targets.wake
-        return id
-      })
+    /**
+     * Records the event and its deliveries on the caller's connection (inside its transaction:
+     * a group-commit writer, or `exclusive` within an @effect/sql transaction); answers the
+     * event id, or null when its dedupKey was seen before. Wakes the delivery worker, which
+     * can only claim once the caller's transaction has released the connection.
+     */
+    const emitIn = (prepared: Prepared, event: NewEvent): number | null => {
+      const id = ids.nextSync()
+      const now = Date.now()
+      const inserted = prepared(INSERT_EVENT).run(
+        id,
+        event.type,
+        now,
+        event.enterprise,
+        event.source,
+        JSON.stringify(event.data),
+        event.raw ?? null,
+        event.dedupKey ?? null
+      )
+      if (inserted.changes === 0) return null
+      let orderKey: string | null | undefined
+      for (const target of targets.snapshot()) {
+        if (!target.enabled || target.name === event.aboutTarget || !matches(target, event.type)) continue
+        if (orderKey === undefined) orderKey = orderKeyOf(event.data)
+        const deliveryId = ids.nextSync()
+        prepared(INSERT_DELIVERY).run(deliveryId, id, target.name, now, orderKey, `msg_${deliveryId}`, now, now)
+      }
+      if (orderKey !== undefined) targets.wakeSync()
+      return id
+    }
 
-    return { emit } as const
+    /** `emitIn` as an Effect: atomic on its own, or part of the caller's @effect/sql transaction. */
+    const emit = (event: NewEvent) =>
+      sqlite.exclusive((db, prepared) => (db.inTransaction ? emitIn(prepared, event) : db.transaction(() => emitIn(prepared, event))()))
+
+    return { emit, emitIn } as const
   })
 }) {}

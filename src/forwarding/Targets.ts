@@ -42,6 +42,6 @@ export class Targets extends Effect.Service<Targets>()("Targets", {
         yield* sql`DELETE FROM targets WHERE name = ${name}`
         return byName.delete(name)
       })
-    return { list, get, save, remove, wake: wakeups.offer(undefined), wakeups, snapshot: () => [...byName.values()] } as const
+    return { list, get, save, remove, wake: wakeups.offer(undefined), wakeSync: () => void wakeups.unsafeOffer(undefined), wakeups, snapshot: () => [...byName.values()] } as const
   })
 }) {}

@@ -11,6 +11,7 @@ import { Clock, Duration, Effect, FiberSet, Layer, Option } from "effect"
 import { Webhook } from "standardwebhooks"
 import { AppConfig } from "../config/AppConfig.js"
 import { GroupCommit } from "../db/GroupCommit.js"
+import { type Prepared, Sqlite } from "../db/Sqlite.js"
 import { Outbox } from "../events/Outbox.js"
 import { Metrics } from "../http/Metrics.js"
 import { render, type StoredEvent, TransformFailed } from "./Formats.js"
@@ -36,6 +37,22 @@ type Outcome =
   | { readonly kind: "retry"; readonly status: number | null; readonly error: string; readonly retryAfterMs: number | null }
   | { readonly kind: "refused"; readonly status: number; readonly error: string }
   | { readonly kind: "unsendable"; readonly error: string }
+
+const SELECT_DUE = `SELECT d.id, d.event_id, d.attempts, d.webhook_id FROM deliveries d
+  WHERE d.target = ? AND d.status = 'pending' AND d.next_attempt_at <= ?
+    AND (d.order_key IS NULL OR NOT EXISTS (
+      SELECT 1 FROM deliveries p WHERE p.target = d.target AND p.order_key = d.order_key AND p.id < d.id AND p.status IN ('pending', 'in_flight')))
+  ORDER BY d.next_attempt_at, d.id LIMIT ?`
+const MARK_IN_FLIGHT = `UPDATE deliveries SET status = 'in_flight', lock_expires_at = ? WHERE id = ?`
+const SELECT_EVENT = `SELECT id, type, occurred_at, enterprise, source, data, raw FROM events WHERE id = ?`
+const MARK_EVENT_MISSING = `UPDATE deliveries SET status = 'dead', dead_reason = 'event missing' WHERE id = ?`
+// attempts are numbered over the delivery's whole life: a redrive restarts the schedule, not the history
+const INSERT_ATTEMPT = `INSERT INTO attempts (delivery_id, n, started_at, status, latency_ms, error, response)
+  SELECT ?, coalesce(max(n), 0) + 1, ?, ?, ?, ?, ? FROM attempts WHERE delivery_id = ?`
+const MARK_DELIVERED = `UPDATE deliveries SET status = 'delivered', attempts = ?, lock_expires_at = NULL, last_error = NULL, updated_at = ? WHERE id = ?`
+const MARK_RETRY = `UPDATE deliveries SET status = 'pending', attempts = ?, next_attempt_at = ?, lock_expires_at = NULL, last_error = ?, updated_at = ? WHERE id = ?`
+const MARK_DEAD = `UPDATE deliveries SET status = 'dead', attempts = ?, lock_expires_at = NULL, last_error = ?, dead_reason = ?, updated_at = ? WHERE id = ?`
+const RELEASE_LATER = `UPDATE deliveries SET status = 'pending', next_attempt_at = ? WHERE id = ? AND status = 'in_flight'`
 
 const EXCERPT = 2048
 const SHUTDOWN_GRACE_MS = 5_000
@@ -100,6 +117,7 @@ const send = (target: Target, event: StoredEvent, webhookId: string) =>
 export const workerLayer = Layer.scopedDiscard(
   Effect.gen(function* () {
     const sql = yield* SqlClient.SqlClient
+    const sqlite = yield* Sqlite
     const config = yield* AppConfig
     const targets = yield* Targets
     const outbox = yield* Outbox
@@ -118,52 +136,47 @@ export const workerLayer = Layer.scopedDiscard(
     // a single process: whatever was in flight when it last stopped was not finished
     yield* sql`UPDATE deliveries SET status = 'pending', lock_expires_at = NULL WHERE status = 'in_flight'`
 
-    const operational = (type: string, target: Target, data: Record<string, unknown>) =>
-      outbox.emit({ type, enterprise: null, source: "forwarding", aboutTarget: target.name, data: { target: target.name, ...data } })
+    const operational = (prepared: Prepared, type: string, target: Target, data: Record<string, unknown>) =>
+      outbox.emitIn(prepared, { type, enterprise: null, source: "forwarding", aboutTarget: target.name, data: { target: target.name, ...data } })
 
     const record = (target: Target, d: Claimed, event: StoredEvent, outcome: Outcome & { excerpt: string }, startedAt: number, latency: number) =>
       Effect.gen(function* () {
-        const now = yield* Clock.currentTimeMillis
+        const now = Date.now()
         const n = d.attempts + 1
         const schedule = target.retry.scheduleMs
         const state = stateOf(target.name)
         const error = outcome.kind === "delivered" ? null : outcome.error
         const status = "status" in outcome ? outcome.status : null
+        // the circuit, decided before the write (a write may run twice): continuous failure of the
+        // target itself (not a refusal of one event) opens it
         let opened = false
+        let recovered = false
+        if (outcome.kind === "delivered") {
+          recovered = state.openUntil > 0
+          state.failures = 0
+          state.openUntil = 0
+        } else if (outcome.kind === "retry") {
+          state.failures++
+          if (state.failures >= circuitThreshold) {
+            opened = state.openUntil === 0
+            state.openUntil = now + circuitCooldownMs
+          }
+        }
+        const failures = state.failures
+        const retryAt = outcome.kind === "retry" && n < schedule.length ? now + nextDelay(schedule[n]!, outcome.retryAfterMs) : null
         // recorded through the group commit: under load, many outcomes (and pushes) share one commit
-        yield* commit.submit(
-          Effect.gen(function* () {
-            // attempts are numbered over the delivery's whole life: a redrive restarts the schedule, not the history
-            yield* sql`INSERT INTO attempts (delivery_id, n, started_at, status, latency_ms, error, response)
-              SELECT ${d.id}, coalesce(max(n), 0) + 1, ${startedAt}, ${status}, ${latency}, ${error}, ${outcome.excerpt} FROM attempts WHERE delivery_id = ${d.id}`
-            if (outcome.kind === "delivered") {
-              yield* sql`UPDATE deliveries SET status = 'delivered', attempts = ${n}, lock_expires_at = NULL, last_error = NULL, updated_at = ${now} WHERE id = ${d.id}`
-            } else if (outcome.kind === "retry" && n < schedule.length) {
-              const at = now + nextDelay(schedule[n]!, outcome.retryAfterMs)
-              yield* sql`UPDATE deliveries SET status = 'pending', attempts = ${n}, next_attempt_at = ${at}, lock_expires_at = NULL, last_error = ${error}, updated_at = ${now} WHERE id = ${d.id}`
-            } else {
-              const reason = outcome.kind === "refused" ? "refused" : outcome.kind === "unsendable" ? "transform" : "exhausted"
-              yield* sql`UPDATE deliveries SET status = 'dead', attempts = ${n}, lock_expires_at = NULL, last_error = ${error}, dead_reason = ${reason}, updated_at = ${now} WHERE id = ${d.id}`
-              yield* operational("delivery.exhausted", target, { deliveryId: d.id, eventId: event.id, eventType: event.type, attempts: n, reason, lastError: error })
-            }
-            // the circuit: continuous failure of the target itself (not a refusal of one event) opens it
-            if (outcome.kind === "delivered") {
-              if (state.openUntil > 0) yield* operational("target.recovered", target, { after: state.failures })
-              state.failures = 0
-              state.openUntil = 0
-            } else if (outcome.kind === "retry") {
-              state.failures++
-              if (state.failures >= circuitThreshold) {
-                const wasOpen = state.openUntil > 0
-                state.openUntil = now + circuitCooldownMs
-                if (!wasOpen) {
-                  opened = true
-                  yield* operational("target.failing", target, { failures: state.failures, lastError: error })
-                }
-              }
-            }
-          })
-        )
+        yield* commit.submit((_, prepared) => {
+          prepared(INSERT_ATTEMPT).run(d.id, startedAt, status, latency, error, outcome.excerpt, d.id)
+          if (outcome.kind === "delivered") prepared(MARK_DELIVERED).run(n, now, d.id)
+          else if (retryAt !== null) prepared(MARK_RETRY).run(n, retryAt, error, now, d.id)
+          else {
+            const reason = outcome.kind === "refused" ? "refused" : outcome.kind === "unsendable" ? "transform" : "exhausted"
+            prepared(MARK_DEAD).run(n, error, reason, now, d.id)
+            operational(prepared, "delivery.exhausted", target, { deliveryId: d.id, eventId: event.id, eventType: event.type, attempts: n, reason, lastError: error })
+          }
+          if (recovered) operational(prepared, "target.recovered", target, { after: failures })
+          if (opened) operational(prepared, "target.failing", target, { failures, lastError: error })
+        })
         metrics.deliveries.inc({ target: target.name, outcome: outcome.kind })
         if (opened && target.autoDisable) {
           yield* targets.save({ ...target, enabled: false }, "api")
@@ -174,8 +187,8 @@ export const workerLayer = Layer.scopedDiscard(
     const deliver = (target: Target, d: Claimed) =>
       Effect.gen(function* () {
         const state = stateOf(target.name)
-        const event = (yield* sql<StoredEvent>`SELECT id, type, occurred_at, enterprise, source, data, raw FROM events WHERE id = ${d.event_id}`)[0]
-        if (!event) return yield* sql`UPDATE deliveries SET status = 'dead', dead_reason = 'event missing' WHERE id = ${d.id}`
+        const event = yield* sqlite.exclusive((_, prepared) => prepared(SELECT_EVENT).get(d.event_id) as StoredEvent | undefined)
+        if (!event) return yield* sqlite.exclusive((_, prepared) => prepared(MARK_EVENT_MISSING).run(d.id))
         // the target as it is now: an edit applies to deliveries already waiting
         const current = Option.getOrElse(Option.fromNullable(yield* targets.get(target.name)), () => target)
         if (current.rateLimit) {
@@ -184,17 +197,15 @@ export const workerLayer = Layer.scopedDiscard(
           state.nextSendAt = Math.max(now, state.nextSendAt) + 1000 / current.rateLimit
           if (wait > 0) yield* Effect.sleep(Duration.millis(wait))
         }
-        const startedAt = yield* Clock.currentTimeMillis
+        const startedAt = Date.now()
         const outcome = yield* send(current, event, d.webhook_id)
-        const latency = (yield* Clock.currentTimeMillis) - startedAt
+        const latency = Date.now() - startedAt
         yield* record(current, d, event, outcome, startedAt, latency)
       }).pipe(
         Effect.catchAllCause((cause) =>
           Effect.zipRight(
             Effect.logError("delivery failed unexpectedly; it is tried again later", cause),
-            Effect.flatMap(Clock.currentTimeMillis, (now) =>
-              sql`UPDATE deliveries SET status = 'pending', next_attempt_at = ${now + UNEXPECTED_RETRY_MS} WHERE id = ${d.id} AND status = 'in_flight'`
-            ).pipe(Effect.ignoreLogged)
+            sqlite.exclusive((_, prepared) => prepared(RELEASE_LATER).run(Date.now() + UNEXPECTED_RETRY_MS, d.id)).pipe(Effect.ignoreLogged)
           )
         ),
         // a freed slot may let the next delivery of this target (or of this call) go: look again at once
@@ -203,18 +214,12 @@ export const workerLayer = Layer.scopedDiscard(
       )
 
     const claim = (target: Target, capacity: number, now: number) =>
-      commit.submit(
-        Effect.gen(function* () {
-          const due = yield* sql<Claimed>`SELECT d.id, d.event_id, d.attempts, d.webhook_id FROM deliveries d
-            WHERE d.target = ${target.name} AND d.status = 'pending' AND d.next_attempt_at <= ${now}
-              AND (d.order_key IS NULL OR NOT EXISTS (
-                SELECT 1 FROM deliveries p WHERE p.target = d.target AND p.order_key = d.order_key AND p.id < d.id AND p.status IN ('pending', 'in_flight')))
-            ORDER BY d.next_attempt_at, d.id LIMIT ${capacity}`
-          if (due.length > 0)
-            yield* sql`UPDATE deliveries SET status = 'in_flight', lock_expires_at = ${now + target.timeoutMs + 60_000} WHERE ${sql.in("id", due.map((d) => d.id))}`
-          return due
-        })
-      )
+      commit.submit((_, prepared) => {
+        const due = prepared(SELECT_DUE).all(target.name, now, capacity) as ReadonlyArray<Claimed>
+        const lockUntil = now + target.timeoutMs + 60_000
+        for (const d of due) prepared(MARK_IN_FLIGHT).run(lockUntil, d.id)
+        return due
+      })
 
     const pump = Effect.gen(function* () {
       const now = yield* Clock.currentTimeMillis

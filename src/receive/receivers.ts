@@ -8,6 +8,7 @@ import { Effect, type Schema } from "effect"
 import type { EmbeddedJson } from "../../schemas/Param.js"
 import { CALL_EVENT_TYPES, CallbackPush, CallPush, WORKORDER_EVENT_TYPES, WorkOrderPush } from "../../schemas/push.js"
 import type { AppServices } from "../AppServices.js"
+import type { Prepared } from "../db/Sqlite.js"
 import { CdrStore } from "../records/CdrStore.js"
 
 export interface Received {
@@ -23,8 +24,8 @@ export interface Receiver<A> {
   readonly schema: Schema.Schema<A, unknown>
   readonly methods: ReadonlyArray<"GET" | "POST">
   readonly receive: (push: A) => Received
-  /** a state change committed with the event */
-  readonly apply?: (received: Received) => Effect.Effect<void, unknown, AppServices>
+  /** a state change committed with the event: resolved before the commit, run inside it (synchronously) */
+  readonly apply?: (received: Received) => Effect.Effect<((prepared: Prepared) => void) | undefined, never, AppServices>
 }
 
 /** An extension number is the enterprise's 6 digits and a 3-digit suffix. */
@@ -57,13 +58,14 @@ const voip: Receiver<typeof CallPush.Type> = {
     }
   },
   apply: (received) =>
-    Effect.gen(function* () {
+    Effect.map(CdrStore, (store) => {
       const memo = received.data.memo as Record<string, unknown> | null
-      if (!memo || memo.cdrId === undefined || received.enterprise === null) return
-      const store = yield* CdrStore
+      const enterprise = received.enterprise
+      if (!memo || memo.cdrId === undefined || enterprise === null) return undefined
       // the push's own phone and direction fill what the memo leaves out
       const { phone, peer } = received.data
-      yield* store.upsertFromPlatform(received.enterprise, { ...(phone ? { cdrPhoneNum: phone } : {}), cdrPeer: peer, ...memo })
+      const fields = { ...(phone ? { cdrPhoneNum: phone } : {}), cdrPeer: peer, ...memo }
+      return (prepared: Prepared) => void store.upsertFromPlatformIn(prepared, enterprise, fields)
     })
 }
 

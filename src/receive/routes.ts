@@ -54,24 +54,26 @@ const routeFor = <A>(receiver: Receiver<A>, config: AppConfigShape["receive"][Re
         const received = receiver.receive(decoded.right)
         const outbox = yield* Outbox
         const commit = yield* GroupCommit
-        yield* commit.submit(
-          Effect.gen(function* () {
-            const eventId = yield* outbox.emit({
-              type: received.type,
-              enterprise: received.enterprise,
-              source: `push:${receiver.name}`,
-              data: received.data,
-              raw: rawOf(req, rawBody, pairs),
-              dedupKey: received.key ?? `${receiver.name}:${requestHash(pairs)}`
-            })
+        const apply = receiver.apply ? yield* receiver.apply(received) : undefined
+        const event = {
+          type: received.type,
+          enterprise: received.enterprise,
+          source: `push:${receiver.name}`,
+          data: received.data,
+          raw: rawOf(req, rawBody, pairs),
+          dedupKey: received.key ?? `${receiver.name}:${requestHash(pairs)}`
+        }
+        yield* commit
+          .submit((_, prepared) => {
+            const eventId = outbox.emitIn(prepared, event)
             // a retry of a push already stored changes nothing
-            if (eventId !== null && receiver.apply) yield* receiver.apply(received)
+            if (eventId !== null && apply) apply(prepared)
           })
-        ).pipe(
-          Effect.catchAll((e) =>
-            Effect.zipRight(Effect.logError("push could not be stored", e), Effect.fail(new StorageFailed({ message: "the push could not be stored; send it again" })))
+          .pipe(
+            Effect.catchAll((e) =>
+              Effect.zipRight(Effect.logError("push could not be stored", e), Effect.fail(new StorageFailed({ message: "the push could not be stored; send it again" })))
+            )
           )
-        )
         return json(OK)
       })
   }

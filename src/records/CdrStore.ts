@@ -14,6 +14,7 @@ import { SqlClient } from "@effect/sql"
 import type { Fragment } from "@effect/sql/Statement"
 import { Clock, Effect } from "effect"
 import { AppConfig } from "../config/AppConfig.js"
+import type { Prepared } from "../db/Sqlite.js"
 import { Ids } from "../shared/Ids.js"
 import { formatLocal, parseLocal } from "../shared/Time.js"
 
@@ -75,6 +76,12 @@ export interface CdrFilter {
   readonly limit: number
 }
 
+const SELECT_PLATFORM = `SELECT * FROM cdrs WHERE comp_number = ? AND platform_cdr_id = ?`
+const UPDATE_PLATFORM = `UPDATE cdrs SET extension = ?, phone = ?, last_phone = ?, start_ms = ?, hangup_ms = ?, talk_secs = ?, peer = ?,
+  record_file = ?, fields = ?, updated_at = ? WHERE cdr_id = ?`
+const INSERT_PLATFORM = `INSERT INTO cdrs (cdr_id, comp_number, platform_cdr_id, source, created_at, extension, phone, last_phone, start_ms,
+  hangup_ms, talk_secs, peer, record_file, fields, updated_at) VALUES (?, ?, ?, 'platform', ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`
+
 export class CdrStore extends Effect.Service<CdrStore>()("CdrStore", {
   effect: Effect.gen(function* () {
     const sql = yield* SqlClient.SqlClient
@@ -108,40 +115,37 @@ export class CdrStore extends Effect.Service<CdrStore>()("CdrStore", {
         return { cdrId, created: true }
       })
 
+    const localTime = (v: unknown) => {
+      const t = text(v)
+      return /^\d{4}-\d{1,2}-\d{1,2}[ T]\d{1,2}:\d{1,2}(:\d{1,2})?$/.test(t) ? parseLocal(t.replace("T", " ").replace(/ (\d{1,2}:\d{1,2})$/, " $1:00"), tz) : undefined
+    }
+
     /**
      * The platform's push memo (§2.10.4), keyed by its cdrId; later pushes of the same call
      * (dialing → answered → hangup → recording) fill in what the earlier ones lacked.
+     * Synchronous, on the caller's connection: the push ingest runs it inside its group commit.
      */
-    const upsertFromPlatform = (compNumber: string, memo: Readonly<Record<string, unknown>>) =>
-      Effect.gen(function* () {
-        const now = yield* Clock.currentTimeMillis
-        const platformId = text(memo.cdrId)
-        const existing = first(yield* sql<CdrRecord>`SELECT * FROM cdrs WHERE comp_number = ${compNumber} AND platform_cdr_id = ${platformId}`)
-        const local = (v: unknown) => {
-          const t = text(v)
-          return /^\d{4}-\d{1,2}-\d{1,2}[ T]\d{1,2}:\d{1,2}(:\d{1,2})?$/.test(t) ? parseLocal(t.replace("T", " ").replace(/ (\d{1,2}:\d{1,2})$/, " $1:00"), tz) : undefined
-        }
-        const phone = memo.cdrPhoneNum !== undefined ? text(memo.cdrPhoneNum) : (existing?.phone ?? "")
-        const values = {
-          extension: memo.cdrExtension !== undefined ? text(memo.cdrExtension) : (existing?.extension ?? ""),
-          phone,
-          last_phone: memo.cdrLastPhoneNum !== undefined ? text(memo.cdrLastPhoneNum) : lastPhoneOf(phone),
-          start_ms: local(memo.cdrStartTime) ?? existing?.start_ms ?? now,
-          hangup_ms: local(memo.cdrHangupTime) ?? existing?.hangup_ms ?? null,
-          talk_secs: num(memo.cdrTalktime) ?? existing?.talk_secs ?? 0,
-          peer: num(memo.cdrPeer) ?? existing?.peer ?? null,
-          record_file: memo.cdrRecordFile ? basename(text(memo.cdrRecordFile)) : (existing?.record_file ?? ""),
-          fields: JSON.stringify({ ...(existing ? (JSON.parse(existing.fields) as object) : {}), ...memo }),
-          updated_at: now
-        }
-        if (existing) {
-          yield* sql`UPDATE cdrs SET ${sql.update(values)} WHERE cdr_id = ${existing.cdr_id}`
-          return { cdrId: existing.cdr_id, created: false }
-        }
-        const cdrId = yield* ids.next
-        yield* sql`INSERT INTO cdrs ${sql.insert({ cdr_id: cdrId, comp_number: compNumber, platform_cdr_id: platformId, source: "platform", created_at: now, ...values })}`
-        return { cdrId, created: true }
-      })
+    const upsertFromPlatformIn = (prepared: Prepared, compNumber: string, memo: Readonly<Record<string, unknown>>) => {
+      const now = Date.now()
+      const platformId = text(memo.cdrId)
+      const existing = prepared(SELECT_PLATFORM).get(compNumber, platformId) as CdrRecord | undefined
+      const phone = memo.cdrPhoneNum !== undefined ? text(memo.cdrPhoneNum) : (existing?.phone ?? "")
+      const extension = memo.cdrExtension !== undefined ? text(memo.cdrExtension) : (existing?.extension ?? "")
+      const lastPhone = memo.cdrLastPhoneNum !== undefined ? text(memo.cdrLastPhoneNum) : lastPhoneOf(phone)
+      const startMs = localTime(memo.cdrStartTime) ?? existing?.start_ms ?? now
+      const hangupMs = localTime(memo.cdrHangupTime) ?? existing?.hangup_ms ?? null
+      const talkSecs = num(memo.cdrTalktime) ?? existing?.talk_secs ?? 0
+      const peer = num(memo.cdrPeer) ?? existing?.peer ?? null
+      const recordFile = memo.cdrRecordFile ? basename(text(memo.cdrRecordFile)) : (existing?.record_file ?? "")
+      const fields = JSON.stringify(existing ? { ...(JSON.parse(existing.fields) as object), ...memo } : memo)
+      if (existing) {
+        prepared(UPDATE_PLATFORM).run(extension, phone, lastPhone, startMs, hangupMs, talkSecs, peer, recordFile, fields, now, existing.cdr_id)
+        return { cdrId: existing.cdr_id, created: false }
+      }
+      const cdrId = ids.nextSync()
+      prepared(INSERT_PLATFORM).run(cdrId, compNumber, platformId, now, extension, phone, lastPhone, startMs, hangupMs, talkSecs, peer, recordFile, fields, now)
+      return { cdrId, created: true }
+    }
 
     /** A stored record in the contract's `cdr*` shape. */
     const toRow = (r: CdrRecord & { exte_name: string | null; rel_path: string | null }) => {
@@ -208,6 +212,6 @@ export class CdrStore extends Effect.Service<CdrStore>()("CdrStore", {
         return { total: n, rows: rows.map(toRow) }
       })
 
-    return { upsertFromClient, upsertFromPlatform, toRow, findRow, search } as const
+    return { upsertFromClient, upsertFromPlatformIn, toRow, findRow, search } as const
   })
 }) {}

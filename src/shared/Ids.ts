@@ -18,6 +18,6 @@ export class Ids extends Effect.Service<Ids>()("Ids", {
       last = candidate > last ? candidate : last + 1
       return last
     }
-    return { next: Effect.sync(next) }
+    return { next: Effect.sync(next), nextSync: next }
   }
 }) {}

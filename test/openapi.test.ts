@@ -1,7 +1,9 @@
 /** /openapi.json is generated from the schemas and is a valid OpenAPI 3.1 document; health endpoints answer. */
+import * as net from "node:net"
 import { Validator } from "@seriousme/openapi-schema-validator"
 import { afterAll, beforeAll, describe, expect, it } from "vitest"
 import { methods } from "../schemas/index.js"
+import { eventually } from "./support/Receiver.js"
 import { startTestServer, type TestServer } from "./support/TestServer.js"
 
 let server: TestServer
@@ -39,6 +41,21 @@ describe("health", () => {
     expect(text).toMatch(/bridge_http_request_duration_seconds_count\{route="\/voip\/api\/jsondata.html",method="GET",status="200"\} \d+/)
     expect(text).toMatch(/bridge_api_calls_total\{method="getExtension",code="-2"\} 1/)
     expect(text).toMatch(/bridge_process_resident_memory_bytes \d+/)
+  })
+
+  it("interrupts the work of a request whose client goes away, and counts it", async () => {
+    const aborted = async () => Number(/bridge_http_requests_aborted_total\{route="\/api\/voip.json"\} (\d+)/.exec(await (await fetch(`${server.url}/metrics`)).text())?.[1] ?? 0)
+    const before = await aborted()
+    const { port } = new URL(server.url)
+    // half a body, then the client disappears: the request's fiber is waiting for the rest
+    const socket = net.connect(Number(port), "127.0.0.1")
+    await new Promise<void>((resolve) => socket.once("connect", resolve))
+    socket.write("POST /api/voip.json HTTP/1.1\r\nHost: x\r\nContent-Type: application/x-www-form-urlencoded\r\nContent-Length: 100\r\n\r\ntype=3&peer=1")
+    await new Promise((r) => setTimeout(r, 50))
+    socket.destroy()
+    expect(await eventually(async () => ((await aborted()) === before + 1 ? true : undefined))).toBe(true)
+    // the server goes on serving
+    expect((await fetch(`${server.url}/healthz`)).status).toBe(200)
   })
 
   it("GET /healthz answers ok", async () => {

@@ -1,8 +1,9 @@
 /**
  * Group commit. With synchronous=FULL every commit waits for the disk; committing each push
- * on its own would cap ingest at the disk's flush rate. Writers hand their (synchronous)
- * unit of work here instead: while one batch is being committed, the next ones queue up, and
- * each batch runs in ONE transaction. Each caller resumes once the batch holding its write is
+ * on its own would cap ingest at the disk's flush rate (and a commit's CPU cost is paid per
+ * transaction, not per row). Writers hand their (synchronous) unit of work here instead:
+ * while one batch is being committed, the next ones queue up, and each batch runs in ONE
+ * transaction. Each caller resumes once the batch holding its write is
  * on disk.
  *
  * A batch is optimistic: no savepoint per writer (they cost more than the writes). If any

@@ -17,6 +17,12 @@ export class Metrics extends Effect.Service<Metrics>()("Metrics", {
       buckets: [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 10],
       registers: [registry]
     })
+    const httpAborted = new prom.Counter({
+      name: "bridge_http_requests_aborted_total",
+      help: "Requests whose client went away before the answer; their work was interrupted",
+      labelNames: ["route"] as const,
+      registers: [registry]
+    })
     const apiCalls = new prom.Counter({
       name: "bridge_api_calls_total",
       help: "jsondata.html calls by method and answer code",
@@ -29,6 +35,6 @@ export class Metrics extends Effect.Service<Metrics>()("Metrics", {
       labelNames: ["target", "outcome"] as const,
       registers: [registry]
     })
-    return { registry, httpRequests, apiCalls, deliveries } as const
+    return { registry, httpRequests, httpAborted, apiCalls, deliveries } as const
   }
 }) {}

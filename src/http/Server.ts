@@ -8,9 +8,9 @@ import express from "express"
 import { codeOf } from "../api/Errors.js"
 import { Metrics } from "./Metrics.js"
 import { createServer, wasRepaired } from "./RawUtf8.js"
-import { Cause, Effect, Exit, ManagedRuntime } from "effect"
+import { Cause, Effect, Exit, FiberId, ManagedRuntime } from "effect"
 import { type AppServices, appLayer } from "../AppServices.js"
-import type { AppConfigShape } from "../config/AppConfig.js"
+import { AppConfig, type AppConfigShape } from "../config/AppConfig.js"
 import type { HttpRequestError } from "./Params.js"
 import { type HttpAnswer, json, type Route } from "./Route.js"
 import { routesFor } from "./routes.js"
@@ -47,34 +47,39 @@ export const makeApp = (runtime: AppRuntime, table: ReadonlyArray<Route>) => {
     next()
   })
 
+  const metrics = runtime.runSync(Metrics)
+  const debug = runtime.runSync(Effect.map(AppConfig, (c) => c.logLevel === "debug" || c.logLevel === "trace" || c.logLevel === "all"))
+
   for (const route of table) {
     const routeLabel = typeof route.path === "string" ? route.path : route.path.join("|")
     const handler: express.RequestHandler = (req, res) => {
-      const controller = new AbortController()
-      res.on("close", () => {
-        if (!res.writableFinished) controller.abort()
-      })
       const started = performance.now()
       const program = route.handle(req).pipe(
         Effect.catchTags({
           HttpRequestError: (e) => Effect.succeed(requestFailed(e)),
           SqlError: (e) => Effect.as(Effect.logError("storage statement failed", e.cause), json({ code: -6, message: "storage statement failed" }))
         }),
-        Effect.catchAll((e) => Effect.succeed(json({ code: codeOf(e), message: e.message }))),
-        Effect.tap((answer) => {
+        Effect.catchAll((e) => Effect.succeed(json({ code: codeOf(e), message: e.message })))
+      )
+      const fiber = runtime.runFork(program)
+      // the client went away before its answer: stop working on it
+      const onClose = () => {
+        if (!res.writableFinished) fiber.unsafeInterruptAsFork(FiberId.none)
+      }
+      res.once("close", onClose)
+      fiber.addObserver((exit) => {
+        if (Exit.isSuccess(exit)) {
+          const answer = exit.value
           const status = "status" in answer ? answer.status : 200
           const seconds = (performance.now() - started) / 1000
-          return Effect.zipRight(
-            Effect.map(Metrics, (m) => m.httpRequests.observe({ route: routeLabel, method: req.method, status }, seconds)),
-            Effect.logDebug("request").pipe(
-              Effect.annotateLogs({ http: { method: req.method, path: req.path, status, ms: Math.round(seconds * 1000) } })
+          metrics.httpRequests.observe({ route: routeLabel, method: req.method, status }, seconds)
+          if (debug)
+            runtime.runFork(
+              Effect.logDebug("request").pipe(Effect.annotateLogs({ http: { method: req.method, path: req.path, status, ms: Math.round(seconds * 1000) } }))
             )
-          )
-        })
-      )
-      runtime.runPromiseExit(program, { signal: controller.signal }).then((exit) => {
-        if (Exit.isSuccess(exit)) return send(res, exit.value)
-        if (Cause.isInterruptedOnly(exit.cause)) return
+          return send(res, answer)
+        }
+        if (Cause.isInterruptedOnly(exit.cause)) return void metrics.httpAborted.inc({ route: routeLabel })
         runtime.runFork(Effect.logError("request failed unexpectedly", exit.cause))
         if (!res.headersSent) res.status(500).json({ code: -3, message: "internal error" })
       })

@@ -1,15 +1,19 @@
 /**
- * Durable ingest: POST /api/voip.json (distinct cdrIds, memo ~300 bytes, 32 connections) on
- * the bridge with synchronous=FULL, against a bare express endpoint that parses the same body,
- * in the same run. Then delivery throughput of those events to a fast local receiver, and the
- * bridge's resident memory under load.
+ * Durable ingest of POST /api/voip.json (distinct cdrIds, memo ~300 bytes, 32 connections,
+ * synchronous=FULL) against a bare express endpoint that parses the same body, in the same
+ * run; each server runs alone in its own process.
+ *
+ *   1. ingest: the bridge with no target — acknowledged means committed to disk;
+ *   2. ingest while forwarding: the same with one target attached, the worker delivering
+ *      every event to a local receiver (a separate process) on the same core meanwhile;
+ *   3. delivery: how fast that backlog reaches the receiver once ingest stops;
+ *   4. the bridge's peak resident memory under load.
  */
 import * as fs from "node:fs"
-import * as http from "node:http"
 import * as os from "node:os"
 import * as path from "node:path"
 import autocannon from "autocannon"
-import { freePortFor, rssMiB, startChild } from "./support/child.js"
+import { freePortFor, rssMiB, startChild, type Child } from "./support/child.js"
 
 const CONNECTIONS = 32
 const DURATION_S = Number(process.env.BENCH_DURATION_S ?? 8)
@@ -52,35 +56,12 @@ const load = (port: number, firstId: number) => {
   })
 }
 
-/** A receiver that answers 204 at once and counts what it got. */
-const receiver = () =>
-  new Promise<{ port: number; count: () => number; close: () => void }>((resolve) => {
-    let n = 0
-    const server = http.createServer((req, res) => {
-      req.resume()
-      req.on("end", () => {
-        n++
-        res.writeHead(204).end()
-      })
-    })
-    server.listen(0, "127.0.0.1", () => {
-      const { port } = server.address() as { port: number }
-      resolve({ port, count: () => n, close: () => server.close() })
-    })
-  })
-
-export const run = async () => {
-  const baseline = await startChild("bench/support/noop-server.ts", [], {}, /listening (\d+)/)
-  await load(baseline.port, 1) // warm-up
-  const base = await load(baseline.port, 1)
-  await baseline.stop()
-
-  const sink = await receiver()
+const startBridge = async (targets: ReadonlyArray<Record<string, unknown>>) => {
   const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), "vb-bench-"))
   const configFile = path.join(dataDir, "bridge.json")
-  fs.writeFileSync(configFile, JSON.stringify({ targets: [{ name: "sink", url: `http://127.0.0.1:${sink.port}/hook`, events: ["call.*"] }] }))
+  fs.writeFileSync(configFile, JSON.stringify({ targets }))
   const port = await freePortFor()
-  const bridge = await startChild(
+  const child = await startChild(
     "src/main.ts",
     [],
     { BRIDGE_DATA_DIR: dataDir, BRIDGE_CONFIG: configFile, BRIDGE_PORT: String(port), BRIDGE_HOST: "127.0.0.1", LOG_LEVEL: "info" },
@@ -88,27 +69,65 @@ export const run = async () => {
     port
   )
   await new Promise((r) => setTimeout(r, 1000))
-  let peakRss = 0
-  const sampler = setInterval(() => (peakRss = Math.max(peakRss, rssMiB(bridge.process.pid!))), 200)
-  const ingestStarted = Date.now()
-  const ours = await load(port, 1_000_000)
-  const acked = ours.requests.total - ours.non2xx - ours.errors
-  // delivery: wait until the sink has everything acknowledged (or 60 s)
-  const deadline = Date.now() + 60_000
-  while (sink.count() < acked && Date.now() < deadline) await new Promise((r) => setTimeout(r, 100))
-  const deliveredIn = (Date.now() - ingestStarted) / 1000
-  clearInterval(sampler)
-  await bridge.stop()
-  sink.close()
-  fs.rmSync(dataDir, { recursive: true, force: true })
+  return {
+    child,
+    stop: async () => {
+      await child.stop()
+      fs.rmSync(dataDir, { recursive: true, force: true })
+    }
+  }
+}
 
-  const ratio = ours.requests.average / base.requests.average
+const peakRss = (child: Child) => {
+  let peak = 0
+  const timer = setInterval(() => (peak = Math.max(peak, rssMiB(child.process.pid!))), 200)
+  return () => {
+    clearInterval(timer)
+    return peak
+  }
+}
+
+const line = (name: string, r: autocannon.Result) =>
+  `  ${name.padEnd(26)}: ${r.requests.average.toFixed(0).padStart(6)} req/s, p50 ${r.latency.p50} ms, p99 ${r.latency.p99} ms, non-2xx ${r.non2xx}, errors ${r.errors}`
+
+export const run = async () => {
+  const baseline = await startChild("bench/support/noop-server.ts", [], {}, /listening (\d+)/)
+  await load(baseline.port, 1) // warm-up
+  const base = await load(baseline.port, 1)
+  await baseline.stop()
+
+  // 1. ingest alone
+  const alone = await startBridge([])
+  const stopAloneRss = peakRss(alone.child)
+  const ingest = await load(alone.child.port, 1_000_000)
+  const aloneRss = stopAloneRss()
+  await alone.stop()
+
+  // 2 and 3. ingest while forwarding, then the backlog's delivery
+  const sink = await startChild("bench/support/sink-server.ts", [], {}, /listening (\d+)/)
+  const delivered = async () => Number(await (await fetch(`http://127.0.0.1:${sink.port}/count`)).text())
+  const forwarding = await startBridge([{ name: "sink", url: `http://127.0.0.1:${sink.port}/hook`, events: ["call.*"], concurrency: 16 }])
+  const stopRss = peakRss(forwarding.child)
+  const withTarget = await load(forwarding.child.port, 2_000_000)
+  const acked = withTarget.requests.total - withTarget.non2xx - withTarget.errors
+  const atStop = await delivered()
+  const drainStarted = Date.now()
+  const deadline = drainStarted + 120_000
+  while ((await delivered()) < acked && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50))
+  const drainSeconds = (Date.now() - drainStarted) / 1000
+  const total = await delivered()
+  const forwardingRss = stopRss()
+  await forwarding.stop()
+  await sink.stop()
+
+  const ratio = (r: autocannon.Result) => (r.requests.average / base.requests.average).toFixed(2)
   return [
-    `ingest /api/voip.json (synchronous=FULL, ${CONNECTIONS} connections, ${DURATION_S}s, memo ${memo(1).length} bytes)`,
-    `  bare express no-op : ${base.requests.average.toFixed(0)} req/s, p50 ${base.latency.p50} ms, p99 ${base.latency.p99} ms`,
-    `  voip-bridge        : ${ours.requests.average.toFixed(0)} req/s, p50 ${ours.latency.p50} ms, p99 ${ours.latency.p99} ms, non-2xx ${ours.non2xx}, errors ${ours.errors}`,
-    `  ratio bridge/express: ${ratio.toFixed(2)} (must be >= 0.50)`,
-    `delivery to a local receiver: ${sink.count()} of ${acked} acknowledged events delivered in ${deliveredIn.toFixed(1)} s since ingest start (${(sink.count() / deliveredIn).toFixed(0)} events/s)`,
-    `bridge peak RSS under load: ${peakRss} MiB`
+    `ingest /api/voip.json (synchronous=FULL, ${CONNECTIONS} connections, ${DURATION_S}s each, memo ${memo(1).length} bytes)`,
+    line("bare express no-op", base),
+    line("voip-bridge, no target", ingest),
+    line("voip-bridge, forwarding", withTarget),
+    `  ratio bridge/express: ${ratio(ingest)} durable ingest (must be >= 0.50); ${ratio(withTarget)} while forwarding every event`,
+    `delivery to a local receiver (concurrency 16): ${atStop} of ${acked} delivered while ingesting; the remaining ${acked - atStop} in ${drainSeconds.toFixed(1)} s after (${((total - atStop) / drainSeconds).toFixed(0)} events/s); ${total >= acked ? "every acknowledged push delivered" : `${acked - total} NOT delivered`}`,
+    `bridge peak RSS under load: ${aloneRss} MiB ingesting, ${forwardingRss} MiB ingesting and forwarding`
   ]
 }

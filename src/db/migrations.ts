@@ -206,5 +206,9 @@ export const migrations: Record<string, Effect.Effect<void, unknown, SqlClient.S
       response TEXT,
       PRIMARY KEY (delivery_id, n)
     ) WITHOUT ROWID`
-  )
+  ),
+  // Indexes every push paid for and no query read: recordings are found from the call record
+  // (cdrs → recordings by file name, the recordings' own unique index), and the admin event
+  // listing narrows by time (events_time) before it filters by type.
+  "0006_leaner_writes": run(`DROP INDEX IF EXISTS cdrs_record_file`, `DROP INDEX IF EXISTS events_type_time`)
 }

@@ -7,13 +7,26 @@ import * as fs from "node:fs"
 import * as os from "node:os"
 import * as path from "node:path"
 import { Effect } from "effect"
+import { afterAll } from "vitest"
 import { loadConfig, type AppConfigShape } from "../../src/config/AppConfig.js"
 import { startServer, type RunningServer } from "../../src/http/Server.js"
 
 export const ADMIN = { user: "100008800", password: "02367073578" }
 export const md5 = (s: string) => crypto.createHash("md5").update(s).digest("hex")
 
-export const tempDir = (prefix = "vb-") => fs.mkdtempSync(path.join(os.tmpdir(), prefix))
+const made = new Set<string>()
+// each test file gets its own copy of this module: its directories go when its tests are done
+afterAll(() => {
+  for (const dir of made) fs.rmSync(dir, { recursive: true, force: true })
+  made.clear()
+})
+
+/** A fresh directory under the system's temporary one, removed after the test file's tests. */
+export const tempDir = (prefix = "vb-") => {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), prefix))
+  made.add(dir)
+  return dir
+}
 
 export interface TestServer extends RunningServer {
   readonly dataDir: string

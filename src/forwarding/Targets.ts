@@ -24,6 +24,9 @@ export class Targets extends Effect.Service<Targets>()("Targets", {
     }
     const rows = yield* sql<{ config: string }>`SELECT config FROM targets ORDER BY name`
     const byName = new Map<string, Target>(rows.map((r) => decode(JSON.parse(r.config)) as Target).map((t) => [t.name, t]))
+    // read on every event: rebuilt when a target changes, not per read
+    let current: ReadonlyArray<Target> = [...byName.values()]
+    const changed = () => void (current = [...byName.values()])
     /** woken after each emit so the worker picks new deliveries up at once */
     const wakeups = yield* Queue.sliding<void>(1)
 
@@ -35,13 +38,16 @@ export class Targets extends Effect.Service<Targets>()("Targets", {
         yield* sql`INSERT INTO targets (name, config, origin, created_at, updated_at) VALUES (${target.name}, ${JSON.stringify(encode(target))}, ${origin}, ${at}, ${at})
           ON CONFLICT (name) DO UPDATE SET config = excluded.config, updated_at = excluded.updated_at`
         byName.set(target.name, target)
+        changed()
         yield* wakeups.offer(undefined)
       })
     const remove = (name: string) =>
       Effect.gen(function* () {
         yield* sql`DELETE FROM targets WHERE name = ${name}`
-        return byName.delete(name)
+        const removed = byName.delete(name)
+        changed()
+        return removed
       })
-    return { list, get, save, remove, wake: wakeups.offer(undefined), wakeSync: () => void wakeups.unsafeOffer(undefined), wakeups, snapshot: () => [...byName.values()] } as const
+    return { list, get, save, remove, wake: wakeups.offer(undefined), wakeSync: () => void wakeups.unsafeOffer(undefined), wakeups, snapshot: () => current } as const
   })
 }) {}

@@ -64,8 +64,8 @@ const voip: Receiver<typeof CallPush.Type> = {
       if (!memo || memo.cdrId === undefined || enterprise === null) return undefined
       // the push's own phone and direction fill what the memo leaves out
       const { phone, peer } = received.data
-      const fields = { ...(phone ? { cdrPhoneNum: phone } : {}), cdrPeer: peer, ...memo }
-      return (prepared: Prepared) => void store.upsertFromPlatformIn(prepared, enterprise, fields)
+      const defaults = { cdrPhoneNum: phone ? phone : undefined, cdrPeer: peer }
+      return (prepared: Prepared) => void store.upsertFromPlatformIn(prepared, enterprise, memo, defaults)
     })
 }
 

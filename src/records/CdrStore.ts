@@ -47,6 +47,17 @@ const num = (v: unknown): number | undefined => {
   return Number.isFinite(n) ? n : undefined
 }
 
+/** `memo` with `defaults` for the keys it lacks; `memo` itself (no copy) when it lacks none. */
+const withDefaults = (memo: Readonly<Record<string, unknown>>, defaults: Readonly<Record<string, unknown>>) => {
+  let out: Record<string, unknown> | undefined
+  for (const key in defaults) {
+    if (defaults[key] === undefined || memo[key] !== undefined) continue
+    out ??= { ...memo }
+    out[key] = defaults[key]
+  }
+  return out ?? memo
+}
+
 /** A platform id as JSON: a number when exact, else its text. */
 const idValue = (id: string): number | string => (Number.isSafeInteger(Number(id)) ? Number(id) : id)
 
@@ -125,7 +136,14 @@ export class CdrStore extends Effect.Service<CdrStore>()("CdrStore", {
      * (dialing → answered → hangup → recording) fill in what the earlier ones lacked.
      * Synchronous, on the caller's connection: the push ingest runs it inside its group commit.
      */
-    const upsertFromPlatformIn = (prepared: Prepared, compNumber: string, memo: Readonly<Record<string, unknown>>) => {
+    const upsertFromPlatformIn = (
+      prepared: Prepared,
+      compNumber: string,
+      pushed: Readonly<Record<string, unknown>>,
+      /** what the memo leaves out is taken from here (the push's own phone and direction) */
+      defaults: Readonly<Record<string, unknown>> = {}
+    ) => {
+      const memo = withDefaults(pushed, defaults)
       const now = Date.now()
       const platformId = text(memo.cdrId)
       const existing = prepared(SELECT_PLATFORM).get(compNumber, platformId) as CdrRecord | undefined

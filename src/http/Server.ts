@@ -42,10 +42,6 @@ export const makeApp = (runtime: AppRuntime, table: ReadonlyArray<Route>) => {
   app.set("etag", false)
   // Query strings are parsed by the routes themselves (repeats, indexed keys, raw UTF-8).
   app.set("query parser", false)
-  app.use((req, res, next) => {
-    if (wasRepaired(req.socket)) res.setHeader("Connection", "close")
-    next()
-  })
 
   const metrics = runtime.runSync(Metrics)
   const debug = runtime.runSync(Effect.map(AppConfig, (c) => c.logLevel === "debug" || c.logLevel === "trace" || c.logLevel === "all"))
@@ -54,6 +50,8 @@ export const makeApp = (runtime: AppRuntime, table: ReadonlyArray<Route>) => {
     const routeLabel = typeof route.path === "string" ? route.path : route.path.join("|")
     const handler: express.RequestHandler = (req, res) => {
       const started = performance.now()
+      // a request line we repaired: its connection is not reused (see RawUtf8)
+      if (wasRepaired(req.socket)) res.setHeader("Connection", "close")
       const program = route.handle(req).pipe(
         Effect.catchTags({
           HttpRequestError: (e) => Effect.succeed(requestFailed(e)),
@@ -84,13 +82,15 @@ export const makeApp = (runtime: AppRuntime, table: ReadonlyArray<Route>) => {
         if (!res.headersSent) res.status(500).json({ code: -3, message: "internal error" })
       })
     }
-    for (const m of route.methods) {
-      const verb = m.toLowerCase() as "get" | "post" | "put" | "patch" | "delete"
-      for (const p of typeof route.path === "string" ? [route.path] : route.path) app[verb](p, handler)
+    // one layer per path, whatever its methods: express tries fewer layers per request
+    for (const p of typeof route.path === "string" ? [route.path] : route.path) {
+      const layer = app.route(p)
+      for (const m of route.methods) layer[m.toLowerCase() as "get" | "post" | "put" | "patch" | "delete"](handler)
     }
   }
 
   app.use((req, res) => {
+    if (wasRepaired(req.socket)) res.setHeader("Connection", "close")
     res.status(404).json({ code: -11, message: `no such endpoint: ${req.method} ${req.path}` })
   })
   return app

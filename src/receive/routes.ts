@@ -9,7 +9,6 @@ import { Effect, Either, ParseResult, Schema } from "effect"
 import { AuthFailed, NoPermission, StorageFailed } from "../api/Errors.js"
 import { toInvalidParam } from "../api/Implementation.js"
 import type { AppConfigShape } from "../config/AppConfig.js"
-import { AppConfig } from "../config/AppConfig.js"
 import { GroupCommit } from "../db/GroupCommit.js"
 import { Outbox } from "../events/Outbox.js"
 import { collect, requestTarget, toRawParams } from "../http/Params.js"
@@ -31,7 +30,7 @@ const rawOf = (req: IncomingMessage, body: Buffer | undefined, pairs: ReadonlyAr
     ...(body ? { body: body.toString("utf8") } : { fields: pairs })
   })
 
-const routeFor = <A>(receiver: Receiver<A>, config: AppConfigShape["receive"][Receiver<A>["name"]]): Route => {
+const routeFor = <A>(receiver: Receiver<A>, config: AppConfigShape["receive"][Receiver<A>["name"]], bodyLimit: number): Route => {
   const allowed = allowList(config.allowFrom)
   const decode = Schema.decodeUnknownEither(receiver.schema, { errors: "first", onExcessProperty: "ignore" })
   return {
@@ -39,10 +38,9 @@ const routeFor = <A>(receiver: Receiver<A>, config: AppConfigShape["receive"][Re
     path: config.path,
     handle: (req) =>
       Effect.gen(function* () {
-        const app = yield* AppConfig
         if (config.allowFrom.length > 0 && !allowed(req.socket.remoteAddress))
           return yield* new NoPermission({ message: `pushes to ${config.path} are not accepted from ${req.socket.remoteAddress}` })
-        const { pairs, rawBody } = yield* collect(req, { bodyLimit: app.http.bodyLimitBytes })
+        const { pairs, rawBody } = yield* collect(req, { bodyLimit })
         const params = toRawParams(pairs)
         if (config.token !== undefined) {
           const header = req.headers["x-bridge-token"]
@@ -80,4 +78,4 @@ const routeFor = <A>(receiver: Receiver<A>, config: AppConfigShape["receive"][Re
 }
 
 export const routesFor = (config: AppConfigShape): ReadonlyArray<Route> =>
-  receivers.map((r) => routeFor(r as Receiver<unknown>, config.receive[r.name]))
+  receivers.map((r) => routeFor(r as Receiver<unknown>, config.receive[r.name], config.http.bodyLimitBytes))

@@ -1,7 +1,7 @@
 /**
  * Durable ingest of POST /api/voip.json (distinct cdrIds, memo ~300 bytes, 32 connections,
  * synchronous=FULL) against a bare express endpoint that parses the same body, in the same
- * run; each server runs alone in its own process.
+ * run; each server runs alone in its own process and gets the same warm-up run first.
  *
  *   1. ingest: the bridge with no target — acknowledged means committed to disk;
  *   2. ingest while forwarding: the same with one target attached, the worker delivering
@@ -96,8 +96,9 @@ export const run = async () => {
   const base = await load(baseline.port, 1)
   await baseline.stop()
 
-  // 1. ingest alone
+  // 1. ingest alone, warmed up like the baseline
   const alone = await startBridge([])
+  await load(alone.child.port, 100_000_000)
   const stopAloneRss = peakRss(alone.child)
   const ingest = await load(alone.child.port, 1_000_000)
   const aloneRss = stopAloneRss()
@@ -107,15 +108,20 @@ export const run = async () => {
   const sink = await startChild("bench/support/sink-server.ts", [], {}, /listening (\d+)/)
   const delivered = async () => Number(await (await fetch(`http://127.0.0.1:${sink.port}/count`)).text())
   const forwarding = await startBridge([{ name: "sink", url: `http://127.0.0.1:${sink.port}/hook`, events: ["call.*"], concurrency: 16 }])
+  // warmed up too, and its backlog delivered before the measured run
+  const warmed = await load(forwarding.child.port, 200_000_000)
+  const warmedAcked = warmed.requests.total - warmed.non2xx - warmed.errors
+  while ((await delivered()) < warmedAcked) await new Promise((r) => setTimeout(r, 50))
+  const before = await delivered()
   const stopRss = peakRss(forwarding.child)
   const withTarget = await load(forwarding.child.port, 2_000_000)
   const acked = withTarget.requests.total - withTarget.non2xx - withTarget.errors
-  const atStop = await delivered()
+  const atStop = (await delivered()) - before
   const drainStarted = Date.now()
   const deadline = drainStarted + 120_000
-  while ((await delivered()) < acked && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50))
+  while ((await delivered()) - before < acked && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50))
   const drainSeconds = (Date.now() - drainStarted) / 1000
-  const total = await delivered()
+  const total = (await delivered()) - before
   const forwardingRss = stopRss()
   await forwarding.stop()
   await sink.stop()

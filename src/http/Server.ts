@@ -70,7 +70,8 @@ export const makeApp = (runtime: AppRuntime, table: ReadonlyArray<Route>) => {
       const onClose = () => {
         if (!res.writableFinished) fiber.unsafeInterruptAsFork(FiberId.none)
       }
-      res.once("close", onClose)
+      // "on", not "once": the response is gone after its close anyway, and once wraps and unhooks per request
+      res.on("close", onClose)
       fiber.addObserver((exit) => {
         if (Exit.isSuccess(exit)) {
           const answer = exit.value

@@ -54,6 +54,14 @@ export const makeApp = (runtime: AppRuntime, table: ReadonlyArray<Route>) => {
 
   for (const route of table) {
     const routeLabel = typeof route.path === "string" ? route.path : route.path.join("|")
+    // prom-client hashes a label set on every observe: each route keeps its few children instead
+    const timers = new Map<string, { observe: (seconds: number) => void }>()
+    const timerFor = (method: string, status: number) => {
+      const key = `${method} ${status}`
+      let timer = timers.get(key)
+      if (!timer) timers.set(key, (timer = metrics.httpRequests.labels({ route: routeLabel, method, status })))
+      return timer
+    }
     const handler: express.RequestHandler = (req, res) => {
       const started = performance.now()
       // a request line we repaired: its connection is not reused (see RawUtf8)
@@ -77,7 +85,7 @@ export const makeApp = (runtime: AppRuntime, table: ReadonlyArray<Route>) => {
           const answer = exit.value
           const status = "status" in answer ? answer.status : 200
           const seconds = (performance.now() - started) / 1000
-          metrics.httpRequests.observe({ route: routeLabel, method: req.method, status }, seconds)
+          timerFor(req.method, status).observe(seconds)
           if (debug)
             runtime.runFork(
               Effect.logDebug("request").pipe(Effect.annotateLogs({ http: { method: req.method, path: req.path, status, ms: Math.round(seconds * 1000) } }))

@@ -29,7 +29,7 @@ export type SyncWork<A> = (db: Db, prepared: Prepared) => A
 
 export interface SqliteShape {
   readonly exclusive: <A>(work: SyncWork<A>) => Effect.Effect<A, SqlError>
-  /** Runs `work` holding the connection, without the transaction-context check (the group commit's own loop). */
+  /** Runs an effect holding the connection's one permit (the group commit's loop: never inside a transaction of its own). */
   readonly withPermit: <A, E, R>(effect: Effect.Effect<A, E, R>) => Effect.Effect<A, E, R>
   readonly prepared: Prepared
   readonly db: Db

@@ -43,9 +43,9 @@ export const ensureAdminToken = Effect.gen(function* () {
   if (stored.length >= 16) return stored
   const token = crypto.randomBytes(24).toString("base64url")
   yield* Effect.sync(() => fs.writeFileSync(file, `${token}\n`, { mode: 0o600 }))
-  // Printed once, on the start that creates it, so an operator can copy it.
-  yield* Effect.logWarning("generated the admin API token (stored in the data directory; set BRIDGE_ADMIN_TOKEN to choose one)").pipe(
-    Effect.annotateLogs({ adminToken: token, file })
+  // The file, never the token: logs travel further than the data directory (mode 600).
+  yield* Effect.logWarning("generated the admin API token: read it from the file named here, or set BRIDGE_ADMIN_TOKEN to choose one").pipe(
+    Effect.annotateLogs({ file })
   )
   return token
 })

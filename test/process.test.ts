@@ -39,6 +39,11 @@ describe("the bridge process", () => {
       for (const needle of needles) expect(bytes.includes(Buffer.from(needle)), `${needle} found in ${file}`).toBe(false)
     }
     for (const needle of needles) expect(bridge.output().includes(needle), `${needle} found in the logs`).toBe(false)
+    // the generated admin token lives in its file only; the log names the file
+    const adminToken = fs.readFileSync(path.join(dataDir, "admin-token"), "utf8").trim()
+    expect(adminToken.length).toBeGreaterThanOrEqual(16)
+    expect(bridge.output()).toContain(path.join(dataDir, "admin-token"))
+    expect(bridge.output().includes(adminToken), "the admin token found in the logs").toBe(false)
   })
 
   it("`migrate` creates and migrates the database, then exits", async () => {

@@ -132,6 +132,32 @@ describe("receiving the call/recording push (§2.10.4)", () => {
     d.close()
     expect(n).toBe(200)
   })
+
+  it("a push whose write fails is refused (-6) and stored not at all, while the pushes committed with it are kept", async () => {
+    const w = new Database(path.join(server.dataDir, "bridge.db"))
+    w.exec(`CREATE TRIGGER poison_cdr BEFORE INSERT ON cdrs WHEN NEW.platform_cdr_id = '200013'
+            BEGIN SELECT RAISE(ABORT, 'disk on fire'); END`)
+    try {
+      // concurrent, so the poisoned write shares its group commit with the others
+      const ids = Array.from({ length: 30 }, (_, i) => 200_000 + i)
+      const answers = await Promise.all(ids.map((cdrId) => push({ type: "3", peer: "1", memo: memo({ cdrId, cdrExtension: "100008800" }) })))
+      expect(answers[13]).toEqual({ code: -6, message: "the push could not be stored; send it again" })
+      expect(answers.filter((a) => a.code === 0)).toHaveLength(29)
+      const count = (sql: string) => (w.prepare(sql).get() as { n: number }).n
+      expect(count("SELECT count(*) AS n FROM events WHERE dedup_key LIKE 'voip:2000__:3'")).toBe(29)
+      expect(count("SELECT count(*) AS n FROM cdrs WHERE platform_cdr_id LIKE '2000__'")).toBe(29)
+      // nothing of the refused push: no event, no delivery, no call record
+      expect(count("SELECT count(*) AS n FROM events WHERE dedup_key = 'voip:200013:3'")).toBe(0)
+      expect(count("SELECT count(*) AS n FROM deliveries d JOIN events e ON e.id = d.event_id WHERE e.dedup_key = 'voip:200013:3'")).toBe(0)
+    } finally {
+      w.exec("DROP TRIGGER poison_cdr")
+    }
+    // the sender sends it again, as told: now it is stored and forwarded
+    expect(await push({ type: "3", peer: "1", memo: memo({ cdrId: 200_013, cdrExtension: "100008800" }) })).toEqual({ code: 0, message: "OK" })
+    expect(await eventually(() => bodies(crm).find((b) => b.data.cdrId === 200_013))).toMatchObject({ type: "call.hangup" })
+    expect((w.prepare("SELECT count(*) AS n FROM cdrs WHERE platform_cdr_id = '200013'").get() as { n: number }).n).toBe(1)
+    w.close()
+  })
 })
 
 describe("formats and signing", () => {

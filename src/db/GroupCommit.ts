@@ -3,13 +3,13 @@
  * on its own would cap ingest at the disk's flush rate (and a commit's CPU cost is paid per
  * transaction, not per row). Writers hand their (synchronous) unit of work here instead:
  * while one batch is being committed, the next ones queue up, and each batch runs in ONE
- * transaction. Each caller resumes once the batch holding its write is
- * on disk.
+ * transaction. Each caller resumes once the batch holding its write is on disk.
  *
  * A batch is optimistic: no savepoint per writer (they cost more than the writes). If any
  * writer throws, the batch is rolled back and every writer of it runs again in its own
  * transaction, so one bad write fails only itself. Writers must therefore be re-runnable:
- * only database writes inside, anything else (waking the worker, metrics) after `submit`.
+ * database writes, and nothing else that would matter if done twice (waking the delivery
+ * worker is harmless; metrics and answers belong after `submit`).
  */
 import type { SqlError } from "@effect/sql/SqlError"
 import { SqlError as SqlErrorClass } from "@effect/sql/SqlError"

@@ -15,7 +15,7 @@ beforeAll(async () => {
 afterAll(() => server.close())
 
 const fixtures = fs
-  .readFileSync(path.join(import.meta.dirname, "../../shared/fixtures/contract-requests.jsonl"), "utf8")
+  .readFileSync(path.join(import.meta.dirname, "fixtures/contract-requests.jsonl"), "utf8")
   .split("\n")
   .filter(Boolean)
   .map((l) => JSON.parse(l) as { seed: string; method: string; path: string; query?: string; form?: Record<string, string> })

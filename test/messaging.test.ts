@@ -30,7 +30,7 @@ const recv = async (who: Record<string, string>, fields: Record<string, string>)
 describe("messaging between an extension's clients", () => {
   it("delivers the contract's example (a dial on the mobile app) to the PC client only", async () => {
     const f = fs
-      .readFileSync(path.join(import.meta.dirname, "../../shared/fixtures/contract-requests.jsonl"), "utf8")
+      .readFileSync(path.join(import.meta.dirname, "fixtures/contract-requests.jsonl"), "utf8")
       .split("\n")
       .filter(Boolean)
       .map((l) => JSON.parse(l) as { seed: string; form?: Record<string, string> })

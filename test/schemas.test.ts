@@ -11,7 +11,7 @@ import { workOrderEndpoints } from "../schemas/workorder.js"
 import { toRawParams, type Pairs } from "../src/http/Params.js"
 
 const fixtures = fs
-  .readFileSync(path.join(import.meta.dirname, "../../shared/fixtures/contract-requests.jsonl"), "utf8")
+  .readFileSync(path.join(import.meta.dirname, "fixtures/contract-requests.jsonl"), "utf8")
   .split("\n")
   .filter(Boolean)
   .map((l) => JSON.parse(l) as { seed: string; path: string; query?: string; form?: Record<string, string> })

@@ -1,4 +1,5 @@
 /** Receiving the platform's pushes and forwarding them to real HTTP receivers: formats, signing, retries, dead letters, redrive, order, circuit. */
+import { createHmac } from "node:crypto"
 import * as fs from "node:fs"
 import * as path from "node:path"
 import Database from "better-sqlite3"
@@ -165,6 +166,11 @@ describe("formats and signing", () => {
     const r = await eventually(() => signed.received.find((x) => x.body.includes("2323")))
     const verified = new Webhook(SECRET).verify(r.body, { "webhook-id": String(r.headers["webhook-id"]), "webhook-timestamp": String(r.headers["webhook-timestamp"]), "webhook-signature": String(r.headers["webhook-signature"]) })
     expect(verified).toMatchObject({ type: "call.hangup" })
+    // and recomputed by hand from the definition (v1,<base64 HMAC-SHA256 of id.timestamp.body>, key = base64 after whsec_)
+    const key = Buffer.from(SECRET.slice("whsec_".length), "base64")
+    const expected = createHmac("sha256", key).update(`${r.headers["webhook-id"]}.${r.headers["webhook-timestamp"]}.${r.body}`).digest("base64")
+    expect(String(r.headers["webhook-signature"]).split(" ")).toContain(`v1,${expected}`)
+    expect(Math.abs(Number(r.headers["webhook-timestamp"]) - Date.now() / 1000)).toBeLessThan(300)
     expect(() => new Webhook(SECRET).verify(`${r.body} `, { "webhook-id": String(r.headers["webhook-id"]), "webhook-timestamp": String(r.headers["webhook-timestamp"]), "webhook-signature": String(r.headers["webhook-signature"]) })).toThrow()
   })
 

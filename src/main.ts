@@ -21,7 +21,7 @@ commands:
   serve              serve the API (default)
   migrate            apply database migrations and exit
   user add|passwd    manage extensions from the shell
-  dlq list|redrive   list or redrive dead letters
+  dlq list|redrive|purge   list, redrive or delete dead letters
 
 Each command takes --help. Configuration: config/bridge.json (or BRIDGE_CONFIG) and the
 environment: BRIDGE_PORT, BRIDGE_HOST, BRIDGE_DATA_DIR, BRIDGE_CONFIG, BRIDGE_ADMIN_TOKEN,
@@ -39,10 +39,12 @@ Applies pending migrations to the database under the data directory and exits.
   dlq: `usage:
   npm start -- dlq list    [--target T] [--type TYPE] [--since TIME] [--until TIME] [--ids 1,2]
   npm start -- dlq redrive [--target T] [--type TYPE] [--since TIME] [--until TIME] [--ids 1,2]
+  npm start -- dlq purge   [--target T] [--type TYPE] [--since TIME] [--until TIME] [--ids 1,2]
 
 list prints one dead letter a line (id, target, event type, reason, last error); redrive
-puts every dead letter the filters match back in the queue (same webhook-id), with a
-progress bar on stderr. TIME is ISO 8601 or Unix ms, matched against the event's time;
+puts every dead letter the filters match back in the queue (same webhook-id); purge deletes
+them with their attempts, and needs at least one filter (--since 0 names them all). Both
+show a progress bar on stderr. TIME is ISO 8601 or Unix ms, matched against the event's time;
 TYPE may be a glob (call.*). A running bridge sends redriven deliveries within a second.
 `,
   user: `usage:
@@ -167,25 +169,34 @@ const dlqCommand = async (args: ReadonlyArray<string>, overrides: Record<string,
     }
   })
   const [action] = positionals
-  if (values.help || (action !== "list" && action !== "redrive")) return out(HELP.dlq!)
+  if (values.help || (action !== "list" && action !== "redrive" && action !== "purge")) return out(HELP.dlq!)
   const ids = values.ids?.split(",").filter(Boolean).map(Number)
   if (ids?.some((n) => !Number.isSafeInteger(n))) return fail("dlq: --ids expects numbers separated by commas")
   const filter = { target: values.target, type: values.type, ids, since: timeArg("since", values.since), until: timeArg("until", values.until) }
+  if (action === "purge" && Object.values(filter).every((v) => v === undefined))
+    return fail("dlq purge: name what to delete (--target, --type, --ids, --since/--until); --since 0 deletes every dead letter")
   const program = Effect.gen(function* () {
     const dead = yield* DeadLetters
     if (action === "list") {
-      const items = yield* dead.list("dead", filter, 100_000)
-      for (const i of items) out(`${i.id}\t${i.target}\t${i.event.type}\t${i.reason ?? ""}\t${i.lastError ?? ""}`)
-      return `${items.length} dead letter(s)`
+      // page by id so that any number of dead letters is listed without holding them all
+      let count = 0
+      let before: number | undefined
+      for (;;) {
+        const items = yield* dead.list("dead", filter, 1000, before)
+        for (const i of items) out(`${i.id}\t${i.target}\t${i.event.type}\t${i.reason ?? ""}\t${i.lastError ?? ""}`)
+        count += items.length
+        if (items.length < 1000) return `${count} dead letter(s)`
+        before = items[items.length - 1]!.id
+      }
     }
     const bar = (done: number, total: number) => {
       const width = 30
       const filled = Math.round((done / Math.max(total, 1)) * width)
       process.stderr.write(`\r[${"#".repeat(filled)}${".".repeat(width - filled)}] ${done}/${total}`)
     }
-    const n = yield* dead.redrive(filter, bar)
+    const n = action === "purge" ? yield* dead.purge(filter, bar) : yield* dead.redrive(filter, bar)
     process.stderr.write("\n")
-    return `${n} dead letter(s) redriven`
+    return `${n} dead letter(s) ${action === "purge" ? "deleted" : "redriven"}`
   })
   out(await withRuntime({ ...overrides, logLevel: "error" }, program))
 }

@@ -270,6 +270,63 @@ describe("retries, dead letters and redrive", () => {
     expect((await adminApi("GET", "/dead-letters?target=refusing")).body.items).toEqual([])
   })
 
+  it("an empty id list names no dead letter: a redrive or a purge with ids [] touches none", async () => {
+    refusing.setAnswer(() => ({ status: 410 }))
+    await push({ cbkId: "950", cbkStatus: "1" }, "form", "/api/callback.json")
+    await eventually(async () => ((await adminApi("GET", "/dead-letters?target=refusing")).body.items?.length ?? 0) === 1)
+    expect((await adminApi("POST", "/dead-letters/redrive", { ids: [] })).body).toEqual({ code: 0, redriven: 0 })
+    expect((await adminApi("DELETE", "/dead-letters", { ids: [] })).body).toEqual({ code: 0, deleted: 0 })
+    expect((await adminApi("GET", "/dead-letters?target=refusing")).body.items).toHaveLength(1)
+    // a body that is not a JSON object is refused, not read as "no filter"
+    const res = await fetch(`${server.url}/admin/api/targets/refusing/recover`, { method: "POST", headers: { authorization: `Bearer ${adminToken()}` }, body: "{since:" })
+    expect(res.status).toBe(400)
+    expect(await res.json()).toEqual({ code: -14, message: "malformed JSON body" })
+    expect((await adminApi("POST", "/dead-letters/redrive", [1, 2])).body).toEqual({ code: -14, message: "malformed JSON body: expected a JSON object" })
+    expect((await adminApi("GET", "/dead-letters?target=refusing")).body.items).toHaveLength(1)
+    expect((await adminApi("DELETE", "/dead-letters", { target: "refusing" })).body).toEqual({ code: 0, deleted: 1 })
+  })
+
+  it("lists, and purges by ids, more dead letters than SQLite takes parameters in one statement; listings page with before/next", async () => {
+    // 40 000 dead letters of a target nobody configured, written as a long outage would leave them
+    const w = new Database(path.join(server.dataDir, "bridge.db"))
+    const N = 40_000
+    const base = 9_000_000_000_000
+    w.pragma("busy_timeout = 10000")
+    w.transaction(() => {
+      const ev = w.prepare("INSERT INTO events (id, type, occurred_at, enterprise, source, data) VALUES (?, 'call.hangup', ?, '100008', 'push:voip', '{}')")
+      const dl = w.prepare("INSERT INTO deliveries (id, event_id, target, status, attempts, next_attempt_at, webhook_id, last_error, dead_reason, created_at, updated_at) VALUES (?, ?, 'ghost', 'dead', 1, 0, ?, 'HTTP 503', 'exhausted', 0, 0)")
+      const at = w.prepare("INSERT INTO attempts (delivery_id, n, started_at, status, latency_ms) VALUES (?, 1, 0, 503, 1)")
+      for (let i = 0; i < N; i++) {
+        ev.run(base + i, Date.now())
+        dl.run(base + N + i, base + i, `msg_${base + N + i}`)
+        at.run(base + N + i)
+      }
+    })()
+    const ghostCount = () => (w.prepare("SELECT (SELECT count(*) FROM deliveries WHERE target = 'ghost') + (SELECT count(*) FROM attempts WHERE delivery_id >= ? AND delivery_id < ?) AS n").get(base + N, base + 2 * N) as { n: number }).n
+    try {
+      expect(ghostCount()).toBe(2 * N)
+      const first = await adminApi("GET", "/dead-letters?target=ghost&limit=1000")
+      expect(first.body.items).toHaveLength(1000)
+      expect(first.body.items![0]!.id).toBe(base + 2 * N - 1)
+      expect(first.body.next).toBe(first.body.items![999]!.id)
+      const second = await adminApi("GET", `/dead-letters?target=ghost&limit=1000&before=${String(first.body.next)}`)
+      expect(second.body.items![0]!.id).toBe((first.body.next as number) - 1)
+      expect((await adminApi("GET", "/dead-letters?target=ghost&limit=0")).body).toEqual({ code: -14, message: "limit: expected a whole number from 1 to 1000" })
+      const last = await adminApi("GET", `/dead-letters?target=ghost&before=${base + N + 5}`)
+      expect(last.body.items).toHaveLength(5)
+      expect(last.body.next).toBeUndefined()
+      // every one of them named by id in one request: all deleted with their attempts, nothing else
+      const ids = Array.from({ length: N }, (_, i) => base + N + i)
+      expect((await adminApi("DELETE", "/dead-letters", { ids })).body).toEqual({ code: 0, deleted: N })
+      expect(ghostCount()).toBe(0)
+    } finally {
+      w.prepare("DELETE FROM attempts WHERE delivery_id >= ? AND delivery_id < ?").run(base + N, base + 2 * N)
+      w.prepare("DELETE FROM deliveries WHERE target = 'ghost'").run()
+      w.prepare("DELETE FROM events WHERE id >= ? AND id < ?").run(base, base + N)
+      w.close()
+    }
+  })
+
   it("recovers a target since a time: every dead letter of its events since then is sent again", async () => {
     refusing.received.length = 0
     refusing.setAnswer(() => ({ status: 404 }))

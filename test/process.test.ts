@@ -5,6 +5,7 @@
  */
 import * as fs from "node:fs"
 import * as path from "node:path"
+import Database from "better-sqlite3"
 import { describe, expect, it } from "vitest"
 import { callApi, creds, md5, tempDir } from "./support/TestServer.js"
 import { runCli, startBridge } from "./support/Process.js"
@@ -84,7 +85,7 @@ describe("the bridge process", () => {
     }
   })
 
-  it("`dlq list` and `dlq redrive` work on the data directory, with a progress bar", async () => {
+  it("`dlq list`, `dlq redrive` and `dlq purge` work on the data directory, with a progress bar", async () => {
     const dataDir = tempDir()
     const crm = await startReceiver(() => ({ status: 400, body: "no" }))
     const config = path.join(dataDir, "bridge.json")
@@ -116,6 +117,29 @@ describe("the bridge process", () => {
       bridge.child.kill("SIGTERM")
       await bridge.exited
       expect((await runCli(["dlq", "list"], env)).stdout).toMatch(/^0 dead letter\(s\)/m)
+
+      // more dead letters than one page: list shows them all, purge needs a filter and deletes them with their attempts
+      const w = new Database(path.join(dataDir, "bridge.db"))
+      const N = 1_234
+      w.transaction(() => {
+        for (let i = 1; i <= N; i++) {
+          w.prepare("INSERT INTO events (id, type, occurred_at, source, data) VALUES (?, 'callback.status', ?, 'push:callback', '{}')").run(i, Date.now())
+          w.prepare("INSERT INTO deliveries (id, event_id, target, status, attempts, next_attempt_at, webhook_id, dead_reason, created_at, updated_at) VALUES (?, ?, 'crm', 'dead', 1, 0, ?, 'refused', 0, 0)").run(100_000 + i, i, `msg_${i}`)
+          w.prepare("INSERT INTO attempts (delivery_id, n, started_at, status, latency_ms) VALUES (?, 1, 0, 400, 1)").run(100_000 + i)
+        }
+      })()
+      const all = await runCli(["dlq", "list", "--target", "crm"], env)
+      expect(all.stdout.trim().split("\n")).toHaveLength(N + 1)
+      expect(all.stdout).toMatch(new RegExp(`^${N} dead letter\\(s\\)$`, "m"))
+      const unfiltered = await runCli(["dlq", "purge"], env)
+      expect(unfiltered.code).toBe(2)
+      expect(unfiltered.stderr).toMatch(/name what to delete/)
+      const purged = await runCli(["dlq", "purge", "--target", "crm"], env)
+      expect(purged.code).toBe(0)
+      expect(purged.stdout).toMatch(new RegExp(`${N} dead letter\\(s\\) deleted`))
+      expect(purged.stderr).toMatch(new RegExp(`\\[#+\\] ${N}/${N}`))
+      expect((w.prepare("SELECT (SELECT count(*) FROM deliveries WHERE status = 'dead') + (SELECT count(*) FROM attempts WHERE delivery_id BETWEEN 100001 AND ?) AS n").get(100_000 + N) as { n: number }).n).toBe(0)
+      w.close()
     } finally {
       await crm.close()
     }

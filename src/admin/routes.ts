@@ -31,14 +31,20 @@ const admin = (handle: (req: Req) => Effect.Effect<HttpAnswer, unknown, AppServi
     return yield* handle(req)
   }).pipe(Effect.catchAll((e) => Effect.zipRight(Effect.logError("admin API failed", e), Effect.succeed(json({ code: -3, message: "internal error" }, 500)))))
 
-const jsonBody = (req: Req) =>
+/** The JSON object of the body (an empty body is `{}`), or the answer that refuses it. */
+const jsonBody = (req: Req): Effect.Effect<Either.Either<Record<string, unknown>, HttpAnswer>, never, AppConfig> =>
   Effect.gen(function* () {
     const { bodyLimitBytes } = (yield* AppConfig).http
     const { rawBody } = yield* collect(req, { bodyLimit: bodyLimitBytes })
     const text = rawBody?.toString("utf8").trim() ?? ""
     if (text === "") return {}
-    return yield* Effect.try({ try: () => JSON.parse(text) as unknown, catch: () => "malformed JSON body" })
-  }).pipe(Effect.either)
+    const value = yield* Effect.try({ try: () => JSON.parse(text) as unknown, catch: () => bad("malformed JSON body") })
+    if (typeof value !== "object" || value === null || Array.isArray(value)) return yield* Effect.fail(bad("(body): expected a JSON object"))
+    return value as Record<string, unknown>
+  }).pipe(
+    Effect.catchTag("HttpRequestError", (e) => Effect.fail(json({ code: e.code, message: e.message }, e.status))),
+    Effect.either
+  )
 
 const problem = (e: ParseResult.ParseError) => {
   const [issue] = ParseResult.ArrayFormatter.formatErrorSync(e)
@@ -66,6 +72,24 @@ const filterFrom = (source: Record<string, unknown>): Either.Either<DeadLetterFi
 }
 
 const query = (req: Req) => Object.fromEntries(queryPairs(req.url ?? ""))
+
+/**
+ * A page of a listing: `limit` (≤ 1000) rows older than `before` (a delivery id); the answer's
+ * `next` is the `before` of the following page, absent on the last one.
+ */
+const pageFrom = (q: Record<string, string>, defaultLimit: number): Either.Either<{ readonly limit: number; readonly before: number | undefined }, string> => {
+  const limit = q.limit === undefined ? defaultLimit : Number(q.limit)
+  if (!Number.isSafeInteger(limit) || limit < 1 || limit > 1000) return Either.left("limit: expected a whole number from 1 to 1000")
+  const before = q.before === undefined ? undefined : Number(q.before)
+  if (before !== undefined && !Number.isSafeInteger(before)) return Either.left("before: expected a delivery id")
+  return Either.right({ limit, before })
+}
+
+const listPage = (status: string | undefined, filter: DeadLetterFilter, page: { readonly limit: number; readonly before: number | undefined }) =>
+  Effect.map(
+    Effect.flatMap(DeadLetters, (d) => d.list(status, filter, page.limit + 1, page.before)),
+    (rows) => (rows.length > page.limit ? { items: rows.slice(0, page.limit), next: rows[page.limit - 1]!.id } : { items: rows })
+  )
 const nameOf = (req: Req) => String(req.params?.name ?? "")
 
 export const routes: ReadonlyArray<Route> = [
@@ -80,7 +104,7 @@ export const routes: ReadonlyArray<Route> = [
     handle: admin((req) =>
       Effect.gen(function* () {
         const body = yield* jsonBody(req)
-        if (Either.isLeft(body)) return bad(String(body.left))
+        if (Either.isLeft(body)) return body.left
         const target = decodeTarget(body.right)
         if (Either.isLeft(target)) return bad(problem(target.left))
         const targets = yield* Targets
@@ -109,9 +133,8 @@ export const routes: ReadonlyArray<Route> = [
         const current = yield* targets.get(nameOf(req))
         if (!current) return missing(`target ${nameOf(req)}`)
         const body = yield* jsonBody(req)
-        if (Either.isLeft(body)) return bad(String(body.left))
-        if (typeof body.right !== "object" || body.right === null || Array.isArray(body.right)) return bad("(body): expected a JSON object")
-        const merged = decodeTarget({ ...encodeTarget(current), ...(body.right as object), name: current.name })
+        if (Either.isLeft(body)) return body.left
+        const merged = decodeTarget({ ...encodeTarget(current), ...body.right, name: current.name })
         if (Either.isLeft(merged)) return bad(problem(merged.left))
         // pending deliveries read their target when they are sent: the change applies to them at once
         yield* targets.save(merged.right, "api")
@@ -140,7 +163,8 @@ export const routes: ReadonlyArray<Route> = [
     handle: admin((req) =>
       Effect.gen(function* () {
         const body = yield* jsonBody(req)
-        const since = Either.isRight(body) && typeof body.right === "object" && body.right !== null ? (body.right as Record<string, unknown>).since : undefined
+        if (Either.isLeft(body)) return body.left
+        const since = body.right.since
         const filter = filterFrom({ target: nameOf(req), ...(since !== undefined ? { since } : {}) })
         if (Either.isLeft(filter)) return bad(filter.left)
         return json({ code: 0, redriven: yield* (yield* DeadLetters).redrive(filter.right) })
@@ -170,7 +194,8 @@ export const routes: ReadonlyArray<Route> = [
     handle: admin((req) =>
       Effect.gen(function* () {
         const body = yield* jsonBody(req)
-        const target = Either.isRight(body) && typeof body.right === "object" && body.right !== null ? (body.right as Record<string, unknown>).target : undefined
+        if (Either.isLeft(body)) return body.left
+        const target = body.right.target
         if (typeof target !== "string") return bad("target: is missing")
         if (!(yield* (yield* Targets).get(target))) return missing(`target ${target}`)
         const result = yield* (yield* DeadLetters).resend(Number(req.params?.id), target)
@@ -187,7 +212,9 @@ export const routes: ReadonlyArray<Route> = [
         const q = query(req)
         const filter = filterFrom({ ...(q.target ? { target: q.target } : {}), ...(q.type ? { type: q.type } : {}) })
         if (Either.isLeft(filter)) return bad(filter.left)
-        return json({ items: yield* (yield* DeadLetters).list(q.status, filter.right, Math.min(Number(q.limit ?? 100) || 100, 1000)) })
+        const page = pageFrom(q, 100)
+        if (Either.isLeft(page)) return bad(page.left)
+        return json(yield* listPage(q.status, filter.right, page.right))
       })
     )
   },
@@ -196,9 +223,12 @@ export const routes: ReadonlyArray<Route> = [
     path: "/admin/api/dead-letters",
     handle: admin((req) =>
       Effect.gen(function* () {
-        const filter = filterFrom(query(req))
+        const { limit, before, ...rest } = query(req)
+        const filter = filterFrom(rest)
         if (Either.isLeft(filter)) return bad(filter.left)
-        return json({ items: yield* (yield* DeadLetters).list("dead", filter.right) })
+        const page = pageFrom({ ...(limit === undefined ? {} : { limit }), ...(before === undefined ? {} : { before }) }, 1000)
+        if (Either.isLeft(page)) return bad(page.left)
+        return json(yield* listPage("dead", filter.right, page.right))
       })
     )
   },
@@ -208,8 +238,8 @@ export const routes: ReadonlyArray<Route> = [
     handle: admin((req) =>
       Effect.gen(function* () {
         const body = yield* jsonBody(req)
-        if (Either.isLeft(body)) return bad(String(body.left))
-        const filter = filterFrom((body.right ?? {}) as Record<string, unknown>)
+        if (Either.isLeft(body)) return body.left
+        const filter = filterFrom(body.right)
         if (Either.isLeft(filter)) return bad(filter.left)
         return json({ code: 0, redriven: yield* (yield* DeadLetters).redrive(filter.right) })
       })
@@ -221,7 +251,8 @@ export const routes: ReadonlyArray<Route> = [
     handle: admin((req) =>
       Effect.gen(function* () {
         const body = yield* jsonBody(req)
-        const source = { ...query(req), ...(Either.isRight(body) && typeof body.right === "object" && body.right !== null ? (body.right as Record<string, unknown>) : {}) }
+        if (Either.isLeft(body)) return body.left
+        const source = { ...query(req), ...body.right }
         const filter = filterFrom(source)
         if (Either.isLeft(filter)) return bad(filter.left)
         if (Object.keys(filter.right).length === 0) return bad("(filter): name what to delete (target, type, ids, since/until); deleting every dead letter takes since=0")

@@ -42,12 +42,17 @@ export class DeadLetters extends Effect.Service<DeadLetters>()("DeadLetters", {
     const targets = yield* Targets
     const ids = yield* Ids
 
+    // One JSON parameter instead of one per id: SQLite refuses statements with more than 32766
+    // parameters, and a bulk filter or a purge can name more ids than that.
+    const idIn = (column: string, list: ReadonlyArray<number>) => sql`${sql(column)} IN (SELECT value FROM json_each(${JSON.stringify(list)}))`
+
     const where = (status: string | undefined, f: DeadLetterFilter & { readonly status?: string | undefined }) => {
       const clauses: Array<Fragment> = []
       if (status) clauses.push(sql`d.status = ${status}`)
       if (f.target) clauses.push(sql`d.target = ${f.target}`)
       if (f.type) clauses.push(f.type.includes("*") ? sql`e.type GLOB ${f.type}` : sql`e.type = ${f.type}`)
-      if (f.ids && f.ids.length > 0) clauses.push(sql.in("d.id", f.ids))
+      // an empty id list names no dead letter: it must not widen a redrive or a purge to all of them
+      if (f.ids !== undefined) clauses.push(f.ids.length > 0 ? idIn("d.id", f.ids) : sql`1 = 0`)
       if (f.since !== undefined) clauses.push(sql`e.occurred_at >= ${f.since}`)
       if (f.until !== undefined) clauses.push(sql`e.occurred_at <= ${f.until}`)
       return clauses.length > 0 ? sql.and(clauses) : sql`1 = 1`
@@ -57,7 +62,7 @@ export class DeadLetters extends Effect.Service<DeadLetters>()("DeadLetters", {
       deliveryIds.length === 0
         ? Effect.succeed(new Map<number, Array<Record<string, unknown>>>())
         : sql<{ delivery_id: number; n: number; started_at: number; status: number | null; latency_ms: number; error: string | null; response: string | null }>`
-            SELECT * FROM attempts WHERE ${sql.in("delivery_id", deliveryIds)} ORDER BY delivery_id, n`.pipe(
+            SELECT * FROM attempts WHERE ${idIn("delivery_id", deliveryIds)} ORDER BY delivery_id, n`.pipe(
             Effect.map((rows) => {
               const byDelivery = new Map<number, Array<Record<string, unknown>>>()
               for (const a of rows) {
@@ -69,12 +74,13 @@ export class DeadLetters extends Effect.Service<DeadLetters>()("DeadLetters", {
             })
           )
 
-    /** Deliveries (with their event and every attempt), newest first. */
-    const list = (status: string | undefined, f: DeadLetterFilter, limit = 1000) =>
+    /** Deliveries (with their event and every attempt), newest first; `before` (a delivery id) pages on. */
+    const list = (status: string | undefined, f: DeadLetterFilter, limit = 1000, before?: number) =>
       Effect.gen(function* () {
+        const page = before === undefined ? where(status, f) : sql.and([where(status, f), sql`d.id < ${before}`])
         const rows = yield* sql<Row>`SELECT d.id, d.target, d.status, d.attempts, d.webhook_id, d.last_error, d.dead_reason, d.next_attempt_at, d.updated_at,
             e.id AS event_id, e.type, e.occurred_at, e.enterprise, e.source, e.data
-          FROM deliveries d JOIN events e ON e.id = d.event_id WHERE ${where(status, f)} ORDER BY d.id DESC LIMIT ${limit}`
+          FROM deliveries d JOIN events e ON e.id = d.event_id WHERE ${page} ORDER BY d.id DESC LIMIT ${limit}`
         const attempts = yield* attemptsOf(rows.map((r) => r.id))
         return rows.map((r) => ({
           id: r.id,
@@ -102,20 +108,29 @@ export class DeadLetters extends Effect.Service<DeadLetters>()("DeadLetters", {
         for (let i = 0; i < chosen.length; i += CHUNK) {
           const part = chosen.slice(i, i + CHUNK)
           yield* sql`UPDATE deliveries SET status = 'pending', attempts = 0, next_attempt_at = ${now}, dead_reason = NULL, last_error = NULL, updated_at = ${now}
-            WHERE status = 'dead' AND ${sql.in("id", part)}`
+            WHERE status = 'dead' AND ${idIn("id", part)}`
           onProgress?.(Math.min(i + CHUNK, chosen.length), chosen.length)
         }
         yield* targets.wake
         return chosen.length
       })
 
-    const purge = (f: DeadLetterFilter) =>
+    /**
+     * Deletes every dead letter the filter matches with its attempts, a chunk per transaction:
+     * pushes keep being committed between chunks, and a chunk never leaves a delivery without
+     * its attempts or the reverse.
+     */
+    const purge = (f: DeadLetterFilter, onProgress?: (done: number, total: number) => void) =>
       Effect.gen(function* () {
         const chosen = yield* matchingDead(f)
-        if (chosen.length === 0) return 0
-        yield* sql.withTransaction(
-          Effect.zipRight(sql`DELETE FROM attempts WHERE ${sql.in("delivery_id", chosen)}`, sql`DELETE FROM deliveries WHERE ${sql.in("id", chosen)}`)
-        )
+        const CHUNK = 2000
+        for (let i = 0; i < chosen.length; i += CHUNK) {
+          const part = chosen.slice(i, i + CHUNK)
+          yield* sql.withTransaction(
+            Effect.zipRight(sql`DELETE FROM attempts WHERE delivery_id IN (SELECT id FROM deliveries WHERE status = 'dead' AND ${idIn("id", part)})`, sql`DELETE FROM deliveries WHERE status = 'dead' AND ${idIn("id", part)}`)
+          )
+          onProgress?.(Math.min(i + CHUNK, chosen.length), chosen.length)
+        }
         return chosen.length
       })
 

@@ -409,6 +409,19 @@ describe("admin API", () => {
     expect((await adminApi("POST", `/events/${event.id}/resend`, { target: "mapped" })).body).toMatchObject({ code: -10 })
     await eventually(() => mapped.received.find((r) => JSON.parse(r.body).what === "call.hangup"))
   })
+
+  it("pages events newest first and filters them by a type glob", async () => {
+    const all = (await adminApi("GET", "/events?type=call.*&limit=1000")).body.items!
+    expect(all.length).toBeGreaterThan(3)
+    expect(all.every((e) => String(e.type).startsWith("call."))).toBe(true)
+    const first = await adminApi("GET", "/events?type=call.*&limit=2")
+    expect(first.body.items!.map((e) => e.id)).toEqual(all.slice(0, 2).map((e) => e.id))
+    const second = await adminApi("GET", `/events?type=call.*&limit=2&before=${String(first.body.next)}`)
+    expect(second.body.items!.map((e) => e.id)).toEqual(all.slice(2, 4).map((e) => e.id))
+    expect((await adminApi("GET", `/events?type=call.*&limit=1000&before=${String(all[all.length - 2]!.id)}`)).body).toEqual({ items: [all[all.length - 1]] })
+    expect((await adminApi("GET", "/events?limit=5000")).body).toEqual({ code: -14, message: "limit: expected a whole number from 1 to 1000" })
+    expect((await adminApi("GET", "/events?before=x")).body).toMatchObject({ code: -14, message: expect.stringMatching(/^before:/) })
+  })
 })
 
 describe("retention", () => {

@@ -29,6 +29,31 @@ describe("GET /openapi.json", () => {
     expect(add.summary).toBe("增加座席 (§2.11.1)")
     expect(add.parameters.find((p) => p.name === "exteExtension")?.description).toMatch(/400—899/)
   })
+
+  it("documents the admin API: every route, bearer auth, the dead-letter filter and the listing pages", async () => {
+    type Op = { security?: Array<Record<string, unknown>>; parameters?: Array<{ name: string }>; requestBody?: { content: Record<string, { schema: { properties?: Record<string, unknown> } }> }; responses: Record<string, { content?: Record<string, { schema: { properties?: Record<string, unknown> } }> }> }
+    const doc = (await (await fetch(`${server.url}/openapi.json`)).json()) as { paths: Record<string, Record<string, Op>>; components: { securitySchemes: Record<string, { scheme: string }> } }
+    expect(doc.components.securitySchemes.bearer?.scheme).toBe("bearer")
+    const expected: Record<string, ReadonlyArray<string>> = {
+      "/admin/api/targets": ["get", "post"],
+      "/admin/api/targets/{name}": ["get", "patch", "delete"],
+      "/admin/api/targets/{name}/recover": ["post"],
+      "/admin/api/events": ["get"],
+      "/admin/api/events/{id}/resend": ["post"],
+      "/admin/api/deliveries": ["get"],
+      "/admin/api/dead-letters": ["get", "delete"],
+      "/admin/api/dead-letters/redrive": ["post"]
+    }
+    for (const [p, verbs] of Object.entries(expected)) {
+      expect(Object.keys(doc.paths[p] ?? {}).sort()).toEqual([...verbs].sort())
+      for (const v of verbs) expect(doc.paths[p]![v]!.security).toEqual([{ bearer: [] }])
+    }
+    const redrive = doc.paths["/admin/api/dead-letters/redrive"]!.post!
+    expect(Object.keys(redrive.requestBody!.content["application/json"]!.schema.properties ?? {})).toEqual(["target", "type", "ids", "since", "until"])
+    const dead = doc.paths["/admin/api/dead-letters"]!.get!
+    expect(dead.parameters!.map((x) => x.name)).toEqual(expect.arrayContaining(["target", "type", "ids", "since", "until", "limit", "before"]))
+    expect(Object.keys(dead.responses["200"]!.content!["application/json"]!.schema.properties ?? {})).toEqual(["items", "next"])
+  })
 })
 
 describe("health", () => {

@@ -6,6 +6,7 @@ import * as crypto from "node:crypto"
 import type { IncomingMessage } from "node:http"
 import { SqlClient } from "@effect/sql"
 import { Effect, Either, ParseResult, Schema } from "effect"
+import * as AdminSchema from "../../schemas/admin.js"
 import type { AppServices } from "../AppServices.js"
 import { ensureAdminToken } from "../Bootstrap.js"
 import { AppConfig } from "../config/AppConfig.js"
@@ -54,14 +55,7 @@ const problem = (e: ParseResult.ParseError) => {
 const decodeTarget = Schema.decodeUnknownEither(TargetSchema, { errors: "first", onExcessProperty: "error" })
 const encodeTarget = Schema.encodeSync(TargetSchema)
 
-const Filter = Schema.Struct({
-  target: Schema.optional(Schema.String),
-  type: Schema.optional(Schema.String),
-  ids: Schema.optional(Schema.Array(Schema.Union(Schema.Int, Schema.NumberFromString))),
-  since: Schema.optional(Schema.Union(Schema.Int, Schema.DateFromString.pipe(Schema.transform(Schema.Int, { strict: true, decode: (d) => d.getTime(), encode: (n) => new Date(n) })))),
-  until: Schema.optional(Schema.Union(Schema.Int, Schema.DateFromString.pipe(Schema.transform(Schema.Int, { strict: true, decode: (d) => d.getTime(), encode: (n) => new Date(n) }))))
-})
-const decodeFilter = Schema.decodeUnknownEither(Filter, { errors: "first", onExcessProperty: "error" })
+const decodeFilter = Schema.decodeUnknownEither(AdminSchema.DeadLetterFilter, { errors: "first", onExcessProperty: "error" })
 
 /** Filters from the query string (`ids=1,2`, ISO or ms times) or a JSON body. */
 const filterFrom = (source: Record<string, unknown>): Either.Either<DeadLetterFilter, string> => {
@@ -74,14 +68,14 @@ const filterFrom = (source: Record<string, unknown>): Either.Either<DeadLetterFi
 const query = (req: Req) => Object.fromEntries(queryPairs(req.url ?? ""))
 
 /**
- * A page of a listing: `limit` (≤ 1000) rows older than `before` (a delivery id); the answer's
- * `next` is the `before` of the following page, absent on the last one.
+ * A page of a listing: `limit` (≤ 1000) rows older than `before` (an id of the listing); the
+ * answer's `next` is the `before` of the following page, absent on the last one.
  */
 const pageFrom = (q: Record<string, string>, defaultLimit: number): Either.Either<{ readonly limit: number; readonly before: number | undefined }, string> => {
   const limit = q.limit === undefined ? defaultLimit : Number(q.limit)
   if (!Number.isSafeInteger(limit) || limit < 1 || limit > 1000) return Either.left("limit: expected a whole number from 1 to 1000")
   const before = q.before === undefined ? undefined : Number(q.before)
-  if (before !== undefined && !Number.isSafeInteger(before)) return Either.left("before: expected a delivery id")
+  if (before !== undefined && !Number.isSafeInteger(before)) return Either.left("before: expected an id from the previous page's next")
   return Either.right({ limit, before })
 }
 
@@ -180,11 +174,24 @@ export const routes: ReadonlyArray<Route> = [
         const q = query(req)
         const since = q.since ? (/^\d+$/.test(q.since) ? Number(q.since) : Date.parse(q.since)) : 0
         if (Number.isNaN(since)) return bad(`since: expected an ISO time or Unix ms, got ${JSON.stringify(q.since)}`)
-        const limit = Math.min(Number(q.limit ?? 100) || 100, 1000)
+        const page = pageFrom(q, 100)
+        if (Either.isLeft(page)) return bad(page.left)
+        const { limit, before } = page.right
         const rows = yield* sql<{ id: number; type: string; occurred_at: number; enterprise: string | null; source: string; data: string }>`
           SELECT id, type, occurred_at, enterprise, source, data FROM events
-          WHERE occurred_at >= ${since} ${q.type ? sql`AND type = ${q.type}` : sql``} ORDER BY id DESC LIMIT ${limit}`
-        return json({ items: rows.map((r) => ({ id: r.id, type: r.type, occurredAt: new Date(r.occurred_at).toISOString(), enterprise: r.enterprise, source: r.source, data: JSON.parse(r.data) as unknown })) })
+          WHERE occurred_at >= ${since}
+            ${q.type ? (q.type.includes("*") ? sql`AND type GLOB ${q.type}` : sql`AND type = ${q.type}`) : sql``}
+            ${before === undefined ? sql`` : sql`AND id < ${before}`}
+          ORDER BY id DESC LIMIT ${limit + 1}`
+        const items = rows.slice(0, limit).map((r): typeof AdminSchema.EventItem.Type => ({
+          id: r.id,
+          type: r.type,
+          occurredAt: new Date(r.occurred_at).toISOString(),
+          enterprise: r.enterprise,
+          source: r.source,
+          data: JSON.parse(r.data) as unknown
+        }))
+        return json(rows.length > limit ? { items, next: items[limit - 1]!.id } : { items })
       })
     )
   },

@@ -4,8 +4,10 @@
  * every matching dead letter, never just a page.
  */
 import { SqlClient } from "@effect/sql"
+import type { SqlError } from "@effect/sql/SqlError"
 import type { Fragment } from "@effect/sql/Statement"
 import { Clock, Effect } from "effect"
+import type { Attempt, DeliveryItem } from "../../schemas/admin.js"
 import { Ids } from "../shared/Ids.js"
 import { Targets } from "./Targets.js"
 
@@ -60,11 +62,11 @@ export class DeadLetters extends Effect.Service<DeadLetters>()("DeadLetters", {
 
     const attemptsOf = (deliveryIds: ReadonlyArray<number>) =>
       deliveryIds.length === 0
-        ? Effect.succeed(new Map<number, Array<Record<string, unknown>>>())
+        ? Effect.succeed(new Map<number, Array<typeof Attempt.Type>>())
         : sql<{ delivery_id: number; n: number; started_at: number; status: number | null; latency_ms: number; error: string | null; response: string | null }>`
             SELECT * FROM attempts WHERE ${idIn("delivery_id", deliveryIds)} ORDER BY delivery_id, n`.pipe(
             Effect.map((rows) => {
-              const byDelivery = new Map<number, Array<Record<string, unknown>>>()
+              const byDelivery = new Map<number, Array<typeof Attempt.Type>>()
               for (const a of rows) {
                 const list = byDelivery.get(a.delivery_id) ?? []
                 list.push({ n: a.n, at: new Date(a.started_at).toISOString(), status: a.status, latencyMs: a.latency_ms, error: a.error, response: a.response })
@@ -75,7 +77,7 @@ export class DeadLetters extends Effect.Service<DeadLetters>()("DeadLetters", {
           )
 
     /** Deliveries (with their event and every attempt), newest first; `before` (a delivery id) pages on. */
-    const list = (status: string | undefined, f: DeadLetterFilter, limit = 1000, before?: number) =>
+    const list = (status: string | undefined, f: DeadLetterFilter, limit = 1000, before?: number): Effect.Effect<ReadonlyArray<typeof DeliveryItem.Type>, SqlError> =>
       Effect.gen(function* () {
         const page = before === undefined ? where(status, f) : sql.and([where(status, f), sql`d.id < ${before}`])
         const rows = yield* sql<Row>`SELECT d.id, d.target, d.status, d.attempts, d.webhook_id, d.last_error, d.dead_reason, d.next_attempt_at, d.updated_at,

@@ -4,12 +4,14 @@
  * method is documented at `/voip/api/jsondata.html?method=<name>` — the URL a client calls.
  */
 import { JSONSchema, Schema } from "effect"
+import * as admin from "../../schemas/admin.js"
 import * as box from "../../schemas/box.js"
 import { methods } from "../../schemas/index.js"
 import * as push from "../../schemas/push.js"
 import { uploadRecordFile } from "../../schemas/upload.js"
 import { workOrderEndpoints } from "../../schemas/workorder.js"
 import { type AnyMethodSpec, descriptionOf } from "../../schemas/Method.js"
+import { TargetSchema } from "../forwarding/Target.js"
 
 type Json = Record<string, unknown>
 
@@ -162,6 +164,70 @@ const build = () => {
     })
   }
 
+  // the admin API: ours, not the platform's; bearer token, JSON in and out, HTTP status codes
+  const schemaOf = (schema: Schema.Schema.Any) =>
+    withoutIds(JSONSchema.fromAST(schema.ast, { definitions, definitionPath: "#/components/schemas/", target: "openApi3.1", additionalPropertiesStrategy: "allow" })) as Json
+  const problemAnswer = { description: "refused: code -14 and a message naming the field (400), -11 not found (404), -10 exists (409)", content: { "application/json": { schema: { type: "object", required: ["code", "message"], properties: { code: { type: "integer" }, message: { type: "string" } } } } } }
+  const adminOperation = (
+    summary: string,
+    options: { readonly query?: ReadonlyArray<readonly [string, string]>; readonly body?: Schema.Schema.Any; readonly answer: Schema.Schema.Any | Json; readonly pathName?: string; readonly status?: string }
+  ) => ({
+    summary,
+    tags: ["admin"],
+    security: [{ bearer: [] }],
+    parameters: [
+      ...(options.pathName ? [{ name: options.pathName, in: "path", required: true, schema: { type: "string" } }] : []),
+      ...(options.query ?? []).map(([name, description]) => ({ name, in: "query", required: false, description, schema: { type: "string" } }))
+    ],
+    ...(options.body ? { requestBody: { required: false, content: { "application/json": { schema: schemaOf(options.body) } } } } : {}),
+    responses: {
+      [options.status ?? "200"]: { description: "OK", content: { "application/json": { schema: Schema.isSchema(options.answer) ? schemaOf(options.answer) : options.answer } } },
+      "400": problemAnswer,
+      "401": { description: "missing or wrong bearer token" }
+    }
+  })
+  const filterQuery = [
+    ["target", "target name"],
+    ["type", "event type or glob (call.*)"],
+    ["ids", "delivery ids, comma-separated"],
+    ["since", "ISO 8601 or Unix ms"],
+    ["until", "ISO 8601 or Unix ms"]
+  ] as const
+  const pageQuery = [
+    ["limit", "1–1000"],
+    ["before", "the next of the previous page"]
+  ] as const
+  const ok = { type: "object", required: ["code"], properties: { code: { type: "integer", const: 0 }, message: { type: "string" } } }
+  const targetAnswer = { ...ok, properties: { ...ok.properties, target: schemaOf(TargetSchema) } }
+  paths["/admin/api/targets"] = {
+    get: adminOperation("Targets", { answer: { type: "object", properties: { items: { type: "array", items: schemaOf(TargetSchema) } } } }),
+    post: adminOperation("Add a target", { body: TargetSchema, answer: targetAnswer, status: "201" })
+  }
+  paths["/admin/api/targets/{name}"] = {
+    get: adminOperation("A target", { pathName: "name", answer: TargetSchema }),
+    patch: adminOperation("Change a target (applies at once to its pending deliveries)", { pathName: "name", body: Schema.partial(Schema.encodedSchema(TargetSchema)), answer: targetAnswer }),
+    delete: adminOperation("Remove a target; its waiting deliveries become dead letters", { pathName: "name", answer: { ...ok, properties: { ...ok.properties, deadLettered: { type: "integer" } } } })
+  }
+  paths["/admin/api/targets/{name}/recover"] = {
+    post: adminOperation("Send again every dead letter of this target since a time", { pathName: "name", body: Schema.Struct({ since: admin.DeadLetterFilter.fields.since }), answer: admin.Redriven })
+  }
+  paths["/admin/api/events"] = {
+    get: adminOperation("Events, newest first", { query: [["type", "event type or glob (call.*)"], ["since", "ISO 8601 or Unix ms"], ...pageQuery], answer: admin.Page(admin.EventItem) })
+  }
+  paths["/admin/api/events/{id}/resend"] = {
+    post: adminOperation("Send an event to a target it was never delivered to", { pathName: "id", body: Schema.Struct({ target: Schema.String }), answer: { ...ok, properties: { ...ok.properties, deliveryId: { type: "integer" } } } })
+  }
+  paths["/admin/api/deliveries"] = {
+    get: adminOperation("Deliveries with their attempts, newest first", { query: [["target", "target name"], ["type", "event type or glob"], ["status", "pending, in_flight, delivered or dead"], ...pageQuery], answer: admin.Page(admin.DeliveryItem) })
+  }
+  paths["/admin/api/dead-letters"] = {
+    get: adminOperation("Dead letters with their attempts, newest first", { query: [...filterQuery, ...pageQuery], answer: admin.Page(admin.DeliveryItem) }),
+    delete: adminOperation("Delete every dead letter the filter matches (at least one filter; since=0 names all)", { query: filterQuery, body: admin.DeadLetterFilter, answer: admin.Deleted })
+  }
+  paths["/admin/api/dead-letters/redrive"] = {
+    post: adminOperation("Queue again every dead letter the filter matches, with the same webhook-id", { body: admin.DeadLetterFilter, answer: admin.Redriven })
+  }
+
   const plain = (summary: string) => ({
     get: { summary, responses: { "200": { description: "OK", content: { "application/json": { schema: { type: "object" } } } } } }
   })
@@ -180,7 +246,7 @@ const build = () => {
       description: "八百呼 (800ing) platform API as served by voip-bridge. Field names and descriptions are the contract's own."
     },
     paths,
-    components: { schemas: withoutIds(definitions) }
+    components: { schemas: withoutIds(definitions), securitySchemes: { bearer: { type: "http", scheme: "bearer", description: "BRIDGE_ADMIN_TOKEN, or the token in <dataDir>/admin-token" } } }
   }
 }
 

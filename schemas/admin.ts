@@ -1,0 +1,61 @@
+/**
+ * The admin API's own shapes (ours, not the platform's): the filters that choose dead
+ * letters, the listing pages, and the items a listing answers with. The routes decode with
+ * these, the store builds answers of these types, and /openapi.json documents them.
+ */
+import { Schema } from "effect"
+
+/** ISO 8601 or Unix ms, kept as Unix ms. */
+const Time = Schema.Union(
+  Schema.Int,
+  Schema.DateFromString.pipe(Schema.transform(Schema.Int, { strict: true, decode: (d) => d.getTime(), encode: (n) => new Date(n) }))
+).annotations({ description: "ISO 8601 time or Unix ms" })
+
+export const DeadLetterFilter = Schema.Struct({
+  target: Schema.optional(Schema.String.annotations({ description: "target name" })),
+  type: Schema.optional(Schema.String.annotations({ description: "event type, or a glob such as call.*" })),
+  ids: Schema.optional(Schema.Array(Schema.Union(Schema.Int, Schema.NumberFromString)).annotations({ description: "delivery ids; an empty list names none" })),
+  since: Schema.optional(Time.annotations({ description: "events that occurred at or after this time" })),
+  until: Schema.optional(Time.annotations({ description: "events that occurred at or before this time" }))
+})
+
+export const Attempt = Schema.Struct({
+  n: Schema.Int,
+  at: Schema.String.annotations({ description: "ISO 8601" }),
+  status: Schema.NullOr(Schema.Int).annotations({ description: "HTTP status; null when no answer came" }),
+  latencyMs: Schema.Int,
+  error: Schema.NullOr(Schema.String),
+  response: Schema.NullOr(Schema.String).annotations({ description: "the answer's first 2 KB" })
+})
+
+export const EventItem = Schema.Struct({
+  id: Schema.Number,
+  type: Schema.String,
+  occurredAt: Schema.String,
+  enterprise: Schema.NullOr(Schema.String),
+  source: Schema.String,
+  data: Schema.Unknown
+})
+
+export const DeliveryItem = Schema.Struct({
+  id: Schema.Number,
+  target: Schema.String,
+  status: Schema.String.annotations({ description: "pending, in_flight, delivered or dead" }),
+  reason: Schema.NullOr(Schema.String).annotations({ description: "why a dead letter is dead: exhausted, refused, transform, target deleted…" }),
+  webhookId: Schema.String,
+  lastError: Schema.NullOr(Schema.String),
+  nextAttemptAt: Schema.NullOr(Schema.String),
+  updatedAt: Schema.String,
+  event: EventItem,
+  attempts: Schema.Array(Attempt)
+})
+
+/** A page of a listing, newest first; `next` is the `before` of the following page. */
+export const Page = <A, I, R>(item: Schema.Schema<A, I, R>) =>
+  Schema.Struct({
+    items: Schema.Array(item),
+    next: Schema.optional(Schema.Number.annotations({ description: "pass as before= for the following page; absent on the last" }))
+  })
+
+export const Redriven = Schema.Struct({ code: Schema.Literal(0), redriven: Schema.Int })
+export const Deleted = Schema.Struct({ code: Schema.Literal(0), deleted: Schema.Int })

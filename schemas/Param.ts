@@ -6,6 +6,7 @@
  * dispatcher prefixes with the parameter's name for the contract's -14 answer.
  */
 import JSON5 from "json5"
+import { isSafeNumber, parse as parseLossless } from "lossless-json"
 import { ParseResult, Schema } from "effect"
 
 /** What the HTTP layer hands to a params schema for one key. */
@@ -131,8 +132,16 @@ export interface EmbeddedJson {
   readonly parsed: boolean
   readonly value: unknown
 }
+/**
+ * JSON.parse, except that an integer too large for a double (a 19-digit id) is kept exactly,
+ * as its digits in a string, rather than rounded. Only text with such a run of digits pays
+ * for the slower parser.
+ */
+export const parseJsonExact = (text: string): unknown =>
+  /\d{16}/.test(text) ? parseLossless(text, null, (digits) => (isSafeNumber(digits) ? Number(digits) : digits)) : JSON.parse(text)
+
 export const parseEmbeddedJson = (raw: string): EmbeddedJson => {
-  for (const parse of [JSON.parse, JSON5.parse] as const) {
+  for (const parse of [parseJsonExact, JSON5.parse] as const) {
     try {
       return { raw, parsed: true, value: parse(raw) }
     } catch {

@@ -9,15 +9,21 @@ import { Schema } from "effect"
 const Time = Schema.Union(
   Schema.Int,
   Schema.DateFromString.pipe(Schema.transform(Schema.Int, { strict: true, decode: (d) => d.getTime(), encode: (n) => new Date(n) }))
-).annotations({ description: "ISO 8601 time or Unix ms" })
+).annotations({ description: "ISO 8601 time or Unix ms", message: () => ({ message: "expected an ISO 8601 time or Unix ms", override: true }) })
+
+// An empty value must not read as "no filter": that would widen a redrive or a purge to everything.
+const Named = (what: string) => Schema.String.pipe(Schema.minLength(1, { message: () => `expected ${what}, got an empty value` }))
+const Id = Schema.Int.annotations({ message: () => "expected whole-number ids" })
 
 export const DeadLetterFilter = Schema.Struct({
-  target: Schema.optional(Schema.String.annotations({ description: "target name" })),
-  type: Schema.optional(Schema.String.annotations({ description: "event type, or a glob such as call.*" })),
-  ids: Schema.optional(Schema.Array(Schema.Union(Schema.Int, Schema.NumberFromString)).annotations({ description: "delivery ids; an empty list names none" })),
+  target: Schema.optional(Named("a target name").annotations({ description: "target name" })),
+  type: Schema.optional(Named("an event type or glob").annotations({ description: "event type, or a glob such as call.*" })),
+  ids: Schema.optional(Schema.Array(Id).annotations({ description: "delivery ids; an empty list names none" })),
   since: Schema.optional(Time.annotations({ description: "events that occurred at or after this time" })),
   until: Schema.optional(Time.annotations({ description: "events that occurred at or before this time" }))
-})
+}).pipe(
+  Schema.filter((f) => f.since === undefined || f.until === undefined || f.since <= f.until || { path: ["until"], message: "expected a time at or after since" })
+)
 
 export const Attempt = Schema.Struct({
   n: Schema.Int,
@@ -57,5 +63,10 @@ export const Page = <A, I, R>(item: Schema.Schema<A, I, R>) =>
     next: Schema.optional(Schema.Number.annotations({ description: "pass as before= for the following page; absent on the last" }))
   })
 
-export const Redriven = Schema.Struct({ code: Schema.Literal(0), redriven: Schema.Int })
+export const Redriven = Schema.Struct({
+  code: Schema.Literal(0),
+  redriven: Schema.Int,
+  skipped: Schema.optional(Schema.Int.annotations({ description: "dead letters of targets that no longer exist, left as they are" })),
+  message: Schema.optional(Schema.String)
+})
 export const Deleted = Schema.Struct({ code: Schema.Literal(0), deleted: Schema.Int })

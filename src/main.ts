@@ -194,9 +194,14 @@ const dlqCommand = async (args: ReadonlyArray<string>, overrides: Record<string,
       const filled = Math.round((done / Math.max(total, 1)) * width)
       process.stderr.write(`\r[${"#".repeat(filled)}${".".repeat(width - filled)}] ${done}/${total}`)
     }
-    const n = action === "purge" ? yield* dead.purge(filter, bar) : yield* dead.redrive(filter, bar)
+    if (action === "purge") {
+      const n = yield* dead.purge(filter, bar)
+      process.stderr.write("\n")
+      return `${n} dead letter(s) deleted`
+    }
+    const r = yield* dead.redrive(filter, bar)
     process.stderr.write("\n")
-    return `${n} dead letter(s) ${action === "purge" ? "deleted" : "redriven"}`
+    return `${r.redriven} dead letter(s) redriven` + (r.skipped > 0 ? `; ${r.skipped} left: their targets no longer exist` : "")
   })
   out(await withRuntime({ ...overrides, logLevel: "error" }, program))
 }

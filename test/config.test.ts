@@ -60,6 +60,16 @@ describe("configuration", () => {
     expect(Either.isLeft(result) && result.left.message).toMatch(/config key "bootstrap.adminSuffix".*400 to 899/)
   })
 
+  it("refuses a misspelt key, naming it: a guard left off by a typo must not pass unseen", () => {
+    const dir = tempDir()
+    const file = path.join(dir, "typo.json")
+    fs.writeFileSync(file, JSON.stringify({ receive: { callback: { path: "/api/callback.json", tokn: "s3cret", allowFrom: [] } } }))
+    const result = load({ BRIDGE_CONFIG: file })
+    expect(Either.isLeft(result) && result.left.message).toMatch(/config key "receive.callback.tokn".*is unexpected/)
+    fs.writeFileSync(file, JSON.stringify({ targets: [{ name: "crm", url: "http://127.0.0.1:9000/hook", secrett: "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw" }] }))
+    expect(Either.isLeft(load({ BRIDGE_CONFIG: file }))).toBe(true)
+  })
+
   it("refuses a config file that is not JSON", () => {
     const dir = tempDir()
     const file = path.join(dir, "bad.json")

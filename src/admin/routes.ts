@@ -27,7 +27,8 @@ const admin = (handle: (req: Req) => Effect.Effect<HttpAnswer, unknown, AppServi
   Effect.gen(function* () {
     const token = yield* ensureAdminToken
     const header = req.headers.authorization ?? ""
-    const given = header.startsWith("Bearer ") ? header.slice(7).trim() : ""
+    // the scheme name is case-insensitive (RFC 9110 §11.1)
+    const given = /^bearer\s+/i.test(header) ? header.replace(/^bearer\s+/i, "").trim() : ""
     if (given.length !== token.length || !crypto.timingSafeEqual(Buffer.from(given), Buffer.from(token))) return unauthorized
     return yield* handle(req)
   }).pipe(Effect.catchAll((e) => Effect.zipRight(Effect.logError("admin API failed", e), Effect.succeed(json({ code: -3, message: "internal error" }, 500)))))
@@ -61,6 +62,7 @@ const decodeFilter = Schema.decodeUnknownEither(AdminSchema.DeadLetterFilter, { 
 const filterFrom = (source: Record<string, unknown>): Either.Either<DeadLetterFilter, string> => {
   const input: Record<string, unknown> = { ...source }
   if (typeof input.ids === "string") input.ids = input.ids.split(",").filter(Boolean)
+  if (Array.isArray(input.ids)) input.ids = input.ids.map((id: unknown) => (typeof id === "string" ? Number(id) : id))
   for (const k of ["since", "until"]) if (typeof input[k] === "string" && /^\d+$/.test(input[k] as string)) input[k] = Number(input[k])
   return Either.mapLeft(decodeFilter(input), problem)
 }
@@ -84,6 +86,12 @@ const listPage = (status: string | undefined, filter: DeadLetterFilter, page: { 
     Effect.flatMap(DeadLetters, (d) => d.list(status, filter, page.limit + 1, page.before)),
     (rows) => (rows.length > page.limit ? { items: rows.slice(0, page.limit), next: rows[page.limit - 1]!.id } : { items: rows })
   )
+const DELIVERY_STATUSES: ReadonlyArray<string> = ["pending", "in_flight", "delivered", "dead"]
+
+const redriven = (r: { readonly redriven: number; readonly skipped: number }) =>
+  r.skipped === 0
+    ? { code: 0, redriven: r.redriven }
+    : { code: 0, redriven: r.redriven, skipped: r.skipped, message: `${r.skipped} dead letter(s) of targets that no longer exist were left as they are` }
 const nameOf = (req: Req) => String(req.params?.name ?? "")
 
 export const routes: ReadonlyArray<Route> = [
@@ -128,7 +136,10 @@ export const routes: ReadonlyArray<Route> = [
         if (!current) return missing(`target ${nameOf(req)}`)
         const body = yield* jsonBody(req)
         if (Either.isLeft(body)) return body.left
-        const merged = decodeTarget({ ...encodeTarget(current), ...body.right, name: current.name })
+        // null clears a field: an optional one is gone (transform, secret, rateLimit), one with a default is back to it
+        const patched: Record<string, unknown> = { ...encodeTarget(current), ...body.right, name: current.name }
+        for (const [k, v] of Object.entries(body.right)) if (v === null) delete patched[k]
+        const merged = decodeTarget(patched)
         if (Either.isLeft(merged)) return bad(problem(merged.left))
         // pending deliveries read their target when they are sent: the change applies to them at once
         yield* targets.save(merged.right, "api")
@@ -156,12 +167,14 @@ export const routes: ReadonlyArray<Route> = [
     path: "/admin/api/targets/:name/recover",
     handle: admin((req) =>
       Effect.gen(function* () {
+        if (!(yield* (yield* Targets).get(nameOf(req)))) return missing(`target ${nameOf(req)}`)
         const body = yield* jsonBody(req)
         if (Either.isLeft(body)) return body.left
-        const since = body.right.since
-        const filter = filterFrom({ target: nameOf(req), ...(since !== undefined ? { since } : {}) })
+        const { since, until, ...other } = body.right
+        if (Object.keys(other).length > 0) return bad(`${Object.keys(other)[0]}: not a field of recover (since, until)`)
+        const filter = filterFrom({ target: nameOf(req), ...(since !== undefined ? { since } : {}), ...(until !== undefined ? { until } : {}) })
         if (Either.isLeft(filter)) return bad(filter.left)
-        return json({ code: 0, redriven: yield* (yield* DeadLetters).redrive(filter.right) })
+        return json(redriven(yield* (yield* DeadLetters).redrive(filter.right)))
       })
     )
   },
@@ -219,6 +232,7 @@ export const routes: ReadonlyArray<Route> = [
         const q = query(req)
         const filter = filterFrom({ ...(q.target ? { target: q.target } : {}), ...(q.type ? { type: q.type } : {}) })
         if (Either.isLeft(filter)) return bad(filter.left)
+        if (q.status !== undefined && !DELIVERY_STATUSES.includes(q.status)) return bad(`status: expected one of ${DELIVERY_STATUSES.join(", ")}`)
         const page = pageFrom(q, 100)
         if (Either.isLeft(page)) return bad(page.left)
         return json(yield* listPage(q.status, filter.right, page.right))
@@ -248,7 +262,7 @@ export const routes: ReadonlyArray<Route> = [
         if (Either.isLeft(body)) return body.left
         const filter = filterFrom(body.right)
         if (Either.isLeft(filter)) return bad(filter.left)
-        return json({ code: 0, redriven: yield* (yield* DeadLetters).redrive(filter.right) })
+        return json(redriven(yield* (yield* DeadLetters).redrive(filter.right)))
       })
     )
   },

@@ -186,7 +186,7 @@ export const loadConfig = (options: LoadOptions = {}): Effect.Effect<AppConfigSh
       source[keys.join(".")] = name
     }
     if (options.overrides) merged = merge(merged, options.overrides)
-    return Schema.decodeUnknownEither(ConfigSchema, { onExcessProperty: "ignore" })(merged).pipe(
+    return Schema.decodeUnknownEither(ConfigSchema, { onExcessProperty: "error" })(merged).pipe(
       Either.match({
         onRight: Effect.succeed,
         onLeft: (error) => {

@@ -8,6 +8,7 @@ import type { SqlError } from "@effect/sql/SqlError"
 import type { Fragment } from "@effect/sql/Statement"
 import { Clock, Effect } from "effect"
 import type { Attempt, DeliveryItem } from "../../schemas/admin.js"
+import { orderKeyOf } from "../events/Outbox.js"
 import { Ids } from "../shared/Ids.js"
 import { Targets } from "./Targets.js"
 
@@ -51,8 +52,8 @@ export class DeadLetters extends Effect.Service<DeadLetters>()("DeadLetters", {
     const where = (status: string | undefined, f: DeadLetterFilter & { readonly status?: string | undefined }) => {
       const clauses: Array<Fragment> = []
       if (status) clauses.push(sql`d.status = ${status}`)
-      if (f.target) clauses.push(sql`d.target = ${f.target}`)
-      if (f.type) clauses.push(f.type.includes("*") ? sql`e.type GLOB ${f.type}` : sql`e.type = ${f.type}`)
+      if (f.target !== undefined) clauses.push(sql`d.target = ${f.target}`)
+      if (f.type !== undefined) clauses.push(f.type.includes("*") ? sql`e.type GLOB ${f.type}` : sql`e.type = ${f.type}`)
       // an empty id list names no dead letter: it must not widen a redrive or a purge to all of them
       if (f.ids !== undefined) clauses.push(f.ids.length > 0 ? idIn("d.id", f.ids) : sql`1 = 0`)
       if (f.since !== undefined) clauses.push(sql`e.occurred_at >= ${f.since}`)
@@ -98,13 +99,18 @@ export class DeadLetters extends Effect.Service<DeadLetters>()("DeadLetters", {
         }))
       })
 
-    const matchingDead = (f: DeadLetterFilter) =>
-      sql<{ id: number }>`SELECT d.id FROM deliveries d JOIN events e ON e.id = d.event_id WHERE ${where("dead", f)}`.pipe(Effect.map((r) => r.map((x) => x.id)))
+    const matchingDead = (f: DeadLetterFilter) => sql<{ id: number; target: string }>`SELECT d.id, d.target FROM deliveries d JOIN events e ON e.id = d.event_id WHERE ${where("dead", f)}`
 
-    /** Every dead letter the filter matches goes back in the queue, due now, its attempts counted afresh. */
+    /**
+     * Every dead letter the filter matches goes back in the queue, due now, its attempts counted
+     * afresh — except those of a target that no longer exists: nothing would send them, so they
+     * stay dead letters (counted as skipped) until the target is back.
+     */
     const redrive = (f: DeadLetterFilter, onProgress?: (done: number, total: number) => void) =>
       Effect.gen(function* () {
-        const chosen = yield* matchingDead(f)
+        const known = new Set(targets.snapshot().map((t) => t.name))
+        const matched = yield* matchingDead(f)
+        const chosen = matched.filter((d) => known.has(d.target)).map((d) => d.id)
         const now = yield* Clock.currentTimeMillis
         const CHUNK = 500
         for (let i = 0; i < chosen.length; i += CHUNK) {
@@ -114,7 +120,7 @@ export class DeadLetters extends Effect.Service<DeadLetters>()("DeadLetters", {
           onProgress?.(Math.min(i + CHUNK, chosen.length), chosen.length)
         }
         yield* targets.wake
-        return chosen.length
+        return { redriven: chosen.length, skipped: matched.length - chosen.length }
       })
 
     /**
@@ -124,7 +130,7 @@ export class DeadLetters extends Effect.Service<DeadLetters>()("DeadLetters", {
      */
     const purge = (f: DeadLetterFilter, onProgress?: (done: number, total: number) => void) =>
       Effect.gen(function* () {
-        const chosen = yield* matchingDead(f)
+        const chosen = (yield* matchingDead(f)).map((d) => d.id)
         const CHUNK = 2000
         for (let i = 0; i < chosen.length; i += CHUNK) {
           const part = chosen.slice(i, i + CHUNK)
@@ -145,8 +151,10 @@ export class DeadLetters extends Effect.Service<DeadLetters>()("DeadLetters", {
         if (event.length === 0) return { created: false as const, deliveryId: null }
         const id = yield* ids.next
         const now = yield* Clock.currentTimeMillis
-        yield* sql`INSERT INTO deliveries (id, event_id, target, status, next_attempt_at, webhook_id, created_at, updated_at)
-          VALUES (${id}, ${eventId}, ${target}, 'pending', ${now}, ${`msg_${id}`}, ${now}, ${now})`
+        // in the call's order like any other delivery of it
+        const orderKey = orderKeyOf(JSON.parse(event[0]!.data))
+        yield* sql`INSERT INTO deliveries (id, event_id, target, status, next_attempt_at, order_key, webhook_id, created_at, updated_at)
+          VALUES (${id}, ${eventId}, ${target}, 'pending', ${now}, ${orderKey}, ${`msg_${id}`}, ${now}, ${now})`
         yield* targets.wake
         return { created: true as const, deliveryId: id }
       })

@@ -1,5 +1,7 @@
 /** A target: where events go, which ones, in what shape, how hard we try. Config file and admin API share this schema. */
 import { Schema } from "effect"
+import jsonata from "jsonata"
+import { Webhook } from "standardwebhooks"
 
 export const DEFAULT_SCHEDULE_MS = [0, 5_000, 30_000, 120_000, 600_000, 1_800_000, 3_600_000, 10_800_000, 21_600_000, 43_200_000] as const
 
@@ -14,17 +16,57 @@ const HttpUrl = Schema.String.pipe(
   })
 )
 
+/** JSONata's errors are plain objects with a message, not Errors. */
+export const jsonataMessage = (e: unknown) =>
+  e instanceof Error ? e.message : typeof e === "object" && e !== null && "message" in e ? String((e as { message: unknown }).message) : String(e)
+
+// Checked when a target is saved, not when its first delivery fails: a setting that can never
+// work is refused with the field named.
+const Transform = Schema.String.pipe(
+  Schema.filter((source) => {
+    try {
+      jsonata(source)
+      return true
+    } catch (e) {
+      return `not a JSONata expression: ${jsonataMessage(e)}`
+    }
+  })
+)
+const Secret = Schema.String.pipe(
+  Schema.pattern(/^whsec_[A-Za-z0-9+/=]+$/, { message: () => "expected a whsec_… secret" }),
+  Schema.filter((secret) => {
+    try {
+      new Webhook(secret).sign("msg_check", new Date(0), "")
+      return true
+    } catch {
+      return "expected whsec_ followed by a base64 key (Standard Webhooks)"
+    }
+  })
+)
+const RESERVED_HEADERS = new Set(["host", "content-length", "transfer-encoding", "connection", "webhook-id", "webhook-timestamp", "webhook-signature"])
+const Headers = Schema.Record({ key: Schema.String, value: Schema.String }).pipe(
+  Schema.filter((headers) => {
+    for (const [name, value] of Object.entries(headers)) {
+      if (!/^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/.test(name)) return `header name ${JSON.stringify(name)} is not an HTTP token`
+      if (RESERVED_HEADERS.has(name.toLowerCase())) return `header ${name} is set by the bridge itself`
+      if (/[\0-\x08\x0a-\x1f\x7f]/.test(value)) return `header ${name}: the value holds a control character`
+    }
+    return true
+  })
+)
+
 export const TargetSchema = Schema.Struct({
-  name: Schema.String.pipe(Schema.pattern(/^[A-Za-z0-9_.-]{1,64}$/, { message: () => "expected 1–64 letters, digits, '_', '.' or '-'" })),
+  // a name is a URL path segment of the admin API: "." and ".." would not reach it
+  name: Schema.String.pipe(Schema.pattern(/^(?!\.+$)[A-Za-z0-9_.-]{1,64}$/, { message: () => "expected 1–64 letters, digits, '_', '.' or '-' (not dots alone)" })),
   url: HttpUrl,
   /** globs over event types: `call.*`, `workorder.ended`, `*` */
   events: Schema.optionalWith(Schema.Array(Schema.String.pipe(Schema.pattern(/^[a-z0-9_.*]+$/, { message: () => "expected an event type or glob such as call.*" }))), { default: () => ["*"] }),
   format: Schema.optionalWith(Schema.Literal("json", "800ing", "form"), { default: () => "json" as const }),
   /** JSONata over the json envelope; its result is the body */
-  transform: Schema.optional(Schema.String),
-  headers: Schema.optionalWith(Schema.Record({ key: Schema.String, value: Schema.String }), { default: () => ({}) }),
+  transform: Schema.optional(Transform),
+  headers: Schema.optionalWith(Headers, { default: () => ({}) }),
   /** Standard Webhooks secret (`whsec_…`): requests are signed when set */
-  secret: Schema.optional(Schema.String.pipe(Schema.pattern(/^whsec_[A-Za-z0-9+/=]+$/, { message: () => "expected a whsec_… secret" }))),
+  secret: Schema.optional(Secret),
   timeoutMs: Schema.optionalWith(Schema.Int.pipe(Schema.between(100, 300_000)), { default: () => 10_000 }),
   retry: Schema.optionalWith(
     Schema.Struct({ scheduleMs: Schema.Array(Schema.Int.pipe(Schema.nonNegative())).pipe(Schema.minItems(1)) }),

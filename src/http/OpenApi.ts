@@ -209,7 +209,7 @@ const build = () => {
     delete: adminOperation("Remove a target; its waiting deliveries become dead letters", { pathName: "name", answer: { ...ok, properties: { ...ok.properties, deadLettered: { type: "integer" } } } })
   }
   paths["/admin/api/targets/{name}/recover"] = {
-    post: adminOperation("Send again every dead letter of this target since a time", { pathName: "name", body: Schema.Struct({ since: admin.DeadLetterFilter.fields.since }), answer: admin.Redriven })
+    post: adminOperation("Send again every dead letter of this target since a time", { pathName: "name", body: Schema.Struct({ since: admin.DeadLetterFilter.from.fields.since, until: admin.DeadLetterFilter.from.fields.until }), answer: admin.Redriven })
   }
   paths["/admin/api/events"] = {
     get: adminOperation("Events, newest first", { query: [["type", "event type or glob (call.*)"], ["since", "ISO 8601 or Unix ms"], ...pageQuery], answer: admin.Page(admin.EventItem) })

@@ -7,7 +7,7 @@
 import type { IncomingMessage } from "node:http"
 import busboy from "busboy"
 import { Data, Effect } from "effect"
-import type { RawParams } from "../../schemas/Param.js"
+import { parseJsonExact, type RawParams } from "../../schemas/Param.js"
 
 /** An HTTP request we cannot read: answered with a 4xx status and a coded JSON body. */
 export class HttpRequestError extends Data.TaggedError("HttpRequestError")<{
@@ -91,7 +91,7 @@ const tooLarge = (limit: number) =>
 const jsonPairs = (body: Buffer): Effect.Effect<Pairs, HttpRequestError> =>
   Effect.try({
     try: () => {
-      const value: unknown = JSON.parse(body.toString("utf8"))
+      const value: unknown = parseJsonExact(body.toString("utf8"))
       if (typeof value !== "object" || value === null || Array.isArray(value)) throw new Error("expected a JSON object")
       const out: Pairs = []
       for (const [k, v] of Object.entries(value)) {

@@ -28,6 +28,14 @@ export interface Receiver<A> {
   readonly apply?: (received: Received) => Effect.Effect<((prepared: Prepared) => void) | undefined, never, AppServices>
 }
 
+/** A call's id as the platform writes it (digits, as a number or a string); anything else names no call. */
+const idOf = (value: unknown) =>
+  (typeof value === "number" && Number.isSafeInteger(value) && value >= 0) || (typeof value === "string" && /^\s*[0-9A-Za-z_-]{1,64}\s*$/.test(value))
+    ? String(value).trim()
+    : undefined
+
+const contentHash = (value: object) => crypto.createHash("sha256").update(JSON.stringify(value)).digest("base64url").slice(0, 22)
+
 /** An extension number is the enterprise's 6 digits and a 3-digit suffix. */
 const enterpriseOf = (extension: unknown) => (typeof extension === "string" || typeof extension === "number") && /^\d{9}$/.test(String(extension)) ? String(extension).slice(0, 6) : null
 
@@ -40,16 +48,16 @@ const voip: Receiver<typeof CallPush.Type> = {
   methods: ["GET", "POST"],
   receive: (push) => {
     const memo = memoObject(push.memo)
-    const cdrId = memo?.cdrId
+    const cdrId = idOf(memo?.cdrId)
     return {
       type: CALL_EVENT_TYPES[push.type as 1 | 2 | 3 | 4],
       enterprise: enterpriseOf(memo?.cdrExtension),
-      key: cdrId === undefined || cdrId === null ? null : `voip:${String(cdrId)}:${push.type}`,
+      key: cdrId === undefined ? null : `voip:${cdrId}:${push.type}`,
       data: {
         type: push.type,
         peer: push.peer,
         phone: push.phone ?? "",
-        ...(cdrId !== undefined ? { cdrId } : {}),
+        ...(memo?.cdrId !== undefined ? { cdrId: memo.cdrId } : {}),
         memo: memo ?? null,
         // a memo that is neither strict nor relaxed JSON is kept as it came, and says so
         memoParsed: push.memo === undefined || memo !== undefined,
@@ -61,11 +69,14 @@ const voip: Receiver<typeof CallPush.Type> = {
     Effect.map(CdrStore, (store) => {
       const memo = received.data.memo as Record<string, unknown> | null
       const enterprise = received.enterprise
-      if (!memo || memo.cdrId === undefined || enterprise === null) return undefined
+      // only a memo that names its call (a usable cdrId) describes a call record
+      if (!memo || idOf(memo.cdrId) === undefined) return undefined
       // the push's own phone and direction fill what the memo leaves out
       const { phone, peer } = received.data
       const defaults = { cdrPhoneNum: phone ? phone : undefined, cdrPeer: peer }
-      return (prepared: Prepared) => void store.upsertFromPlatformIn(prepared, enterprise, memo, defaults)
+      return enterprise === null
+        ? (prepared: Prepared) => void store.updateFromPlatformIn(prepared, memo, defaults)
+        : (prepared: Prepared) => void store.upsertFromPlatformIn(prepared, enterprise, memo, defaults)
     })
 }
 
@@ -77,7 +88,9 @@ const workorder: Receiver<typeof WorkOrderPush.Type> = {
     type: WORKORDER_EVENT_TYPES[push.wo_action as 1 | 2 | 3 | 4],
     // a work-order push names no extension number, so it carries no enterprise
     enterprise: null,
-    key: `wo:${push.woId}:${push.wo_action}:${push.woStepId ?? ""}`,
+    // the same work order is saved, or submitted at the same step, more than once: what was
+    // sent is part of the key, so only the same push again (a retry) is one event
+    key: `wo:${push.woId}:${push.wo_action}:${push.woStepId ?? ""}:${contentHash(push)}`,
     data: { ...push }
   })
 }
@@ -96,6 +109,13 @@ const callback: Receiver<typeof CallbackPush.Type> = {
 
 export const receivers = [voip, workorder, callback] as const
 
-/** When a push has no natural key, the request itself is the key: the same bytes again are a retry. */
-export const requestHash = (pairs: ReadonlyArray<readonly [string, string]>) =>
-  crypto.createHash("sha256").update(JSON.stringify([...pairs].sort(([a, x], [b, y]) => (a === b ? (x < y ? -1 : 1) : a < b ? -1 : 1)))).digest("hex")
+/** A sender retries within minutes; two pushes alike an hour apart are two events (two calls). */
+export const REQUEST_KEY_WINDOW_MS = 3_600_000
+
+/**
+ * When a push has no natural key, the request itself is the key: the same parameters again
+ * within the hour are a retry. A retry that straddles the hour's end is stored twice
+ * (a duplicate the targets may see) rather than a second real push lost.
+ */
+export const requestKey = (pairs: ReadonlyArray<readonly [string, string]>, now: number) =>
+  `${crypto.createHash("sha256").update(JSON.stringify([...pairs].sort(([a, x], [b, y]) => (a === b ? (x < y ? -1 : 1) : a < b ? -1 : 1)))).digest("hex")}:${Math.floor(now / REQUEST_KEY_WINDOW_MS)}`

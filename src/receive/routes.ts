@@ -5,30 +5,68 @@
  */
 import * as crypto from "node:crypto"
 import type { IncomingMessage } from "node:http"
-import { Effect, Either, ParseResult, Schema } from "effect"
+import { Clock, Effect, Either, ParseResult, Schema } from "effect"
 import { AuthFailed, NoPermission, StorageFailed } from "../api/Errors.js"
 import { toInvalidParam } from "../api/Implementation.js"
 import type { AppConfigShape } from "../config/AppConfig.js"
 import { GroupCommit } from "../db/GroupCommit.js"
 import { Outbox } from "../events/Outbox.js"
-import { collect, requestTarget, toRawParams } from "../http/Params.js"
+import { collect, queryPairs, requestTarget, toRawParams } from "../http/Params.js"
 import { json, type Route } from "../http/Route.js"
 import { allowList } from "../shared/Network.js"
-import { type Receiver, receivers, requestHash } from "./receivers.js"
+import { type Receiver, receivers, requestKey } from "./receivers.js"
 
 const OK = { code: 0, message: "OK" } as const
+/** the parameter that carries a receiver's shared token (or the X-Bridge-Token header) */
+const TOKEN = "token"
 
 const sameSecret = (given: string | undefined, expected: string) =>
   given !== undefined && given.length === expected.length && crypto.timingSafeEqual(Buffer.from(given), Buffer.from(expected))
 
-/** The request as received, so a passthrough can re-send the original bytes. */
-const rawOf = (req: IncomingMessage, body: Buffer | undefined, pairs: ReadonlyArray<readonly [string, string]>) =>
-  JSON.stringify({
+/** `a=1&token=x&b=2` without the parameters named `secret`, every other byte as it came. */
+const withoutParam = (text: string, secret: string) =>
+  text
+    .split("&")
+    .filter((part) => {
+      const name = part.split("=", 1)[0]!.replace(/\+/g, " ")
+      try {
+        return decodeURIComponent(name) !== secret
+      } catch {
+        return name !== secret
+      }
+    })
+    .join("&")
+
+const withoutJsonKey = (text: string, secret: string) => {
+  try {
+    const value = JSON.parse(text) as unknown
+    if (typeof value !== "object" || value === null || Array.isArray(value) || !(secret in value)) return text
+    const { [secret]: _, ...rest } = value as Record<string, unknown>
+    return JSON.stringify(rest)
+  } catch {
+    return text
+  }
+}
+
+/**
+ * The request as received, so a passthrough can re-send the original bytes — less the
+ * receiver's own `token`, which is ours and must not travel on to the targets. A multipart
+ * body keeps its fields without the query's (the passthrough joins the two again).
+ */
+const rawOf = (req: IncomingMessage, body: Buffer | undefined, pairs: ReadonlyArray<readonly [string, string]>, strip: string | undefined) => {
+  const query = requestTarget(req.url ?? "").split("?")[1] ?? ""
+  const contentType = req.headers["content-type"] ?? null
+  const clean = (text: string) => (strip === undefined ? text : withoutParam(text, strip))
+  const bodyText = body?.toString("utf8")
+  return JSON.stringify({
     method: req.method,
-    query: requestTarget(req.url ?? "").split("?")[1] ?? "",
-    contentType: req.headers["content-type"] ?? null,
-    ...(body ? { body: body.toString("utf8") } : { fields: pairs })
+    query: clean(query),
+    contentType,
+    ...(bodyText !== undefined
+      ? { body: strip === undefined ? bodyText : /json/i.test(contentType ?? "") ? withoutJsonKey(bodyText, strip) : clean(bodyText) }
+      : { fields: pairs.slice(queryPairs(req.url ?? "").length).filter(([k]) => k !== strip) })
   })
+}
 
 const routeFor = <A>(receiver: Receiver<A>, config: AppConfigShape["receive"][Receiver<A>["name"]], bodyLimit: number): Route => {
   const allowed = allowList(config.allowFrom)
@@ -44,7 +82,7 @@ const routeFor = <A>(receiver: Receiver<A>, config: AppConfigShape["receive"][Re
         const params = toRawParams(pairs)
         if (config.token !== undefined) {
           const header = req.headers["x-bridge-token"]
-          const given = typeof params.token === "string" ? params.token : typeof header === "string" ? header : undefined
+          const given = typeof params[TOKEN] === "string" ? params[TOKEN] : typeof header === "string" ? header : undefined
           if (!sameSecret(given, config.token)) return yield* new AuthFailed({ message: "authentication failed: wrong or missing token" })
         }
         const decoded = decode(params)
@@ -58,8 +96,8 @@ const routeFor = <A>(receiver: Receiver<A>, config: AppConfigShape["receive"][Re
           enterprise: received.enterprise,
           source: `push:${receiver.name}`,
           data: received.data,
-          raw: rawOf(req, rawBody, pairs),
-          dedupKey: received.key ?? `${receiver.name}:${requestHash(pairs)}`
+          raw: rawOf(req, rawBody, pairs, config.token === undefined ? undefined : TOKEN),
+          dedupKey: received.key ?? `${receiver.name}:${requestKey(pairs.filter(([k]) => k !== TOKEN), yield* Clock.currentTimeMillis)}`
         }
         yield* commit
           .submit((_, prepared) => {

@@ -88,6 +88,8 @@ export interface CdrFilter {
 }
 
 const SELECT_PLATFORM = `SELECT * FROM cdrs WHERE comp_number = ? AND platform_cdr_id = ?`
+// every enterprise that has call records, probed on (comp_number, platform_cdr_id): no index on the id alone to pay for
+const ENTERPRISES_OF_PLATFORM_ID = `SELECT c.comp_number FROM cdr_counts k JOIN cdrs c ON c.comp_number = k.comp_number AND c.platform_cdr_id = ? LIMIT 2`
 const UPDATE_PLATFORM = `UPDATE cdrs SET extension = ?, phone = ?, last_phone = ?, start_ms = ?, hangup_ms = ?, talk_secs = ?, peer = ?,
   record_file = ?, fields = ?, updated_at = ? WHERE cdr_id = ?`
 const INSERT_PLATFORM = `INSERT INTO cdrs (cdr_id, comp_number, platform_cdr_id, source, created_at, extension, phone, last_phone, start_ms,
@@ -126,9 +128,19 @@ export class CdrStore extends Effect.Service<CdrStore>()("CdrStore", {
         return { cdrId, created: true }
       })
 
+    /** `yyyy-MM-dd HH:mm[:ss[.S…]]` (Java writes `.0`); a date that does not exist (Feb 30, 25:61) is no time. */
     const localTime = (v: unknown) => {
-      const t = text(v)
-      return /^\d{4}-\d{1,2}-\d{1,2}[ T]\d{1,2}:\d{1,2}(:\d{1,2})?$/.test(t) ? parseLocal(t.replace("T", " ").replace(/ (\d{1,2}:\d{1,2})$/, " $1:00"), tz) : undefined
+      const m = /^(\d{4})-(\d{1,2})-(\d{1,2})[ T](\d{1,2}):(\d{1,2})(?::(\d{1,2})(?:\.\d+)?)?$/.exec(text(v).trim())
+      if (!m) return undefined
+      const [y, mo, d, h, mi, sec] = m.slice(1).map((x) => Number(x ?? 0)) as [number, number, number, number, number, number]
+      const probe = new Date(Date.UTC(y, mo - 1, d, h, mi, sec))
+      if (probe.getUTCFullYear() !== y || probe.getUTCMonth() !== mo - 1 || probe.getUTCDate() !== d || probe.getUTCHours() !== h || probe.getUTCMinutes() !== mi || probe.getUTCSeconds() !== sec)
+        return undefined
+      return parseLocal(`${y}-${mo}-${d} ${h}:${mi}:${sec}`, tz)
+    }
+    const seconds = (v: unknown) => {
+      const n = num(v)
+      return n !== undefined && Number.isInteger(n) && n >= 0 ? n : undefined
     }
 
     /**
@@ -145,14 +157,14 @@ export class CdrStore extends Effect.Service<CdrStore>()("CdrStore", {
     ) => {
       const memo = withDefaults(pushed, defaults)
       const now = Date.now()
-      const platformId = text(memo.cdrId)
+      const platformId = text(memo.cdrId).trim()
       const existing = prepared(SELECT_PLATFORM).get(compNumber, platformId) as CdrRecord | undefined
       const phone = memo.cdrPhoneNum !== undefined ? text(memo.cdrPhoneNum) : (existing?.phone ?? "")
       const extension = memo.cdrExtension !== undefined ? text(memo.cdrExtension) : (existing?.extension ?? "")
       const lastPhone = memo.cdrLastPhoneNum !== undefined ? text(memo.cdrLastPhoneNum) : lastPhoneOf(phone)
       const startMs = localTime(memo.cdrStartTime) ?? existing?.start_ms ?? now
       const hangupMs = localTime(memo.cdrHangupTime) ?? existing?.hangup_ms ?? null
-      const talkSecs = num(memo.cdrTalktime) ?? existing?.talk_secs ?? 0
+      const talkSecs = seconds(memo.cdrTalktime) ?? existing?.talk_secs ?? 0
       const peer = num(memo.cdrPeer) ?? existing?.peer ?? null
       const recordFile = memo.cdrRecordFile ? basename(text(memo.cdrRecordFile)) : (existing?.record_file ?? "")
       const fields = JSON.stringify(existing ? { ...(JSON.parse(existing.fields) as object), ...memo } : memo)
@@ -163,6 +175,15 @@ export class CdrStore extends Effect.Service<CdrStore>()("CdrStore", {
       const cdrId = ids.nextSync()
       prepared(INSERT_PLATFORM).run(cdrId, compNumber, platformId, now, extension, phone, lastPhone, startMs, hangupMs, talkSecs, peer, recordFile, fields, now)
       return { cdrId, created: true }
+    }
+
+    /**
+     * A push whose memo names its call but not its extension (a recording push, say) updates
+     * that call's record when exactly one enterprise has a call of that id; it creates none.
+     */
+    const updateFromPlatformIn = (prepared: Prepared, pushed: Readonly<Record<string, unknown>>, defaults: Readonly<Record<string, unknown>> = {}) => {
+      const owners = prepared(ENTERPRISES_OF_PLATFORM_ID).all(text(pushed.cdrId).trim()) as Array<{ comp_number: string }>
+      return owners.length === 1 ? upsertFromPlatformIn(prepared, owners[0]!.comp_number, pushed, defaults) : undefined
     }
 
     /** A stored record in the contract's `cdr*` shape. */
@@ -230,6 +251,6 @@ export class CdrStore extends Effect.Service<CdrStore>()("CdrStore", {
         return { total: n, rows: rows.map(toRow) }
       })
 
-    return { upsertFromClient, upsertFromPlatformIn, toRow, findRow, search } as const
+    return { upsertFromClient, upsertFromPlatformIn, updateFromPlatformIn, toRow, findRow, search } as const
   })
 }) {}

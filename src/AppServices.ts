@@ -16,6 +16,7 @@ import { ExtensionsRepo } from "./extensions/ExtensionsRepo.js"
 import { schedulerLayer } from "./jobs/Scheduler.js"
 import { DeadLetters } from "./forwarding/DeadLetters.js"
 import { Targets } from "./forwarding/Targets.js"
+import { dataDirLockLayer } from "./db/DataDirLock.js"
 import { workerLayer } from "./forwarding/Worker.js"
 import { Metrics } from "./http/Metrics.js"
 import { CdrStore } from "./records/CdrStore.js"
@@ -57,7 +58,8 @@ export const appLayer = (config: AppConfigShape, options: { readonly background:
   ).pipe(Layer.provideMerge(base))
   const services = Layer.mergeAll(Auth.Default, GroupCommit.Default, DeadLetters.Default).pipe(Layer.provideMerge(repos))
   const ready = (options.background ? Layer.mergeAll(Bootstrap, schedulerLayer(), workerLayer) : Bootstrap).pipe(Layer.provideMerge(services))
-  return ready.pipe(
+  // the lock is taken before anything touches the database, and released last
+  return (options.background ? ready.pipe(Layer.provideMerge(dataDirLockLayer)) : ready).pipe(
     Layer.provideMerge(configLayer),
     Layer.provide(loggerLayer(config)),
     Layer.provideMerge(Layer.setScheduler(new ImmediateScheduler()))

@@ -15,7 +15,7 @@ const filesUnder = (dir: string): Array<string> =>
   fs.readdirSync(dir, { withFileTypes: true }).flatMap((e) => (e.isDirectory() ? filesUnder(path.join(dir, e.name)) : [path.join(dir, e.name)]))
 
 describe("the bridge process", () => {
-  it("serves, shuts down cleanly on SIGTERM, and leaves no credential on disk or in its logs", async () => {
+  it("serves, refuses a second bridge on its data directory, shuts down cleanly on SIGTERM, and leaves no credential on disk or in its logs", async () => {
     const dataDir = tempDir()
     const bridge = await startBridge({ BRIDGE_DATA_DIR: dataDir })
     const server = { url: bridge.url }
@@ -28,9 +28,16 @@ describe("the bridge process", () => {
     const reset = await callApi(server, { ...creds(), method: "initExtensionPassword", exteId: String(exteId) })
     expect(reset.code).toBe(0)
 
+    // one serving bridge per data directory: a second is refused, naming the first
+    const second = await runCli(["serve"], { BRIDGE_DATA_DIR: dataDir, BRIDGE_PORT: "0", BRIDGE_HOST: "127.0.0.1", LOG_LEVEL: "error" })
+    expect(second.code).toBe(1)
+    expect(second.stderr).toContain(`another bridge (pid ${bridge.child.pid}) serves ${dataDir}`)
+    expect((await callApi(server, { ...creds(), method: "getExtension" })).code).toBe(0)
+
     bridge.child.kill("SIGTERM")
     expect(await bridge.exited).toBe(0)
     expect(bridge.output()).toMatch(/shutting down/)
+    expect(fs.existsSync(path.join(dataDir, "bridge.pid"))).toBe(false)
 
     const needles = ["02367073578", secret, String(reset.password), "wrong-password"].flatMap((p) => [p, md5(p), md5(p).toUpperCase()])
     const files = filesUnder(dataDir)

@@ -210,5 +210,13 @@ export const migrations: Record<string, Effect.Effect<void, unknown, SqlClient.S
   // Indexes every push paid for and no query read: recordings are found from the call record
   // (cdrs → recordings by file name, the recordings' own unique index), and the admin event
   // listing narrows by time (events_time) before it filters by type.
-  "0006_leaner_writes": run(`DROP INDEX IF EXISTS cdrs_record_file`, `DROP INDEX IF EXISTS events_type_time`)
+  "0006_leaner_writes": run(`DROP INDEX IF EXISTS cdrs_record_file`, `DROP INDEX IF EXISTS events_type_time`),
+  // A call's delivery that exhausted its retries (the target was unreachable) holds the call's
+  // later deliveries to that target until it is redriven or purged, so a redrive after an
+  // outage still sends the call in order; the index covers those dead letters too.
+  "0007_order_behind_exhausted": run(
+    `DROP INDEX IF EXISTS deliveries_order`,
+    `CREATE INDEX deliveries_order ON deliveries(target, order_key, id)
+       WHERE order_key IS NOT NULL AND (status IN ('pending', 'in_flight') OR (status = 'dead' AND dead_reason = 'exhausted'))`
+  )
 }

@@ -67,7 +67,8 @@ export class Outbox extends Effect.Service<Outbox>()("Outbox", {
       if (inserted.changes === 0) return null
       let orderKey: string | null | undefined
       for (const target of targets.snapshot()) {
-        if (!target.enabled || target.name === event.aboutTarget || !matches(target, event.type)) continue
+        // a disabled target's deliveries are kept, waiting: pausing a target loses nothing
+        if (target.name === event.aboutTarget || !matches(target, event.type)) continue
         if (orderKey === undefined) orderKey = orderKeyOf(event.data)
         const deliveryId = ids.nextSync()
         prepared(INSERT_DELIVERY).run(deliveryId, id, target.name, now, orderKey, `msg_${deliveryId}`, now, now)

@@ -4,7 +4,7 @@
  */
 import jsonata from "jsonata"
 import { Effect } from "effect"
-import type { Target } from "./Target.js"
+import { jsonataMessage, type Target } from "./Target.js"
 
 export interface StoredEvent {
   readonly id: number
@@ -23,7 +23,21 @@ export interface Request {
   readonly query?: string
 }
 
-export class TransformFailed extends Error {}
+/** The request for a delivery cannot be made: it is a dead letter at once, with this reason. */
+export class TransformFailed extends Error {
+  constructor(
+    message: string,
+    readonly reason: "transform" | "unsendable" = "transform"
+  ) {
+    super(message)
+  }
+}
+
+/**
+ * A transform runs on the event loop, between sends and pushes: one that loops or recurses
+ * without end is stopped (JSONata's own guardrails) rather than freezing the bridge.
+ */
+export const TRANSFORM_LIMITS = { timeout: 250, stack: 500, sequence: 100_000 } as const
 
 export const envelopeOf = (e: StoredEvent) => ({
   id: e.id,
@@ -86,12 +100,14 @@ export const render = (target: Target, e: StoredEvent): Effect.Effect<Request, T
     return Effect.tryPromise({
       try: async () => {
         let expression = expressions.get(source)
-        if (!expression) expressions.set(source, (expression = jsonata(source)))
+        if (!expression) expressions.set(source, (expression = jsonata(source, TRANSFORM_LIMITS)))
         const result: unknown = await expression.evaluate(envelopeOf(e))
         if (result === undefined) throw new Error("the transform produced nothing")
-        return { body: JSON.stringify(result), contentType: "application/json" }
+        if (typeof result === "function") throw new Error("the transform produced a function")
+        // a string is the body itself (a form, XML…: name its content-type in the target's headers)
+        return typeof result === "string" ? { body: result, contentType: "text/plain; charset=utf-8" } : { body: JSON.stringify(result), contentType: "application/json" }
       },
-      catch: (err) => new TransformFailed(`transform failed: ${err instanceof Error ? err.message : String(err)}`)
+      catch: (err) => new TransformFailed(`transform failed: ${jsonataMessage(err)}`)
     })
   }
   switch (target.format) {

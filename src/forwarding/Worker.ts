@@ -7,7 +7,7 @@
  * due again at start; on shutdown, sends in flight get a moment to finish.
  */
 import { SqlClient } from "@effect/sql"
-import { Clock, Duration, Effect, FiberSet, Layer, Option } from "effect"
+import { Clock, Duration, Effect, FiberSet, Layer } from "effect"
 import { Webhook } from "standardwebhooks"
 import { AppConfig } from "../config/AppConfig.js"
 import { GroupCommit } from "../db/GroupCommit.js"
@@ -64,7 +64,7 @@ type Outcome =
   | { readonly kind: "delivered"; readonly status: number }
   | { readonly kind: "retry"; readonly status: number | null; readonly error: string; readonly retryAfterMs: number | null }
   | { readonly kind: "refused"; readonly status: number; readonly error: string }
-  | { readonly kind: "unsendable"; readonly error: string }
+  | { readonly kind: "unsendable"; readonly reason: "transform" | "unsendable"; readonly error: string }
 
 // with the event itself: one statement per claim rather than one more per delivery
 const SELECT_DUE = `SELECT d.id, d.event_id, d.attempts, d.webhook_id,
@@ -72,16 +72,19 @@ const SELECT_DUE = `SELECT d.id, d.event_id, d.attempts, d.webhook_id,
   FROM deliveries d LEFT JOIN events e ON e.id = d.event_id
   WHERE d.target = ? AND d.status = 'pending' AND d.next_attempt_at <= ?
     AND (d.order_key IS NULL OR NOT EXISTS (
-      SELECT 1 FROM deliveries p WHERE p.target = d.target AND p.order_key = d.order_key AND p.id < d.id AND p.status IN ('pending', 'in_flight')))
+      SELECT 1 FROM deliveries p WHERE p.target = d.target AND p.order_key = d.order_key AND p.id < d.id
+        AND (p.status IN ('pending', 'in_flight') OR (p.status = 'dead' AND p.dead_reason = 'exhausted'))))
   ORDER BY d.next_attempt_at, d.id LIMIT ?`
 const MARK_IN_FLIGHT = `UPDATE deliveries SET status = 'in_flight', lock_expires_at = ? WHERE id = ?`
 const MARK_EVENT_MISSING = `UPDATE deliveries SET status = 'dead', dead_reason = 'event missing' WHERE id = ?`
 // attempts are numbered over the delivery's whole life: a redrive restarts the schedule, not the history
 const INSERT_ATTEMPT = `INSERT INTO attempts (delivery_id, n, started_at, status, latency_ms, error, response)
   SELECT ?, coalesce(max(n), 0) + 1, ?, ?, ?, ?, ? FROM attempts WHERE delivery_id = ?`
-const MARK_DELIVERED = `UPDATE deliveries SET status = 'delivered', attempts = ?, lock_expires_at = NULL, last_error = NULL, updated_at = ? WHERE id = ?`
-const MARK_RETRY = `UPDATE deliveries SET status = 'pending', attempts = ?, next_attempt_at = ?, lock_expires_at = NULL, last_error = ?, updated_at = ? WHERE id = ?`
-const MARK_DEAD = `UPDATE deliveries SET status = 'dead', attempts = ?, lock_expires_at = NULL, last_error = ?, dead_reason = ?, updated_at = ? WHERE id = ?`
+// only a delivery still in flight takes the outcome: one dead-lettered under its send (target deleted) stays dead
+const MARK_DELIVERED = `UPDATE deliveries SET status = 'delivered', attempts = ?, lock_expires_at = NULL, last_error = NULL, updated_at = ? WHERE id = ? AND status = 'in_flight'`
+const MARK_RETRY = `UPDATE deliveries SET status = 'pending', attempts = ?, next_attempt_at = ?, lock_expires_at = NULL, last_error = ?, updated_at = ? WHERE id = ? AND status = 'in_flight'`
+const MARK_DEAD = `UPDATE deliveries SET status = 'dead', attempts = ?, lock_expires_at = NULL, last_error = ?, dead_reason = ?, updated_at = ? WHERE id = ? AND status = 'in_flight'`
+const MARK_TARGET_GONE = `UPDATE deliveries SET status = 'dead', dead_reason = 'target deleted', lock_expires_at = NULL, updated_at = ? WHERE id = ? AND status = 'in_flight'`
 const RELEASE_LATER = `UPDATE deliveries SET status = 'pending', next_attempt_at = ? WHERE id = ? AND status = 'in_flight'`
 
 const EXCERPT = 2048
@@ -101,17 +104,28 @@ export const nextDelay = (scheduled: number, retryAfter: number | null, random =
   return retryAfter === null ? jittered : Math.min(Math.max(retryAfter, scheduled), 2 * scheduled)
 }
 
+/** Anything thrown while the request is made (a stored event that does not parse, a key that does not sign) can only fail again. */
+const unsendable = (what: string) => (defect: unknown) =>
+  Effect.fail(new TransformFailed(`${what}: ${defect instanceof Error ? defect.message : String(defect)}`, "unsendable"))
+
 const send = (target: Target, event: StoredEvent, webhookId: string) =>
   Effect.gen(function* () {
-    const request = yield* render(target, event)
+    const request = yield* Effect.suspend(() => render(target, event)).pipe(Effect.catchAllDefect(unsendable("the request could not be made")))
     const now = yield* Clock.currentTimeMillis
-    const headers: Record<string, string> = { "content-type": request.contentType, "user-agent": "voip-bridge", ...target.headers }
+    const own = Object.keys(target.headers).map((h) => h.toLowerCase())
+    const headers: Record<string, string> = {
+      ...(own.includes("content-type") ? {} : { "content-type": request.contentType }),
+      ...(own.includes("user-agent") ? {} : { "user-agent": "voip-bridge" }),
+      ...target.headers,
+      "webhook-id": webhookId
+    }
     if (target.secret) {
-      const timestamp = new Date(now)
-      headers["webhook-id"] = webhookId
+      const secret = target.secret
       headers["webhook-timestamp"] = String(Math.floor(now / 1000))
-      headers["webhook-signature"] = new Webhook(target.secret).sign(webhookId, timestamp, request.body)
-    } else headers["webhook-id"] = webhookId
+      headers["webhook-signature"] = yield* Effect.try({ try: () => new Webhook(secret).sign(webhookId, new Date(now), request.body), catch: (e) => e }).pipe(
+        Effect.catchAll(unsendable("the request could not be signed"))
+      )
+    }
     const url = request.query ? `${target.url}${target.url.includes("?") ? "&" : "?"}${request.query}` : target.url
     return yield* Effect.tryPromise({
       try: async (signal): Promise<Outcome & { excerpt: string }> => {
@@ -131,7 +145,7 @@ const send = (target: Target, event: StoredEvent, webhookId: string) =>
   }).pipe(
     Effect.catchIf(
       (e): e is TransformFailed => e instanceof TransformFailed,
-      (e) => Effect.succeed<Outcome & { excerpt: string }>({ kind: "unsendable", error: e.message, excerpt: "" })
+      (e) => Effect.succeed<Outcome & { excerpt: string }>({ kind: "unsendable", reason: e.reason, error: e.message, excerpt: "" })
     )
   )
 
@@ -156,6 +170,12 @@ export const workerLayer = Layer.scopedDiscard(
 
     // a single process: whatever was in flight when it last stopped was not finished
     yield* sql`UPDATE deliveries SET status = 'pending', lock_expires_at = NULL WHERE status = 'in_flight'`
+    // a target gone while the bridge was down (taken out of the config file): what waited for it
+    // becomes dead letters — visible, redrivable once it is back — rather than waiting unseen
+    const known = JSON.stringify(targets.snapshot().map((t) => t.name))
+    const orphaned = yield* sql<{ id: number }>`UPDATE deliveries SET status = 'dead', dead_reason = 'target deleted', updated_at = ${Date.now()}
+      WHERE status = 'pending' AND target NOT IN (SELECT value FROM json_each(${known})) RETURNING id`
+    if (orphaned.length > 0) yield* Effect.logWarning("deliveries of targets that no longer exist are dead letters now").pipe(Effect.annotateLogs({ count: orphaned.length }))
 
     const operational = (prepared: Prepared, type: string, target: Target, data: Record<string, unknown>) =>
       outbox.emitIn(prepared, { type, enterprise: null, source: "forwarding", aboutTarget: target.name, data: { target: target.name, ...data } })
@@ -191,8 +211,9 @@ export const workerLayer = Layer.scopedDiscard(
           if (outcome.kind === "delivered") prepared(MARK_DELIVERED).run(n, now, d.id)
           else if (retryAt !== null) prepared(MARK_RETRY).run(n, retryAt, error, now, d.id)
           else {
-            const reason = outcome.kind === "refused" ? "refused" : outcome.kind === "unsendable" ? "transform" : "exhausted"
-            prepared(MARK_DEAD).run(n, error, reason, now, d.id)
+            const reason = outcome.kind === "refused" ? "refused" : outcome.kind === "unsendable" ? outcome.reason : "exhausted"
+            // a delivery no longer in flight was dead-lettered under the send (its target deleted): it stays so
+            if (prepared(MARK_DEAD).run(n, error, reason, now, d.id).changes === 0) return
             operational(prepared, "delivery.exhausted", target, { deliveryId: d.id, eventId: event.id, eventType: event.type, attempts: n, reason, lastError: error })
           }
           if (recovered) operational(prepared, "target.recovered", target, { after: failures })
@@ -210,8 +231,10 @@ export const workerLayer = Layer.scopedDiscard(
         const state = stateOf(target.name)
         const event = d.event
         if (!event) return yield* sqlite.exclusive((_, prepared) => prepared(MARK_EVENT_MISSING).run(d.id))
-        // the target as it is now: an edit applies to deliveries already waiting
-        const current = Option.getOrElse(Option.fromNullable(yield* targets.get(target.name)), () => target)
+        // the target as it is now: an edit applies to deliveries already waiting; a deleted one
+        // sends nothing more (its deliveries were dead-lettered with it)
+        const current = yield* targets.get(target.name)
+        if (!current) return yield* sqlite.exclusive((_, prepared) => prepared(MARK_TARGET_GONE).run(Date.now(), d.id))
         if (current.rateLimit) {
           const now = yield* Clock.currentTimeMillis
           const wait = Math.max(0, state.nextSendAt - now)

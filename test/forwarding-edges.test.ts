@@ -1,0 +1,154 @@
+/**
+ * Delivery at its edges: a transform that never ends, a target deleted under a send, an event
+ * that cannot be made into a request, a call's order through an outage and its redrive, a
+ * paused target, a transform's string result, deliveries orphaned while the bridge was down.
+ */
+import * as fs from "node:fs"
+import * as path from "node:path"
+import Database from "better-sqlite3"
+import { Effect } from "effect"
+import { afterAll, beforeAll, describe, expect, it } from "vitest"
+import { loadConfig } from "../src/config/AppConfig.js"
+import { startServer } from "../src/http/Server.js"
+import { startTestServer, tempDir, type TestServer } from "./support/TestServer.js"
+import { eventually, startReceiver } from "./support/Receiver.js"
+
+type Rx = Awaited<ReturnType<typeof startReceiver>>
+let server: TestServer
+let looping: Rx, slow: Rx, plain: Rx, seq: Rx, paused: Rx, text: Rx
+
+const push = async (params: Record<string, string>) =>
+  (await (await fetch(`${server.url}/api/voip.json`, { method: "POST", body: new URLSearchParams(params) })).json()) as { code: number }
+const adminApi = async (method: string, p: string, body?: unknown) => {
+  const token = fs.readFileSync(path.join(server.dataDir, "admin-token"), "utf8").trim()
+  const res = await fetch(`${server.url}/admin/api${p}`, { method, headers: { authorization: `Bearer ${token}`, "content-type": "application/json" }, ...(body !== undefined ? { body: JSON.stringify(body) } : {}) })
+  return (await res.json()) as Record<string, unknown> & { items?: Array<Record<string, unknown>> }
+}
+const deliveriesOf = async (target: string) => (await adminApi("GET", `/deliveries?target=${target}&limit=1000`)).items!
+const cdrOf = (d: Record<string, unknown>) => ((d.event as { data: { cdrId?: number } }).data.cdrId)
+
+beforeAll(async () => {
+  ;[looping, slow, plain, seq, paused, text] = await Promise.all(Array.from({ length: 6 }, () => startReceiver()))
+  server = await startTestServer({
+    forwarding: { pollIntervalMs: 50 },
+    targets: [
+      { name: "looping", url: looping.url, events: ["call.dialing"], transform: "($f := function($n){ $f($n + 1) }; $f(0))", retry: { scheduleMs: [0] } },
+      { name: "slow", url: slow.url, events: ["call.answered"], retry: { scheduleMs: [0, 60_000] } },
+      { name: "plain", url: plain.url, events: ["call.hangup"], retry: { scheduleMs: [0] } },
+      { name: "seq", url: seq.url, events: ["call.*"], retry: { scheduleMs: [0] } },
+      { name: "paused", url: paused.url, events: ["call.recording"], enabled: false, retry: { scheduleMs: [0] } },
+      { name: "text", url: text.url, events: ["call.recording"], transform: "'cdr=' & data.cdrId", headers: { "Content-Type": "application/x-www-form-urlencoded" }, retry: { scheduleMs: [0] } }
+    ]
+  })
+})
+afterAll(async () => {
+  await server.close()
+  for (const rx of [looping, slow, plain, seq, paused, text]) await rx.close()
+})
+
+describe("a transform that never ends", () => {
+  it("is stopped and dead-lettered with the reason, and the bridge goes on", async () => {
+    expect((await push({ type: "1", peer: "1", memo: '{"cdrId":1001}' })).code).toBe(0)
+    const dead = await eventually(async () => (await adminApi("GET", "/dead-letters?target=looping")).items?.[0])
+    expect(dead).toMatchObject({ reason: "transform", lastError: expect.stringMatching(/^transform failed: Evaluation timeout/) })
+    expect(looping.received).toHaveLength(0)
+    expect((await push({ type: "3", peer: "1", memo: '{"cdrId":1002}' })).code).toBe(0)
+    await eventually(() => plain.received.find((r) => r.body.includes("1002")))
+  })
+})
+
+describe("a target deleted while its delivery is being sent", () => {
+  it("keeps that delivery a dead letter, whatever the send's outcome", async () => {
+    slow.setAnswer(() => ({ status: 503, delayMs: 600 }))
+    expect((await push({ type: "2", peer: "1", memo: '{"cdrId":1003}' })).code).toBe(0)
+    await eventually(() => slow.received.length === 1)
+    expect(await adminApi("DELETE", "/targets/slow")).toMatchObject({ code: 0, deadLettered: 1 })
+    await new Promise((r) => setTimeout(r, 900))
+    const [d] = (await adminApi("GET", "/dead-letters?target=slow")).items!
+    expect(d).toMatchObject({ status: "dead", reason: "target deleted" })
+    expect(d!.attempts).toHaveLength(1)
+  })
+})
+
+describe("an event that cannot be made into a request", () => {
+  it("is a dead letter at once (unsendable), not retried unseen", async () => {
+    const w = new Database(path.join(server.dataDir, "bridge.db"))
+    w.pragma("busy_timeout = 5000")
+    w.prepare("INSERT INTO events (id, type, occurred_at, source, data) VALUES (77, 'call.hangup', ?, 'push:voip', 'not json')").run(Date.now())
+    w.prepare("INSERT INTO deliveries (id, event_id, target, status, next_attempt_at, webhook_id, created_at, updated_at) VALUES (78, 77, 'plain', 'pending', 0, 'msg_78', 0, 0)").run()
+    w.close()
+    const d = await eventually(() => {
+      const r = new Database(path.join(server.dataDir, "bridge.db"), { readonly: true })
+      const row = r.prepare("SELECT status, dead_reason, last_error FROM deliveries WHERE id = 78").get() as { status: string; dead_reason: string; last_error: string }
+      r.close()
+      return row.status === "dead" ? row : undefined
+    })
+    expect(d).toMatchObject({ dead_reason: "unsendable", last_error: expect.stringMatching(/^the request could not be made: /) })
+  })
+})
+
+describe("a call's order through an outage", () => {
+  it("holds the call's later deliveries behind one that exhausted its retries, and sends them in order once it is redriven", async () => {
+    seq.setAnswer(() => ({ status: 503 }))
+    expect((await push({ type: "1", peer: "1", memo: '{"cdrId":2001}' })).code).toBe(0)
+    await eventually(async () => (await adminApi("GET", "/dead-letters?target=seq")).items?.find((i) => cdrOf(i) === 2001))
+    seq.setAnswer(() => ({ status: 200 }))
+    seq.received.length = 0
+    expect((await push({ type: "2", peer: "1", memo: '{"cdrId":2001}' })).code).toBe(0)
+    // another call flows meanwhile
+    expect((await push({ type: "2", peer: "1", memo: '{"cdrId":2002}' })).code).toBe(0)
+    await eventually(() => seq.received.find((r) => r.body.includes("2002")))
+    await new Promise((r) => setTimeout(r, 200))
+    expect(seq.received.filter((r) => r.body.includes('"cdrId":2001'))).toHaveLength(0)
+    expect((await deliveriesOf("seq")).find((d) => cdrOf(d) === 2001 && d.status === "pending")).toBeDefined()
+    expect(await adminApi("POST", "/dead-letters/redrive", { target: "seq" })).toEqual({ code: 0, redriven: 1 })
+    await eventually(() => seq.received.filter((r) => r.body.includes('"cdrId":2001')).length === 2)
+    expect(seq.received.filter((r) => r.body.includes('"cdrId":2001')).map((r) => JSON.parse(r.body).type)).toEqual(["call.dialing", "call.answered"])
+  })
+
+  it("keeps an event re-sent to another target in its call's order too", async () => {
+    const [event] = (await adminApi("GET", "/events?type=call.hangup&limit=1")).items!
+    expect(await adminApi("POST", `/events/${String(event!.id)}/resend`, { target: "plain" })).toMatchObject({ code: -10 })
+    expect(await adminApi("POST", `/events/${String(event!.id)}/resend`, { target: "text" })).toMatchObject({ code: 0 })
+    const r = new Database(path.join(server.dataDir, "bridge.db"), { readonly: true })
+    const row = r.prepare("SELECT order_key FROM deliveries WHERE event_id = ? AND target = 'text'").get(event!.id) as { order_key: string | null }
+    r.close()
+    expect(row.order_key).toBe(String((event!.data as { cdrId: number }).cdrId))
+  })
+})
+
+describe("a paused target", () => {
+  it("keeps its deliveries waiting while disabled, and sends them once enabled", async () => {
+    expect((await push({ type: "4", peer: "1", memo: '{"cdrId":3001}' })).code).toBe(0)
+    await eventually(() => text.received.find((r) => r.body === "cdr=3001"))
+    expect((await deliveriesOf("paused")).map((d) => [cdrOf(d), d.status])).toEqual([[3001, "pending"]])
+    expect(paused.received).toHaveLength(0)
+    expect(await adminApi("PATCH", "/targets/paused", { enabled: true })).toMatchObject({ code: 0 })
+    await eventually(() => paused.received.find((r) => r.body.includes("3001")))
+  })
+
+  it("sends a transform's string result as it is, with the content-type the target names", async () => {
+    const got = text.received.find((r) => r.body === "cdr=3001")!
+    expect(got.headers["content-type"]).toBe("application/x-www-form-urlencoded")
+  })
+})
+
+describe("deliveries of a target gone while the bridge was down", () => {
+  it("are dead letters when it starts again, not left waiting unseen", async () => {
+    const dataDir = tempDir()
+    const config = await Effect.runPromise(loadConfig({ env: {}, overrides: { port: 0, host: "127.0.0.1", dataDir, logLevel: "error" } }))
+    await (await startServer(config)).close()
+    const w = new Database(path.join(dataDir, "bridge.db"))
+    w.prepare("INSERT INTO events (id, type, occurred_at, source, data) VALUES (1, 'call.hangup', 0, 'push:voip', '{}')").run()
+    w.prepare("INSERT INTO deliveries (id, event_id, target, status, next_attempt_at, webhook_id, created_at, updated_at) VALUES (2, 1, 'removed-from-config', 'pending', 0, 'msg_2', 0, 0)").run()
+    w.close()
+    const again = await startServer(config)
+    try {
+      const r = new Database(path.join(dataDir, "bridge.db"), { readonly: true })
+      expect(r.prepare("SELECT status, dead_reason FROM deliveries WHERE id = 2").get()).toEqual({ status: "dead", dead_reason: "target deleted" })
+      r.close()
+    } finally {
+      await again.close()
+    }
+  })
+})

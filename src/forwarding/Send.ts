@@ -6,6 +6,15 @@
 import * as http from "node:http"
 import * as https from "node:https"
 
+/** At most `bytes` bytes of UTF-8: a character the cut would split is left out, not replaced by a wider U+FFFD. */
+export const excerptOf = (body: Buffer, bytes: number) => {
+  if (body.length <= bytes) return body.toString("utf8")
+  let end = bytes
+  // step back over continuation bytes (10xxxxxx) to the start of the character the cut falls in
+  while (end > 0 && (body[end]! & 0xc0) === 0x80) end--
+  return body.subarray(0, end).toString("utf8")
+}
+
 export interface Answer {
   readonly status: number
   readonly retryAfter: string | null
@@ -72,7 +81,7 @@ export const post = (
         resolve({
           status: res.statusCode ?? 0,
           retryAfter: typeof header === "string" ? header : null,
-          excerpt: Buffer.concat(chunks).subarray(0, options.excerptBytes).toString("utf8")
+          excerpt: excerptOf(Buffer.concat(chunks), options.excerptBytes)
         })
       })
       res.once("error", (e) => {

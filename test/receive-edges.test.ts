@@ -121,6 +121,18 @@ describe("what is kept and passed on", () => {
   })
 })
 
+describe("long GET pushes", () => {
+  it("takes a GET push whose query passes Node's 16 KiB default, and answers an oversized one with a coded JSON body", async () => {
+    const fields = Object.fromEntries(Array.from({ length: 50 }, (_, i) => [`woOther${i + 1}`, "备注".repeat(40)]))
+    const long = `${server.url}/api/voip.json?token=${TOKEN}&type=1&peer=1&phone=13700000009&memo=${encodeURIComponent(JSON.stringify({ cdrId: 830001, cdrExtension: "100008800", ...fields }))}`
+    expect(long.length).toBeGreaterThan(30_000)
+    expect(await ack(fetch(long))).toEqual({ code: 0, message: "OK" })
+    const huge = await fetch(`${long}&more=${"x".repeat(70_000)}`)
+    expect(huge.status).toBe(431)
+    expect(await huge.json()).toEqual({ code: -12, message: "request line and headers are larger than 65536 bytes" })
+  })
+})
+
 describe("the call record a memo describes", () => {
   it("reads Java's .0 seconds, ignores a date that does not exist and a negative talk time, and lets a push without the extension update the call", async () => {
     const memo = (o: Record<string, unknown>) => JSON.stringify({ cdrId: 820001, ...o })

@@ -10,6 +10,7 @@
  */
 import * as http from "node:http"
 import * as net from "node:net"
+import type * as stream from "node:stream"
 
 const repaired = new WeakSet<net.Socket>()
 const FIRST_BYTES_TIMEOUT_MS = 30_000
@@ -42,8 +43,27 @@ export const repairRequestLine = (chunk: Buffer): Buffer | null => {
  * never listens itself, so it cannot track its connections: `close` does, ending idle
  * connections at once and busy ones after their answer.
  */
+/**
+ * The contract's own examples push by GET, the memo in the query string: a work order with its
+ * fifty free fields can pass Node's 16 KiB default for the request line and headers.
+ */
+export const MAX_HEADER_BYTES = 64 * 1024
+
+/** A request HTTP itself cannot read still gets the coded JSON answer every other failure gets. */
+const clientError = (err: NodeJS.ErrnoException, socket: stream.Duplex) => {
+  if (!socket.writable) return socket.destroy()
+  const tooLarge = err.code === "HPE_HEADER_OVERFLOW"
+  const body = JSON.stringify(
+    tooLarge ? { code: -12, message: `request line and headers are larger than ${MAX_HEADER_BYTES} bytes` } : { code: -14, message: `malformed HTTP request: ${err.code ?? err.message}` }
+  )
+  socket.end(
+    `HTTP/1.1 ${tooLarge ? "431 Request Header Fields Too Large" : "400 Bad Request"}\r\nContent-Type: application/json; charset=utf-8\r\nContent-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`
+  )
+}
+
 export const createServer = (handler: http.RequestListener) => {
-  const server = http.createServer(handler)
+  const server = http.createServer({ maxHeaderSize: MAX_HEADER_BYTES }, handler)
+  server.on("clientError", clientError)
   const sockets = new Set<net.Socket>()
   const busy = new Set<net.Socket>()
   let closing = false

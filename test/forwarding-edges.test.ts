@@ -152,3 +152,45 @@ describe("deliveries of a target gone while the bridge was down", () => {
     }
   })
 })
+
+describe("a circuit open when the bridge stops", () => {
+  it("is open again after a restart: a probe goes first, and its success still raises target.recovered", async () => {
+    const dataDir = tempDir()
+    const [crm, ops] = await Promise.all([startReceiver(() => ({ status: 503 })), startReceiver()])
+    const config = await Effect.runPromise(
+      loadConfig({
+        env: {},
+        overrides: {
+          port: 0,
+          host: "127.0.0.1",
+          dataDir,
+          logLevel: "error",
+          forwarding: { pollIntervalMs: 50, circuitThreshold: 2, circuitCooldownMs: 60_000 },
+          targets: [
+            { name: "crm", url: crm.url, events: ["callback.*"], retry: { scheduleMs: [0, 50, 50, 50] } },
+            { name: "ops", url: ops.url, events: ["target.*"] }
+          ]
+        }
+      })
+    )
+    const types = () => ops.received.map((r) => JSON.parse(r.body).type as string)
+    try {
+      let bridge = await startServer(config)
+      await fetch(`${bridge.url}/api/callback.json?cbkId=1&cbkStatus=1`)
+      await eventually(() => types().includes("target.failing"))
+      await bridge.close()
+      crm.setAnswer(() => ({ status: 200 }))
+      bridge = await startServer(config)
+      try {
+        // the cool-down (a minute) is not waited again: the restart probes at once
+        await eventually(() => types().includes("target.recovered"))
+        expect(types()).toEqual(["target.failing", "target.recovered"])
+        await eventually(() => crm.received.some((r) => r.body.includes('"cbkId":"1"') && r.headers["webhook-id"]))
+      } finally {
+        await bridge.close()
+      }
+    } finally {
+      await Promise.all([crm.close(), ops.close()])
+    }
+  })
+})

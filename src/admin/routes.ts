@@ -158,6 +158,7 @@ export const routes: ReadonlyArray<Route> = [
         if (!removed) return missing(`target ${name}`)
         // what was still waiting for it becomes a dead letter: kept, visible, redrivable once the target is back
         const parked = yield* sql<{ id: number }>`UPDATE deliveries SET status = 'dead', dead_reason = 'target deleted' WHERE target = ${name} AND status IN ('pending', 'in_flight') RETURNING id`
+        yield* sql`DELETE FROM failing_targets WHERE target = ${name}`
         return json({ code: 0, message: "OK", deadLettered: parked.length })
       })
     )

@@ -218,5 +218,10 @@ export const migrations: Record<string, Effect.Effect<void, unknown, SqlClient.S
     `DROP INDEX IF EXISTS deliveries_order`,
     `CREATE INDEX deliveries_order ON deliveries(target, order_key, id)
        WHERE order_key IS NOT NULL AND (status IN ('pending', 'in_flight') OR (status = 'dead' AND dead_reason = 'exhausted'))`
+  ),
+  // A target whose circuit is open, kept across restarts: after one, it is probed first, and
+  // its recovery still raises the `target.recovered` that closes the operator's alert.
+  "0008_failing_targets": run(
+    `CREATE TABLE failing_targets (target TEXT PRIMARY KEY, since INTEGER NOT NULL, failures INTEGER NOT NULL) WITHOUT ROWID`
   )
 }

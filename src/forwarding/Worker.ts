@@ -85,6 +85,8 @@ const MARK_DELIVERED = `UPDATE deliveries SET status = 'delivered', attempts = ?
 const MARK_RETRY = `UPDATE deliveries SET status = 'pending', attempts = ?, next_attempt_at = ?, lock_expires_at = NULL, last_error = ?, updated_at = ? WHERE id = ? AND status = 'in_flight'`
 const MARK_DEAD = `UPDATE deliveries SET status = 'dead', attempts = ?, lock_expires_at = NULL, last_error = ?, dead_reason = ?, updated_at = ? WHERE id = ? AND status = 'in_flight'`
 const MARK_TARGET_GONE = `UPDATE deliveries SET status = 'dead', dead_reason = 'target deleted', lock_expires_at = NULL, updated_at = ? WHERE id = ? AND status = 'in_flight'`
+const REMEMBER_FAILING = `INSERT OR REPLACE INTO failing_targets (target, since, failures) VALUES (?, ?, ?)`
+const FORGET_FAILING = `DELETE FROM failing_targets WHERE target = ?`
 const RELEASE_LATER = `UPDATE deliveries SET status = 'pending', next_attempt_at = ? WHERE id = ? AND status = 'in_flight'`
 
 const EXCERPT = 2048
@@ -173,6 +175,12 @@ export const workerLayer = Layer.scopedDiscard(
     // a target gone while the bridge was down (taken out of the config file): what waited for it
     // becomes dead letters — visible, redrivable once it is back — rather than waiting unseen
     const known = JSON.stringify(targets.snapshot().map((t) => t.name))
+    // circuits open when the bridge stopped are open again, their cool-down over: a probe goes first
+    for (const f of yield* sql<{ target: string; failures: number }>`SELECT target, failures FROM failing_targets`) {
+      const state = stateOf(f.target)
+      state.failures = f.failures
+      state.openUntil = Date.now()
+    }
     const orphaned = yield* sql<{ id: number }>`UPDATE deliveries SET status = 'dead', dead_reason = 'target deleted', updated_at = ${Date.now()}
       WHERE status = 'pending' AND target NOT IN (SELECT value FROM json_each(${known})) RETURNING id`
     if (orphaned.length > 0) yield* Effect.logWarning("deliveries of targets that no longer exist are dead letters now").pipe(Effect.annotateLogs({ count: orphaned.length }))
@@ -216,8 +224,14 @@ export const workerLayer = Layer.scopedDiscard(
             if (prepared(MARK_DEAD).run(n, error, reason, now, d.id).changes === 0) return
             operational(prepared, "delivery.exhausted", target, { deliveryId: d.id, eventId: event.id, eventType: event.type, attempts: n, reason, lastError: error })
           }
-          if (recovered) operational(prepared, "target.recovered", target, { after: failures })
-          if (opened) operational(prepared, "target.failing", target, { failures, lastError: error })
+          if (recovered) {
+            prepared(FORGET_FAILING).run(target.name)
+            operational(prepared, "target.recovered", target, { after: failures })
+          }
+          if (opened) {
+            prepared(REMEMBER_FAILING).run(target.name, now, failures)
+            operational(prepared, "target.failing", target, { failures, lastError: error })
+          }
         })
         metrics.deliveries.inc({ target: target.name, outcome: outcome.kind })
         if (opened && target.autoDisable) {

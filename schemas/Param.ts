@@ -137,8 +137,16 @@ export interface EmbeddedJson {
  * as its digits in a string, rather than rounded. Only text with such a run of digits pays
  * for the slower parser.
  */
-export const parseJsonExact = (text: string): unknown =>
-  /\d{16}/.test(text) ? parseLossless(text, null, (digits) => (isSafeNumber(digits) ? Number(digits) : digits)) : JSON.parse(text)
+export const parseJsonExact = (text: string): unknown => {
+  // a number value of 16+ digits (not digits inside a string: an ID-card number in a field)
+  if (!/[:,[]\s*-?\d{16}/.test(text)) return JSON.parse(text)
+  try {
+    return parseLossless(text, null, (digits) => (/^-?\d+$/.test(digits) && !isSafeNumber(digits) ? digits : Number(digits)))
+  } catch {
+    // lossless-json refuses what JSON.parse takes (a key given twice): the usual parse then
+    return JSON.parse(text)
+  }
+}
 
 export const parseEmbeddedJson = (raw: string): EmbeddedJson => {
   for (const parse of [parseJsonExact, JSON5.parse] as const) {

@@ -147,8 +147,43 @@ describe("deliveries of a target gone while the bridge was down", () => {
       const r = new Database(path.join(dataDir, "bridge.db"), { readonly: true })
       expect(r.prepare("SELECT status, dead_reason FROM deliveries WHERE id = 2").get()).toEqual({ status: "dead", dead_reason: "target deleted" })
       r.close()
+      // and the directory is this bridge's alone: a second one is refused while it runs
+      await expect(startServer(config)).rejects.toThrow(`another bridge (pid ${process.pid}) serves ${dataDir}`)
     } finally {
       await again.close()
+    }
+  })
+})
+
+describe("a target stored by an earlier version that fails a check added since", () => {
+  it("does not stop the bridge: it is loaded as it was, and what it cannot send is a dead letter (unsendable), not a retry loop", async () => {
+    const dataDir = tempDir()
+    const rx = await startReceiver()
+    const config = await Effect.runPromise(loadConfig({ env: {}, overrides: { port: 0, host: "127.0.0.1", dataDir, logLevel: "error", forwarding: { pollIntervalMs: 50 } } }))
+    await (await startServer(config)).close()
+    const w = new Database(path.join(dataDir, "bridge.db"))
+    const old = { name: "legacy", url: rx.url, events: ["callback.*"], headers: { "X-Agent": "张三" }, retry: { scheduleMs: [0, 50, 50] } }
+    w.prepare("INSERT INTO targets (name, config, origin, created_at, updated_at) VALUES ('legacy', ?, 'api', 0, 0)").run(JSON.stringify(old))
+    w.close()
+    const bridge = await startServer(config)
+    try {
+      const token = fs.readFileSync(path.join(dataDir, "admin-token"), "utf8").trim()
+      const admin = async (p: string, init: RequestInit = {}) =>
+        (await (await fetch(`${bridge.url}/admin/api${p}`, { ...init, headers: { authorization: `Bearer ${token}`, "content-type": "application/json" } })).json()) as Record<string, unknown> & { items?: Array<Record<string, unknown>> }
+      expect(await admin("/targets/legacy")).toMatchObject({ name: "legacy", headers: { "X-Agent": "张三" } })
+      await fetch(`${bridge.url}/api/callback.json?cbkId=5&cbkStatus=1`)
+      const dead = await eventually(async () => (await admin("/dead-letters?target=legacy")).items?.[0])
+      expect(dead).toMatchObject({ reason: "unsendable", lastError: expect.stringMatching(/^the request could not be sent: /) })
+      expect(dead!.attempts).toHaveLength(1)
+      expect(rx.received).toHaveLength(0)
+      // fixed through the admin API, then redriven
+      expect(await admin("/targets/legacy", { method: "PATCH", body: JSON.stringify({ headers: { "X-Agent": "zhangsan" } }) })).toMatchObject({ code: 0 })
+      expect(await admin("/dead-letters/redrive", { method: "POST", body: JSON.stringify({ target: "legacy" }) })).toEqual({ code: 0, redriven: 1 })
+      await eventually(() => rx.received[0])
+      expect(rx.received[0]!.headers["x-agent"]).toBe("zhangsan")
+    } finally {
+      await bridge.close()
+      await rx.close()
     }
   })
 })

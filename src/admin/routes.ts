@@ -11,7 +11,7 @@ import type { AppServices } from "../AppServices.js"
 import { ensureAdminToken } from "../Bootstrap.js"
 import { AppConfig } from "../config/AppConfig.js"
 import { type DeadLetterFilter, DeadLetters } from "../forwarding/DeadLetters.js"
-import { TargetSchema } from "../forwarding/Target.js"
+import { StoredTargetSchema, TargetSchema } from "../forwarding/Target.js"
 import { Targets } from "../forwarding/Targets.js"
 import { collect, queryPairs } from "../http/Params.js"
 import { type HttpAnswer, json, type Route } from "../http/Route.js"
@@ -54,7 +54,8 @@ const problem = (e: ParseResult.ParseError) => {
 }
 
 const decodeTarget = Schema.decodeUnknownEither(TargetSchema, { errors: "first", onExcessProperty: "error" })
-const encodeTarget = Schema.encodeSync(TargetSchema)
+// a stored target is shown as it is, even one that fails a check added since it was saved
+const encodeTarget = Schema.encodeSync(StoredTargetSchema)
 
 const decodeFilter = Schema.decodeUnknownEither(AdminSchema.DeadLetterFilter, { errors: "first", onExcessProperty: "error" })
 

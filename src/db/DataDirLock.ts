@@ -1,49 +1,60 @@
 /**
  * One serving bridge per data directory. A second one would reset the first one's deliveries
- * in flight at its start and send them again beside it; it is refused instead, naming the
- * process that holds the directory. A lock left by a process that died (kill -9) is taken over.
+ * in flight at its start and send them again beside it; it is refused instead. The lock is the
+ * operating system's (SQLite's exclusive lock on `bridge.lock`): it goes with the process that
+ * holds it, kill -9 included, and does not depend on process ids, which containers reuse.
+ * `bridge.pid` only says who holds it.
  */
 import * as fs from "node:fs"
 import * as path from "node:path"
+import Database from "better-sqlite3"
 import { Data, Effect, Layer } from "effect"
 import { AppConfig } from "../config/AppConfig.js"
 
 export class DataDirBusy extends Data.TaggedError("DataDirBusy")<{ readonly message: string }> {}
 
-const alive = (pid: number) => {
+const holderOf = (pidFile: string) => {
   try {
-    process.kill(pid, 0)
-    return true
-  } catch (e) {
-    // EPERM: it exists, it is someone else's
-    return (e as NodeJS.ErrnoException).code === "EPERM"
+    return fs.readFileSync(pidFile, "utf8").trim() || "unknown"
+  } catch {
+    return "unknown"
   }
 }
 
-const acquire = (file: string) =>
+const acquire = (dataDir: string) =>
   Effect.try({
     try: () => {
-      for (;;) {
-        try {
-          fs.writeFileSync(file, `${process.pid}\n`, { flag: "wx" })
-          return
-        } catch (e) {
-          if ((e as NodeJS.ErrnoException).code !== "EEXIST") throw e
-          const holder = Number.parseInt(fs.readFileSync(file, "utf8"), 10)
-          if (Number.isSafeInteger(holder) && holder !== process.pid && alive(holder))
-            throw new DataDirBusy({ message: `another bridge (pid ${holder}) serves ${path.dirname(file)}; stop it first, or remove ${file} if that process is not a bridge` })
-          fs.rmSync(file, { force: true })
-        }
+      fs.mkdirSync(dataDir, { recursive: true })
+      const pidFile = path.join(dataDir, "bridge.pid")
+      const db = new Database(path.join(dataDir, "bridge.lock"), { timeout: 0 })
+      try {
+        db.pragma("locking_mode = EXCLUSIVE")
+        // the first write takes the exclusive lock; in this mode it is kept until the connection closes
+        db.exec("CREATE TABLE IF NOT EXISTS holder (pid INTEGER)")
+        db.exec("BEGIN EXCLUSIVE")
+        db.prepare("DELETE FROM holder").run()
+        db.prepare("INSERT INTO holder (pid) VALUES (?)").run(process.pid)
+        db.exec("COMMIT")
+      } catch (e) {
+        db.close()
+        if ((e as { code?: string }).code === "SQLITE_BUSY")
+          throw new DataDirBusy({ message: `another bridge (pid ${holderOf(pidFile)}) serves ${dataDir}; stop it first` })
+        throw e
       }
+      fs.writeFileSync(pidFile, `${process.pid}\n`)
+      return { db, pidFile }
     },
-    catch: (e) => (e instanceof DataDirBusy ? e : new DataDirBusy({ message: `could not lock ${file}: ${e instanceof Error ? e.message : String(e)}` }))
+    catch: (e) => (e instanceof DataDirBusy ? e : new DataDirBusy({ message: `could not lock ${dataDir}: ${e instanceof Error ? e.message : String(e)}` }))
   })
 
 export const dataDirLockLayer = Layer.scopedDiscard(
   Effect.gen(function* () {
     const { dataDir } = yield* AppConfig
-    const file = path.join(dataDir, "bridge.pid")
-    yield* Effect.sync(() => fs.mkdirSync(dataDir, { recursive: true }))
-    yield* Effect.acquireRelease(acquire(file), () => Effect.sync(() => fs.rmSync(file, { force: true })))
+    yield* Effect.acquireRelease(acquire(dataDir), ({ db, pidFile }) =>
+      Effect.sync(() => {
+        fs.rmSync(pidFile, { force: true })
+        db.close()
+      })
+    )
   })
 )

@@ -51,7 +51,8 @@ export class DeadLetters extends Effect.Service<DeadLetters>()("DeadLetters", {
 
     const where = (status: string | undefined, f: DeadLetterFilter & { readonly status?: string | undefined }) => {
       const clauses: Array<Fragment> = []
-      if (status) clauses.push(sql`d.status = ${status}`)
+      // with an id list, the ids lead (rowid lookups); `+` keeps SQLite from scanning the status index instead
+      if (status) clauses.push(f.ids !== undefined && f.ids.length > 0 ? sql`+d.status = ${status}` : sql`d.status = ${status}`)
       if (f.target !== undefined) clauses.push(sql`d.target = ${f.target}`)
       if (f.type !== undefined) clauses.push(f.type.includes("*") ? sql`e.type GLOB ${f.type}` : sql`e.type = ${f.type}`)
       // an empty id list names no dead letter: it must not widen a redrive or a purge to all of them
@@ -116,7 +117,7 @@ export class DeadLetters extends Effect.Service<DeadLetters>()("DeadLetters", {
         for (let i = 0; i < chosen.length; i += CHUNK) {
           const part = chosen.slice(i, i + CHUNK)
           yield* sql`UPDATE deliveries SET status = 'pending', attempts = 0, next_attempt_at = ${now}, dead_reason = NULL, last_error = NULL, updated_at = ${now}
-            WHERE status = 'dead' AND ${idIn("id", part)}`
+            WHERE ${idIn("id", part)} AND +status = 'dead'`
           onProgress?.(Math.min(i + CHUNK, chosen.length), chosen.length)
         }
         yield* targets.wake
@@ -135,7 +136,7 @@ export class DeadLetters extends Effect.Service<DeadLetters>()("DeadLetters", {
         for (let i = 0; i < chosen.length; i += CHUNK) {
           const part = chosen.slice(i, i + CHUNK)
           yield* sql.withTransaction(
-            Effect.zipRight(sql`DELETE FROM attempts WHERE delivery_id IN (SELECT id FROM deliveries WHERE status = 'dead' AND ${idIn("id", part)})`, sql`DELETE FROM deliveries WHERE status = 'dead' AND ${idIn("id", part)}`)
+            Effect.zipRight(sql`DELETE FROM attempts WHERE delivery_id IN (SELECT id FROM deliveries WHERE ${idIn("id", part)} AND +status = 'dead')`, sql`DELETE FROM deliveries WHERE ${idIn("id", part)} AND +status = 'dead'`)
           )
           onProgress?.(Math.min(i + CHUNK, chosen.length), chosen.length)
         }

@@ -23,7 +23,15 @@ export interface Answer {
 }
 
 /** The request got no answer: DNS, connection, timeout. */
-export class SendFailed extends Error {}
+export class SendFailed extends Error {
+  constructor(
+    message: string,
+    /** true: no later attempt can do better (the request itself is refused by Node) */
+    readonly permanent = false
+  ) {
+    super(message)
+  }
+}
 
 const agents = {
   "http:": new http.Agent({ keepAlive: true, scheduling: "lifo" }),
@@ -46,12 +54,18 @@ export const post = (
     const protocol = target.protocol === "https:" ? "https:" : target.protocol === "http:" ? "http:" : undefined
     if (!protocol) return reject(new SendFailed(`unsupported protocol ${target.protocol}`))
     const payload = Buffer.from(body)
-    const request = (protocol === "https:" ? https : http).request(target, {
-      method: "POST",
-      agent: agents[protocol],
-      headers: { ...headers, "content-length": String(payload.length) },
-      signal: options.signal
-    })
+    let request: http.ClientRequest
+    try {
+      request = (protocol === "https:" ? https : http).request(target, {
+        method: "POST",
+        agent: agents[protocol],
+        headers: { ...headers, "content-length": String(payload.length) },
+        signal: options.signal
+      })
+    } catch (e) {
+      // Node refuses the request itself (a header it cannot send): the same request can only be refused again
+      return reject(new SendFailed(`the request could not be sent: ${e instanceof Error ? e.message : String(e)}`, true))
+    }
     let settled = false
     const fail = (e: SendFailed) => {
       if (settled) return

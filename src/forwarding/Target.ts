@@ -50,23 +50,30 @@ const Headers = Schema.Record({ key: Schema.String, value: Schema.String }).pipe
       if (!/^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/.test(name)) return `header name ${JSON.stringify(name)} is not an HTTP token`
       if (RESERVED_HEADERS.has(name.toLowerCase())) return `header ${name} is set by the bridge itself`
       if (/[\0-\x08\x0a-\x1f\x7f]/.test(value)) return `header ${name}: the value holds a control character`
+      // HTTP/1.1 carries header values as Latin-1: Node refuses anything beyond (encode it, e.g. RFC 8187)
+      if (/[^\t\x20-\xff]/.test(value)) return `header ${name}: the value holds a character HTTP headers cannot carry (beyond Latin-1)`
     }
     return true
   })
 )
 
-export const TargetSchema = Schema.Struct({
+/**
+ * `strict`: a target being saved (config file, admin API). Not strict: a target stored by an
+ * earlier version, read back as it was — a check added since must not stop the bridge from
+ * starting (its admin API is where the target gets fixed).
+ */
+const targetFields = (strict: boolean) => ({
   // a name is a URL path segment of the admin API: "." and ".." would not reach it
-  name: Schema.String.pipe(Schema.pattern(/^(?!\.+$)[A-Za-z0-9_.-]{1,64}$/, { message: () => "expected 1–64 letters, digits, '_', '.' or '-' (not dots alone)" })),
+  name: strict ? Schema.String.pipe(Schema.pattern(/^(?!\.+$)[A-Za-z0-9_.-]{1,64}$/, { message: () => "expected 1–64 letters, digits, '_', '.' or '-' (not dots alone)" })) : Schema.String,
   url: HttpUrl,
   /** globs over event types: `call.*`, `workorder.ended`, `*` */
   events: Schema.optionalWith(Schema.Array(Schema.String.pipe(Schema.pattern(/^[a-z0-9_.*]+$/, { message: () => "expected an event type or glob such as call.*" }))), { default: () => ["*"] }),
   format: Schema.optionalWith(Schema.Literal("json", "800ing", "form"), { default: () => "json" as const }),
   /** JSONata over the json envelope; its result is the body */
-  transform: Schema.optional(Transform),
-  headers: Schema.optionalWith(Headers, { default: () => ({}) }),
+  transform: Schema.optional(strict ? Transform : Schema.String),
+  headers: Schema.optionalWith(strict ? Headers : Schema.Record({ key: Schema.String, value: Schema.String }), { default: () => ({}) }),
   /** Standard Webhooks secret (`whsec_…`): requests are signed when set */
-  secret: Schema.optional(Secret),
+  secret: Schema.optional(strict ? Secret : Schema.String),
   timeoutMs: Schema.optionalWith(Schema.Int.pipe(Schema.between(100, 300_000)), { default: () => 10_000 }),
   retry: Schema.optionalWith(
     Schema.Struct({ scheduleMs: Schema.Array(Schema.Int.pipe(Schema.nonNegative())).pipe(Schema.minItems(1)) }),
@@ -79,6 +86,8 @@ export const TargetSchema = Schema.Struct({
   /** disable the target itself when its circuit opens (opt-in) */
   autoDisable: Schema.optionalWith(Schema.Boolean, { default: () => false })
 })
+export const TargetSchema = Schema.Struct(targetFields(true))
+export const StoredTargetSchema = Schema.Struct(targetFields(false))
 export type Target = typeof TargetSchema.Type
 
 const globToRegExp = (glob: string) => new RegExp(`^${glob.split("*").map((p) => p.replace(/[.+?^${}()|[\]\\]/g, "\\$&")).join(".*")}$`)

@@ -15,7 +15,7 @@ import { type Prepared, Sqlite } from "../db/Sqlite.js"
 import { Outbox } from "../events/Outbox.js"
 import { Metrics } from "../http/Metrics.js"
 import { render, type StoredEvent, TransformFailed } from "./Formats.js"
-import { post } from "./Send.js"
+import { post, SendFailed } from "./Send.js"
 import type { Target } from "./Target.js"
 import { Targets } from "./Targets.js"
 
@@ -141,7 +141,11 @@ const send = (target: Target, event: StoredEvent, webhookId: string) =>
     }).pipe(
       // DNS, connection and timeout failures: the target may be back later
       Effect.catchAll((e) =>
-        Effect.succeed<Outcome & { excerpt: string }>({ kind: "retry", status: null, error: e instanceof Error ? e.message : String(e), retryAfterMs: null, excerpt: "" })
+        Effect.succeed<Outcome & { excerpt: string }>(
+          e instanceof SendFailed && e.permanent
+            ? { kind: "unsendable", reason: "unsendable", error: e.message, excerpt: "" }
+            : { kind: "retry", status: null, error: e instanceof Error ? e.message : String(e), retryAfterMs: null, excerpt: "" }
+        )
       )
     )
   }).pipe(
@@ -176,6 +180,8 @@ export const workerLayer = Layer.scopedDiscard(
     // becomes dead letters — visible, redrivable once it is back — rather than waiting unseen
     const known = JSON.stringify(targets.snapshot().map((t) => t.name))
     // circuits open when the bridge stopped are open again, their cool-down over: a probe goes first
+    // (a target gone since has nothing to recover: a later one of that name starts afresh)
+    yield* sql`DELETE FROM failing_targets WHERE target NOT IN (SELECT value FROM json_each(${JSON.stringify(targets.snapshot().map((t) => t.name))}))`
     for (const f of yield* sql<{ target: string; failures: number }>`SELECT target, failures FROM failing_targets`) {
       const state = stateOf(f.target)
       state.failures = f.failures

@@ -51,14 +51,17 @@ export const MAX_HEADER_BYTES = 64 * 1024
 
 /** A request HTTP itself cannot read still gets the coded JSON answer every other failure gets. */
 const clientError = (err: NodeJS.ErrnoException, socket: stream.Duplex) => {
-  if (!socket.writable) return socket.destroy()
-  const tooLarge = err.code === "HPE_HEADER_OVERFLOW"
-  const body = JSON.stringify(
-    tooLarge ? { code: -12, message: `request line and headers are larger than ${MAX_HEADER_BYTES} bytes` } : { code: -14, message: `malformed HTTP request: ${err.code ?? err.message}` }
-  )
-  socket.end(
-    `HTTP/1.1 ${tooLarge ? "431 Request Header Fields Too Large" : "400 Bad Request"}\r\nContent-Type: application/json; charset=utf-8\r\nContent-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`
-  )
+  // an answer already under way on this connection must not be cut into (Node's own check)
+  const answering = (socket as stream.Duplex & { _httpMessage?: { _headerSent?: boolean } })._httpMessage?._headerSent === true
+  if (!socket.writable || answering || err.code === "ECONNRESET") return socket.destroy()
+  const [status, body] =
+    err.code === "HPE_HEADER_OVERFLOW"
+      ? ["431 Request Header Fields Too Large", { code: -12, message: `request line and headers are larger than ${MAX_HEADER_BYTES} bytes` }]
+      : err.code === "ERR_HTTP_REQUEST_TIMEOUT"
+        ? ["408 Request Timeout", { code: -1, message: "the request did not arrive in time" }]
+        : ["400 Bad Request", { code: -14, message: `malformed HTTP request: ${err.code ?? err.message}` }]
+  const text = JSON.stringify(body)
+  socket.end(`HTTP/1.1 ${status}\r\nContent-Type: application/json; charset=utf-8\r\nContent-Length: ${Buffer.byteLength(text)}\r\nConnection: close\r\n\r\n${text}`)
 }
 
 export const createServer = (handler: http.RequestListener) => {

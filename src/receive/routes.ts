@@ -6,6 +6,7 @@
 import * as crypto from "node:crypto"
 import type { IncomingMessage } from "node:http"
 import { Clock, Effect, Either, ParseResult, Schema } from "effect"
+import { parse as parseLossless, stringify as stringifyLossless } from "lossless-json"
 import { AuthFailed, NoPermission, StorageFailed } from "../api/Errors.js"
 import { toInvalidParam } from "../api/Implementation.js"
 import type { AppConfigShape } from "../config/AppConfig.js"
@@ -24,8 +25,10 @@ const sameSecret = (given: string | undefined, expected: string) =>
   given !== undefined && given.length === expected.length && crypto.timingSafeEqual(Buffer.from(given), Buffer.from(expected))
 
 /** `a=1&token=x&b=2` without the parameters named `secret`, every other byte as it came. */
-const withoutParam = (text: string, secret: string) =>
-  text
+const withoutParam = (text: string, secret: string) => {
+  // the name as it is, or percent-encoded: nothing to take out of most requests
+  if (!text.includes(secret) && !text.includes("%")) return text
+  return text
     .split("&")
     .filter((part) => {
       const name = part.split("=", 1)[0]!.replace(/\+/g, " ")
@@ -36,13 +39,16 @@ const withoutParam = (text: string, secret: string) =>
       }
     })
     .join("&")
+}
 
+/** The JSON body without its top-level `secret` key; numbers keep their exact digits (lossless-json). */
 const withoutJsonKey = (text: string, secret: string) => {
+  if (!text.includes(`"${secret}"`)) return text
   try {
-    const value = JSON.parse(text) as unknown
+    const value = parseLossless(text)
     if (typeof value !== "object" || value === null || Array.isArray(value) || !(secret in value)) return text
     const { [secret]: _, ...rest } = value as Record<string, unknown>
-    return JSON.stringify(rest)
+    return stringifyLossless(rest) ?? text
   } catch {
     return text
   }

@@ -89,7 +89,8 @@ export interface CdrFilter {
 
 const SELECT_PLATFORM = `SELECT * FROM cdrs WHERE comp_number = ? AND platform_cdr_id = ?`
 // every enterprise that has call records, probed on (comp_number, platform_cdr_id): no index on the id alone to pay for
-const ENTERPRISES_OF_PLATFORM_ID = `SELECT c.comp_number FROM cdr_counts k JOIN cdrs c ON c.comp_number = k.comp_number AND c.platform_cdr_id = ? LIMIT 2`
+// (CROSS JOIN fixes the loop order: SQLite would otherwise scan the whole index of cdrs)
+const ENTERPRISES_OF_PLATFORM_ID = `SELECT c.comp_number FROM cdr_counts k CROSS JOIN cdrs c ON c.comp_number = k.comp_number AND c.platform_cdr_id = ? LIMIT 2`
 const UPDATE_PLATFORM = `UPDATE cdrs SET extension = ?, phone = ?, last_phone = ?, start_ms = ?, hangup_ms = ?, talk_secs = ?, peer = ?,
   record_file = ?, fields = ?, updated_at = ? WHERE cdr_id = ?`
 const INSERT_PLATFORM = `INSERT INTO cdrs (cdr_id, comp_number, platform_cdr_id, source, created_at, extension, phone, last_phone, start_ms,

@@ -100,10 +100,25 @@ describe("a call's order through an outage", () => {
     await eventually(() => seq.received.find((r) => r.body.includes("2002")))
     await new Promise((r) => setTimeout(r, 200))
     expect(seq.received.filter((r) => r.body.includes('"cdrId":2001'))).toHaveLength(0)
-    expect((await deliveriesOf("seq")).find((d) => cdrOf(d) === 2001 && d.status === "pending")).toBeDefined()
-    expect(await adminApi("POST", "/dead-letters/redrive", { target: "seq" })).toEqual({ code: 0, redriven: 1 })
-    await eventually(() => seq.received.filter((r) => r.body.includes('"cdrId":2001')).length === 2)
-    expect(seq.received.filter((r) => r.body.includes('"cdrId":2001')).map((r) => JSON.parse(r.body).type)).toEqual(["call.dialing", "call.answered"])
+    // held out of the due range (claims do not walk past it again), and shown so
+    expect((await deliveriesOf("seq")).find((d) => cdrOf(d) === 2001 && d.status === "pending")).toMatchObject({ held: true, nextAttemptAt: null })
+
+    // a call whose later delivery was already waiting when its first one ran out of attempts
+    seq.setAnswer(() => ({ status: 503, delayMs: 300 }))
+    expect((await push({ type: "1", peer: "1", memo: '{"cdrId":2003}' })).code).toBe(0)
+    await eventually(() => seq.received.find((r) => r.body.includes('"cdrId":2003')))
+    expect((await push({ type: "3", peer: "1", memo: '{"cdrId":2003}' })).code).toBe(0)
+    await eventually(async () => (await adminApi("GET", "/dead-letters?target=seq")).items?.find((i) => cdrOf(i) === 2003))
+    expect((await deliveriesOf("seq")).find((d) => cdrOf(d) === 2003 && d.status === "pending")).toMatchObject({ held: true })
+
+    seq.setAnswer(() => ({ status: 200 }))
+    seq.received.length = 0
+    expect(await adminApi("POST", "/dead-letters/redrive", { target: "seq" })).toEqual({ code: 0, redriven: 2 })
+    await eventually(() => seq.received.length === 4)
+    const sent = (cdr: number) => seq.received.filter((r) => r.body.includes(`"cdrId":${cdr}`)).map((r) => JSON.parse(r.body).type)
+    expect(sent(2001)).toEqual(["call.dialing", "call.answered"])
+    expect(sent(2003)).toEqual(["call.dialing", "call.hangup"])
+    expect((await deliveriesOf("seq")).filter((d) => d.status !== "delivered")).toEqual([])
   })
 
   it("keeps an event re-sent to another target in its call's order too", async () => {

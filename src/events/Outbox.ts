@@ -34,6 +34,16 @@ export const orderKeyOf = (data: unknown): string | null => {
   return typeof id === "string" || typeof id === "number" ? String(id) : null
 }
 
+/**
+ * `next_attempt_at` of a delivery held behind its call's dead letter (one that exhausted its
+ * retries): out of the due range, so claims do not walk past it again and again. Redriving or
+ * deleting that dead letter releases it.
+ */
+export const HELD = 8_640_000_000_000_000
+// the condition of the deliveries_order index, spelt as it is there so SQLite can use it
+const ORDER_LIVE = `(status IN ('pending', 'in_flight') OR (status = 'dead' AND dead_reason = 'exhausted'))`
+const BEHIND_DEAD = `SELECT 1 FROM deliveries WHERE target = ? AND order_key = ? AND ${ORDER_LIVE} AND status = 'dead' LIMIT 1`
+
 const INSERT_EVENT = `INSERT INTO events (id, type, occurred_at, enterprise, source, data, raw, dedup_key)
   VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (dedup_key) DO NOTHING`
 const INSERT_DELIVERY = `INSERT INTO deliveries (id, event_id, target, status, next_attempt_at, order_key, webhook_id, created_at, updated_at)
@@ -71,7 +81,8 @@ export class Outbox extends Effect.Service<Outbox>()("Outbox", {
         if (target.name === event.aboutTarget || !matches(target, event.type)) continue
         if (orderKey === undefined) orderKey = orderKeyOf(event.data)
         const deliveryId = ids.nextSync()
-        prepared(INSERT_DELIVERY).run(deliveryId, id, target.name, now, orderKey, `msg_${deliveryId}`, now, now)
+        const held = orderKey !== null && prepared(BEHIND_DEAD).get(target.name, orderKey) !== undefined
+        prepared(INSERT_DELIVERY).run(deliveryId, id, target.name, held ? HELD : now, orderKey, `msg_${deliveryId}`, now, now)
       }
       if (orderKey !== undefined) targets.wakeSync()
       return id

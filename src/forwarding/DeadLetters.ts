@@ -8,7 +8,7 @@ import type { SqlError } from "@effect/sql/SqlError"
 import type { Fragment } from "@effect/sql/Statement"
 import { Clock, Effect } from "effect"
 import type { Attempt, DeliveryItem } from "../../schemas/admin.js"
-import { orderKeyOf } from "../events/Outbox.js"
+import { HELD, orderKeyOf } from "../events/Outbox.js"
 import { Ids } from "../shared/Ids.js"
 import { Targets } from "./Targets.js"
 
@@ -93,7 +93,8 @@ export class DeadLetters extends Effect.Service<DeadLetters>()("DeadLetters", {
           reason: r.dead_reason,
           webhookId: r.webhook_id,
           lastError: r.last_error,
-          nextAttemptAt: r.status === "pending" ? new Date(r.next_attempt_at).toISOString() : null,
+          nextAttemptAt: r.status === "pending" && r.next_attempt_at !== HELD ? new Date(r.next_attempt_at).toISOString() : null,
+          ...(r.status === "pending" && r.next_attempt_at === HELD ? { held: true } : {}),
           updatedAt: new Date(r.updated_at).toISOString(),
           event: { id: r.event_id, type: r.type, occurredAt: new Date(r.occurred_at).toISOString(), enterprise: r.enterprise, source: r.source, data: JSON.parse(r.data) as unknown },
           attempts: attempts.get(r.id) ?? []
@@ -101,6 +102,20 @@ export class DeadLetters extends Effect.Service<DeadLetters>()("DeadLetters", {
       })
 
     const matchingDead = (f: DeadLetterFilter) => sql<{ id: number; target: string }>`SELECT d.id, d.target FROM deliveries d JOIN events e ON e.id = d.event_id WHERE ${where("dead", f)}`
+
+    /**
+     * Deliveries held behind a call's dead letter (see HELD) whose dead letter is gone — redriven
+     * or deleted — are due again; the claim's order check still sends them after it.
+     */
+    const releaseHeld = (names: Iterable<string>) =>
+      Effect.gen(function* () {
+        const now = yield* Clock.currentTimeMillis
+        for (const name of new Set(names))
+          yield* sql`UPDATE deliveries INDEXED BY deliveries_due SET next_attempt_at = ${now}
+            WHERE target = ${name} AND status = 'pending' AND next_attempt_at = ${HELD}
+              AND NOT EXISTS (SELECT 1 FROM deliveries p WHERE p.target = deliveries.target AND p.order_key = deliveries.order_key AND p.id < deliveries.id
+                AND (p.status IN ('pending', 'in_flight') OR (p.status = 'dead' AND p.dead_reason = 'exhausted')) AND p.status = 'dead')`
+      })
 
     /**
      * Every dead letter the filter matches goes back in the queue, due now, its attempts counted
@@ -111,7 +126,8 @@ export class DeadLetters extends Effect.Service<DeadLetters>()("DeadLetters", {
       Effect.gen(function* () {
         const known = new Set(targets.snapshot().map((t) => t.name))
         const matched = yield* matchingDead(f)
-        const chosen = matched.filter((d) => known.has(d.target)).map((d) => d.id)
+        const kept = matched.filter((d) => known.has(d.target))
+        const chosen = kept.map((d) => d.id)
         const now = yield* Clock.currentTimeMillis
         const CHUNK = 500
         for (let i = 0; i < chosen.length; i += CHUNK) {
@@ -120,6 +136,7 @@ export class DeadLetters extends Effect.Service<DeadLetters>()("DeadLetters", {
             WHERE ${idIn("id", part)} AND +status = 'dead'`
           onProgress?.(Math.min(i + CHUNK, chosen.length), chosen.length)
         }
+        yield* releaseHeld(kept.map((d) => d.target))
         yield* targets.wake
         return { redriven: chosen.length, skipped: matched.length - chosen.length }
       })
@@ -131,7 +148,8 @@ export class DeadLetters extends Effect.Service<DeadLetters>()("DeadLetters", {
      */
     const purge = (f: DeadLetterFilter, onProgress?: (done: number, total: number) => void) =>
       Effect.gen(function* () {
-        const chosen = (yield* matchingDead(f)).map((d) => d.id)
+        const matched = yield* matchingDead(f)
+        const chosen = matched.map((d) => d.id)
         const CHUNK = 2000
         for (let i = 0; i < chosen.length; i += CHUNK) {
           const part = chosen.slice(i, i + CHUNK)
@@ -140,6 +158,7 @@ export class DeadLetters extends Effect.Service<DeadLetters>()("DeadLetters", {
           )
           onProgress?.(Math.min(i + CHUNK, chosen.length), chosen.length)
         }
+        yield* releaseHeld(matched.map((d) => d.target))
         return chosen.length
       })
 

@@ -12,7 +12,7 @@ import { Webhook } from "standardwebhooks"
 import { AppConfig } from "../config/AppConfig.js"
 import { GroupCommit } from "../db/GroupCommit.js"
 import { type Prepared, Sqlite } from "../db/Sqlite.js"
-import { Outbox } from "../events/Outbox.js"
+import { HELD, Outbox } from "../events/Outbox.js"
 import { Metrics } from "../http/Metrics.js"
 import { render, type StoredEvent, TransformFailed } from "./Formats.js"
 import { post, SendFailed } from "./Send.js"
@@ -24,6 +24,7 @@ interface Claimed {
   readonly event_id: number
   readonly attempts: number
   readonly webhook_id: string
+  readonly order_key: string | null
   /** null when the event is gone (deleted under the delivery) */
   readonly event: StoredEvent | null
 }
@@ -33,6 +34,7 @@ interface DueRow {
   readonly event_id: number
   readonly attempts: number
   readonly webhook_id: string
+  readonly order_key: string | null
   readonly e_id: number | null
   readonly e_type: string
   readonly e_occurred_at: number
@@ -47,6 +49,7 @@ const claimedOf = (r: DueRow): Claimed => ({
   event_id: r.event_id,
   attempts: r.attempts,
   webhook_id: r.webhook_id,
+  order_key: r.order_key,
   event:
     r.e_id === null
       ? null
@@ -67,7 +70,7 @@ type Outcome =
   | { readonly kind: "unsendable"; readonly reason: "transform" | "unsendable"; readonly error: string }
 
 // with the event itself: one statement per claim rather than one more per delivery
-const SELECT_DUE = `SELECT d.id, d.event_id, d.attempts, d.webhook_id,
+const SELECT_DUE = `SELECT d.id, d.event_id, d.attempts, d.webhook_id, d.order_key,
     e.id AS e_id, e.type AS e_type, e.occurred_at AS e_occurred_at, e.enterprise AS e_enterprise, e.source AS e_source, e.data AS e_data, e.raw AS e_raw
   FROM deliveries d LEFT JOIN events e ON e.id = d.event_id
   WHERE d.target = ? AND d.status = 'pending' AND d.next_attempt_at <= ?
@@ -87,6 +90,9 @@ const MARK_DEAD = `UPDATE deliveries SET status = 'dead', attempts = ?, lock_exp
 const MARK_TARGET_GONE = `UPDATE deliveries SET status = 'dead', dead_reason = 'target deleted', lock_expires_at = NULL, updated_at = ? WHERE id = ? AND status = 'in_flight'`
 const REMEMBER_FAILING = `INSERT OR REPLACE INTO failing_targets (target, since, failures) VALUES (?, ?, ?)`
 const FORGET_FAILING = `DELETE FROM failing_targets WHERE target = ?`
+// the call's later deliveries wait behind this dead letter, out of the due range (see HELD)
+const HOLD_LATER = `UPDATE deliveries SET next_attempt_at = ? WHERE target = ? AND order_key = ? AND id > ?
+  AND (status IN ('pending', 'in_flight') OR (status = 'dead' AND dead_reason = 'exhausted')) AND status = 'pending'`
 const RELEASE_LATER = `UPDATE deliveries SET status = 'pending', next_attempt_at = ? WHERE id = ? AND status = 'in_flight'`
 
 const EXCERPT = 2048
@@ -228,6 +234,7 @@ export const workerLayer = Layer.scopedDiscard(
             const reason = outcome.kind === "refused" ? "refused" : outcome.kind === "unsendable" ? outcome.reason : "exhausted"
             // a delivery no longer in flight was dead-lettered under the send (its target deleted): it stays so
             if (prepared(MARK_DEAD).run(n, error, reason, now, d.id).changes === 0) return
+            if (reason === "exhausted" && d.order_key !== null) prepared(HOLD_LATER).run(HELD, target.name, d.order_key, d.id)
             operational(prepared, "delivery.exhausted", target, { deliveryId: d.id, eventId: event.id, eventType: event.type, attempts: n, reason, lastError: error })
           }
           if (recovered) {

@@ -9,6 +9,7 @@ import Database from "better-sqlite3"
 import { Effect } from "effect"
 import { afterAll, beforeAll, describe, expect, it } from "vitest"
 import { loadConfig } from "../src/config/AppConfig.js"
+import { HELD } from "../src/events/Outbox.js"
 import { startServer } from "../src/http/Server.js"
 import { startTestServer, tempDir, type TestServer } from "./support/TestServer.js"
 import { eventually, startReceiver } from "./support/Receiver.js"
@@ -179,6 +180,7 @@ describe("a target stored by an earlier version that fails a check added since",
     const w = new Database(path.join(dataDir, "bridge.db"))
     const old = { name: "legacy", url: rx.url, events: ["callback.*"], headers: { "X-Agent": "张三" }, retry: { scheduleMs: [0, 50, 50] } }
     w.prepare("INSERT INTO targets (name, config, origin, created_at, updated_at) VALUES ('legacy', ?, 'api', 0, 0)").run(JSON.stringify(old))
+    w.prepare("INSERT INTO targets (name, config, origin, created_at, updated_at) VALUES ('garbled', '{not json', 'api', 0, 0)").run()
     w.close()
     const bridge = await startServer(config)
     try {
@@ -186,6 +188,8 @@ describe("a target stored by an earlier version that fails a check added since",
       const admin = async (p: string, init: RequestInit = {}) =>
         (await (await fetch(`${bridge.url}/admin/api${p}`, { ...init, headers: { authorization: `Bearer ${token}`, "content-type": "application/json" } })).json()) as Record<string, unknown> & { items?: Array<Record<string, unknown>> }
       expect(await admin("/targets/legacy")).toMatchObject({ name: "legacy", headers: { "X-Agent": "张三" } })
+      // an unreadable row is left out, not a reason to stay down
+      expect((await admin("/targets")).items!.map((t) => t.name)).toEqual(["legacy"])
       await fetch(`${bridge.url}/api/callback.json?cbkId=5&cbkStatus=1`)
       const dead = await eventually(async () => (await admin("/dead-letters?target=legacy")).items?.[0])
       expect(dead).toMatchObject({ reason: "unsendable", lastError: expect.stringMatching(/^the request could not be sent: /) })
@@ -241,6 +245,44 @@ describe("a circuit open when the bridge stops", () => {
       }
     } finally {
       await Promise.all([crm.close(), ops.close()])
+    }
+  })
+})
+
+describe("deliveries held behind a dead letter that is gone", () => {
+  it("are released when the bridge starts (a redrive or purge that stopped short left them)", async () => {
+    const dataDir = tempDir()
+    const rx = await startReceiver()
+    const config = await Effect.runPromise(
+      loadConfig({ env: {}, overrides: { port: 0, host: "127.0.0.1", dataDir, logLevel: "error", forwarding: { pollIntervalMs: 50 }, targets: [{ name: "crm", url: rx.url, events: ["call.*"] }] } })
+    )
+    await (await startServer(config)).close()
+    const w = new Database(path.join(dataDir, "bridge.db"))
+    w.prepare("INSERT INTO events (id, type, occurred_at, source, data) VALUES (1, 'call.hangup', 0, 'push:voip', '{\"cdrId\":9}')").run()
+    w.prepare("INSERT INTO deliveries (id, event_id, target, status, next_attempt_at, order_key, webhook_id, created_at, updated_at) VALUES (2, 1, 'crm', 'pending', ?, '9', 'msg_2', 0, 0)").run(HELD)
+    w.close()
+    const bridge = await startServer(config)
+    try {
+      await eventually(() => rx.received.find((r) => r.headers["webhook-id"] === "msg_2"))
+    } finally {
+      await bridge.close()
+      await rx.close()
+    }
+  })
+})
+
+describe("bridges starting at the same moment on one data directory", () => {
+  it("let exactly one of them serve", async () => {
+    const dataDir = tempDir()
+    const config = await Effect.runPromise(loadConfig({ env: {}, overrides: { port: 0, host: "127.0.0.1", dataDir, logLevel: "error" } }))
+    await (await startServer(config)).close()
+    const started = await Promise.allSettled([startServer(config), startServer(config), startServer(config)])
+    const up = started.flatMap((r) => (r.status === "fulfilled" ? [r.value] : []))
+    try {
+      expect(up).toHaveLength(1)
+      for (const r of started) if (r.status === "rejected") expect(String(r.reason)).toMatch(/another bridge \(pid \d+\) serves/)
+    } finally {
+      for (const b of up) await b.close()
     }
   })
 })

@@ -8,10 +8,10 @@
 import * as fs from "node:fs"
 import * as path from "node:path"
 import Database from "better-sqlite3"
-import { Data, Effect, Layer } from "effect"
+import { Data, Effect, Layer, Schedule } from "effect"
 import { AppConfig } from "../config/AppConfig.js"
 
-export class DataDirBusy extends Data.TaggedError("DataDirBusy")<{ readonly message: string }> {}
+export class DataDirBusy extends Data.TaggedError("DataDirBusy")<{ readonly message: string; readonly contended?: boolean }> {}
 
 const holderOf = (pidFile: string) => {
   try {
@@ -38,7 +38,7 @@ const acquire = (dataDir: string) =>
       } catch (e) {
         db.close()
         if ((e as { code?: string }).code === "SQLITE_BUSY")
-          throw new DataDirBusy({ message: `another bridge (pid ${holderOf(pidFile)}) serves ${dataDir}; stop it first` })
+          throw new DataDirBusy({ message: `another bridge (pid ${holderOf(pidFile)}) serves ${dataDir}; stop it first`, contended: true })
         throw e
       }
       fs.writeFileSync(pidFile, `${process.pid}\n`)
@@ -47,10 +47,20 @@ const acquire = (dataDir: string) =>
     catch: (e) => (e instanceof DataDirBusy ? e : new DataDirBusy({ message: `could not lock ${dataDir}: ${e instanceof Error ? e.message : String(e)}` }))
   })
 
+// Two bridges starting at once can each hold the shared lock of reading the schema and so both
+// be refused (SQLite does not wait in that case): a few tries, apart by a jittered pause, let
+// one of them win; a bridge that really holds the directory is still there after them.
+const acquireWithRetries = (dataDir: string) =>
+  Effect.retry(acquire(dataDir), {
+    schedule: Schedule.jittered(Schedule.spaced("50 millis")),
+    times: 8,
+    while: (e) => e.contended === true
+  })
+
 export const dataDirLockLayer = Layer.scopedDiscard(
   Effect.gen(function* () {
     const { dataDir } = yield* AppConfig
-    yield* Effect.acquireRelease(acquire(dataDir), ({ db, pidFile }) =>
+    yield* Effect.acquireRelease(acquireWithRetries(dataDir), ({ db, pidFile }) =>
       Effect.sync(() => {
         fs.rmSync(pidFile, { force: true })
         db.close()

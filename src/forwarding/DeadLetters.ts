@@ -122,8 +122,10 @@ export class DeadLetters extends Effect.Service<DeadLetters>()("DeadLetters", {
      * afresh — except those of a target that no longer exists: nothing would send them, so they
      * stay dead letters (counted as skipped) until the target is back.
      */
+    // uninterruptible: a client that goes away must not cut a redrive or purge between chunks
+    // (what it held back would wait for the worker's sweep)
     const redrive = (f: DeadLetterFilter, onProgress?: (done: number, total: number) => void) =>
-      Effect.gen(function* () {
+      Effect.uninterruptible(Effect.gen(function* () {
         const known = new Set(targets.snapshot().map((t) => t.name))
         const matched = yield* matchingDead(f)
         const kept = matched.filter((d) => known.has(d.target))
@@ -139,7 +141,7 @@ export class DeadLetters extends Effect.Service<DeadLetters>()("DeadLetters", {
         yield* releaseHeld(kept.map((d) => d.target))
         yield* targets.wake
         return { redriven: chosen.length, skipped: matched.length - chosen.length }
-      })
+      }))
 
     /**
      * Deletes every dead letter the filter matches with its attempts, a chunk per transaction:
@@ -147,7 +149,7 @@ export class DeadLetters extends Effect.Service<DeadLetters>()("DeadLetters", {
      * its attempts or the reverse.
      */
     const purge = (f: DeadLetterFilter, onProgress?: (done: number, total: number) => void) =>
-      Effect.gen(function* () {
+      Effect.uninterruptible(Effect.gen(function* () {
         const matched = yield* matchingDead(f)
         const chosen = matched.map((d) => d.id)
         const CHUNK = 2000
@@ -160,7 +162,7 @@ export class DeadLetters extends Effect.Service<DeadLetters>()("DeadLetters", {
         }
         yield* releaseHeld(matched.map((d) => d.target))
         return chosen.length
-      })
+      }))
 
     /** Sends an event to a target it was never delivered to (a target added later, say). */
     const resend = (eventId: number, target: string) =>
@@ -171,14 +173,18 @@ export class DeadLetters extends Effect.Service<DeadLetters>()("DeadLetters", {
         if (event.length === 0) return { created: false as const, deliveryId: null }
         const id = yield* ids.next
         const now = yield* Clock.currentTimeMillis
-        // in the call's order like any other delivery of it
+        // in the call's order like any other delivery of it, held if the call waits behind a dead letter
         const orderKey = orderKeyOf(JSON.parse(event[0]!.data))
+        const behindDead =
+          orderKey !== null &&
+          (yield* sql`SELECT 1 FROM deliveries WHERE target = ${target} AND order_key = ${orderKey}
+            AND (status IN ('pending', 'in_flight') OR (status = 'dead' AND dead_reason = 'exhausted')) AND status = 'dead' LIMIT 1`).length > 0
         yield* sql`INSERT INTO deliveries (id, event_id, target, status, next_attempt_at, order_key, webhook_id, created_at, updated_at)
-          VALUES (${id}, ${eventId}, ${target}, 'pending', ${now}, ${orderKey}, ${`msg_${id}`}, ${now}, ${now})`
+          VALUES (${id}, ${eventId}, ${target}, 'pending', ${behindDead ? HELD : now}, ${orderKey}, ${`msg_${id}`}, ${now}, ${now})`
         yield* targets.wake
         return { created: true as const, deliveryId: id }
       })
 
-    return { list, redrive, purge, resend } as const
+    return { list, redrive, purge, resend, releaseHeld } as const
   })
 }) {}

@@ -11,7 +11,7 @@ import { StoredTargetSchema, type Target, TargetSchema } from "./Target.js"
 
 const encode = Schema.encodeSync(StoredTargetSchema)
 const decodeStrict = Schema.decodeUnknownEither(TargetSchema, { errors: "first" })
-const decodeStored = Schema.decodeUnknownSync(StoredTargetSchema)
+const decodeStored = Schema.decodeUnknownEither(StoredTargetSchema)
 
 export class Targets extends Effect.Service<Targets>()("Targets", {
   scoped: Effect.gen(function* () {
@@ -23,20 +23,32 @@ export class Targets extends Effect.Service<Targets>()("Targets", {
       yield* sql`INSERT INTO targets (name, config, origin, created_at, updated_at) VALUES (${t.name}, ${json}, 'file', ${now}, ${now})
         ON CONFLICT (name) DO UPDATE SET config = excluded.config, origin = 'file', updated_at = excluded.updated_at`
     }
-    const rows = yield* sql<{ config: string }>`SELECT config FROM targets ORDER BY name`
+    const rows = yield* sql<{ name: string; config: string }>`SELECT name, config FROM targets ORDER BY name`
     const stored: Array<Target> = []
     for (const r of rows) {
-      const raw = JSON.parse(r.config) as unknown
-      const strict = decodeStrict(raw)
-      if (Either.isRight(strict)) stored.push(strict.right)
-      else {
-        const target = decodeStored(raw)
-        stored.push(target)
-        const [issue] = ParseResult.ArrayFormatter.formatErrorSync(strict.left)
-        yield* Effect.logWarning("a stored target fails a check added since it was saved; it is kept as it is: fix it with PATCH /admin/api/targets/:name").pipe(
-          Effect.annotateLogs({ target: target.name, problem: `${issue?.path.join(".")}: ${issue?.message}` })
-        )
+      let raw: unknown
+      try {
+        raw = JSON.parse(r.config)
+      } catch {
+        raw = undefined
       }
+      const strict = decodeStrict(raw)
+      if (Either.isRight(strict)) {
+        stored.push(strict.right)
+        continue
+      }
+      const [issue] = ParseResult.ArrayFormatter.formatErrorSync(strict.left)
+      const problem = `${issue?.path.join(".")}: ${issue?.message}`
+      const loose = decodeStored(raw)
+      if (Either.isLeft(loose)) {
+        // unreadable: left out (its row stays for an operator to look at), the bridge still starts
+        yield* Effect.logError("a stored target cannot be read and is left out").pipe(Effect.annotateLogs({ target: r.name, problem }))
+        continue
+      }
+      stored.push(loose.right)
+      yield* Effect.logWarning("a stored target fails a check added since it was saved; it is kept as it is: fix it with PATCH, or DELETE it, at /admin/api/targets/:name").pipe(
+        Effect.annotateLogs({ target: loose.right.name, problem })
+      )
     }
     const byName = new Map<string, Target>(stored.map((t) => [t.name, t]))
     // read on every event: rebuilt when a target changes, not per read

@@ -15,6 +15,7 @@ import { type Prepared, Sqlite } from "../db/Sqlite.js"
 import { HELD, Outbox } from "../events/Outbox.js"
 import { Metrics } from "../http/Metrics.js"
 import { render, type StoredEvent, TransformFailed } from "./Formats.js"
+import { DeadLetters } from "./DeadLetters.js"
 import { post, SendFailed } from "./Send.js"
 import type { Target } from "./Target.js"
 import { Targets } from "./Targets.js"
@@ -96,6 +97,7 @@ const HOLD_LATER = `UPDATE deliveries SET next_attempt_at = ? WHERE target = ? A
 const RELEASE_LATER = `UPDATE deliveries SET status = 'pending', next_attempt_at = ? WHERE id = ? AND status = 'in_flight'`
 
 const EXCERPT = 2048
+const HELD_SWEEP_MS = 60_000
 const SHUTDOWN_GRACE_MS = 5_000
 const UNEXPECTED_RETRY_MS = 30_000
 
@@ -170,6 +172,7 @@ export const workerLayer = Layer.scopedDiscard(
     const outbox = yield* Outbox
     const metrics = yield* Metrics
     const commit = yield* GroupCommit
+    const deadLetters = yield* DeadLetters
     const { circuitThreshold, circuitCooldownMs, pollIntervalMs } = config.forwarding
     const states = new Map<string, TargetState>()
     const stateOf = (name: string) => {
@@ -228,11 +231,14 @@ export const workerLayer = Layer.scopedDiscard(
         // recorded through the group commit: under load, many outcomes (and pushes) share one commit
         yield* commit.submit((_, prepared) => {
           prepared(INSERT_ATTEMPT).run(d.id, startedAt, status, latency, error, outcome.excerpt, d.id)
-          if (outcome.kind === "delivered") prepared(MARK_DELIVERED).run(n, now, d.id)
-          else if (retryAt !== null) prepared(MARK_RETRY).run(n, retryAt, error, now, d.id)
-          else {
+          // a delivery no longer in flight was dead-lettered under the send (its target deleted): it
+          // stays so, and says nothing more about the target's health
+          if (outcome.kind === "delivered") {
+            if (prepared(MARK_DELIVERED).run(n, now, d.id).changes === 0) return
+          } else if (retryAt !== null) {
+            if (prepared(MARK_RETRY).run(n, retryAt, error, now, d.id).changes === 0) return
+          } else {
             const reason = outcome.kind === "refused" ? "refused" : outcome.kind === "unsendable" ? outcome.reason : "exhausted"
-            // a delivery no longer in flight was dead-lettered under the send (its target deleted): it stays so
             if (prepared(MARK_DEAD).run(n, error, reason, now, d.id).changes === 0) return
             if (reason === "exhausted" && d.order_key !== null) prepared(HOLD_LATER).run(HELD, target.name, d.order_key, d.id)
             operational(prepared, "delivery.exhausted", target, { deliveryId: d.id, eventId: event.id, eventType: event.type, attempts: n, reason, lastError: error })
@@ -310,8 +316,20 @@ export const workerLayer = Layer.scopedDiscard(
       }
     })
 
+    // deliveries held behind a dead letter that is gone (a redrive or purge stopped short: a
+    // crash, Ctrl-C of the CLI) are released at start and then every minute
+    const sweepHeld = deadLetters.releaseHeld(targets.snapshot().map((t) => t.name)).pipe(
+      Effect.catchAllCause((cause) => Effect.logError("could not release held deliveries", cause))
+    )
+    yield* sweepHeld
+    let lastSweep = Date.now()
+
     const loop = Effect.gen(function* () {
       while (!stopping) {
+        if (Date.now() - lastSweep > HELD_SWEEP_MS) {
+          lastSweep = Date.now()
+          yield* sweepHeld
+        }
         yield* pump.pipe(Effect.catchAllCause((cause) => Effect.logError("delivery worker could not claim", cause)))
         yield* Effect.raceFirst(targets.wakeups.take, Effect.sleep(Duration.millis(pollIntervalMs)))
       }

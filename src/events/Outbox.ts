@@ -40,9 +40,17 @@ export const orderKeyOf = (data: unknown): string | null => {
  * deleting that dead letter releases it.
  */
 export const HELD = 8_640_000_000_000_000
-// the condition of the deliveries_order index, spelt as it is there so SQLite can use it
-const ORDER_LIVE = `(status IN ('pending', 'in_flight') OR (status = 'dead' AND dead_reason = 'exhausted'))`
-const BEHIND_DEAD = `SELECT 1 FROM deliveries WHERE target = ? AND order_key = ? AND ${ORDER_LIVE} AND status = 'dead' LIMIT 1`
+/**
+ * What holds a call's later deliveries to a target: an earlier one pending, in flight, or dead
+ * having exhausted its retries. Spelt exactly as the deliveries_order index's condition
+ * (migration 0007), which every statement about a call's order must repeat for SQLite to use it.
+ */
+export const holdsOrder = (alias?: string) => {
+  const c = alias ? `${alias}.` : ""
+  return `(${c}status IN ('pending', 'in_flight') OR (${c}status = 'dead' AND ${c}dead_reason = 'exhausted'))`
+}
+/** Whether a call (target, order key) has a dead letter its later deliveries wait behind. */
+export const BEHIND_DEAD = `SELECT 1 FROM deliveries WHERE target = ? AND order_key = ? AND ${holdsOrder()} AND status = 'dead' LIMIT 1`
 
 const INSERT_EVENT = `INSERT INTO events (id, type, occurred_at, enterprise, source, data, raw, dedup_key)
   VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (dedup_key) DO NOTHING`

@@ -8,7 +8,7 @@ import type { SqlError } from "@effect/sql/SqlError"
 import type { Fragment } from "@effect/sql/Statement"
 import { Clock, Effect } from "effect"
 import type { Attempt, DeliveryItem } from "../../schemas/admin.js"
-import { HELD, orderKeyOf } from "../events/Outbox.js"
+import { BEHIND_DEAD, HELD, holdsOrder, orderKeyOf } from "../events/Outbox.js"
 import { Ids } from "../shared/Ids.js"
 import { Targets } from "./Targets.js"
 
@@ -114,7 +114,7 @@ export class DeadLetters extends Effect.Service<DeadLetters>()("DeadLetters", {
           yield* sql`UPDATE deliveries INDEXED BY deliveries_due SET next_attempt_at = ${now}
             WHERE target = ${name} AND status = 'pending' AND next_attempt_at = ${HELD}
               AND NOT EXISTS (SELECT 1 FROM deliveries p WHERE p.target = deliveries.target AND p.order_key = deliveries.order_key AND p.id < deliveries.id
-                AND (p.status IN ('pending', 'in_flight') OR (p.status = 'dead' AND p.dead_reason = 'exhausted')) AND p.status = 'dead')`
+                AND ${sql.literal(holdsOrder("p"))} AND p.status = 'dead')`
       })
 
     /**
@@ -175,10 +175,7 @@ export class DeadLetters extends Effect.Service<DeadLetters>()("DeadLetters", {
         const now = yield* Clock.currentTimeMillis
         // in the call's order like any other delivery of it, held if the call waits behind a dead letter
         const orderKey = orderKeyOf(JSON.parse(event[0]!.data))
-        const behindDead =
-          orderKey !== null &&
-          (yield* sql`SELECT 1 FROM deliveries WHERE target = ${target} AND order_key = ${orderKey}
-            AND (status IN ('pending', 'in_flight') OR (status = 'dead' AND dead_reason = 'exhausted')) AND status = 'dead' LIMIT 1`).length > 0
+        const behindDead = orderKey !== null && (yield* sql.unsafe(BEHIND_DEAD, [target, orderKey])).length > 0
         yield* sql`INSERT INTO deliveries (id, event_id, target, status, next_attempt_at, order_key, webhook_id, created_at, updated_at)
           VALUES (${id}, ${eventId}, ${target}, 'pending', ${behindDead ? HELD : now}, ${orderKey}, ${`msg_${id}`}, ${now}, ${now})`
         yield* targets.wake

@@ -12,7 +12,7 @@ import { Webhook } from "standardwebhooks"
 import { AppConfig } from "../config/AppConfig.js"
 import { GroupCommit } from "../db/GroupCommit.js"
 import { type Prepared, Sqlite } from "../db/Sqlite.js"
-import { HELD, Outbox } from "../events/Outbox.js"
+import { HELD, holdsOrder, Outbox } from "../events/Outbox.js"
 import { Metrics } from "../http/Metrics.js"
 import { render, type StoredEvent, TransformFailed } from "./Formats.js"
 import { DeadLetters } from "./DeadLetters.js"
@@ -77,7 +77,7 @@ const SELECT_DUE = `SELECT d.id, d.event_id, d.attempts, d.webhook_id, d.order_k
   WHERE d.target = ? AND d.status = 'pending' AND d.next_attempt_at <= ?
     AND (d.order_key IS NULL OR NOT EXISTS (
       SELECT 1 FROM deliveries p WHERE p.target = d.target AND p.order_key = d.order_key AND p.id < d.id
-        AND (p.status IN ('pending', 'in_flight') OR (p.status = 'dead' AND p.dead_reason = 'exhausted'))))
+        AND ${holdsOrder("p")}))
   ORDER BY d.next_attempt_at, d.id LIMIT ?`
 const MARK_IN_FLIGHT = `UPDATE deliveries SET status = 'in_flight', lock_expires_at = ? WHERE id = ?`
 const MARK_EVENT_MISSING = `UPDATE deliveries SET status = 'dead', dead_reason = 'event missing' WHERE id = ?`
@@ -93,7 +93,7 @@ const REMEMBER_FAILING = `INSERT OR REPLACE INTO failing_targets (target, since,
 const FORGET_FAILING = `DELETE FROM failing_targets WHERE target = ?`
 // the call's later deliveries wait behind this dead letter, out of the due range (see HELD)
 const HOLD_LATER = `UPDATE deliveries SET next_attempt_at = ? WHERE target = ? AND order_key = ? AND id > ?
-  AND (status IN ('pending', 'in_flight') OR (status = 'dead' AND dead_reason = 'exhausted')) AND status = 'pending'`
+  AND ${holdsOrder()} AND status = 'pending'`
 const RELEASE_LATER = `UPDATE deliveries SET status = 'pending', next_attempt_at = ? WHERE id = ? AND status = 'in_flight'`
 
 const EXCERPT = 2048

@@ -50,7 +50,7 @@ export const holdsOrder = (alias?: string) => {
   return `(${c}status IN ('pending', 'in_flight') OR (${c}status = 'dead' AND ${c}dead_reason = 'exhausted'))`
 }
 /** Whether a call (target, order key) has a dead letter its later deliveries wait behind. */
-export const BEHIND_DEAD = `SELECT 1 FROM deliveries WHERE target = ? AND order_key = ? AND ${holdsOrder()} AND status = 'dead' LIMIT 1`
+const BEHIND_DEAD = `SELECT 1 FROM deliveries WHERE target = ? AND order_key = ? AND ${holdsOrder()} AND status = 'dead' LIMIT 1`
 
 const INSERT_EVENT = `INSERT INTO events (id, type, occurred_at, enterprise, source, data, raw, dedup_key)
   VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (dedup_key) DO NOTHING`
@@ -69,6 +69,17 @@ export class Outbox extends Effect.Service<Outbox>()("Outbox", {
      * event id, or null when its dedupKey was seen before. Wakes the delivery worker, which
      * can only claim once the caller's transaction has released the connection.
      */
+    /**
+     * One delivery of an event to a target, in the call's order, held (see HELD) when the call
+     * waits behind a dead letter; on the caller's connection. Answers the delivery's id.
+     */
+    const addDeliveryIn = (prepared: Prepared, eventId: number, target: string, orderKey: string | null, now: number) => {
+      const deliveryId = ids.nextSync()
+      const held = orderKey !== null && prepared(BEHIND_DEAD).get(target, orderKey) !== undefined
+      prepared(INSERT_DELIVERY).run(deliveryId, eventId, target, held ? HELD : now, orderKey, `msg_${deliveryId}`, now, now)
+      return deliveryId
+    }
+
     const emitIn = (prepared: Prepared, event: NewEvent): number | null => {
       const id = ids.nextSync()
       const now = Date.now()
@@ -88,9 +99,7 @@ export class Outbox extends Effect.Service<Outbox>()("Outbox", {
         // a disabled target's deliveries are kept, waiting: pausing a target loses nothing
         if (target.name === event.aboutTarget || !matches(target, event.type)) continue
         if (orderKey === undefined) orderKey = orderKeyOf(event.data)
-        const deliveryId = ids.nextSync()
-        const held = orderKey !== null && prepared(BEHIND_DEAD).get(target.name, orderKey) !== undefined
-        prepared(INSERT_DELIVERY).run(deliveryId, id, target.name, held ? HELD : now, orderKey, `msg_${deliveryId}`, now, now)
+        addDeliveryIn(prepared, id, target.name, orderKey, now)
       }
       if (orderKey !== undefined) targets.wakeSync()
       return id
@@ -100,6 +109,6 @@ export class Outbox extends Effect.Service<Outbox>()("Outbox", {
     const emit = (event: NewEvent) =>
       sqlite.exclusive((db, prepared) => (db.inTransaction ? emitIn(prepared, event) : db.transaction(() => emitIn(prepared, event))()))
 
-    return { emit, emitIn } as const
+    return { emit, emitIn, addDeliveryIn } as const
   })
 }) {}

@@ -8,8 +8,8 @@ import type { SqlError } from "@effect/sql/SqlError"
 import type { Fragment } from "@effect/sql/Statement"
 import { Clock, Effect } from "effect"
 import type { Attempt, DeliveryItem } from "../../schemas/admin.js"
-import { BEHIND_DEAD, HELD, holdsOrder, orderKeyOf } from "../events/Outbox.js"
-import { Ids } from "../shared/Ids.js"
+import { Sqlite } from "../db/Sqlite.js"
+import { HELD, holdsOrder, Outbox, orderKeyOf } from "../events/Outbox.js"
 import { Targets } from "./Targets.js"
 
 export interface DeadLetterFilter {
@@ -43,7 +43,8 @@ export class DeadLetters extends Effect.Service<DeadLetters>()("DeadLetters", {
   effect: Effect.gen(function* () {
     const sql = yield* SqlClient.SqlClient
     const targets = yield* Targets
-    const ids = yield* Ids
+    const sqlite = yield* Sqlite
+    const outbox = yield* Outbox
 
     // One JSON parameter instead of one per id: SQLite refuses statements with more than 32766
     // parameters, and a bulk filter or a purge can name more ids than that.
@@ -171,13 +172,10 @@ export class DeadLetters extends Effect.Service<DeadLetters>()("DeadLetters", {
         if (existing.length > 0) return { created: false as const, deliveryId: existing[0]!.id }
         const event = yield* sql<{ data: string }>`SELECT data FROM events WHERE id = ${eventId}`
         if (event.length === 0) return { created: false as const, deliveryId: null }
-        const id = yield* ids.next
         const now = yield* Clock.currentTimeMillis
-        // in the call's order like any other delivery of it, held if the call waits behind a dead letter
+        // in the call's order like any other delivery of it
         const orderKey = orderKeyOf(JSON.parse(event[0]!.data))
-        const behindDead = orderKey !== null && (yield* sql.unsafe(BEHIND_DEAD, [target, orderKey])).length > 0
-        yield* sql`INSERT INTO deliveries (id, event_id, target, status, next_attempt_at, order_key, webhook_id, created_at, updated_at)
-          VALUES (${id}, ${eventId}, ${target}, 'pending', ${behindDead ? HELD : now}, ${orderKey}, ${`msg_${id}`}, ${now}, ${now})`
+        const id = yield* sqlite.exclusive((_, prepared) => outbox.addDeliveryIn(prepared, eventId, target, orderKey, now))
         yield* targets.wake
         return { created: true as const, deliveryId: id }
       })

@@ -185,17 +185,17 @@ export const workerLayer = Layer.scopedDiscard(
 
     // a single process: whatever was in flight when it last stopped was not finished
     yield* sql`UPDATE deliveries SET status = 'pending', lock_expires_at = NULL WHERE status = 'in_flight'`
-    // a target gone while the bridge was down (taken out of the config file): what waited for it
-    // becomes dead letters — visible, redrivable once it is back — rather than waiting unseen
     const known = JSON.stringify(targets.snapshot().map((t) => t.name))
     // circuits open when the bridge stopped are open again, their cool-down over: a probe goes first
     // (a target gone since has nothing to recover: a later one of that name starts afresh)
-    yield* sql`DELETE FROM failing_targets WHERE target NOT IN (SELECT value FROM json_each(${JSON.stringify(targets.snapshot().map((t) => t.name))}))`
+    yield* sql`DELETE FROM failing_targets WHERE target NOT IN (SELECT value FROM json_each(${known}))`
     for (const f of yield* sql<{ target: string; failures: number }>`SELECT target, failures FROM failing_targets`) {
       const state = stateOf(f.target)
       state.failures = f.failures
       state.openUntil = Date.now()
     }
+    // a target gone while the bridge was down (taken out of the config file): what waited for it
+    // becomes dead letters — visible, redrivable once it is back — rather than waiting unseen
     const orphaned = yield* sql<{ id: number }>`UPDATE deliveries SET status = 'dead', dead_reason = 'target deleted', updated_at = ${Date.now()}
       WHERE status = 'pending' AND target NOT IN (SELECT value FROM json_each(${known})) RETURNING id`
     if (orphaned.length > 0) yield* Effect.logWarning("deliveries of targets that no longer exist are dead letters now").pipe(Effect.annotateLogs({ count: orphaned.length }))
@@ -318,7 +318,7 @@ export const workerLayer = Layer.scopedDiscard(
 
     // deliveries held behind a dead letter that is gone (a redrive or purge stopped short: a
     // crash, Ctrl-C of the CLI) are released at start and then every minute
-    const sweepHeld = deadLetters.releaseHeld(targets.snapshot().map((t) => t.name)).pipe(
+    const sweepHeld = Effect.suspend(() => deadLetters.releaseHeld(targets.snapshot().map((t) => t.name))).pipe(
       Effect.catchAllCause((cause) => Effect.logError("could not release held deliveries", cause))
     )
     yield* sweepHeld

@@ -34,7 +34,7 @@ const idOf = (value: unknown) =>
     ? String(value).trim()
     : undefined
 
-const contentHash = (value: object) => crypto.createHash("sha256").update(JSON.stringify(value)).digest("base64url").slice(0, 22)
+const digest = (value: unknown) => crypto.createHash("sha256").update(JSON.stringify(value)).digest("base64url")
 
 /** An extension number is the enterprise's 6 digits and a 3-digit suffix. */
 const enterpriseOf = (extension: unknown) => (typeof extension === "string" || typeof extension === "number") && /^\d{9}$/.test(String(extension)) ? String(extension).slice(0, 6) : null
@@ -69,8 +69,8 @@ const voip: Receiver<typeof CallPush.Type> = {
     Effect.map(CdrStore, (store) => {
       const memo = received.data.memo as Record<string, unknown> | null
       const enterprise = received.enterprise
-      // only a memo that names its call (a usable cdrId) describes a call record
-      if (!memo || idOf(memo.cdrId) === undefined) return undefined
+      // only a memo that names its call describes a call record: the push is keyed by that id then
+      if (!memo || received.key === null) return undefined
       // the push's own phone and direction fill what the memo leaves out
       const { phone, peer } = received.data
       const defaults = { cdrPhoneNum: phone ? phone : undefined, cdrPeer: peer }
@@ -90,7 +90,7 @@ const workorder: Receiver<typeof WorkOrderPush.Type> = {
     enterprise: null,
     // the same work order is saved, or submitted at the same step, more than once: what was
     // sent is part of the key, so only the same push again (a retry) is one event
-    key: `wo:${push.woId}:${push.wo_action}:${push.woStepId ?? ""}:${contentHash(push)}`,
+    key: `wo:${push.woId}:${push.wo_action}:${push.woStepId ?? ""}:${digest(push)}`,
     data: { ...push }
   })
 }
@@ -118,4 +118,4 @@ export const REQUEST_KEY_WINDOW_MS = 3_600_000
  * (a duplicate the targets may see) rather than a second real push lost.
  */
 export const requestKey = (pairs: ReadonlyArray<readonly [string, string]>, now: number) =>
-  `${crypto.createHash("sha256").update(JSON.stringify([...pairs].sort(([a, x], [b, y]) => (a === b ? (x < y ? -1 : 1) : a < b ? -1 : 1)))).digest("hex")}:${Math.floor(now / REQUEST_KEY_WINDOW_MS)}`
+  `${digest([...pairs].sort(([a, x], [b, y]) => (a === b ? (x < y ? -1 : 1) : a < b ? -1 : 1)))}:${Math.floor(now / REQUEST_KEY_WINDOW_MS)}`

@@ -26,6 +26,9 @@ const adminApi = async (method: string, p: string, body?: unknown) => {
   return (await res.json()) as Record<string, unknown> & { items?: Array<Record<string, unknown>> }
 }
 const deliveriesOf = async (target: string) => (await adminApi("GET", `/deliveries?target=${target}&limit=1000`)).items!
+/** The settings of a bridge run in this process on `dataDir`, as `npm start` would read them. */
+const configFor = (dataDir: string, overrides: Record<string, unknown> = {}) =>
+  Effect.runPromise(loadConfig({ env: {}, overrides: { port: 0, host: "127.0.0.1", dataDir, logLevel: "error", ...overrides } }))
 const cdrOf = (d: Record<string, unknown>) => ((d.event as { data: { cdrId?: number } }).data.cdrId)
 
 beforeAll(async () => {
@@ -152,7 +155,7 @@ describe("a paused target", () => {
 describe("deliveries of a target gone while the bridge was down", () => {
   it("are dead letters when it starts again, not left waiting unseen", async () => {
     const dataDir = tempDir()
-    const config = await Effect.runPromise(loadConfig({ env: {}, overrides: { port: 0, host: "127.0.0.1", dataDir, logLevel: "error" } }))
+    const config = await configFor(dataDir)
     await (await startServer(config)).close()
     const w = new Database(path.join(dataDir, "bridge.db"))
     w.prepare("INSERT INTO events (id, type, occurred_at, source, data) VALUES (1, 'call.hangup', 0, 'push:voip', '{}')").run()
@@ -175,7 +178,7 @@ describe("a target stored by an earlier version that fails a check added since",
   it("does not stop the bridge: it is loaded as it was, and what it cannot send is a dead letter (unsendable), not a retry loop", async () => {
     const dataDir = tempDir()
     const rx = await startReceiver()
-    const config = await Effect.runPromise(loadConfig({ env: {}, overrides: { port: 0, host: "127.0.0.1", dataDir, logLevel: "error", forwarding: { pollIntervalMs: 50 } } }))
+    const config = await configFor(dataDir, { forwarding: { pollIntervalMs: 50 } })
     await (await startServer(config)).close()
     const w = new Database(path.join(dataDir, "bridge.db"))
     const old = { name: "legacy", url: rx.url, events: ["callback.*"], headers: { "X-Agent": "张三" }, retry: { scheduleMs: [0, 50, 50] } }
@@ -211,22 +214,13 @@ describe("a circuit open when the bridge stops", () => {
   it("is open again after a restart: a probe goes first, and its success still raises target.recovered", async () => {
     const dataDir = tempDir()
     const [crm, ops] = await Promise.all([startReceiver(() => ({ status: 503 })), startReceiver()])
-    const config = await Effect.runPromise(
-      loadConfig({
-        env: {},
-        overrides: {
-          port: 0,
-          host: "127.0.0.1",
-          dataDir,
-          logLevel: "error",
-          forwarding: { pollIntervalMs: 50, circuitThreshold: 2, circuitCooldownMs: 60_000 },
-          targets: [
-            { name: "crm", url: crm.url, events: ["callback.*"], retry: { scheduleMs: [0, 50, 50, 50] } },
-            { name: "ops", url: ops.url, events: ["target.*"] }
-          ]
-        }
-      })
-    )
+    const config = await configFor(dataDir, {
+      forwarding: { pollIntervalMs: 50, circuitThreshold: 2, circuitCooldownMs: 60_000 },
+      targets: [
+        { name: "crm", url: crm.url, events: ["callback.*"], retry: { scheduleMs: [0, 50, 50, 50] } },
+        { name: "ops", url: ops.url, events: ["target.*"] }
+      ]
+    })
     const types = () => ops.received.map((r) => JSON.parse(r.body).type as string)
     try {
       let bridge = await startServer(config)
@@ -253,9 +247,7 @@ describe("deliveries held behind a dead letter that is gone", () => {
   it("are released when the bridge starts (a redrive or purge that stopped short left them)", async () => {
     const dataDir = tempDir()
     const rx = await startReceiver()
-    const config = await Effect.runPromise(
-      loadConfig({ env: {}, overrides: { port: 0, host: "127.0.0.1", dataDir, logLevel: "error", forwarding: { pollIntervalMs: 50 }, targets: [{ name: "crm", url: rx.url, events: ["call.*"] }] } })
-    )
+    const config = await configFor(dataDir, { forwarding: { pollIntervalMs: 50 }, targets: [{ name: "crm", url: rx.url, events: ["call.*"] }] })
     await (await startServer(config)).close()
     const w = new Database(path.join(dataDir, "bridge.db"))
     w.prepare("INSERT INTO events (id, type, occurred_at, source, data) VALUES (1, 'call.hangup', 0, 'push:voip', '{\"cdrId\":9}')").run()
@@ -274,7 +266,7 @@ describe("deliveries held behind a dead letter that is gone", () => {
 describe("bridges starting at the same moment on one data directory", () => {
   it("let exactly one of them serve", async () => {
     const dataDir = tempDir()
-    const config = await Effect.runPromise(loadConfig({ env: {}, overrides: { port: 0, host: "127.0.0.1", dataDir, logLevel: "error" } }))
+    const config = await configFor(dataDir)
     await (await startServer(config)).close()
     const started = await Promise.allSettled([startServer(config), startServer(config), startServer(config)])
     const up = started.flatMap((r) => (r.status === "fulfilled" ? [r.value] : []))

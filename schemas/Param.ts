@@ -169,6 +169,24 @@ export const json = Schema.transform(text, EmbeddedJsonSchema, {
   encode: (j) => j.raw
 })
 
+/**
+ * Marks a check whose failure means "over a maximum": answered -12, not -14 (the request is
+ * well-formed, it just asks for more than the bridge takes at once).
+ */
+export const OverMaximumId: unique symbol = Symbol.for("voip-bridge/OverMaximum")
+
+/**
+ * Most values a list parameter takes. Lists end up as SQL parameters (SQLite takes at most
+ * 32,766 in one statement) and as work per item: a thousand is far above any screen's
+ * selection and far below both.
+ */
+export const MAX_LIST_ITEMS = 1000
+
+const atMostListItems = Schema.filter(
+  (v: ReadonlyArray<string>) => v.length <= MAX_LIST_ITEMS || `expected at most ${MAX_LIST_ITEMS} values, got ${v.length}`,
+  { schemaId: OverMaximumId }
+)
+
 /** A list given as repeats or indexed keys (`cpPhone[0]`, `cpPhone[1]`). */
 export const list = <A>(item: Schema.Schema<A, string>) =>
   Schema.compose(
@@ -176,7 +194,7 @@ export const list = <A>(item: Schema.Schema<A, string>) =>
       strict: true,
       decode: (v) => (typeof v === "string" ? [v] : v),
       encode: (v) => v
-    }),
+    }).pipe(atMostListItems),
     Schema.Array(item)
   )
 
@@ -190,7 +208,10 @@ export const commaList = <A>(item: Schema.Schema<A, string>) =>
       strict: true,
       decode: (s) => [...new Set(s.split(/[,，;；\s]+/).map((x) => x.trim()).filter((x) => x !== ""))],
       encode: (v) => v.join(",")
-    }).pipe(Schema.filter((v) => v.length > 0 || "expected at least one value")),
+    }).pipe(
+      Schema.filter((v) => v.length > 0 || "expected at least one value"),
+      atMostListItems
+    ),
     Schema.Array(item)
   )
 

@@ -4,12 +4,12 @@
  * the dispatcher deals only in raw parameters and JSON fields.
  */
 import type { SqlError } from "@effect/sql/SqlError"
-import { Effect, ParseResult, Schema } from "effect"
+import { Effect, ParseResult, Schema, SchemaAST } from "effect"
 import type { AnyMethodSpec, ParamsOf, ResultOf } from "../../schemas/Method.js"
-import type { RawParams } from "../../schemas/Param.js"
+import { OverMaximumId, type RawParams } from "../../schemas/Param.js"
 import type { Caller } from "../auth/Auth.js"
 import type { AppServices } from "../AppServices.js"
-import { type ApiError, InvalidParam } from "./Errors.js"
+import { type ApiError, InvalidParam, OverLimit } from "./Errors.js"
 
 export interface Implementation {
   readonly spec: AnyMethodSpec
@@ -19,11 +19,27 @@ export interface Implementation {
   ) => Effect.Effect<Readonly<Record<string, unknown>>, ApiError | SqlError, AppServices>
 }
 
-/** The first problem of a failed decode, as the contract's -14. */
-export const toInvalidParam = (error: ParseResult.ParseError): InvalidParam => {
+/** Whether the issue failed a check marked as a maximum (OverMaximumId), at any depth. */
+const overMaximum = (issue: ParseResult.ParseIssue): boolean => {
+  switch (issue._tag) {
+    case "Refinement":
+      return (issue.kind === "Predicate" && issue.ast.annotations[SchemaAST.SchemaIdAnnotationId] === OverMaximumId) || overMaximum(issue.issue)
+    case "Pointer":
+    case "Transformation":
+      return overMaximum(issue.issue)
+    case "Composite":
+      return (Array.isArray(issue.issues) ? issue.issues : [issue.issues]).some(overMaximum)
+    default:
+      return false
+  }
+}
+
+/** The first problem of a failed decode, as the contract's -14 — or -12 when it asked for more than a maximum. */
+export const toInvalidParam = (error: ParseResult.ParseError): InvalidParam | OverLimit => {
   const [issue] = ParseResult.ArrayFormatter.formatErrorSync(error)
   const param = issue && issue.path.length > 0 ? issue.path.map(String).join(".") : "(parameters)"
-  return new InvalidParam({ param, problem: issue?.message ?? "invalid value" })
+  const problem = issue?.message ?? "invalid value"
+  return overMaximum(error.issue) ? new OverLimit({ message: `parameter ${param}: ${problem}` }) : new InvalidParam({ param, problem })
 }
 
 export const implement = <M extends AnyMethodSpec, R extends AppServices>(

@@ -11,6 +11,7 @@ import { type AppConfigShape, loadConfig } from "./config/AppConfig.js"
 import { EXTE_STATUS, ExtensionsRepo } from "./extensions/ExtensionsRepo.js"
 import { DeadLetters } from "./forwarding/DeadLetters.js"
 import { startServer } from "./http/Server.js"
+import { usePrivateUmask } from "./db/DataDir.js"
 
 const HELP: Record<string, string> = {
   main: `voip-bridge — a self-hosted bridge for the 800ing call-centre platform
@@ -207,6 +208,8 @@ const dlqCommand = async (args: ReadonlyArray<string>, overrides: Record<string,
 }
 
 const main = async () => {
+  // before anything is written: the database, tokens and recordings are private to this user
+  usePrivateUmask()
   const argv = process.argv.slice(2)
   const command = argv[0] && !argv[0].startsWith("-") ? argv[0] : "serve"
   const rest = argv[0] === command ? argv.slice(1) : argv

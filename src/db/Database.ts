@@ -3,11 +3,11 @@
  * `synchronous` level, foreign keys on, and every migration applied before the layer is
  * ready — so nothing serves requests against an old schema.
  */
-import * as fs from "node:fs"
 import * as path from "node:path"
 import { Migrator, SqlClient } from "@effect/sql"
 import { Context, Effect, Layer } from "effect"
 import { AppConfig } from "../config/AppConfig.js"
+import { secureDataDirLogged } from "./DataDir.js"
 import { migrations } from "./migrations.js"
 import * as Sqlite from "./Sqlite.js"
 
@@ -24,7 +24,7 @@ export class Migrations extends Context.Tag("Migrations")<
 const ClientLive = Layer.unwrapEffect(
   Effect.gen(function* () {
     const config = yield* AppConfig
-    yield* Effect.sync(() => fs.mkdirSync(config.dataDir, { recursive: true }))
+    yield* secureDataDirLogged(config.dataDir)
     return Sqlite.layer(databaseFile(config.dataDir))
   })
 )

@@ -14,6 +14,7 @@ import { AppConfig, type AppConfigShape } from "../config/AppConfig.js"
 import type { HttpRequestError } from "./Params.js"
 import { type HttpAnswer, json, type Route } from "./Route.js"
 import { routesFor } from "./routes.js"
+import { usePrivateUmask } from "../db/DataDir.js"
 
 export type AppRuntime = ManagedRuntime.ManagedRuntime<AppServices, unknown>
 
@@ -120,6 +121,7 @@ export interface RunningServer {
 
 /** Builds the runtime (migrations, bootstrap), then listens. */
 export const startServer = async (config: AppConfigShape): Promise<RunningServer> => {
+  usePrivateUmask()
   const runtime: AppRuntime = ManagedRuntime.make(appLayer(config))
   try {
     await runtime.runtime()

@@ -182,10 +182,10 @@ export const OverMaximumId: unique symbol = Symbol.for("voip-bridge/OverMaximum"
  */
 export const MAX_LIST_ITEMS = 1000
 
-const atMostListItems = Schema.filter(
-  (v: ReadonlyArray<string>) => v.length <= MAX_LIST_ITEMS || `expected at most ${MAX_LIST_ITEMS} values, got ${v.length}`,
-  { schemaId: OverMaximumId }
-)
+const atMostListItems = <I>(self: Schema.Schema<ReadonlyArray<string>, I>) =>
+  self.pipe(
+    Schema.filter((v) => v.length <= MAX_LIST_ITEMS || `expected at most ${MAX_LIST_ITEMS} values, got ${v.length}`, { schemaId: OverMaximumId })
+  )
 
 /** A list given as repeats or indexed keys (`cpPhone[0]`, `cpPhone[1]`). */
 export const list = <A>(item: Schema.Schema<A, string>) =>

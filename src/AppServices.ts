@@ -22,6 +22,7 @@ import { Metrics } from "./http/Metrics.js"
 import { CdrStore } from "./records/CdrStore.js"
 import { Ids } from "./shared/Ids.js"
 import { ImmediateScheduler } from "./shared/Scheduler.js"
+import { StorageWatch, storageWatchLayer } from "./ops/StorageWatch.js"
 
 export type AppServices =
   | AppConfig
@@ -38,6 +39,7 @@ export type AppServices =
   | Targets
   | GroupCommit
   | DeadLetters
+  | StorageWatch
 
 /** Structured JSON log lines at the configured level. */
 export const loggerLayer = (config: AppConfigShape) =>
@@ -56,8 +58,8 @@ export const appLayer = (config: AppConfigShape, options: { readonly background:
   const repos = Layer.mergeAll(ExtensionsRepo.Default, Outbox.Default, CdrStore.Default).pipe(
     Layer.provideMerge(Targets.Default)
   ).pipe(Layer.provideMerge(base))
-  const services = Layer.mergeAll(Auth.Default, GroupCommit.Default, DeadLetters.Default).pipe(Layer.provideMerge(repos))
-  const ready = (options.background ? Layer.mergeAll(Bootstrap, schedulerLayer(), workerLayer) : Bootstrap).pipe(Layer.provideMerge(services))
+  const services = Layer.mergeAll(Auth.Default, GroupCommit.Default, DeadLetters.Default, StorageWatch.Default).pipe(Layer.provideMerge(repos))
+  const ready = (options.background ? Layer.mergeAll(Bootstrap, schedulerLayer(), workerLayer, storageWatchLayer) : Bootstrap).pipe(Layer.provideMerge(services))
   // the lock is taken before anything touches the database, and released last
   return (options.background ? ready.pipe(Layer.provideMerge(dataDirLockLayer)) : ready).pipe(
     Layer.provideMerge(configLayer),

@@ -79,6 +79,12 @@ export const ConfigSchema = Schema.Struct({
     /** how often the worker looks for due deliveries besides being woken by new events */
     pollIntervalMs: PositiveInt
   }),
+  storage: Schema.Struct({
+    /** below this many free bytes on the data directory's disk: storage.low (and storage.ok above it again) */
+    lowFreeBytes: Schema.Int.pipe(Schema.nonNegative()),
+    /** how often free space is checked */
+    checkIntervalMs: PositiveInt
+  }),
   recordings: Schema.Struct({
     /** largest recording upload (above: -13) */
     maxUploadBytes: PositiveInt,
@@ -107,6 +113,7 @@ export const defaults: typeof ConfigSchema.Encoded = {
   sessions: { ttlSeconds: 2 * 60 * 60 },
   db: { synchronous: "FULL" },
   limits: { pageMax: 1000 },
+  storage: { lowFreeBytes: 1024 * 1024 * 1024, checkIntervalMs: 30_000 },
   recordings: { maxUploadBytes: 50 * 1024 * 1024, openTo: [] },
   receive: {
     voip: { path: "/api/voip.json", allowFrom: [] },

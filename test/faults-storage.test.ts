@@ -4,6 +4,8 @@
  * space is back (storage.ok).
  */
 import * as fs from "node:fs"
+import * as path from "node:path"
+import Database from "better-sqlite3"
 import { afterAll, describe, expect, it } from "vitest"
 import { eventually, startReceiver } from "./support/Receiver.js"
 import { canMountTmpfs, fillDisk, freeBytes, TMPFS_SKIP, tmpfsDir } from "./support/Tmpfs.js"
@@ -46,5 +48,43 @@ describe.skipIf(!canMountTmpfs)(`free space on the data directory's disk${canMou
     await eventually(() => types().includes("storage.ok"), 10_000, types)
     expect(types()).toEqual(["storage.low", "storage.ok"])
     await receiver.close()
+  })
+
+  it("refuses pushes with -6 while the disk is full, loses none it acknowledged, and stores them again once space is back", { timeout: 60_000 }, async () => {
+    const dataDir = tmpfsDir(24 * 1024 * 1024)
+    const server = await startTestServer({ dataDir, storage: { lowFreeBytes: 0, checkIntervalMs: 60_000 } })
+    servers.push(server)
+    const push = async (cdrId: number) => {
+      const memo = JSON.stringify({ cdrId, cdrExtension: "100008800", cdrTalktime: 10, note: "x".repeat(2000) })
+      const body = new URLSearchParams({ type: "3", peer: "1", phone: "13800138000", memo })
+      return ((await (await fetch(`${server.url}/api/voip.json`, { method: "POST", body })).json()) as { code: number; message: string })
+    }
+    const acked: Array<number> = []
+    for (let id = 1; id <= 20; id++) if ((await push(id)).code === 0) acked.push(id)
+    expect(acked).toHaveLength(20)
+
+    const filler = fillDisk(dataDir, 0)
+    // the WAL may still have room for a few: push until one is refused, within bounds
+    let refused: { code: number; message: string } | undefined
+    for (let id = 21; id <= 3000 && !refused; id++) {
+      const answer = await push(id)
+      if (answer.code === 0) acked.push(id)
+      else refused = answer
+    }
+    expect(refused?.code).toBe(-6)
+    expect(refused?.message).toMatch(/send it again/)
+    expect((await fetch(`${server.url}/healthz`)).status).toBe(200)
+
+    fs.rmSync(filler)
+    const after = 100_000
+    expect((await push(after)).code).toBe(0)
+    acked.push(after)
+    const db = new Database(path.join(dataDir, "bridge.db"), { readonly: true })
+    try {
+      const stored = new Set((db.prepare("SELECT data FROM events WHERE type = 'call.hangup'").all() as Array<{ data: string }>).map((r) => (JSON.parse(r.data) as { cdrId: number }).cdrId))
+      expect(acked.filter((id) => !stored.has(id))).toEqual([])
+    } finally {
+      db.close()
+    }
   })
 })

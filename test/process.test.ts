@@ -3,6 +3,7 @@
  * After real traffic, no credential — password or its MD5, in any case — is anywhere under
  * the data directory (database, WAL, token file) or in the logs.
  */
+import { spawnSync } from "node:child_process"
 import * as fs from "node:fs"
 import * as path from "node:path"
 import Database from "better-sqlite3"
@@ -73,6 +74,13 @@ describe("the bridge process", () => {
     expect(code).toBe(0)
     expect(stdout).toMatch(/usage: npm start -- \[command\]/)
     expect((await runCli(["user", "--help"], {})).stdout).toMatch(/user add <extension>/)
+  })
+
+  it("runs as `npx voip-bridge` from the clone (package.json's bin)", async () => {
+    const root = path.resolve(import.meta.dirname, "..")
+    const help = spawnSync("npx", ["--no-install", "voip-bridge", "--help"], { cwd: root, encoding: "utf8", timeout: 60_000 })
+    expect(help.status).toBe(0)
+    expect(help.stdout).toMatch(/usage: npm start -- \[command\]/)
   })
 
   it("`user add` creates an extension that can log in; `user passwd` changes its password", async () => {

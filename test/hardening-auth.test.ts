@@ -11,7 +11,7 @@ import Database from "better-sqlite3"
 import { Effect } from "effect"
 import { afterAll, beforeAll, describe, expect, it } from "vitest"
 import { Passwords } from "../src/auth/Passwords.js"
-import { lockoutAfter, makeThrottle } from "../src/auth/Throttle.js"
+import { addressBucket, lockoutAfter, makeThrottle } from "../src/auth/Throttle.js"
 import { ExtensionsRepo } from "../src/extensions/ExtensionsRepo.js"
 import { rawRequest } from "./support/Raw.js"
 import { asAdmin, callApi, creds, md5, startTestServer, type TestServer } from "./support/TestServer.js"
@@ -304,6 +304,19 @@ describe("the throttle's decisions", () => {
     for (let i = 0; i < 8; i++) t.failed("e", `attacker-${i}`, 1)
     expect(t.waitMs("e", "elsewhere", 1)).toBe(1000)
     expect(t.waitMs("e", "home", 1)).toBe(0)
+  })
+
+  it("counts an IPv6 client by its /64, an IPv4-mapped one as IPv4", () => {
+    expect(addressBucket("2001:db8:1:2:aaaa::1")).toBe("2001:db8:1:2::/64")
+    expect(addressBucket("2001:db8:1:2:bbbb:cccc:dddd:eeee")).toBe("2001:db8:1:2::/64")
+    expect(addressBucket("2001:db8::1")).toBe("2001:db8:0:0::/64")
+    expect(addressBucket("::1")).toBe("0:0:0:0::/64")
+    expect(addressBucket("::ffff:10.1.2.3")).toBe("10.1.2.3")
+    expect(addressBucket("10.1.2.3")).toBe("10.1.2.3")
+    const t = makeThrottle(limits)
+    for (let i = 0; i < 3; i++) t.failed("e", `2001:db8:1:2::${i + 1}`, 0)
+    expect(t.waitMs("e", "2001:db8:1:2:ffff::9", 0)).toBe(1000)
+    expect(t.waitMs("e", "2001:db8:1:3::1", 0)).toBe(0)
   })
 
   it("keeps at most maxTracked counters", () => {

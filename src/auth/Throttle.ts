@@ -15,7 +15,23 @@
  * counter (logging in to one's own extension must not reset guessing at others) nor the
  * extension's (clients send credentials on every call, so the agent's own traffic would keep
  * resetting the ceiling that guessing from many addresses is meant to meet).
+ *
+ * An IPv6 client is counted by its /64: one host is given a whole /64 as a matter of course,
+ * so its single addresses cost nothing to change.
  */
+import * as net from "node:net"
+
+/** The address a client is counted by: IPv4 (mapped ones too) as it is, IPv6 by its /64. */
+export const addressBucket = (address: string): string => {
+  const v4 = address.startsWith("::ffff:") ? address.slice(7) : address
+  if (net.isIPv4(v4)) return v4
+  if (!net.isIPv6(address)) return address
+  const [head = "", tail] = address.split("::")
+  const front = head === "" ? [] : head.split(":")
+  const back = tail === undefined || tail === "" ? [] : tail.split(":")
+  const groups = tail === undefined ? front : [...front, ...Array<string>(Math.max(0, 8 - front.length - back.length)).fill("0"), ...back]
+  return `${groups.slice(0, 4).map((g) => parseInt(g, 16).toString(16)).join(":")}::/64`
+}
 
 export interface ThrottleLimits {
   readonly maxFailures: number
@@ -67,7 +83,8 @@ export const makeThrottle = (limits: ThrottleLimits) => {
   // a user name is whatever the client sent: cut it, so a long one cannot take much memory
   const keys = (user: string, address: string) => {
     const extension = user.slice(0, 64)
-    return { extension, address, pair: `${address}\n${extension}` }
+    const bucket = addressBucket(address)
+    return { extension, address: bucket, pair: `${bucket}\n${extension}` }
   }
 
   const waitOf = (c: Counter | undefined, now: number) => (c === undefined || c.lockedUntil <= now ? 0 : c.lockedUntil - now)

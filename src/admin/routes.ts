@@ -2,7 +2,6 @@
  * The admin JSON API under /admin/api (bearer token): targets, events, deliveries, dead
  * letters and redrive. Bodies are validated with the same schemas as the config file.
  */
-import * as crypto from "node:crypto"
 import type { IncomingMessage } from "node:http"
 import { SqlClient } from "@effect/sql"
 import { Effect, Either, ParseResult, Schema } from "effect"
@@ -15,6 +14,7 @@ import { StoredTargetSchema, TargetSchema } from "../forwarding/Target.js"
 import { Targets } from "../forwarding/Targets.js"
 import { collect, queryPairs } from "../http/Params.js"
 import { type HttpAnswer, json, type Route } from "../http/Route.js"
+import { sameSecret } from "../shared/Secret.js"
 
 type Req = IncomingMessage & { readonly params?: Readonly<Record<string, string | string[]>> }
 
@@ -29,7 +29,7 @@ const admin = (handle: (req: Req) => Effect.Effect<HttpAnswer, unknown, AppServi
     const header = req.headers.authorization ?? ""
     // the scheme name is case-insensitive (RFC 9110 §11.1)
     const given = /^bearer\s+/i.test(header) ? header.replace(/^bearer\s+/i, "").trim() : ""
-    if (given.length !== token.length || !crypto.timingSafeEqual(Buffer.from(given), Buffer.from(token))) return unauthorized
+    if (!sameSecret(given, token)) return unauthorized
     return yield* handle(req)
   }).pipe(Effect.catchAll((e) => Effect.zipRight(Effect.logError("admin API failed", e), Effect.succeed(json({ code: -3, message: "internal error" }, 500)))))
 

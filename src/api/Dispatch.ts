@@ -25,13 +25,14 @@ const failure = (e: ApiError, spec?: AnyMethodSpec): Envelope => ({
   ...(spec?.success ? { success: false } : {})
 })
 
-export const dispatch = (params: RawParams) => {
+/** `address` is the client's, for throttling password guesses. */
+export const dispatch = (params: RawParams, address?: string) => {
   const name = single(params, "method")?.trim()
   const spec = name === undefined ? undefined : methodsByName.get(name)
   return Effect.gen(function* () {
     const auth = yield* Auth
     // credentials first: an unauthenticated caller learns nothing, not even which methods exist
-    const caller = yield* auth.authenticate(params)
+    const caller = yield* auth.authenticate(params, address)
     if (name === undefined) return yield* new InvalidParam({ param: "method", problem: "is missing" })
     if (spec === undefined) return yield* new MethodFailed({ message: `unknown method ${JSON.stringify(name)}` })
     const impl = implementationsByName.get(spec.name)

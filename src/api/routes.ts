@@ -13,7 +13,7 @@ export const routes: ReadonlyArray<Route> = [
       Effect.gen(function* () {
         const config = yield* AppConfig
         const { pairs } = yield* collect(req, { bodyLimit: config.http.bodyLimitBytes })
-        return json(yield* dispatch(toRawParams(pairs)))
+        return json(yield* dispatch(toRawParams(pairs), req.socket.remoteAddress))
       })
   }
 ]

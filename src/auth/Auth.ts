@@ -3,6 +3,12 @@
  * `sa_password` (MD5 of the password); work-order callers send the `sessionId` that
  * getExtension issued, or the same pair. Every failure answers -2 with one message, so the
  * answer does not tell which extensions exist.
+ *
+ * Password guessing is throttled per client address (./Throttle.ts). The attempts of one
+ * address that need scrypt run one after another, each seeing the counters its predecessor
+ * left: fifty parallel guesses from one address cost at most `maxFailures` hashes and hold at
+ * most one of the shared scrypt slots, so a login from another address is not queued behind
+ * them. A credential verified before (Passwords' cache) skips that queue.
  */
 import * as crypto from "node:crypto"
 import { SqlClient } from "@effect/sql"
@@ -11,7 +17,9 @@ import type { RawParams } from "../../schemas/Param.js"
 import { AuthFailed } from "../api/Errors.js"
 import { AppConfig } from "../config/AppConfig.js"
 import { EXTE_STATUS, type EnterpriseRecord, type ExtensionRecord, ExtensionsRepo } from "../extensions/ExtensionsRepo.js"
+import { keyedLock } from "../shared/KeyedLock.js"
 import { Passwords } from "./Passwords.js"
+import { makeThrottle } from "./Throttle.js"
 
 export interface Caller {
   readonly extension: ExtensionRecord
@@ -37,6 +45,8 @@ export class Auth extends Effect.Service<Auth>()("Auth", {
     const passwords = yield* Passwords
     const config = yield* AppConfig
     const ttlMs = config.sessions.ttlSeconds * 1000
+    const throttle = makeThrottle(config.auth.throttle)
+    const oneAtATimePerAddress = keyedLock()
 
     const callerOf = (extension: ExtensionRecord) =>
       Effect.gen(function* () {
@@ -47,12 +57,38 @@ export class Auth extends Effect.Service<Auth>()("Auth", {
         return { extension, enterprise: enterprise.value, isAdmin: extension.status === EXTE_STATUS.admin } satisfies Caller
       })
 
-    const withPassword = (user: string, md5: string) =>
+    /** Fails, without checking anything, while this user is locked out from this address. */
+    const notLockedOut = (user: string, address: string) =>
+      Effect.flatMap(Clock.currentTimeMillis, (now) => {
+        const wait = throttle.waitMs(user, address, now)
+        return wait > 0
+          ? Effect.fail(new AuthFailed({ message: `authentication failed: too many failed attempts; wait ${Math.ceil(wait / 1000)} s` }))
+          : Effect.void
+      })
+
+    const withPassword = (rawUser: string, rawMd5: string, address: string) =>
       Effect.gen(function* () {
-        const found = yield* repo.findByExtension(user.trim())
-        if (Option.isNone(found)) return yield* new AuthFailed({ message: BAD_CREDENTIALS })
-        const ok = yield* passwords.verifyMd5(md5.trim(), found.value.password_hash)
-        if (!ok) return yield* new AuthFailed({ message: BAD_CREDENTIALS })
+        const user = rawUser.trim()
+        const md5 = rawMd5.trim()
+        yield* notLockedOut(user, address)
+        const found = yield* repo.findByExtension(user)
+        const stored = Option.map(found, (e) => e.password_hash).pipe(Option.getOrUndefined)
+        const ok =
+          (stored !== undefined && passwords.knownGood(md5, stored)) ||
+          (yield* oneAtATimePerAddress(
+            address,
+            Effect.gen(function* () {
+              // the attempts before this one in the queue may have locked it out meanwhile
+              yield* notLockedOut(user, address)
+              return yield* passwords.verifyMd5(md5, stored)
+            })
+          ))
+        const now = yield* Clock.currentTimeMillis
+        if (!ok || Option.isNone(found)) {
+          throttle.failed(user, address, now)
+          return yield* new AuthFailed({ message: BAD_CREDENTIALS })
+        }
+        throttle.succeeded(user, address, now)
         return yield* callerOf(found.value)
       })
 
@@ -72,12 +108,15 @@ export class Auth extends Effect.Service<Auth>()("Auth", {
         return yield* callerOf(extension)
       })
 
-    /** Authenticates from the request's parameters (sa_user + sa_password, else sessionId). */
-    const authenticate = (params: RawParams) => {
+    /**
+     * Authenticates from the request's parameters (sa_user + sa_password, else sessionId).
+     * `address` is the client's, for throttling guesses; callers without one share one bucket.
+     */
+    const authenticate = (params: RawParams, address = "unknown") => {
       const user = single(params, "sa_user")
       const md5 = single(params, "sa_password")
       const session = single(params, "sessionId")
-      if (user !== undefined && md5 !== undefined) return withPassword(user, md5)
+      if (user !== undefined && md5 !== undefined) return withPassword(user, md5, address)
       if (session !== undefined) return withSession(session)
       return Effect.fail(new AuthFailed({ message: "authentication failed: sa_user and sa_password are required" }))
     }

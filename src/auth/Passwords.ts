@@ -5,9 +5,16 @@
  * credentials on every call, so a verified credential is remembered in memory as an HMAC
  * under a key that lives only in this process, tied to the stored hash it was checked
  * against: a password change invalidates it without any bookkeeping.
+ *
+ * A wrong password costs one scrypt whether the extension exists or not (an unknown one, a
+ * malformed MD5 or an unreadable stored hash are checked against a dummy hash with the same
+ * parameters), so the answer's timing does not tell which extensions exist. At most
+ * `auth.throttle.maxConcurrentHashes` scrypt computations run at once, in arrival order: the
+ * rest wait here rather than in libuv's thread pool, which file I/O shares.
  */
 import * as crypto from "node:crypto"
 import { Effect } from "effect"
+import { AppConfig } from "../config/AppConfig.js"
 
 const N = 16384
 const R = 8
@@ -30,7 +37,12 @@ export const generatePassword = (): string =>
   Array.from(crypto.randomBytes(11), (b) => String(b % 10)).join("")
 
 export class Passwords extends Effect.Service<Passwords>()("Passwords", {
-  sync: () => {
+  effect: Effect.gen(function* () {
+    const { maxConcurrentHashes } = (yield* AppConfig).auth.throttle
+    const hashing = yield* Effect.makeSemaphore(maxConcurrentHashes)
+    const bounded = (secret: string, salt: Buffer, n: number, r: number, p: number) => hashing.withPermits(1)(scrypt(secret, salt, n, r, p))
+    // matches nothing anyone can send: its key is random, not derived from any secret
+    const dummy = `scrypt$${N}$${R}$${P}$${crypto.randomBytes(16).toString("base64")}$${crypto.randomBytes(KEYLEN).toString("base64")}`
     const cacheKey = crypto.randomBytes(32)
     const verified = new Map<string, string>()
     const fingerprint = (md5: string, storedHash: string) =>
@@ -40,31 +52,38 @@ export class Passwords extends Effect.Service<Passwords>()("Passwords", {
     const hashMd5 = (md5: string) =>
       Effect.gen(function* () {
         const salt = crypto.randomBytes(16)
-        const key = yield* scrypt(md5.toLowerCase(), salt, N, R, P)
+        const key = yield* bounded(md5.toLowerCase(), salt, N, R, P)
         return `scrypt$${N}$${R}$${P}$${salt.toString("base64")}$${key.toString("base64")}`
       }).pipe(Effect.orDie)
 
     const hashPlain = (password: string) => hashMd5(md5Hex(password))
 
-    const verifyMd5 = (md5: string, stored: string) =>
+    /** Whether this MD5 was verified against this stored hash before: no scrypt needed. */
+    const knownGood = (md5: string, stored: string): boolean => {
+      const lower = md5.toLowerCase()
+      return isMd5Hex(lower) && verified.get(stored) === fingerprint(lower, stored)
+    }
+
+    /** `stored` is undefined for an extension that does not exist: it costs the same, and fails. */
+    const verifyMd5 = (md5: string, stored: string | undefined) =>
       Effect.gen(function* () {
-        if (!isMd5Hex(md5)) return false
         const lower = md5.toLowerCase()
-        const fp = fingerprint(lower, stored)
-        if (verified.get(stored) === fp) return true
-        const [scheme, n, r, p, salt, key] = stored.split("$")
-        if (scheme !== "scrypt" || !salt || !key) return false
-        const expected = Buffer.from(key, "base64")
-        const actual = yield* scrypt(lower, Buffer.from(salt, "base64"), Number(n), Number(r), Number(p))
-        const ok = actual.length === expected.length && crypto.timingSafeEqual(actual, expected)
+        const usable = stored !== undefined && isMd5Hex(lower)
+        if (usable && knownGood(lower, stored)) return true
+        const parts = usable ? stored.split("$") : []
+        const readable = parts[0] === "scrypt" && !!parts[4] && !!parts[5]
+        const [, n, r, p, salt, key] = readable ? parts : dummy.split("$")
+        const expected = Buffer.from(key!, "base64")
+        const actual = yield* bounded(lower, Buffer.from(salt!, "base64"), Number(n), Number(r), Number(p))
+        const ok = usable && readable && actual.length === expected.length && crypto.timingSafeEqual(actual, expected)
         if (ok) {
           // bounded: one entry per stored hash seen, cleared wholesale if it ever grows large
           if (verified.size > 100_000) verified.clear()
-          verified.set(stored, fp)
+          verified.set(stored, fingerprint(lower, stored))
         }
         return ok
       }).pipe(Effect.orDie)
 
-    return { hashMd5, hashPlain, verifyMd5 } as const
-  }
+    return { hashMd5, hashPlain, knownGood, verifyMd5 } as const
+  })
 }) {}

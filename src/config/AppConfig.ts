@@ -53,6 +53,26 @@ export const ConfigSchema = Schema.Struct({
     /** sliding expiry of a work-order sessionId */
     ttlSeconds: PositiveInt
   }),
+  /** guessing passwords: failed logins lock out, scrypt runs a bounded number at a time (docs/decisions.md) */
+  auth: Schema.Struct({
+    throttle: Schema.Struct({
+      /** failures of one extension from one address, within `windowMs`, before it is locked out */
+      maxFailures: PositiveInt,
+      /** failures from one address over all extensions before the address is locked out */
+      addressMaxFailures: PositiveInt,
+      /** failures of one extension from all addresses together: a high ceiling against guessing from many addresses */
+      extensionMaxFailures: PositiveInt,
+      /** failures older than this are forgotten */
+      windowMs: PositiveInt,
+      /** the first lock-out; each further failure doubles it, up to `maxLockoutMs` */
+      lockoutMs: PositiveInt,
+      maxLockoutMs: PositiveInt,
+      /** scrypt computations running at once; the rest wait their turn in arrival order */
+      maxConcurrentHashes: PositiveInt,
+      /** counters kept in memory per kind (the least recently used are dropped beyond) */
+      maxTracked: PositiveInt
+    })
+  }),
   db: Schema.Struct({
     /** FULL: an acknowledged write survives power loss. NORMAL: survives a crash of the process only. */
     synchronous: Schema.Literal("FULL", "NORMAL")
@@ -111,6 +131,18 @@ export const defaults: typeof ConfigSchema.Encoded = {
   },
   http: { bodyLimitBytes: 1024 * 1024, keepAliveTimeoutMs: 5000 },
   sessions: { ttlSeconds: 2 * 60 * 60 },
+  auth: {
+    throttle: {
+      maxFailures: 5,
+      addressMaxFailures: 20,
+      extensionMaxFailures: 100,
+      windowMs: 15 * 60_000,
+      lockoutMs: 1000,
+      maxLockoutMs: 60_000,
+      maxConcurrentHashes: 2,
+      maxTracked: 10_000
+    }
+  },
   db: { synchronous: "FULL" },
   limits: { pageMax: 1000 },
   storage: { lowFreeBytes: 1024 * 1024 * 1024, checkIntervalMs: 30_000 },

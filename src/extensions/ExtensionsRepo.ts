@@ -117,6 +117,11 @@ export class ExtensionsRepo extends Effect.Service<ExtensionsRepo>()("Extensions
         return row
       })
 
+    /**
+     * A new password or a disabled extension ends the extension's sessions in the same
+     * transaction: a sessionId must not outlive the credentials it was issued for, whichever
+     * path (API, CLI) changed them.
+     */
     const update = (compNumber: string, exteId: number, changes: ExtensionChanges) =>
       Effect.gen(function* () {
         const now = yield* Clock.currentTimeMillis
@@ -124,8 +129,10 @@ export class ExtensionsRepo extends Effect.Service<ExtensionsRepo>()("Extensions
         if (changes.suffix !== undefined) set.extension = `${compNumber}${changes.suffix}`
         const rows = yield* sql<{ exte_id: number }>`UPDATE extensions SET ${sql.update(set)}
           WHERE exte_id = ${exteId} AND comp_number = ${compNumber} RETURNING exte_id`
+        if (rows.length > 0 && (changes.password_hash !== undefined || changes.status === EXTE_STATUS.disabled))
+          yield* sql`DELETE FROM sessions WHERE exte_id = ${exteId}`
         return rows.length > 0
-      })
+      }).pipe(sql.withTransaction)
 
     const remove = (compNumber: string, exteId: number) =>
       sql<{ exte_id: number }>`DELETE FROM extensions WHERE exte_id = ${exteId} AND comp_number = ${compNumber} RETURNING exte_id`.pipe(

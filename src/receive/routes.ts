@@ -3,7 +3,6 @@
  * only once the event — and its deliveries and state change — is committed to disk; a
  * sender's retry (same natural key) is acknowledged again and stored once.
  */
-import * as crypto from "node:crypto"
 import type { IncomingMessage } from "node:http"
 import { Clock, Effect, Either, ParseResult, Schema } from "effect"
 import { parse as parseLossless, stringify as stringifyLossless } from "lossless-json"
@@ -15,14 +14,12 @@ import { Outbox } from "../events/Outbox.js"
 import { collect, queryPairs, requestTarget, toRawParams } from "../http/Params.js"
 import { json, type Route } from "../http/Route.js"
 import { allowList } from "../shared/Network.js"
+import { sameSecret } from "../shared/Secret.js"
 import { type Receiver, receivers, requestKey } from "./receivers.js"
 
 const OK = { code: 0, message: "OK" } as const
 /** the parameter that carries a receiver's shared token (or the X-Bridge-Token header) */
 const TOKEN = "token"
-
-const sameSecret = (given: string | undefined, expected: string) =>
-  given !== undefined && given.length === expected.length && crypto.timingSafeEqual(Buffer.from(given), Buffer.from(expected))
 
 /** `a=1&token=x&b=2` without the parameters named `secret`, every other byte as it came. */
 const withoutParam = (text: string, secret: string) => {

@@ -48,7 +48,7 @@ const upload: Route = {
       const config = yield* AppConfig
       const { pairs, files } = yield* collect(req, { bodyLimit: config.http.bodyLimitBytes, files: { maxBytes: config.recordings.maxUploadBytes, maxCount: 4 } })
       const params = toRawParams(pairs)
-      const caller = yield* (yield* Auth).authenticate(params)
+      const caller = yield* (yield* Auth).authenticate(params, req.socket.remoteAddress)
       const decoded = decodeUpload(params)
       if (Either.isLeft(decoded)) return yield* toInvalidParam(decoded.left as ParseResult.ParseError)
       const { fileName, fileMd5, isBase } = decoded.right
@@ -115,7 +115,7 @@ const downloader = (req: Parameters<Route["handle"]>[0]) =>
     const config = yield* AppConfig
     const params = toRawParams(queryPairs(req.url ?? ""))
     if (allowList(config.recordings.openTo)(req.socket.remoteAddress)) return { params, compNumber: undefined }
-    const caller = yield* (yield* Auth).authenticate(params)
+    const caller = yield* (yield* Auth).authenticate(params, req.socket.remoteAddress)
     return { params, compNumber: caller.enterprise.comp_number }
   })
 

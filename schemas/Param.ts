@@ -163,7 +163,9 @@ export const nestingOf = (text: string, stopAt = Number.POSITIVE_INFINITY): numb
       const close = text.indexOf("*/", i + 2)
       i = close < 0 ? text.length : close + 1
     } else if (c === 0x7b || c === 0x5b) {
-      if (++depth > deepest && (deepest = depth) > stopAt) return deepest
+      depth++
+      if (depth > deepest) deepest = depth
+      if (deepest > stopAt) return deepest
     } else if (c === 0x7d || c === 0x5d) depth = Math.max(0, depth - 1)
   }
   return deepest

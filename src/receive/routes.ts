@@ -39,8 +39,9 @@ const withoutTokenParam = (text: string) =>
     })
     .join("&")
 
+const SPACE = new Set([" ", "\t", "\n", "\r"])
 const skipSpace = (text: string, i: number) => {
-  while (i < text.length && (text[i] === " " || text[i] === "\t" || text[i] === "\n" || text[i] === "\r")) i++
+  while (i < text.length && SPACE.has(text[i]!)) i++
   return i
 }
 /** The index after the string that opens at `i`, or -1 when it never closes. */
@@ -84,7 +85,7 @@ const membersOf = (text: string) => {
       else if (depth === 0 && (c === "," || c === "}")) break
     }
     let end = i
-    while (end > start && skipSpace(text, end - 1) === end) end--
+    while (end > start && SPACE.has(text[end - 1]!)) end--
     members.push({ key, start, end })
     if (text[i] === "}") return members
     if (text[i] !== ",") return undefined
@@ -114,9 +115,8 @@ const withoutTokenMember = (text: string) => {
 /** What is stored must not hold the token: what cannot be cleaned of it is refused, not stored. */
 const tokenLeft = new InvalidParam({ param: TOKEN, problem: "the token could not be removed from the body; send it in the query or the X-Bridge-Token header" })
 
-/** The body has no token left: it parses, no top-level key reads as the token, the token's text is not in it. */
-const clean = (text: string, token: string) => {
-  if (text.includes(token)) return false
+/** What is left of a JSON body still parses and has no member that reads as the token. */
+const cleanJson = (text: string) => {
   try {
     JSON.parse(text)
   } catch {
@@ -142,7 +142,7 @@ const rawOf = (req: IncomingMessage, body: Buffer | undefined, pairs: ReadonlyAr
   if (bodyText === undefined) rest = { fields: pairs.slice(queryPairs(req.url ?? "").length).filter(([k]) => !isTokenName(k)) }
   else if (/json/i.test(contentType ?? "")) {
     const stripped = withoutTokenMember(bodyText)
-    if (stripped === undefined || !clean(stripped, token)) return Either.left(tokenLeft)
+    if (stripped === undefined || !cleanJson(stripped)) return Either.left(tokenLeft)
     rest = { body: stripped }
   } else rest = { body: withoutTokenParam(bodyText) }
   // a token left in some other spelling (another parameter's value, a name we do not read as it) is still the secret

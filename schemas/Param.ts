@@ -132,10 +132,53 @@ export interface EmbeddedJson {
   readonly parsed: boolean
   readonly value: unknown
 }
+
+/**
+ * Limits on JSON we take in. Everything we store is serialised again later (JSON.stringify
+ * and lossless-json recurse), so a value nested a few thousand levels deep, once stored,
+ * would overflow the stack of every listing and delivery that touches it; no push or
+ * parameter of the contract nests more than a handful of levels. The relaxed grammar
+ * (JSON5) parses about 7 MB/s on the one thread, so it is only tried on text small enough
+ * not to hold up the other requests; larger text must be strict JSON.
+ */
+export const JSON_LIMITS = { depth: 64, relaxedChars: 64 * 1024 } as const
+
+/**
+ * How deeply `text` nests objects and arrays, counting brackets outside strings (either
+ * quote, as JSON5 allows) and comments, without parsing it: a linear scan, so no text can
+ * overflow it. Stops counting once past `stopAt`.
+ */
+export const nestingOf = (text: string, stopAt = Number.POSITIVE_INFINITY): number => {
+  let depth = 0
+  let deepest = 0
+  for (let i = 0; i < text.length; i++) {
+    const c = text.charCodeAt(i)
+    if (c === 0x22 || c === 0x27) {
+      // a string: up to the same quote, not an escaped one
+      for (i++; i < text.length && text.charCodeAt(i) !== c; i++) if (text.charCodeAt(i) === 0x5c) i++
+    } else if (c === 0x2f && text.charCodeAt(i + 1) === 0x2f) {
+      const eol = text.indexOf("\n", i)
+      i = eol < 0 ? text.length : eol
+    } else if (c === 0x2f && text.charCodeAt(i + 1) === 0x2a) {
+      const close = text.indexOf("*/", i + 2)
+      i = close < 0 ? text.length : close + 1
+    } else if (c === 0x7b || c === 0x5b) {
+      depth++
+      if (depth > deepest) deepest = depth
+      if (deepest > stopAt) return deepest
+    } else if (c === 0x7d || c === 0x5d) depth = Math.max(0, depth - 1)
+  }
+  return deepest
+}
+
+/** Why `text` is refused before any parser sees it, or undefined. */
+export const jsonTooDeep = (text: string, depth: number = JSON_LIMITS.depth) =>
+  nestingOf(text, depth) > depth ? `nested deeper than ${depth} levels` : undefined
+
 /**
  * JSON.parse, except that an integer too large for a double (a 19-digit id) is kept exactly,
  * as its digits in a string, rather than rounded. Only text with such a run of digits pays
- * for the slower parser.
+ * for the slower parser. lossless-json recurses: callers bound the depth first (jsonTooDeep).
  */
 export const parseJsonExact = (text: string): unknown => {
   // a number value of 16+ digits (not digits inside a string: an ID-card number in a field)
@@ -148,8 +191,14 @@ export const parseJsonExact = (text: string): unknown => {
   }
 }
 
+/**
+ * Strict JSON, else relaxed, else the raw text kept and said so. Text nested deeper than the
+ * limit is not parsed at all (kept raw): the `json` parameter refuses it before it gets here.
+ */
 export const parseEmbeddedJson = (raw: string): EmbeddedJson => {
-  for (const parse of [parseJsonExact, JSON5.parse] as const) {
+  if (jsonTooDeep(raw) !== undefined) return { raw, parsed: false, value: undefined }
+  const parsers = raw.length <= JSON_LIMITS.relaxedChars ? [parseJsonExact, JSON5.parse] : [parseJsonExact]
+  for (const parse of parsers) {
     try {
       return { raw, parsed: true, value: parse(raw) }
     } catch {
@@ -163,10 +212,14 @@ export const EmbeddedJsonSchema = Schema.Struct({
   parsed: Schema.Boolean,
   value: Schema.Unknown
 })
-export const json = Schema.transform(text, EmbeddedJsonSchema, {
+/** An embedded JSON parameter; one nested too deeply is refused (-14), a permanent answer a sender must not retry. */
+export const json = Schema.transformOrFail(text, EmbeddedJsonSchema, {
   strict: true,
-  decode: parseEmbeddedJson,
-  encode: (j) => j.raw
+  decode: (raw, _, ast) => {
+    const problem = jsonTooDeep(raw)
+    return problem === undefined ? ParseResult.succeed(parseEmbeddedJson(raw)) : ParseResult.fail(new ParseResult.Type(ast, raw, problem))
+  },
+  encode: (j) => ParseResult.succeed(j.raw)
 })
 
 /**

@@ -40,7 +40,8 @@ export const EventItem = Schema.Struct({
   occurredAt: Schema.String,
   enterprise: Schema.NullOr(Schema.String),
   source: Schema.String,
-  data: Schema.Unknown
+  data: Schema.Unknown,
+  unreadable: Schema.optional(Schema.Literal(true).annotations({ description: "the stored data cannot be read back (nested too deeply, not JSON): data is null" }))
 })
 
 export const DeliveryItem = Schema.Struct({

@@ -9,7 +9,7 @@ import * as AdminSchema from "../../schemas/admin.js"
 import type { AppServices } from "../AppServices.js"
 import { ensureAdminToken } from "../Bootstrap.js"
 import { AppConfig } from "../config/AppConfig.js"
-import { type DeadLetterFilter, DeadLetters } from "../forwarding/DeadLetters.js"
+import { type DeadLetterFilter, DeadLetters, storedData } from "../forwarding/DeadLetters.js"
 import { StoredTargetSchema, TargetSchema } from "../forwarding/Target.js"
 import { Targets } from "../forwarding/Targets.js"
 import { collect, queryPairs } from "../http/Params.js"
@@ -204,7 +204,7 @@ export const routes: ReadonlyArray<Route> = [
           occurredAt: new Date(r.occurred_at).toISOString(),
           enterprise: r.enterprise,
           source: r.source,
-          data: JSON.parse(r.data) as unknown
+          ...storedData(r.data)
         }))
         return json(rows.length > limit ? { items, next: items[limit - 1]!.id } : { items })
       })

@@ -6,10 +6,11 @@
 import { SqlClient } from "@effect/sql"
 import type { SqlError } from "@effect/sql/SqlError"
 import type { Fragment } from "@effect/sql/Statement"
-import { Clock, Effect } from "effect"
+import { Clock, Effect, Either } from "effect"
 import type { Attempt, DeliveryItem } from "../../schemas/admin.js"
 import { Sqlite } from "../db/Sqlite.js"
 import { HELD, holdsOrder, Outbox, orderKeyOf } from "../events/Outbox.js"
+import { readStored } from "./Formats.js"
 import { Targets } from "./Targets.js"
 
 export interface DeadLetterFilter {
@@ -38,6 +39,10 @@ interface Row {
   readonly source: string
   readonly data: string
 }
+
+/** An event's data for a listing: one that cannot be read back is listed as unreadable, never fails the page. */
+export const storedData = (text: string): { readonly data: unknown; readonly unreadable?: true } =>
+  Either.match(readStored(text), { onLeft: () => ({ data: null, unreadable: true }), onRight: (data) => ({ data }) })
 
 export class DeadLetters extends Effect.Service<DeadLetters>()("DeadLetters", {
   effect: Effect.gen(function* () {
@@ -97,7 +102,7 @@ export class DeadLetters extends Effect.Service<DeadLetters>()("DeadLetters", {
           nextAttemptAt: r.status === "pending" && r.next_attempt_at !== HELD ? new Date(r.next_attempt_at).toISOString() : null,
           ...(r.status === "pending" && r.next_attempt_at === HELD ? { held: true } : {}),
           updatedAt: new Date(r.updated_at).toISOString(),
-          event: { id: r.event_id, type: r.type, occurredAt: new Date(r.occurred_at).toISOString(), enterprise: r.enterprise, source: r.source, data: JSON.parse(r.data) as unknown },
+          event: { id: r.event_id, type: r.type, occurredAt: new Date(r.occurred_at).toISOString(), enterprise: r.enterprise, source: r.source, ...storedData(r.data) },
           attempts: attempts.get(r.id) ?? []
         }))
       })

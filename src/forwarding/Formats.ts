@@ -3,7 +3,8 @@
  * (`800ing`), flat form fields, or whatever a JSONata `transform` makes of the envelope.
  */
 import jsonata from "jsonata"
-import { Effect } from "effect"
+import { Effect, Either } from "effect"
+import { nestingOf } from "../../schemas/Param.js"
 import { jsonataMessage, type Target } from "./Target.js"
 
 export interface StoredEvent {
@@ -39,14 +40,35 @@ export class TransformFailed extends Error {
  */
 export const TRANSFORM_LIMITS = { timeout: 250, stack: 500, sequence: 100_000 } as const
 
+/**
+ * Stored JSON deeper than this is not read back. What the bridge takes in now nests a few
+ * levels more than JSON_LIMITS.depth at most; a row stored before that limit may nest
+ * thousands deep, and serialising it again (a listing, a delivery) would overflow the stack.
+ */
+export const STORED_JSON_MAX_DEPTH = 256
+
+/** A stored event's `data` or `raw`, or why it cannot be read back. */
+export const readStored = (text: string): Either.Either<unknown, string> => {
+  if (nestingOf(text, STORED_JSON_MAX_DEPTH) > STORED_JSON_MAX_DEPTH) return Either.left(`nested deeper than ${STORED_JSON_MAX_DEPTH} levels`)
+  try {
+    return Either.right(JSON.parse(text) as unknown)
+  } catch (e) {
+    return Either.left(`not JSON: ${e instanceof Error ? e.message : String(e)}`)
+  }
+}
+
+/** A stored event that cannot be read back can only fail again: a dead letter at once. */
+const stored = (e: StoredEvent, column: "data" | "raw", text: string) =>
+  Either.getOrThrowWith(readStored(text), (problem) => new TransformFailed(`event ${e.id}'s stored ${column} cannot be read: ${problem}`, "unsendable"))
+
 export const envelopeOf = (e: StoredEvent) => ({
   id: e.id,
   type: e.type,
   occurredAt: new Date(e.occurred_at).toISOString(),
   enterprise: e.enterprise,
   source: e.source,
-  data: JSON.parse(e.data) as unknown,
-  raw: e.raw === null ? null : (JSON.parse(e.raw) as unknown)
+  data: stored(e, "data", e.data),
+  raw: e.raw === null ? null : stored(e, "raw", e.raw)
 })
 
 const flatten = (value: unknown, prefix: string, out: URLSearchParams) => {
@@ -72,14 +94,14 @@ interface RawRequest {
 
 /** §2.10.4 / §2.12.9 as the platform sends them: a platform push goes out as it came in. */
 const platformFormat = (e: StoredEvent): Request => {
-  const raw = e.raw === null ? undefined : (JSON.parse(e.raw) as RawRequest)
+  const raw = e.raw === null ? undefined : (stored(e, "raw", e.raw) as RawRequest)
   if (raw && e.source.startsWith("push:")) {
     if (raw.body !== undefined && raw.body !== "") return { body: raw.body, contentType: raw.contentType ?? "application/x-www-form-urlencoded", ...(raw.query ? { query: raw.query } : {}) }
     const fields = new URLSearchParams(raw.query ?? "")
     for (const [k, v] of raw.fields ?? []) fields.append(k, v)
     return { body: fields.toString(), contentType: "application/x-www-form-urlencoded" }
   }
-  const data = JSON.parse(e.data) as Record<string, unknown>
+  const data = stored(e, "data", e.data) as Record<string, unknown>
   if (e.type.startsWith("call.")) {
     const fields = new URLSearchParams()
     fields.set("type", String(data.type ?? ""))

@@ -7,7 +7,7 @@
 import type { IncomingMessage } from "node:http"
 import busboy from "busboy"
 import { Data, Effect } from "effect"
-import { parseJsonExact, type RawParams } from "../../schemas/Param.js"
+import { JSON_LIMITS, jsonTooDeep, parseJsonExact, type RawParams } from "../../schemas/Param.js"
 
 /** An HTTP request we cannot read: answered with a 4xx status and a coded JSON body. */
 export class HttpRequestError extends Data.TaggedError("HttpRequestError")<{
@@ -88,10 +88,18 @@ const readBody = (req: IncomingMessage, limit: number) =>
 const tooLarge = (limit: number) =>
   new HttpRequestError({ status: 413, code: -12, message: `request body is larger than ${limit} bytes` })
 
-const jsonPairs = (body: Buffer): Effect.Effect<Pairs, HttpRequestError> =>
-  Effect.try({
+/**
+ * A JSON body's top-level members as pairs. Its values are parameters, held to the same
+ * depth as a parameter's embedded JSON (a memo sent as an object nests as deeply as one sent
+ * as text; the body is one level more), and checked before parsing, as lossless-json recurses.
+ */
+const jsonPairs = (body: Buffer): Effect.Effect<Pairs, HttpRequestError> => {
+  const text = body.toString("utf8")
+  if (jsonTooDeep(text, JSON_LIMITS.depth + 1) !== undefined)
+    return Effect.fail(new HttpRequestError({ status: 400, code: -14, message: `JSON body: a value is nested deeper than ${JSON_LIMITS.depth} levels` }))
+  return Effect.try({
     try: () => {
-      const value: unknown = parseJsonExact(body.toString("utf8"))
+      const value: unknown = parseJsonExact(text)
       if (typeof value !== "object" || value === null || Array.isArray(value)) throw new Error("expected a JSON object")
       const out: Pairs = []
       for (const [k, v] of Object.entries(value)) {
@@ -104,6 +112,7 @@ const jsonPairs = (body: Buffer): Effect.Effect<Pairs, HttpRequestError> =>
     },
     catch: (e) => new HttpRequestError({ status: 400, code: -14, message: `malformed JSON body: ${e instanceof Error ? e.message : String(e)}` })
   })
+}
 
 const multipart = (req: IncomingMessage, options: CollectOptions) =>
   Effect.async<{ pairs: Pairs; files: Array<UploadedFile> }, HttpRequestError>((resume) => {

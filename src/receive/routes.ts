@@ -5,8 +5,7 @@
  */
 import type { IncomingMessage } from "node:http"
 import { Clock, Effect, Either, ParseResult, Schema } from "effect"
-import { parse as parseLossless, stringify as stringifyLossless } from "lossless-json"
-import { AuthFailed, NoPermission, StorageFailed } from "../api/Errors.js"
+import { AuthFailed, InvalidParam, NoPermission, StorageFailed } from "../api/Errors.js"
 import { toInvalidParam } from "../api/Implementation.js"
 import type { AppConfigShape } from "../config/AppConfig.js"
 import { GroupCommit } from "../db/GroupCommit.js"
@@ -21,34 +20,106 @@ const OK = { code: 0, message: "OK" } as const
 /** the parameter that carries a receiver's shared token (or the X-Bridge-Token header) */
 const TOKEN = "token"
 
-/** `a=1&token=x&b=2` without the parameters named `secret`, every other byte as it came. */
-const withoutParam = (text: string, secret: string) => {
-  // the name as it is, or percent-encoded: nothing to take out of most requests
-  if (!text.includes(secret) && !text.includes("%")) return text
-  return text
+/** The names the token arrives under: `token`, or an indexed `token[0]`/`token[]` that toRawParams reads as it. */
+const isTokenName = (name: string) => name === TOKEN || (name.startsWith(`${TOKEN}[`) && /^\[\d*\]$/.test(name.slice(TOKEN.length)))
+
+/**
+ * `a=1&token=x&b=2` without the token, every other byte as it came. Each name is decoded as
+ * the parameters were (`tok%65n`, `%74oken` and `token[]` are the token too).
+ */
+const withoutTokenParam = (text: string) =>
+  text
     .split("&")
     .filter((part) => {
-      const name = part.split("=", 1)[0]!.replace(/\+/g, " ")
-      try {
-        return decodeURIComponent(name) !== secret
-      } catch {
-        return name !== secret
-      }
+      for (const [name] of new URLSearchParams(part)) return !isTokenName(name)
+      return true
     })
     .join("&")
+
+const SPACE = new Set([" ", "\t", "\n", "\r"])
+const skipSpace = (text: string, i: number) => {
+  while (i < text.length && SPACE.has(text[i]!)) i++
+  return i
+}
+/** The index after the string that opens at `i`, or -1 when it never closes. */
+const stringEnd = (text: string, i: number) => {
+  for (let j = i + 1; j < text.length; j++) {
+    if (text[j] === "\\") j++
+    else if (text[j] === '"') return j + 1
+  }
+  return -1
 }
 
-/** The JSON body without its top-level `secret` key; numbers keep their exact digits (lossless-json). */
-const withoutJsonKey = (text: string, secret: string) => {
-  if (!text.includes(`"${secret}"`)) return text
-  try {
-    const value = parseLossless(text)
-    if (typeof value !== "object" || value === null || Array.isArray(value) || !(secret in value)) return text
-    const { [secret]: _, ...rest } = value as Record<string, unknown>
-    return stringifyLossless(rest) ?? text
-  } catch {
-    return text
+/**
+ * The top-level members of a JSON object's text: each one's key, decoded (`"\u0074oken"` is
+ * `token`), and where it starts and ends. Undefined when the text is not a JSON object.
+ * Brackets are counted, not recursed into: the body's depth is bounded before, but this
+ * scan needs no bound.
+ */
+const membersOf = (text: string) => {
+  const members: Array<{ readonly key: string; readonly start: number; readonly end: number }> = []
+  let i = skipSpace(text, 0)
+  if (text[i] !== "{") return undefined
+  i = skipSpace(text, i + 1)
+  if (text[i] === "}") return members
+  for (;;) {
+    if (text[i] !== '"') return undefined
+    const start = i
+    const keyEnd = stringEnd(text, i)
+    if (keyEnd < 0) return undefined
+    const key: unknown = JSON.parse(text.slice(i, keyEnd))
+    i = skipSpace(text, keyEnd)
+    if (typeof key !== "string" || text[i] !== ":") return undefined
+    let depth = 0
+    for (i++; i < text.length; i++) {
+      const c = text[i]
+      if (c === '"') {
+        const end = stringEnd(text, i)
+        if (end < 0) return undefined
+        i = end - 1
+      } else if (c === "{" || c === "[") depth++
+      else if (depth > 0 && (c === "}" || c === "]")) depth--
+      else if (depth === 0 && (c === "," || c === "}")) break
+    }
+    let end = i
+    while (end > start && SPACE.has(text[end - 1]!)) end--
+    members.push({ key, start, end })
+    if (text[i] === "}") return members
+    if (text[i] !== ",") return undefined
+    i = skipSpace(text, i + 1)
   }
+}
+
+/**
+ * The JSON body without its top-level token members, however their key is spelt and however
+ * often given; every other byte as it came (numbers keep their exact digits). Undefined when
+ * that cannot be done.
+ */
+const withoutTokenMember = (text: string) => {
+  const members = membersOf(text)
+  if (members === undefined) return undefined
+  const kept = members.filter((m) => !isTokenName(m.key))
+  if (kept.length === members.length) return text
+  // between two members kept, the separator that followed the first one as it came
+  const after = (m: (typeof members)[number]) => text.slice(m.end, members[members.indexOf(m) + 1]!.start)
+  return (
+    text.slice(0, members[0]!.start) +
+    kept.map((m, j) => text.slice(m.start, m.end) + (j < kept.length - 1 ? after(m) : "")).join("") +
+    text.slice(members[members.length - 1]!.end)
+  )
+}
+
+/** What is stored must not hold the token: what cannot be cleaned of it is refused, not stored. */
+const tokenLeft = new InvalidParam({ param: TOKEN, problem: "the token could not be removed from the body; send it in the query or the X-Bridge-Token header" })
+
+/** What is left of a JSON body still parses and has no member that reads as the token. */
+const cleanJson = (text: string) => {
+  try {
+    JSON.parse(text)
+  } catch {
+    return false
+  }
+  return membersOf(text)?.every((m) => !isTokenName(m.key)) === true
 }
 
 /**
@@ -56,19 +127,24 @@ const withoutJsonKey = (text: string, secret: string) => {
  * receiver's own `token`, which is ours and must not travel on to the targets. A multipart
  * body keeps its fields without the query's (the passthrough joins the two again).
  */
-const rawOf = (req: IncomingMessage, body: Buffer | undefined, pairs: ReadonlyArray<readonly [string, string]>, strip: string | undefined) => {
-  const query = requestTarget(req.url ?? "").split("?")[1] ?? ""
+const rawOf = (req: IncomingMessage, body: Buffer | undefined, pairs: ReadonlyArray<readonly [string, string]>, token: string | undefined): Either.Either<string, InvalidParam> => {
+  const target = requestTarget(req.url ?? "")
+  const query = target.includes("?") ? target.slice(target.indexOf("?") + 1) : ""
   const contentType = req.headers["content-type"] ?? null
-  const clean = (text: string) => (strip === undefined ? text : withoutParam(text, strip))
   const bodyText = body?.toString("utf8")
-  return JSON.stringify({
-    method: req.method,
-    query: clean(query),
-    contentType,
-    ...(bodyText !== undefined
-      ? { body: strip === undefined ? bodyText : /json/i.test(contentType ?? "") ? withoutJsonKey(bodyText, strip) : clean(bodyText) }
-      : { fields: pairs.slice(queryPairs(req.url ?? "").length).filter(([k]) => k !== strip) })
-  })
+  if (token === undefined)
+    return Either.right(JSON.stringify({ method: req.method, query, contentType, ...(bodyText !== undefined ? { body: bodyText } : { fields: pairs.slice(queryPairs(req.url ?? "").length) }) }))
+  const cleanQuery = withoutTokenParam(query)
+  let rest: { readonly body: string } | { readonly fields: ReadonlyArray<readonly [string, string]> }
+  if (bodyText === undefined) rest = { fields: pairs.slice(queryPairs(req.url ?? "").length).filter(([k]) => !isTokenName(k)) }
+  else if (/json/i.test(contentType ?? "")) {
+    const stripped = withoutTokenMember(bodyText)
+    if (stripped === undefined || !cleanJson(stripped)) return Either.left(tokenLeft)
+    rest = { body: stripped }
+  } else rest = { body: withoutTokenParam(bodyText) }
+  // a token left in some other spelling (another parameter's value, a name we do not read as it) is still the secret
+  const left = [cleanQuery, ...("body" in rest ? [rest.body] : rest.fields.flat())].some((text) => text.includes(token))
+  return left ? Either.left(tokenLeft) : Either.right(JSON.stringify({ method: req.method, query: cleanQuery, contentType, ...rest }))
 }
 
 const routeFor = <A>(receiver: Receiver<A>, config: AppConfigShape["receive"][Receiver<A>["name"]], bodyLimit: number): Route => {
@@ -88,6 +164,8 @@ const routeFor = <A>(receiver: Receiver<A>, config: AppConfigShape["receive"][Re
           const given = typeof params[TOKEN] === "string" ? params[TOKEN] : typeof header === "string" ? header : undefined
           if (!sameSecret(given, config.token)) return yield* new AuthFailed({ message: "authentication failed: wrong or missing token" })
         }
+        const raw = rawOf(req, rawBody, pairs, config.token)
+        if (Either.isLeft(raw)) return yield* raw.left
         const decoded = decode(params)
         if (Either.isLeft(decoded)) return yield* toInvalidParam(decoded.left as ParseResult.ParseError)
         const received = receiver.receive(decoded.right)
@@ -99,8 +177,8 @@ const routeFor = <A>(receiver: Receiver<A>, config: AppConfigShape["receive"][Re
           enterprise: received.enterprise,
           source: `push:${receiver.name}`,
           data: received.data,
-          raw: rawOf(req, rawBody, pairs, config.token === undefined ? undefined : TOKEN),
-          dedupKey: received.key ?? `${receiver.name}:${requestKey(pairs.filter(([k]) => k !== TOKEN), yield* Clock.currentTimeMillis)}`
+          raw: raw.right,
+          dedupKey: received.key ?? `${receiver.name}:${requestKey(pairs.filter(([k]) => !isTokenName(k)), yield* Clock.currentTimeMillis)}`
         }
         yield* commit
           .submit((_, prepared) => {

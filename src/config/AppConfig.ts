@@ -47,8 +47,14 @@ export const ConfigSchema = Schema.Struct({
     /** largest urlencoded/JSON body, and largest multipart request without files */
     bodyLimitBytes: PositiveInt,
     /** close keep-alive connections idle this long */
-    keepAliveTimeoutMs: PositiveInt
-  }),
+    keepAliveTimeoutMs: PositiveInt,
+    /** a request's line and headers must have arrived this long after the connection (or the previous answer): else 408 */
+    headersTimeoutMs: PositiveInt,
+    /** a whole request, body included, must have arrived this long after the connection (or the previous answer): else 408 */
+    requestTimeoutMs: PositiveInt
+  }).pipe(
+    Schema.filter((h) => h.requestTimeoutMs >= h.headersTimeoutMs || "expected requestTimeoutMs to be at least headersTimeoutMs (the headers are part of the request)")
+  ),
   sessions: Schema.Struct({
     /** sliding expiry of a work-order sessionId */
     ttlSeconds: PositiveInt
@@ -129,7 +135,8 @@ export const defaults: typeof ConfigSchema.Encoded = {
     adminSuffix: 800,
     adminPassword: "02367073578"
   },
-  http: { bodyLimitBytes: 1024 * 1024, keepAliveTimeoutMs: 5000 },
+  // a recording of 50 MB at 4 Mbit/s takes about 100 s: the request timeout leaves room for it
+  http: { bodyLimitBytes: 1024 * 1024, keepAliveTimeoutMs: 5000, headersTimeoutMs: 20_000, requestTimeoutMs: 120_000 },
   sessions: { ttlSeconds: 2 * 60 * 60 },
   auth: {
     throttle: {

@@ -1,8 +1,9 @@
 /**
  * Parameters as the contract sends them: query string, urlencoded, multipart or JSON body,
- * possibly mixed, UTF-8. All become one ordered list of (name, value) pairs — query first,
- * then body — and then `RawParams`: repeats and indexed keys (`cpPhone[0]`) collapse into
- * arrays; a value left empty counts as not given.
+ * possibly mixed, UTF-8 unless the body declares another charset (senders in China often
+ * send GBK). All become one ordered list of (name, value) pairs — query first, then body —
+ * and then `RawParams`: repeats and indexed keys (`cpPhone[0]`) collapse into arrays; a
+ * value left empty counts as not given.
  */
 import type { IncomingMessage } from "node:http"
 import busboy from "busboy"
@@ -46,17 +47,111 @@ export interface CollectOptions {
 export const requestTarget = (url: string): string =>
   /[\u0080-\u00ff]/.test(url) ? Buffer.from(url, "latin1").toString("utf8") : url
 
-const formPairs = (text: string): Pairs => {
+const hexValue = (b: number | undefined): number =>
+  b === undefined ? -1 : b >= 0x30 && b <= 0x39 ? b - 0x30 : (b | 0x20) >= 0x61 && (b | 0x20) <= 0x66 ? (b | 0x20) - 0x57 : -1
+
+/** `+` and `%XX` turned into the bytes they stand for; a `%` without two hex digits stays as it is (as URLSearchParams does). */
+const unescapeBytes = (bytes: Buffer, from: number, to: number): Uint8Array => {
+  let i = from
+  while (i < to && bytes[i] !== 0x2b && bytes[i] !== 0x25) i++
+  if (i === to) return bytes.subarray(from, to)
+  const out = Buffer.allocUnsafe(to - from)
+  let n = bytes.copy(out, 0, from, i)
+  for (; i < to; i++) {
+    const b = bytes[i]!
+    const hi = b === 0x25 && i + 2 < to ? hexValue(bytes[i + 1]) : -1
+    const lo = hi < 0 ? -1 : hexValue(bytes[i + 2])
+    if (lo >= 0) {
+      out[n++] = hi * 16 + lo
+      i += 2
+    } else out[n++] = b === 0x2b ? 0x20 : b
+  }
+  return out.subarray(0, n)
+}
+
+/** A name or value: plain ASCII, the common case, is read as it is; anything else is unescaped and decoded. */
+const formText = (bytes: Buffer, from: number, to: number, decode: (b: Uint8Array) => string): string => {
+  for (let i = from; i < to; i++) {
+    const b = bytes[i]!
+    if (b === 0x2b || b === 0x25 || b > 0x7f) return decode(unescapeBytes(bytes, from, to))
+  }
+  return bytes.toString("latin1", from, to)
+}
+
+/**
+ * The urlencoded parser of the URL standard, over bytes: names and values are percent-decoded
+ * to bytes first and only then decoded as text, so `%D5%C5` means 张 in a GBK body and the
+ * same bytes are refused in a UTF-8 one (URLSearchParams would read every escape as UTF-8).
+ * `decode` throws on bytes its charset cannot read.
+ */
+const formPairs = (bytes: Buffer, decode: (b: Uint8Array) => string): Pairs => {
   const out: Pairs = []
-  for (const [k, v] of new URLSearchParams(text)) out.push([k, v])
+  let start = 0
+  while (start <= bytes.length) {
+    let end = bytes.indexOf(0x26, start)
+    if (end < 0) end = bytes.length
+    if (end > start) {
+      let eq = start
+      while (eq < end && bytes[eq] !== 0x3d) eq++
+      out.push([formText(bytes, start, eq, decode), eq < end ? formText(bytes, eq + 1, end, decode) : ""])
+    }
+    start = end + 1
+  }
   return out
 }
 
+// a query cannot declare a charset: UTF-8, read leniently as it always was (many routes read it, none can refuse it)
+const lenientUtf8 = new TextDecoder("utf-8", { ignoreBOM: true })
+const readLenient = (b: Uint8Array) => lenientUtf8.decode(b)
+
 export const queryPairs = (url: string): Pairs => {
-  const target = requestTarget(url)
-  const q = target.indexOf("?")
-  return q < 0 ? [] : formPairs(target.slice(q + 1))
+  const q = url.indexOf("?")
+  // Node hands the target over as latin1: its bytes are exactly the ones sent
+  return q < 0 ? [] : formPairs(Buffer.from(url.slice(q + 1), "latin1"), readLenient)
 }
+
+/** A body's charset: what the content type declares, UTF-8 when it declares none. */
+interface Charset {
+  readonly name: string
+  readonly decode: (bytes: Uint8Array) => string
+  /** whether `&`, `=`, `%` and `+` are the ASCII bytes, as urlencoded bodies need */
+  readonly asciiCompatible: boolean
+}
+
+const charsets = new Map<string, Charset>()
+
+const charsetNamed = (label: string): Charset | undefined => {
+  const key = label.toLowerCase()
+  let charset = charsets.get(key)
+  if (charset) return charset
+  let decoder: InstanceType<typeof TextDecoder>
+  try {
+    // fatal: a byte the charset cannot read refuses the body instead of becoming U+FFFD in storage
+    // ignoreBOM: a value's bytes are kept as sent, U+FEFF included, as they always were
+    decoder = new TextDecoder(key, { fatal: true, ignoreBOM: true })
+  } catch {
+    return undefined
+  }
+  charset = { name: key, decode: (b) => decoder.decode(b), asciiCompatible: !decoder.encoding.startsWith("utf-16") }
+  // only labels TextDecoder knows get here, a few hundred at most: bounded all the same, senders choose them
+  if (charsets.size < 64) charsets.set(key, charset)
+  return charset
+}
+
+const UTF8 = charsetNamed("utf-8")!
+const CHARSET_PARAM = /;\s*charset\s*=\s*(?:"([^"]*)"|([^\s;]*))/i
+
+const charsetOf = (contentType: string): Effect.Effect<Charset, HttpRequestError> => {
+  const m = CHARSET_PARAM.exec(contentType)
+  const label = m ? (m[1] ?? m[2] ?? "").trim() : ""
+  if (label === "") return Effect.succeed(UTF8)
+  const charset = charsetNamed(label)
+  return charset
+    ? Effect.succeed(charset)
+    : Effect.fail(new HttpRequestError({ status: 415, code: -14, message: `unsupported charset ${JSON.stringify(label.slice(0, 40))}` }))
+}
+
+const undecodable = (charset: Charset) => new HttpRequestError({ status: 400, code: -14, message: `body is not valid ${charset.name}` })
 
 const readBody = (req: IncomingMessage, limit: number) =>
   Effect.async<Buffer, HttpRequestError>((resume) => {
@@ -93,8 +188,7 @@ const tooLarge = (limit: number) =>
  * depth as a parameter's embedded JSON (a memo sent as an object nests as deeply as one sent
  * as text; the body is one level more), and checked before parsing, as lossless-json recurses.
  */
-const jsonPairs = (body: Buffer): Effect.Effect<Pairs, HttpRequestError> => {
-  const text = body.toString("utf8")
+const jsonPairs = (text: string): Effect.Effect<Pairs, HttpRequestError> => {
   if (jsonTooDeep(text, JSON_LIMITS.depth + 1) !== undefined)
     return Effect.fail(new HttpRequestError({ status: 400, code: -14, message: `JSON body: a value is nested deeper than ${JSON_LIMITS.depth} levels` }))
   return Effect.try({
@@ -180,11 +274,18 @@ export const collect = (req: IncomingMessage, options: CollectOptions): Effect.E
       const { pairs, files } = yield* multipart(req, options)
       return { pairs: [...query, ...pairs], files, rawBody: undefined }
     }
+    const charset = yield* charsetOf(type)
     const body = yield* readBody(req, options.bodyLimit)
     if (body.length === 0) return { pairs: query, files: [], rawBody: body }
-    if (type.includes("json")) return { pairs: [...query, ...(yield* jsonPairs(body))], files: [], rawBody: body }
+    if (type.includes("json")) {
+      const text = yield* Effect.try({ try: () => charset.decode(body), catch: () => undecodable(charset) })
+      return { pairs: [...query, ...(yield* jsonPairs(text))], files: [], rawBody: body }
+    }
     // urlencoded, and any body without a useful content type, read as a form: that is what the platform's senders mean
-    return { pairs: [...query, ...formPairs(body.toString("utf8"))], files: [], rawBody: body }
+    if (!charset.asciiCompatible)
+      return yield* Effect.fail(new HttpRequestError({ status: 415, code: -14, message: `a form body cannot be sent in ${charset.name}` }))
+    const pairs = yield* Effect.try({ try: () => formPairs(body, charset.decode), catch: () => undecodable(charset) })
+    return { pairs: [...query, ...pairs], files: [], rawBody: body }
   })
 
 const INDEXED = /^(.+)\[(\d*)\]$/

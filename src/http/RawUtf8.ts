@@ -13,7 +13,6 @@ import * as net from "node:net"
 import type * as stream from "node:stream"
 
 const repaired = new WeakSet<net.Socket>()
-const FIRST_BYTES_TIMEOUT_MS = 30_000
 
 /** Whether this connection's request line was repaired (the answer then closes the connection). */
 export const wasRepaired = (socket: net.Socket): boolean => repaired.has(socket)
@@ -39,62 +38,133 @@ export const repairRequestLine = (chunk: Buffer): Buffer | null => {
 }
 
 /**
- * An HTTP server whose connections first pass the request-line repair. The HTTP server
- * never listens itself, so it cannot track its connections: `close` does, ending idle
- * connections at once and busy ones after their answer.
- */
-/**
  * The contract's own examples push by GET, the memo in the query string: a work order with its
  * fifty free fields can pass Node's 16 KiB default for the request line and headers.
  */
 export const MAX_HEADER_BYTES = 64 * 1024
 
+const TIMED_OUT = { code: -1, message: "the request did not arrive in time" }
+
+/** Writes a whole answer straight onto the connection, for requests HTTP never handed to us. */
+const answerRaw = (socket: stream.Duplex, status: string, body: { code: number; message: string }, close: "end" | "destroy") => {
+  const text = JSON.stringify(body)
+  const answer = `HTTP/1.1 ${status}\r\nContent-Type: application/json; charset=utf-8\r\nContent-Length: ${Buffer.byteLength(text)}\r\nConnection: close\r\n\r\n${text}`
+  // "destroy": a client that stalls would also never close its end; it gets the answer, then the connection goes
+  if (close === "destroy") socket.end(answer, () => socket.destroy())
+  else socket.end(answer)
+}
+
+// an answer already under way on this connection must not be cut into (Node's own check)
+const answering = (socket: stream.Duplex) =>
+  (socket as stream.Duplex & { _httpMessage?: { _headerSent?: boolean } })._httpMessage?._headerSent === true
+
 /** A request HTTP itself cannot read still gets the coded JSON answer every other failure gets. */
 const clientError = (err: NodeJS.ErrnoException, socket: stream.Duplex) => {
-  // an answer already under way on this connection must not be cut into (Node's own check)
-  const answering = (socket as stream.Duplex & { _httpMessage?: { _headerSent?: boolean } })._httpMessage?._headerSent === true
-  if (!socket.writable || answering || err.code === "ECONNRESET") return socket.destroy()
+  if (!socket.writable || answering(socket) || err.code === "ECONNRESET") return socket.destroy()
+  if (err.code === "ERR_HTTP_REQUEST_TIMEOUT") return answerRaw(socket, "408 Request Timeout", TIMED_OUT, "destroy")
   const [status, body] =
     err.code === "HPE_HEADER_OVERFLOW"
       ? ["431 Request Header Fields Too Large", { code: -12, message: `request line and headers are larger than ${MAX_HEADER_BYTES} bytes` }]
-      : err.code === "ERR_HTTP_REQUEST_TIMEOUT"
-        ? ["408 Request Timeout", { code: -1, message: "the request did not arrive in time" }]
-        : ["400 Bad Request", { code: -14, message: `malformed HTTP request: ${err.code ?? err.message}` }]
-  const text = JSON.stringify(body)
-  socket.end(`HTTP/1.1 ${status}\r\nContent-Type: application/json; charset=utf-8\r\nContent-Length: ${Buffer.byteLength(text)}\r\nConnection: close\r\n\r\n${text}`)
+      : ["400 Bad Request", { code: -14, message: `malformed HTTP request: ${err.code ?? err.message}` }]
+  answerRaw(socket, status, body, "end")
 }
 
-export const createServer = (handler: http.RequestListener) => {
+export interface Timeouts {
+  /** the request line and headers must have arrived this long after the connection opened or the previous answer went */
+  readonly headersMs: number
+  /** the whole request, body included, counted from the same moment */
+  readonly requestMs: number
+  /** an idle keep-alive connection is closed after this long */
+  readonly keepAliveMs: number
+}
+
+/** What a connection is waiting for, for its timeouts and for `close`. */
+interface Connection {
+  handedOver: boolean
+  /** when it started waiting for its current request */
+  since: number
+  /** the headers timer, while a request's headers are awaited */
+  timer: NodeJS.Timeout | undefined
+  requests: number
+  answers: number
+}
+
+/**
+ * An HTTP server whose connections first pass the request-line repair. The HTTP server
+ * never listens itself, so it cannot track its connections, and Node's `headersTimeout` and
+ * `requestTimeout` (checked by a timer that `listen` starts) never apply: this front does
+ * both. `close` ends idle connections at once and busy ones after their answer.
+ */
+export const createServer = (handler: http.RequestListener, timeouts: Timeouts) => {
   const server = http.createServer({ maxHeaderSize: MAX_HEADER_BYTES }, handler)
+  // Node's own: an idle keep-alive connection times out on the socket, which needs no listen
+  server.keepAliveTimeout = timeouts.keepAliveMs
   server.on("clientError", clientError)
-  const sockets = new Set<net.Socket>()
-  const busy = new Set<net.Socket>()
+  const connections = new Map<net.Socket, Connection>()
   let closing = false
+
+  const awaitRequest = (socket: net.Socket, conn: Connection) => {
+    conn.since = performance.now()
+    const seen = socket.bytesRead
+    conn.timer = setTimeout(() => {
+      conn.timer = undefined
+      // nothing sent since: an idle connection, not a slow request. Before a first byte there is
+      // nothing to answer; after an answer, the keep-alive timeout is the one that ends it
+      if (socket.bytesRead === seen) return void (conn.handedOver ? awaitRequest(socket, conn) : socket.destroy())
+      if (socket.writable && !answering(socket)) answerRaw(socket, "408 Request Timeout", TIMED_OUT, "destroy")
+      else socket.destroy()
+    }, timeouts.headersMs).unref()
+  }
+
   server.on("request", (req: http.IncomingMessage, res: http.ServerResponse) => {
-    const socket = req.socket
-    busy.add(socket)
+    const socket = req.socket as net.Socket
+    const conn = connections.get(socket)
     if (closing) res.setHeader("Connection", "close")
+    if (!conn) return
+    clearTimeout(conn.timer)
+    conn.timer = undefined
+    conn.requests++
+    // a request without a body is complete with its headers
+    const bodyTimer =
+      req.headers["content-length"] === undefined && req.headers["transfer-encoding"] === undefined
+        ? undefined
+        : setTimeout(
+            () => {
+              if (req.complete) return
+              if (res.headersSent) return void socket.destroy()
+              // answered through the response, so the handler still waiting for the body is stopped (see Server)
+              const text = JSON.stringify(TIMED_OUT)
+              res.writeHead(408, { "Content-Type": "application/json; charset=utf-8", "Content-Length": Buffer.byteLength(text), Connection: "close" })
+              res.end(text)
+            },
+            Math.max(0, conn.since + timeouts.requestMs - performance.now())
+          ).unref()
+    // a request pipelined behind this one counts from here
+    conn.since = performance.now()
     res.once("close", () => {
-      busy.delete(socket)
+      clearTimeout(bodyTimer)
+      conn.answers++
+      if (conn.answers < conn.requests || socket.destroyed) return
       if (closing) socket.end()
+      else awaitRequest(socket, conn)
     })
   })
   // noDelay as http.createServer does by default: with Nagle on, small answers wait for delayed ACKs (~40 ms)
   const front = net.createServer({ pauseOnConnect: true, noDelay: true }, (socket) => {
-    sockets.add(socket)
+    const conn: Connection = { handedOver: false, since: 0, timer: undefined, requests: 0, answers: 0 }
+    connections.set(socket, conn)
     socket.setNoDelay(true)
     socket.once("close", () => {
-      sockets.delete(socket)
-      busy.delete(socket)
+      clearTimeout(conn.timer)
+      connections.delete(socket)
     })
-    // a connection that never says anything is not kept forever (the HTTP server's own timeouts start only after hand-over)
-    socket.setTimeout(FIRST_BYTES_TIMEOUT_MS, () => socket.destroy())
+    awaitRequest(socket, conn)
     socket.once("data", (first: Buffer) => {
-      socket.setTimeout(0)
       socket.pause()
       const fixed = repairRequestLine(first)
       if (fixed) repaired.add(socket)
       socket.unshift(fixed ?? first)
+      conn.handedOver = true
       server.emit("connection", socket)
       socket.resume()
     })
@@ -106,7 +176,7 @@ export const createServer = (handler: http.RequestListener) => {
     new Promise<void>((resolve) => {
       closing = true
       front.close(() => resolve())
-      for (const socket of sockets) if (!busy.has(socket)) socket.end()
+      for (const [socket, conn] of connections) if (conn.answers === conn.requests) socket.end()
     })
   return { server, front, close }
 }

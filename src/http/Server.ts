@@ -75,14 +75,18 @@ export const makeApp = (runtime: AppRuntime, table: ReadonlyArray<Route>) => {
         Effect.catchAll((e) => Effect.succeed(json({ code: codeOf(e), message: e.message })))
       )
       const fiber = runtime.runFork(program)
-      // the client went away before its answer: stop working on it
+      let done = false
+      // the client went away, or the connection timed out and was answered 408, before our answer: stop working on it
       const onClose = () => {
-        if (!res.writableFinished) fiber.unsafeInterruptAsFork(FiberId.none)
+        if (!done) fiber.unsafeInterruptAsFork(FiberId.none)
       }
       // "on", not "once": the response is gone after its close anyway, and once wraps and unhooks per request
       res.on("close", onClose)
       fiber.addObserver((exit) => {
+        done = true
         if (Exit.isSuccess(exit)) {
+          // already answered: the request timed out (see RawUtf8) while the work went on
+          if (res.headersSent) return
           const answer = exit.value
           const status = "status" in answer ? answer.status : 200
           const seconds = (performance.now() - started) / 1000
@@ -109,6 +113,15 @@ export const makeApp = (runtime: AppRuntime, table: ReadonlyArray<Route>) => {
     if (wasRepaired(req.socket)) res.setHeader("Connection", "close")
     res.status(404).json({ code: -11, message: `no such endpoint: ${req.method} ${req.path}` })
   })
+  // express's own failures (a path that does not percent-decode, above all) would otherwise get
+  // its HTML page with the stack and our file paths in it
+  app.use((err: unknown, req: express.Request, res: express.Response, _next: express.NextFunction) => {
+    if (res.headersSent) return void req.socket.destroy()
+    if (wasRepaired(req.socket)) res.setHeader("Connection", "close")
+    if (err instanceof URIError) return void res.status(400).json({ code: -14, message: "malformed path" })
+    runtime.runFork(Effect.logError("request failed in express", Cause.die(err)))
+    res.status(500).json({ code: -3, message: "internal error" })
+  })
   return app
 }
 
@@ -130,8 +143,11 @@ export const startServer = async (config: AppConfigShape): Promise<RunningServer
     throw e
   }
   const app = makeApp(runtime, routesFor(config))
-  const { server, front, close: closeConnections } = createServer(app)
-  server.keepAliveTimeout = config.http.keepAliveTimeoutMs
+  const { front, close: closeConnections } = createServer(app, {
+    headersMs: config.http.headersTimeoutMs,
+    requestMs: config.http.requestTimeoutMs,
+    keepAliveMs: config.http.keepAliveTimeoutMs
+  })
   await new Promise<void>((resolve, reject) => {
     front.once("error", reject)
     front.listen(config.port, config.host, () => resolve())

@@ -190,29 +190,35 @@ const multipart = <E, R>(req: IncomingMessage, query: Pairs, options: CollectOpt
       const waiting: Array<() => void> = []
       let authorizing: Fiber.RuntimeFiber<void, E> | undefined
 
-      const release = () => {
-        for (const ws of writing) ws.destroy()
+      // a stream still open (or still opening) would recreate or keep its file: the files go once every stream has closed
+      const release = (done: () => void) => {
+        let open = writing.size + 1
+        const closed = () => {
+          if (--open > 0) return
+          for (const temp of temps.splice(0)) fs.rmSync(temp, { force: true })
+          fileOptions?.budget?.give(taken)
+          taken = 0
+          done()
+        }
+        for (const ws of writing) ws.once("close", closed).destroy()
         writing.clear()
-        for (const temp of temps.splice(0)) fs.rmSync(temp, { force: true })
-        fileOptions?.budget?.give(taken)
-        taken = 0
+        closed()
       }
       // the rest of the body is not read: the request is paused, and the server discards or closes it after the answer
-      const stop = () => {
+      const stop = (done: () => void) => {
         settled = true
         req.unpipe(bb)
         authorizing?.unsafeInterruptAsFork(FiberId.none)
-        release()
+        release(done)
       }
       const fail = (e: HttpRequestError | E) => {
         if (settled) return
-        stop()
-        resume(Effect.fail(e))
+        stop(() => resume(Effect.fail(e)))
       }
       const maybeDone = () => {
         if (settled || !parsed || parts > 0) return
         settled = true
-        resume(Effect.succeed({ pairs, files, release }))
+        resume(Effect.succeed({ pairs, files, release: () => release(() => undefined) }))
       }
 
       const receive = (field: string, stream: Readable, info: busboy.FileInfo, options: FileOptions<E, R>) => {
@@ -256,10 +262,7 @@ const multipart = <E, R>(req: IncomingMessage, query: Pairs, options: CollectOpt
         authorizing.addObserver((exit) => {
           authorizing = undefined
           if (settled) return
-          if (Exit.isFailure(exit)) {
-            stop()
-            return resume(Effect.failCause(exit.cause))
-          }
+          if (Exit.isFailure(exit)) return stop(() => resume(Effect.failCause(exit.cause)))
           authorization = "done"
           for (const start of waiting.splice(0)) start()
         })
@@ -290,9 +293,7 @@ const multipart = <E, R>(req: IncomingMessage, query: Pairs, options: CollectOpt
       req.on("error", (e) => fail(new HttpRequestError({ status: 400, code: -14, message: `request body could not be read: ${e.message}` })))
       req.pipe(bb)
       // the client went away: nothing it sent is kept
-      return Effect.sync(() => {
-        if (!settled) stop()
-      })
+      return Effect.async<void>((done) => (settled ? done(Effect.void) : stop(() => done(Effect.void))))
     })
   )
 
@@ -307,10 +308,13 @@ export function collect<E, R>(req: IncomingMessage, options: CollectOptions<E, R
     const query = queryPairs(req.url ?? "")
     const type = (req.headers["content-type"] ?? "").toLowerCase()
     if (type.startsWith("multipart/form-data")) {
-      // no gap between reading and owning the temporary files, where an interruption would strand them
-      const { pairs, files } = yield* Effect.uninterruptibleMask((restore) =>
-        Effect.tap(restore(multipart(req, query, options)), (parsed) => Effect.addFinalizer(() => Effect.sync(parsed.release)))
-      )
+      // no gap between reading and owning the temporary files, where an interruption would strand them;
+      // without `files` there are none, and no scope is asked for (see the overloads)
+      const { pairs, files } = yield* options.files
+        ? Effect.uninterruptibleMask((restore) =>
+            Effect.tap(restore(multipart(req, query, options)), (parsed) => Effect.addFinalizer(() => Effect.sync(parsed.release)))
+          )
+        : multipart(req, query, options)
       return { pairs: [...query, ...pairs], files, rawBody: undefined }
     }
     const body = yield* readBody(req, options.bodyLimit)

@@ -183,6 +183,20 @@ describe("unauthenticated and oversized uploads", () => {
   })
 })
 
+describe("a restart", () => {
+  it("removes what an earlier run left in <dataDir>/tmp", async () => {
+    const server = await startTestServer()
+    try {
+      fs.mkdirSync(path.join(server.dataDir, "tmp"))
+      fs.writeFileSync(path.join(server.dataDir, "tmp", "upload-1-deadbeef"), "left by a crash")
+      expect((await send(server.url, UPLOAD, multipartBody(uploadParts(recording(10_000), "after-crash.wav"))))!.body.code).toBe(0)
+      expect(filesUnder(path.join(server.dataDir, "tmp"))).toEqual([])
+    } finally {
+      await server.close()
+    }
+  })
+})
+
 describe("uploads in flight", () => {
   let server: TestServer
   beforeAll(async () => {

@@ -12,6 +12,7 @@ import type { Readable } from "node:stream"
 import busboy from "busboy"
 import { Data, Effect, Exit, type Fiber, FiberId, Runtime, type Scope } from "effect"
 import { parseJsonExact, type RawParams } from "../../schemas/Param.js"
+import { errnoCode } from "../shared/Errno.js"
 
 /** An HTTP request we cannot read: answered with a 4xx status and a coded JSON body. */
 export class HttpRequestError extends Data.TaggedError("HttpRequestError")<{
@@ -140,7 +141,7 @@ const malformed = (e: unknown) =>
 
 /** A disk error while a part is written names its code only: a message must never show a server path. */
 const notStored = (e: unknown) => {
-  const code = typeof e === "object" && e !== null && "code" in e && typeof e.code === "string" ? e.code : "unexpected error"
+  const code = errnoCode(e)
   return new HttpRequestError({ status: code === "ENOSPC" || code === "EDQUOT" ? 507 : 500, code: -13, message: `the uploaded file could not be stored (${code})` })
 }
 
@@ -221,13 +222,13 @@ const multipart = <E, R>(req: IncomingMessage, query: Pairs, options: CollectOpt
         resume(Effect.succeed({ pairs, files, release: () => release(() => undefined) }))
       }
 
-      const receive = (field: string, stream: Readable, info: busboy.FileInfo, options: FileOptions<E, R>) => {
+      const receive = (field: string, stream: Readable, info: busboy.FileInfo, spec: FileOptions<E, R>) => {
         if (settled) return
         let ws: fs.WriteStream
         let temp: string
         try {
-          fs.mkdirSync(options.tempDir, { recursive: true, mode: 0o700 })
-          temp = path.join(options.tempDir, `upload-${process.pid}-${crypto.randomBytes(8).toString("hex")}`)
+          fs.mkdirSync(spec.tempDir, { recursive: true, mode: 0o700 })
+          temp = path.join(spec.tempDir, `upload-${process.pid}-${crypto.randomBytes(8).toString("hex")}`)
           temps.push(temp)
           ws = fs.createWriteStream(temp, { flags: "wx", mode: 0o600 })
         } catch (e) {
@@ -240,11 +241,11 @@ const multipart = <E, R>(req: IncomingMessage, query: Pairs, options: CollectOpt
           if (settled) return
           size += c.length
           hash.update(c)
-          if (options.budget && !options.budget.take(c.length))
+          if (spec.budget && !spec.budget.take(c.length))
             return fail(new HttpRequestError({ status: 503, code: -12, message: "too many uploads are in progress; try again later" }))
           taken += c.length
         })
-        stream.on("limit", () => fail(new HttpRequestError({ status: 413, code: -13, message: `file ${field} is larger than ${options.maxBytes} bytes` })))
+        stream.on("limit", () => fail(new HttpRequestError({ status: 413, code: -13, message: `file ${field} is larger than ${spec.maxBytes} bytes` })))
         ws.on("error", (e) => fail(notStored(e)))
         ws.on("close", () => {
           writing.delete(ws)

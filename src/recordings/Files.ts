@@ -67,10 +67,6 @@ const TYPES: Record<string, string> = {
 }
 export const contentTypeOf = (name: string): string => TYPES[path.extname(name).toLowerCase()] ?? "application/octet-stream"
 
-/** The code of a file system error: what a message may say (never the path). */
-export const errorCode = (e: unknown): string =>
-  typeof e === "object" && e !== null && "code" in e && typeof e.code === "string" ? e.code : "unexpected error"
-
 const writeAll = (fd: number, data: Buffer) => {
   // writeSync may write less than asked (a full disk among other reasons): the rest is written or the error thrown
   for (let offset = 0; offset < data.length; ) offset += fs.writeSync(fd, data, offset, data.length - offset)

@@ -19,10 +19,11 @@ import { type ByteBudget, collect, type HttpRequestError, queryPairs, toRawParam
 import { type HttpAnswer, json, type Route } from "../http/Route.js"
 import { Ids } from "../shared/Ids.js"
 import { keyedLock } from "../shared/KeyedLock.js"
+import { errnoCode } from "../shared/Errno.js"
 import { allowList } from "../shared/Network.js"
 import { isUniqueViolation } from "../shared/Sql.js"
 import { formatLocal } from "../shared/Time.js"
-import { byteBudget, commitFile, contentTypeOf, errorCode, mp3CacheDir, NAME_MAX_BYTES, recordDir, resolveInside, sanitizeName, uploadTempDir, writeDurably } from "./Files.js"
+import { byteBudget, commitFile, contentTypeOf, mp3CacheDir, NAME_MAX_BYTES, recordDir, resolveInside, sanitizeName, uploadTempDir, writeDurably } from "./Files.js"
 import { UnsupportedAudio, wavToMp3 } from "./Transcode.js"
 
 interface RecordingRecord {
@@ -44,7 +45,11 @@ const decodeUpload = Schema.decodeUnknownEither(uploadRecordFile.params as unkno
 const inFlight = new WeakMap<AppConfigShape, ByteBudget>()
 const inFlightBudget = (config: AppConfigShape) => {
   let budget = inFlight.get(config)
-  if (!budget) inFlight.set(config, (budget = byteBudget(config.recordings.maxInFlightBytes)))
+  if (!budget) {
+    // the bridge's first upload: one bridge owns a data directory, so what is in its tmp now was left by an earlier run that died
+    fs.rmSync(uploadTempDir(config.dataDir), { recursive: true, force: true })
+    inFlight.set(config, (budget = byteBudget(config.recordings.maxInFlightBytes)))
+  }
   return budget
 }
 
@@ -102,7 +107,7 @@ const upload: Route = {
   handle: (req) => receive(req).pipe(Effect.scoped, closingUnread(req))
 }
 
-const saveFailed = (e: unknown) => new FileSaveFailed({ message: `the recording could not be saved (${errorCode(e)})` })
+const saveFailed = (e: unknown) => new FileSaveFailed({ message: `the recording could not be saved (${errnoCode(e)})` })
 
 const removeStored = (absolute: string) =>
   Effect.try({ try: () => fs.rmSync(absolute, { force: true }), catch: saveFailed }).pipe(

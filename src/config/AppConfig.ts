@@ -114,6 +114,8 @@ export const ConfigSchema = Schema.Struct({
   recordings: Schema.Struct({
     /** largest recording upload (above: -13) */
     maxUploadBytes: PositiveInt,
+    /** bytes of uploads being received at once, all requests together (above: 503 with -12) */
+    maxInFlightBytes: PositiveInt,
     /** addresses or CIDR ranges whose requests may download recordings without credentials */
     openTo: Schema.Array(
       Schema.String.pipe(Schema.filter((s) => isAddressOrRange(s) || `expected an IP address or CIDR range, got ${JSON.stringify(s)}`))
@@ -153,7 +155,7 @@ export const defaults: typeof ConfigSchema.Encoded = {
   db: { synchronous: "FULL" },
   limits: { pageMax: 1000 },
   storage: { lowFreeBytes: 1024 * 1024 * 1024, checkIntervalMs: 30_000 },
-  recordings: { maxUploadBytes: 50 * 1024 * 1024, openTo: [] },
+  recordings: { maxUploadBytes: 50 * 1024 * 1024, maxInFlightBytes: 256 * 1024 * 1024, openTo: [] },
   receive: {
     voip: { path: "/api/voip.json", allowFrom: [] },
     workorder: { path: "/api/workorder.json", allowFrom: [] },

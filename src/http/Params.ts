@@ -5,10 +5,15 @@
  * and then `RawParams`: repeats and indexed keys (`cpPhone[0]`) collapse into arrays; a
  * value left empty counts as not given.
  */
+import * as crypto from "node:crypto"
+import * as fs from "node:fs"
 import type { IncomingMessage } from "node:http"
+import * as path from "node:path"
+import type { Readable } from "node:stream"
 import busboy from "busboy"
-import { Data, Effect } from "effect"
+import { Data, Effect, Exit, type Fiber, FiberId, Runtime, type Scope } from "effect"
 import { JSON_LIMITS, jsonTooDeep, parseJsonExact, type RawParams } from "../../schemas/Param.js"
+import { errnoCode } from "../shared/Errno.js"
 
 /** An HTTP request we cannot read: answered with a 4xx status and a coded JSON body. */
 export class HttpRequestError extends Data.TaggedError("HttpRequestError")<{
@@ -19,11 +24,16 @@ export class HttpRequestError extends Data.TaggedError("HttpRequestError")<{
 
 export type Pairs = Array<readonly [string, string]>
 
+/** A file part, received into a temporary file that is removed when the request's scope closes. */
 export interface UploadedFile {
   readonly field: string
   readonly filename: string
   readonly mimeType: string
-  readonly data: Buffer
+  /** the temporary file holding the part's bytes */
+  readonly path: string
+  readonly size: number
+  /** hex MD5 of the bytes as received */
+  readonly md5: string
 }
 
 export interface Collected {
@@ -33,11 +43,32 @@ export interface Collected {
   readonly rawBody: Buffer | undefined
 }
 
-export interface CollectOptions {
+/** Bytes that requests still being read may hold on disk, shared by those requests. */
+export interface ByteBudget {
+  /** false (and nothing taken) when n more bytes would go over the budget */
+  readonly take: (n: number) => boolean
+  readonly give: (n: number) => void
+}
+
+export interface FileOptions<E, R> {
+  /** largest file part, in bytes */
+  readonly maxBytes: number
+  readonly maxCount: number
+  /** where file parts are written while the request is read (created 0700, files 0600) */
+  readonly tempDir: string
+  readonly budget?: ByteBudget
+  /**
+   * Runs on the pairs read so far (query first) when the first file part arrives, before any
+   * of it is read; its failure ends the reading and is the request's answer.
+   */
+  readonly authorize?: (pairs: Pairs) => Effect.Effect<void, E, R>
+}
+
+export interface CollectOptions<E = never, R = never> {
   /** largest non-file body, in bytes */
   readonly bodyLimit: number
-  /** accept file parts up to this size each (default: file parts are read and dropped) */
-  readonly files?: { readonly maxBytes: number; readonly maxCount: number }
+  /** accept file parts (default: file parts are read and dropped) */
+  readonly files?: FileOptions<E, R>
 }
 
 /**
@@ -208,70 +239,186 @@ const jsonPairs = (text: string): Effect.Effect<Pairs, HttpRequestError> => {
   })
 }
 
-const multipart = (req: IncomingMessage, options: CollectOptions) =>
-  Effect.async<{ pairs: Pairs; files: Array<UploadedFile> }, HttpRequestError>((resume) => {
-    let bb: busboy.Busboy
-    try {
-      bb = busboy({
-        headers: req.headers,
-        defParamCharset: "utf8",
-        limits: {
-          fieldSize: options.bodyLimit,
-          fields: 10_000,
-          files: options.files?.maxCount ?? 100,
-          fileSize: options.files?.maxBytes ?? options.bodyLimit
-        }
-      })
-    } catch (e) {
-      resume(Effect.fail(new HttpRequestError({ status: 400, code: -14, message: `malformed multipart body: ${e instanceof Error ? e.message : String(e)}` })))
-      return
-    }
-    const pairs: Pairs = []
-    const files: Array<UploadedFile> = []
-    let fieldBytes = 0
-    let failed: HttpRequestError | undefined
-    const fail = (e: HttpRequestError) => {
-      if (!failed) failed = e
-      req.unpipe(bb)
-      req.resume()
-      resume(Effect.fail(e))
-    }
-    bb.on("field", (name, value, info) => {
-      fieldBytes += value.length
-      if (info.valueTruncated || fieldBytes > options.bodyLimit) return fail(tooLarge(options.bodyLimit))
-      pairs.push([name, value])
-    })
-    bb.on("file", (field, stream, info) => {
-      if (!options.files) {
-        stream.resume()
+const malformed = (e: unknown) =>
+  new HttpRequestError({ status: 400, code: -14, message: `malformed multipart body: ${e instanceof Error ? e.message : String(e)}` })
+
+/** A disk error while a part is written names its code only: a message must never show a server path. */
+const notStored = (e: unknown) => {
+  const code = errnoCode(e)
+  return new HttpRequestError({ status: code === "ENOSPC" || code === "EDQUOT" ? 507 : 500, code: -13, message: `the uploaded file could not be stored (${code})` })
+}
+
+interface Parsed {
+  readonly pairs: Pairs
+  readonly files: Array<UploadedFile>
+  /** removes the temporary files and returns their bytes to the budget */
+  readonly release: () => void
+}
+
+/**
+ * Fields are kept in memory (bounded by bodyLimit); file parts go to temporary files as they
+ * arrive, hashed and counted on the way, so an upload never sits in memory. The first file
+ * part waits for `authorize`: a request whose credentials came before its file is refused
+ * before one byte of the file is read.
+ */
+const multipart = <E, R>(req: IncomingMessage, query: Pairs, options: CollectOptions<E, R>) =>
+  Effect.flatMap(Effect.runtime<R>(), (runtime) =>
+    Effect.async<Parsed, HttpRequestError | E>((resume) => {
+      const fileOptions = options.files
+      let bb: busboy.Busboy
+      try {
+        bb = busboy({
+          headers: req.headers,
+          defParamCharset: "utf8",
+          limits: {
+            fieldSize: options.bodyLimit,
+            fields: 10_000,
+            files: fileOptions?.maxCount ?? 100,
+            fileSize: fileOptions?.maxBytes ?? options.bodyLimit
+          }
+        })
+      } catch (e) {
+        resume(Effect.fail(malformed(e)))
         return
       }
-      const chunks: Array<Buffer> = []
-      stream.on("data", (c: Buffer) => chunks.push(c))
-      stream.on("limit", () =>
-        fail(new HttpRequestError({ status: 413, code: -13, message: `file ${field} is larger than ${options.files!.maxBytes} bytes` }))
-      )
-      stream.on("close", () => {
-        if (!failed) files.push({ field, filename: info.filename ?? "", mimeType: info.mimeType, data: Buffer.concat(chunks) })
-      })
-    })
-    bb.on("filesLimit", () => fail(new HttpRequestError({ status: 413, code: -12, message: "too many files in one request" })))
-    bb.on("error", (e: unknown) =>
-      fail(new HttpRequestError({ status: 400, code: -14, message: `malformed multipart body: ${e instanceof Error ? e.message : String(e)}` }))
-    )
-    bb.on("close", () => {
-      if (!failed) resume(Effect.succeed({ pairs, files }))
-    })
-    req.pipe(bb)
-  })
+      const pairs: Pairs = []
+      const files: Array<UploadedFile> = []
+      const temps: Array<string> = []
+      const writing = new Set<fs.WriteStream>()
+      let fieldBytes = 0
+      let taken = 0
+      let parts = 0
+      let parsed = false
+      let settled = false
+      let authorization: "pending" | "running" | "done" = fileOptions?.authorize ? "pending" : "done"
+      const waiting: Array<() => void> = []
+      let authorizing: Fiber.RuntimeFiber<void, E> | undefined
 
-/** Reads every parameter of the request (query and body). */
-export const collect = (req: IncomingMessage, options: CollectOptions): Effect.Effect<Collected, HttpRequestError> =>
-  Effect.gen(function* () {
+      // a stream still open (or still opening) would recreate or keep its file: the files go once every stream has closed
+      const release = (done: () => void) => {
+        let open = writing.size + 1
+        const closed = () => {
+          if (--open > 0) return
+          for (const temp of temps.splice(0)) fs.rmSync(temp, { force: true })
+          fileOptions?.budget?.give(taken)
+          taken = 0
+          done()
+        }
+        for (const ws of writing) ws.once("close", closed).destroy()
+        writing.clear()
+        closed()
+      }
+      // the rest of the body is not read: the request is paused, and the server discards or closes it after the answer
+      const stop = (done: () => void) => {
+        settled = true
+        req.unpipe(bb)
+        authorizing?.unsafeInterruptAsFork(FiberId.none)
+        release(done)
+      }
+      const fail = (e: HttpRequestError | E) => {
+        if (settled) return
+        stop(() => resume(Effect.fail(e)))
+      }
+      const maybeDone = () => {
+        if (settled || !parsed || parts > 0) return
+        settled = true
+        resume(Effect.succeed({ pairs, files, release: () => release(() => undefined) }))
+      }
+
+      const receive = (field: string, stream: Readable, info: busboy.FileInfo, spec: FileOptions<E, R>) => {
+        if (settled) return
+        let ws: fs.WriteStream
+        let temp: string
+        try {
+          fs.mkdirSync(spec.tempDir, { recursive: true, mode: 0o700 })
+          temp = path.join(spec.tempDir, `upload-${process.pid}-${crypto.randomBytes(8).toString("hex")}`)
+          temps.push(temp)
+          ws = fs.createWriteStream(temp, { flags: "wx", mode: 0o600 })
+        } catch (e) {
+          return fail(notStored(e))
+        }
+        writing.add(ws)
+        const hash = crypto.createHash("md5")
+        let size = 0
+        stream.on("data", (c: Buffer) => {
+          if (settled) return
+          size += c.length
+          hash.update(c)
+          if (spec.budget && !spec.budget.take(c.length))
+            return fail(new HttpRequestError({ status: 503, code: -12, message: "too many uploads are in progress; try again later" }))
+          taken += c.length
+        })
+        stream.on("limit", () => fail(new HttpRequestError({ status: 413, code: -13, message: `file ${field} is larger than ${spec.maxBytes} bytes` })))
+        ws.on("error", (e) => fail(notStored(e)))
+        ws.on("close", () => {
+          writing.delete(ws)
+          if (settled) return
+          files.push({ field, filename: info.filename ?? "", mimeType: info.mimeType, path: temp, size, md5: hash.digest("hex") })
+          parts--
+          maybeDone()
+        })
+        stream.pipe(ws)
+      }
+
+      const authorize = (check: (pairs: Pairs) => Effect.Effect<void, E, R>) => {
+        authorization = "running"
+        authorizing = Runtime.runFork(runtime)(check([...query, ...pairs]))
+        authorizing.addObserver((exit) => {
+          authorizing = undefined
+          if (settled) return
+          if (Exit.isFailure(exit)) return stop(() => resume(Effect.failCause(exit.cause)))
+          authorization = "done"
+          for (const start of waiting.splice(0)) start()
+        })
+      }
+
+      bb.on("field", (name, value, info) => {
+        fieldBytes += value.length
+        if (info.valueTruncated || fieldBytes > options.bodyLimit) return fail(tooLarge(options.bodyLimit))
+        pairs.push([name, value])
+      })
+      bb.on("file", (field, stream, info) => {
+        // a body cut short fails the part's stream as well as the parser: unhandled, that error would end the process
+        stream.on("error", (e) => fail(malformed(e)))
+        if (!fileOptions || settled) return void stream.resume()
+        parts++
+        // until authorized the part is not read, and busboy, and so the request, wait with it
+        const start = () => receive(field, stream, info, fileOptions)
+        if (authorization === "done") return start()
+        waiting.push(start)
+        if (authorization === "pending" && fileOptions.authorize) authorize(fileOptions.authorize)
+      })
+      bb.on("filesLimit", () => fail(new HttpRequestError({ status: 413, code: -12, message: "too many files in one request" })))
+      bb.on("error", (e: unknown) => fail(malformed(e)))
+      bb.on("close", () => {
+        parsed = true
+        maybeDone()
+      })
+      req.on("error", (e) => fail(new HttpRequestError({ status: 400, code: -14, message: `request body could not be read: ${e.message}` })))
+      req.pipe(bb)
+      // the client went away: nothing it sent is kept
+      return Effect.async<void>((done) => (settled ? done(Effect.void) : stop(() => done(Effect.void))))
+    })
+  )
+
+/**
+ * Reads every parameter of the request (query and body). With `files`, the parts' temporary
+ * files live as long as the caller's scope.
+ */
+export function collect(req: IncomingMessage, options: CollectOptions & { readonly files?: undefined }): Effect.Effect<Collected, HttpRequestError>
+export function collect<E, R>(req: IncomingMessage, options: CollectOptions<E, R>): Effect.Effect<Collected, HttpRequestError | E, R | Scope.Scope>
+export function collect<E, R>(req: IncomingMessage, options: CollectOptions<E, R>): Effect.Effect<Collected, HttpRequestError | E, R | Scope.Scope> {
+  return Effect.gen(function* () {
     const query = queryPairs(req.url ?? "")
     const type = (req.headers["content-type"] ?? "").toLowerCase()
     if (type.startsWith("multipart/form-data")) {
-      const { pairs, files } = yield* multipart(req, options)
+      // no gap between reading and owning the temporary files, where an interruption would strand them;
+      // without `files` there are none, and no scope is asked for (see the overloads)
+      const { pairs, files } = yield* options.files
+        ? Effect.uninterruptibleMask((restore) =>
+            Effect.tap(restore(multipart(req, query, options)), (parsed) => Effect.addFinalizer(() => Effect.sync(parsed.release)))
+          )
+        : multipart(req, query, options)
       return { pairs: [...query, ...pairs], files, rawBody: undefined }
     }
     const charset = yield* charsetOf(type)
@@ -287,6 +434,7 @@ export const collect = (req: IncomingMessage, options: CollectOptions): Effect.E
     const pairs = yield* Effect.try({ try: () => formPairs(body, charset.decode), catch: () => undecodable(charset) })
     return { pairs: [...query, ...pairs], files: [], rawBody: body }
   })
+}
 
 const INDEXED = /^(.+)\[(\d*)\]$/
 

@@ -5,17 +5,33 @@
  */
 import * as fs from "node:fs"
 import * as path from "node:path"
+import type { ByteBudget } from "../http/Params.js"
 
 export const recordDir = (dataDir: string) => path.join(dataDir, "record")
 export const mp3CacheDir = (dataDir: string) => path.join(dataDir, "cache", "mp3")
 
-/** A client's file name as a safe single path segment, or undefined when nothing sensible is left. */
+/** Longest stored name in UTF-8 bytes: with the longest suffix we add (`.mp3` and a `.part` one) it stays under the 255-byte limit of file systems. */
+export const NAME_MAX_BYTES = 200
+
+/**
+ * A client's file name as a safe single path segment, or undefined when nothing sensible is
+ * left. The result is always a name `resolveInside` accepts, so what is stored can be
+ * downloaded by the path we answer with.
+ */
 export const sanitizeName = (name: string): string | undefined => {
   if (name.includes("\0")) return undefined
-  const base = name.split(/[\\/]/).pop() ?? ""
-  // control characters and the characters Windows refuses would only cause trouble later (copies, archives)
-  const clean = base.replace(/[\u0000-\u001f\u007f<>:"|?*]/g, "").trim()
-  if (clean === "" || clean === "." || clean === ".." || clean.length > 200) return undefined
+  // a name that arrives percent-encoded means its decoded form (`..%2fevil.wav` is `../evil.wav`)
+  let decoded = name
+  try {
+    decoded = decodeURIComponent(name)
+  } catch {
+    // not valid percent-encoding: the characters are taken as they are, and `%` is dropped below
+  }
+  if (decoded.includes("\0")) return undefined
+  const base = decoded.split(/[\\/]/).pop() ?? ""
+  // control characters and the characters Windows refuses would only cause trouble later (copies, archives); `%` would not survive a URL path
+  const clean = base.replace(/[\u0000-\u001f\u007f<>:"|?*%]/g, "").trim()
+  if (clean === "" || clean === "." || clean === ".." || Buffer.byteLength(clean, "utf8") > NAME_MAX_BYTES) return undefined
   return clean
 }
 
@@ -51,16 +67,64 @@ const TYPES: Record<string, string> = {
 }
 export const contentTypeOf = (name: string): string => TYPES[path.extname(name).toLowerCase()] ?? "application/octet-stream"
 
-/** Writes atomically: a temporary file in the same directory, flushed to disk, then renamed. */
+const writeAll = (fd: number, data: Buffer) => {
+  // writeSync may write less than asked (a full disk among other reasons): the rest is written or the error thrown
+  for (let offset = 0; offset < data.length; ) offset += fs.writeSync(fd, data, offset, data.length - offset)
+}
+
+/** Writes atomically: a temporary file in the same directory, flushed to disk, checked, then renamed. */
 export const writeDurably = (target: string, data: Buffer) => {
   fs.mkdirSync(path.dirname(target), { recursive: true })
   const temp = `${target}.${process.pid}.${Date.now()}.part`
-  const fd = fs.openSync(temp, "w", 0o644)
   try {
-    fs.writeSync(fd, data)
+    const fd = fs.openSync(temp, "w", 0o644)
+    try {
+      writeAll(fd, data)
+      fs.fsyncSync(fd)
+      if (fs.fstatSync(fd).size !== data.length) throw Object.assign(new Error("short write"), { code: "ESHORT" })
+    } finally {
+      fs.closeSync(fd)
+    }
+    fs.renameSync(temp, target)
+  } catch (e) {
+    fs.rmSync(temp, { force: true })
+    throw e
+  }
+}
+
+/**
+ * Moves a received upload (a temporary file under the same data directory) to `target`:
+ * flushed and its size checked against what was received before the rename, so the final
+ * name never holds a partial file.
+ */
+export const commitFile = (temp: string, target: string, size: number) => {
+  const fd = fs.openSync(temp, "r+")
+  try {
     fs.fsyncSync(fd)
+    if (fs.fstatSync(fd).size !== size) throw Object.assign(new Error("short write"), { code: "ESHORT" })
+    // the temporary file is private to the bridge; the recording is as readable as any other file it writes
+    fs.fchmodSync(fd, 0o644)
   } finally {
     fs.closeSync(fd)
   }
+  fs.mkdirSync(path.dirname(target), { recursive: true })
   fs.renameSync(temp, target)
+}
+
+/** Where uploads are received before they are checked and moved into place. */
+export const uploadTempDir = (dataDir: string) => path.join(dataDir, "tmp")
+
+/** A count of bytes that may be held at once, shared by everyone who takes from it. */
+export const byteBudget = (limit: number): ByteBudget => {
+  let held = 0
+  return {
+    take: (n) => {
+      if (held + n > limit) return false
+      held += n
+      return true
+    },
+    give: (n) => {
+      held -= n
+    }
+  }
 }

@@ -2,27 +2,28 @@
  * §2.1.5 recording upload, and recording download (§2.4.1): by path under /voip/record/ and
  * by call record id, as the original or as MP3 (transcoded once, then cached).
  */
-import * as crypto from "node:crypto"
 import * as fs from "node:fs"
+import type { IncomingMessage } from "node:http"
 import * as path from "node:path"
 import { SqlClient } from "@effect/sql"
 import type { SqlError } from "@effect/sql/SqlError"
-import { Clock, Effect, Either, ParseResult, Schema } from "effect"
+import { Clock, Effect, Either, Exit, ParseResult, Schema } from "effect"
 import type { RawParams } from "../../schemas/Param.js"
 import { decodeFileName, uploadRecordFile } from "../../schemas/upload.js"
-import { type ApiError, AlreadyExists, codeOf, FileSaveFailed, InvalidParam } from "../api/Errors.js"
+import { type ApiError, AlreadyExists, codeOf, FileSaveFailed, InvalidParam, StorageFailed } from "../api/Errors.js"
 import { toInvalidParam } from "../api/Implementation.js"
 import { Auth, type Caller } from "../auth/Auth.js"
-import { AppConfig } from "../config/AppConfig.js"
+import { AppConfig, type AppConfigShape } from "../config/AppConfig.js"
 import { Outbox } from "../events/Outbox.js"
-import { collect, queryPairs, toRawParams } from "../http/Params.js"
+import { type ByteBudget, collect, type HttpRequestError, queryPairs, toRawParams, type UploadedFile } from "../http/Params.js"
 import { type HttpAnswer, json, type Route } from "../http/Route.js"
 import { Ids } from "../shared/Ids.js"
 import { keyedLock } from "../shared/KeyedLock.js"
+import { errnoCode } from "../shared/Errno.js"
 import { allowList } from "../shared/Network.js"
 import { isUniqueViolation } from "../shared/Sql.js"
 import { formatLocal } from "../shared/Time.js"
-import { contentTypeOf, mp3CacheDir, recordDir, resolveInside, sanitizeName, writeDurably } from "./Files.js"
+import { byteBudget, commitFile, contentTypeOf, mp3CacheDir, NAME_MAX_BYTES, recordDir, resolveInside, sanitizeName, uploadTempDir, writeDurably } from "./Files.js"
 import { UnsupportedAudio, wavToMp3 } from "./Transcode.js"
 
 interface RecordingRecord {
@@ -40,37 +41,87 @@ const notFound = json({ code: -11, message: "recording does not exist" }, 404)
 
 const decodeUpload = Schema.decodeUnknownEither(uploadRecordFile.params as unknown as Schema.Schema<{ fileName: string; fileMd5: string; isBase?: boolean | undefined }, RawParams>, { errors: "first", onExcessProperty: "ignore" })
 
+/** Bytes of uploads being received, per running bridge (its config), across its requests. */
+const inFlight = new WeakMap<AppConfigShape, ByteBudget>()
+const inFlightBudget = (config: AppConfigShape) => {
+  let budget = inFlight.get(config)
+  if (!budget) {
+    // the bridge's first upload: one bridge owns a data directory, so what is in its tmp now was left by an earlier run that died
+    fs.rmSync(uploadTempDir(config.dataDir), { recursive: true, force: true })
+    inFlight.set(config, (budget = byteBudget(config.recordings.maxInFlightBytes)))
+  }
+  return budget
+}
+
+const hasCredentials = (params: RawParams) => (params.sa_user !== undefined && params.sa_password !== undefined) || params.sessionId !== undefined
+
+/**
+ * An answer given before the body was read through (refused credentials, a limit) closes the
+ * connection after it is sent: the rest of the body is not worth receiving.
+ */
+const closingUnread = (req: IncomingMessage) =>
+  Effect.catchAll((e: ApiError | SqlError | HttpRequestError): Effect.Effect<HttpAnswer, ApiError | SqlError | HttpRequestError> => {
+    if (req.complete || e._tag === "SqlError") return Effect.fail(e)
+    const close = { connection: "close" }
+    return Effect.succeed(e._tag === "HttpRequestError" ? json({ code: e.code, message: e.message }, e.status, close) : json({ code: codeOf(e), message: e.message }, 200, close))
+  })
+
+const receive = (req: IncomingMessage) =>
+  Effect.gen(function* () {
+    const config = yield* AppConfig
+    const auth = yield* Auth
+    const { pairs, files } = yield* collect(req, {
+      bodyLimit: config.http.bodyLimitBytes,
+      files: {
+        maxBytes: config.recordings.maxUploadBytes,
+        maxCount: 4,
+        tempDir: uploadTempDir(config.dataDir),
+        budget: inFlightBudget(config),
+        // clients send their credentials before the file: refused ones then cost no file bytes at all
+        authorize: (sofar) => {
+          const params = toRawParams(sofar)
+          return hasCredentials(params) ? Effect.asVoid(auth.authenticate(params, req.socket.remoteAddress)) : Effect.void
+        }
+      }
+    })
+    const params = toRawParams(pairs)
+    const caller = yield* auth.authenticate(params, req.socket.remoteAddress)
+    const decoded = decodeUpload(params)
+    if (Either.isLeft(decoded)) return yield* toInvalidParam(decoded.left as ParseResult.ParseError)
+    const { fileName, fileMd5, isBase } = decoded.right
+    const file = files.find((f) => f.field === "fileGsm") ?? files[0]
+    if (!file) return yield* new InvalidParam({ param: "fileGsm", problem: "is missing (the file part of the multipart body)" })
+    const decodedName = decodeFileName(fileName, isBase)
+    if (decodedName === undefined) return yield* new InvalidParam({ param: "fileName", problem: "expected Base64 (isBase is true)" })
+    const name = sanitizeName(decodedName)
+    if (name === undefined)
+      return yield* new InvalidParam({ param: "fileName", problem: `is not a usable file name (at most ${NAME_MAX_BYTES} bytes of UTF-8, not . or ..): ${JSON.stringify(decodedName)}` })
+    if (file.md5 !== fileMd5.toLowerCase()) return yield* new FileSaveFailed({ message: `fileMd5 does not match the file's content (got ${file.md5})` })
+    return yield* store(caller, name, file)
+  })
+
 const upload: Route = {
   methods: ["POST"],
   path: "/voip/api/upload_record_file.html",
-  handle: (req) =>
-    Effect.gen(function* () {
-      const config = yield* AppConfig
-      const { pairs, files } = yield* collect(req, { bodyLimit: config.http.bodyLimitBytes, files: { maxBytes: config.recordings.maxUploadBytes, maxCount: 4 } })
-      const params = toRawParams(pairs)
-      const caller = yield* (yield* Auth).authenticate(params, req.socket.remoteAddress)
-      const decoded = decodeUpload(params)
-      if (Either.isLeft(decoded)) return yield* toInvalidParam(decoded.left as ParseResult.ParseError)
-      const { fileName, fileMd5, isBase } = decoded.right
-      const file = files.find((f) => f.field === "fileGsm") ?? files[0]
-      if (!file) return yield* new InvalidParam({ param: "fileGsm", problem: "is missing (the file part of the multipart body)" })
-      const decodedName = decodeFileName(fileName, isBase)
-      if (decodedName === undefined) return yield* new InvalidParam({ param: "fileName", problem: "expected Base64 (isBase is true)" })
-      const name = sanitizeName(decodedName)
-      if (name === undefined) return yield* new InvalidParam({ param: "fileName", problem: `is not a usable file name: ${JSON.stringify(decodedName)}` })
-      const md5 = crypto.createHash("md5").update(file.data).digest("hex")
-      if (md5 !== fileMd5.toLowerCase()) return yield* new FileSaveFailed({ message: `fileMd5 does not match the file's content (got ${md5})` })
-      return yield* store(caller, name, md5, file.data)
-    })
+  // the scope holds the upload's temporary file: removed on every way out, moved into place or not
+  handle: (req) => receive(req).pipe(Effect.scoped, closingUnread(req))
 }
 
-const storeNow = (caller: Caller, name: string, md5: string, data: Buffer) =>
+const saveFailed = (e: unknown) => new FileSaveFailed({ message: `the recording could not be saved (${errnoCode(e)})` })
+
+const removeStored = (absolute: string) =>
+  Effect.try({ try: () => fs.rmSync(absolute, { force: true }), catch: saveFailed }).pipe(
+    Effect.catchAll((e) => Effect.logError("a recording whose row failed could not be removed", e.message))
+  )
+
+const storeNow = (caller: Caller, name: string, file: UploadedFile) =>
   Effect.gen(function* () {
     const sql = yield* SqlClient.SqlClient
     const config = yield* AppConfig
     const outbox = yield* Outbox
     const ids = yield* Ids
     const comp = caller.enterprise.comp_number
+    const { md5, size } = file
     const existing = (yield* sql<RecordingRecord>`SELECT * FROM recordings WHERE comp_number = ${comp} AND file_name = ${name}`)[0]
     if (existing) {
       if (existing.md5 === md5) return json({ code: 0, message: "OK", path: existing.rel_path, size: existing.size })
@@ -80,34 +131,39 @@ const storeNow = (caller: Caller, name: string, md5: string, data: Buffer) =>
     const day = formatLocal(now, config.tz)
     const relPath = `${comp}/${day.slice(0, 4)}${day.slice(5, 7)}/${day.slice(8, 10)}/${name}`
     const absolute = path.join(recordDir(config.dataDir), relPath)
-    yield* Effect.try({
-      try: () => writeDurably(absolute, data),
-      catch: (e) => new FileSaveFailed({ message: `the recording could not be saved: ${e instanceof Error ? e.message : String(e)}` })
-    })
     const id = yield* ids.next
-    const row = { id, comp_number: comp, file_name: name, rel_path: relPath, md5, size: data.length, content_type: contentTypeOf(name), uploaded_by: caller.extension.exte_id, created_at: now }
-    yield* sql
-      .withTransaction(
-        Effect.zipRight(
-          sql`INSERT INTO recordings ${sql.insert(row)}`,
-          outbox.emit({ type: "recording.uploaded", enterprise: comp, source: "api:upload_record_file", data: { id, fileName: name, path: relPath, md5, size: data.length, extension: caller.extension.extension } })
-        )
-      )
-      // nothing half-way: a file whose row could not be written is removed again
-      .pipe(
-        Effect.tapError(() => Effect.sync(() => fs.rmSync(absolute, { force: true }))),
-        Effect.catchTag("SqlError", (e): Effect.Effect<never, AlreadyExists | SqlError> =>
-          isUniqueViolation(e) ? Effect.fail(new AlreadyExists({ message: `a recording at ${relPath} exists already` })) : Effect.fail(e)
-        )
-      )
-    return json({ code: 0, message: "OK", path: relPath, size: data.length })
+    const row = { id, comp_number: comp, file_name: name, rel_path: relPath, md5, size, content_type: contentTypeOf(name), uploaded_by: caller.extension.exte_id, created_at: now }
+    // from the rename on, the file and its row succeed or fail together: not interrupted half-way, and
+    // whatever fails after the rename (an error, or a defect such as a COMMIT that found the disk full) removes the file
+    return yield* Effect.uninterruptible(
+      Effect.gen(function* () {
+        yield* Effect.try({ try: () => commitFile(file.path, absolute, size), catch: saveFailed })
+        yield* sql
+          .withTransaction(
+            Effect.zipRight(
+              sql`INSERT INTO recordings ${sql.insert(row)}`,
+              outbox.emit({ type: "recording.uploaded", enterprise: comp, source: "api:upload_record_file", data: { id, fileName: name, path: relPath, md5, size, extension: caller.extension.extension } })
+            )
+          )
+          .pipe(
+            Effect.catchAllDefect((defect) =>
+              Effect.zipRight(Effect.logError("the recording's row could not be stored", defect), Effect.fail(new StorageFailed({ message: "the recording could not be recorded in storage" })))
+            ),
+            Effect.onExit((exit) => (Exit.isSuccess(exit) ? Effect.void : removeStored(absolute))),
+            Effect.catchTag("SqlError", (e): Effect.Effect<never, AlreadyExists | SqlError> =>
+              isUniqueViolation(e) ? Effect.fail(new AlreadyExists({ message: `a recording at ${relPath} exists already` })) : Effect.fail(e)
+            )
+          )
+        return json({ code: 0, message: "OK", path: relPath, size })
+      })
+    )
   })
 
 /** Two uploads of one name in one enterprise must not interleave: the second would overwrite the first's file. */
 const oneUploadPerName = keyedLock()
 
-const store = (caller: Caller, name: string, md5: string, data: Buffer) =>
-  oneUploadPerName(`${caller.enterprise.comp_number}/${name}`, storeNow(caller, name, md5, data))
+const store = (caller: Caller, name: string, file: UploadedFile) =>
+  oneUploadPerName(`${caller.enterprise.comp_number}/${name}`, storeNow(caller, name, file))
 
 /** Credentials as jsondata takes them, unless the client's address is opened by config. */
 const downloader = (req: Parameters<Route["handle"]>[0]) =>

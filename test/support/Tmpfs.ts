@@ -5,6 +5,7 @@
  */
 import { execFileSync } from "node:child_process"
 import * as fs from "node:fs"
+import * as os from "node:os"
 import * as path from "node:path"
 import { afterAll } from "vitest"
 import { tempDir } from "./TestServer.js"
@@ -43,25 +44,47 @@ export const tmpfsDir = (sizeBytes: number) => {
   return dir
 }
 
+export interface Tmpfs {
+  /** the mount point; put data directories inside it, not at it (removing a mount point fails) */
+  readonly dir: string
+  readonly unmount: () => void
+}
+
+/** A tmpfs the caller unmounts itself, or undefined where mounting is not allowed. */
+export const mountTmpfs = (bytes: number): Tmpfs | undefined => {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), "vb-tmpfs-"))
+  try {
+    execFileSync("mount", ["-t", "tmpfs", "-o", `size=${bytes}`, "tmpfs", dir], { stdio: "ignore" })
+  } catch {
+    fs.rmdirSync(dir)
+    return undefined
+  }
+  return {
+    dir,
+    unmount: () => {
+      execFileSync("umount", [dir], { stdio: "ignore" })
+      fs.rmdirSync(dir)
+    }
+  }
+}
+
 /** Free bytes on the file system holding `dir`. */
 export const freeBytes = (dir: string) => {
   const s = fs.statfsSync(dir)
   return s.bavail * s.bsize
 }
 
-/** Fills the file system of `dir` until `leaveBytes` are free (roughly: to the block); returns the filler's path. */
-export const fillDisk = (dir: string, leaveBytes = 0) => {
-  const filler = path.join(dir, `filler-${process.hrtime.bigint()}`)
-  const fd = fs.openSync(filler, "w")
+/** Fills the file system holding `dir` until `leave` bytes are free (to a 4 KiB page); returns the filler's path. */
+export const fillLeaving = (dir: string, leave: number, name = `filler-${process.hrtime.bigint()}`) => {
+  const filler = path.join(dir, name)
+  const fd = fs.openSync(filler, "a")
   try {
-    const chunk = Buffer.alloc(64 * 1024)
-    for (;;) {
-      const free = freeBytes(dir)
-      if (free <= leaveBytes) break
-      const n = Math.min(chunk.length, free - leaveBytes)
+    const chunk = Buffer.alloc(4096)
+    for (let over = freeBytes(dir) - leave; over > 0; over -= chunk.length) {
       try {
-        fs.writeSync(fd, chunk, 0, Math.max(n, 1))
+        fs.writeSync(fd, chunk, 0, Math.min(chunk.length, over))
       } catch {
+        // full already (metadata took the last blocks)
         break
       }
     }
@@ -70,3 +93,6 @@ export const fillDisk = (dir: string, leaveBytes = 0) => {
   }
   return filler
 }
+
+/** The whole disk but `leaveBytes`. */
+export const fillDisk = (dir: string, leaveBytes = 0) => fillLeaving(dir, leaveBytes)

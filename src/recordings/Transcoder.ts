@@ -1,7 +1,8 @@
 /**
- * WAV → MP3 off the event loop: each transcode runs in its own worker thread, at most
- * MAX_CONCURRENT at a time (each holds a core for seconds; the rest wait their turn), and
- * requests for one recording share one transcode. A started transcode runs to its end even
+ * WAV → MP3 off the event loop: each transcode runs in a worker thread of its own (started
+ * for it, gone after it: a recording is transcoded once, so no idle threads are kept, and a
+ * failed encoder cannot affect the next job), at most MAX_CONCURRENT at a time (the rest
+ * wait their turn), and requests for one recording share one transcode. A started transcode runs to its end even
  * when every client that asked has gone: its MP3 is cached for the retry, and the cache
  * file only ever appears whole (written to a temporary file, then renamed).
  */
@@ -12,8 +13,11 @@ import { FileSaveFailed } from "../api/Errors.js"
 import { UnsupportedAudio } from "./Transcode.js"
 import type { TranscodeJob, TranscodeReply } from "./TranscodeWorker.js"
 
-/** two: the bridge runs on small boxes; a third concurrent transcode would starve the requests */
-export const MAX_CONCURRENT = 2
+/**
+ * Two: each transcode holds a core (and ~3× the WAV's size in memory) for seconds; on the
+ * small boxes the bridge runs on, more at once only slow each other and the requests.
+ */
+const MAX_CONCURRENT = 2
 
 type TranscodeError = UnsupportedAudio | FileSaveFailed
 

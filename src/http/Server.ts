@@ -18,7 +18,10 @@ import { usePrivateUmask } from "../db/DataDir.js"
 
 export type AppRuntime = ManagedRuntime.ManagedRuntime<AppServices, unknown>
 
-const send = (res: express.Response, answer: HttpAnswer) => {
+/** what express's sendFile reports: http-errors from `send` (with a status) or fs errors */
+type FileError = Error & { readonly status?: number; readonly statusCode?: number; readonly code?: string; readonly expose?: boolean }
+
+const send = (res: express.Response, answer: HttpAnswer, onFileError: (e: Error) => void) => {
   switch (answer._tag) {
     case "Json": {
       // written directly: express's send (type lookup, freshness check, Buffer copy) costs more than the answer
@@ -34,8 +37,21 @@ const send = (res: express.Response, answer: HttpAnswer) => {
       res.status(answer.status).set(answer.headers).send(answer.body)
       return
     case "File":
-      res.set(answer.headers).sendFile(answer.path, { dotfiles: "allow", acceptRanges: true }, (err) => {
-        if (err && !res.headersSent) res.status(404).json({ code: -11, message: "file does not exist" })
+      res.set(answer.headers).sendFile(answer.path, { dotfiles: "allow", acceptRanges: true }, (err?: FileError) => {
+        // ECONNABORTED: the client is gone, there is no one to answer
+        if (!err || res.headersSent || err.code === "ECONNABORTED") return
+        // the error answer is JSON, not the file's type or name
+        for (const name of Object.keys(answer.headers)) res.removeHeader(name)
+        const status = err.status ?? err.statusCode ?? (err.code === "ENOENT" || err.code === "ENOTDIR" || err.code === "EISDIR" ? 404 : 500)
+        // send sets `Content-Range: bytes */<size>` before it fails a range
+        if (status === 416) res.status(416).json({ code: -12, message: "range not satisfiable" })
+        else if (status === 404) res.status(404).json({ code: -11, message: "file does not exist" })
+        else if (status >= 400 && status < 500) res.status(status).json({ code: -14, message: err.expose ? err.message : "request not satisfiable" })
+        else {
+          onFileError(err)
+          // the error's message names the path: it stays in the log
+          res.status(500).json({ code: -3, message: "internal error" })
+        }
       })
       return
   }
@@ -95,7 +111,7 @@ export const makeApp = (runtime: AppRuntime, table: ReadonlyArray<Route>) => {
             runtime.runFork(
               Effect.logDebug("request").pipe(Effect.annotateLogs({ http: { method: req.method, path: req.path, status, ms: Math.round(seconds * 1000) } }))
             )
-          return send(res, answer)
+          return send(res, answer, (e) => runtime.runFork(Effect.logError("a file could not be sent", e)))
         }
         if (Cause.isInterruptedOnly(exit.cause)) return void metrics.httpAborted.inc({ route: routeLabel })
         runtime.runFork(Effect.logError("request failed unexpectedly", exit.cause))

@@ -23,8 +23,9 @@ import { errnoCode } from "../shared/Errno.js"
 import { allowList } from "../shared/Network.js"
 import { isUniqueViolation } from "../shared/Sql.js"
 import { formatLocal } from "../shared/Time.js"
-import { byteBudget, commitFile, contentTypeOf, mp3CacheDir, NAME_MAX_BYTES, recordDir, resolveInside, sanitizeName, uploadTempDir, writeDurably } from "./Files.js"
-import { UnsupportedAudio, wavToMp3 } from "./Transcode.js"
+import { byteBudget, commitFile, contentTypeOf, mp3CacheDir, NAME_MAX_BYTES, recordDir, resolveInside, sanitizeName, uploadTempDir } from "./Files.js"
+import { UnsupportedAudio } from "./Transcode.js"
+import { transcodeOnce } from "./Transcoder.js"
 
 interface RecordingRecord {
   readonly id: number
@@ -165,14 +166,42 @@ const oneUploadPerName = keyedLock()
 const store = (caller: Caller, name: string, file: UploadedFile) =>
   oneUploadPerName(`${caller.enterprise.comp_number}/${name}`, storeNow(caller, name, file))
 
-/** Credentials as jsondata takes them, unless the client's address is opened by config. */
+/**
+ * Credentials as jsondata takes them, unless the client's address is opened by config
+ * (then `caller` is undefined and every recording may be downloaded).
+ */
 const downloader = (req: Parameters<Route["handle"]>[0]) =>
   Effect.gen(function* () {
     const config = yield* AppConfig
     const params = toRawParams(queryPairs(req.url ?? ""))
-    if (allowList(config.recordings.openTo)(req.socket.remoteAddress)) return { params, compNumber: undefined }
+    if (allowList(config.recordings.openTo)(req.socket.remoteAddress)) return { params, caller: undefined }
     const caller = yield* (yield* Auth).authenticate(params, req.socket.remoteAddress)
-    return { params, compNumber: caller.enterprise.comp_number }
+    return { params, caller }
+  })
+
+/**
+ * findDialrecord's visibility, applied to downloads: an administrator sees the enterprise's
+ * calls, an agent only its own — the extension a call is restricted to, or undefined for all.
+ */
+const ownCallsOf = (caller: Caller): string | undefined => (caller.isAdmin ? undefined : caller.extension.extension)
+
+/**
+ * May `caller` download the file at `relative` (under the record directory)? An admin: any
+ * file of its enterprise. An agent: a recording it uploaded, or one a call of its own names;
+ * a file without a recordings row is nobody's call, so admin only.
+ */
+const mayDownload = (caller: Caller, relative: string) =>
+  Effect.gen(function* () {
+    const comp = caller.enterprise.comp_number
+    // a recording belongs to an enterprise: its first segment
+    if (!relative.startsWith(`${comp}/`)) return false
+    const own = ownCallsOf(caller)
+    if (own === undefined) return true
+    const sql = yield* SqlClient.SqlClient
+    const rows = yield* sql<{ ok: number }>`SELECT 1 AS ok FROM recordings r WHERE r.comp_number = ${comp} AND r.rel_path = ${relative}
+      AND (r.uploaded_by = ${caller.extension.exte_id}
+        OR EXISTS (SELECT 1 FROM cdrs c WHERE c.comp_number = r.comp_number AND c.record_file = r.file_name AND c.extension = ${own}))`
+    return rows.length > 0
   })
 
 const fileAnswer = (absolute: string, name: string): HttpAnswer => ({
@@ -189,7 +218,7 @@ const byPath: Route = {
   handle: (req) =>
     Effect.gen(function* () {
       const config = yield* AppConfig
-      const { compNumber } = yield* downloader(req)
+      const { caller } = yield* downloader(req)
       const raw = (req.url ?? "").split("?")[0]!.slice(PREFIX.length)
       let relative: string
       try {
@@ -197,8 +226,8 @@ const byPath: Route = {
       } catch {
         return json({ code: -14, message: "malformed path" }, 400)
       }
-      // a recording belongs to an enterprise: its first segment
-      if (compNumber !== undefined && !relative.startsWith(`${compNumber}/`)) return notFound
+      // one answer for "not yours" and "not there": a download does not reveal what exists
+      if (caller !== undefined && !(yield* mayDownload(caller, relative))) return notFound
       const absolute = resolveInside(recordDir(config.dataDir), relative)
       return absolute ? fileAnswer(absolute, path.basename(absolute)) : notFound
     })
@@ -211,14 +240,17 @@ const byCallRecord: Route = {
     Effect.gen(function* () {
       const sql = yield* SqlClient.SqlClient
       const config = yield* AppConfig
-      const { params, compNumber } = yield* downloader(req)
+      const { params, caller } = yield* downloader(req)
       const id = typeof params.id === "string" ? params.id.trim() : undefined
       if (!id || !/^\d{1,20}$/.test(id)) return coded(new InvalidParam({ param: "id", problem: id ? `expected a call record id, got ${JSON.stringify(id)}` : "is missing" }))
       const asNumber = Number(id)
+      const own = caller && ownCallsOf(caller)
       const rows = yield* sql<RecordingRecord>`SELECT r.* FROM cdrs c JOIN recordings r ON r.comp_number = c.comp_number AND r.file_name = c.record_file
         WHERE (c.platform_cdr_id = ${id} ${Number.isSafeInteger(asNumber) ? sql`OR c.cdr_id = ${asNumber}` : sql``})
-        ${compNumber !== undefined ? sql`AND c.comp_number = ${compNumber}` : sql``} LIMIT 1`
+        ${caller !== undefined ? sql`AND c.comp_number = ${caller.enterprise.comp_number}` : sql``}
+        ${own !== undefined ? sql`AND c.extension = ${own}` : sql``} LIMIT 1`
       const recording = rows[0]
+      // another agent's call answers as an unknown id does
       if (!recording) return notFound
       const original = resolveInside(recordDir(config.dataDir), recording.rel_path)
       if (!original) return notFound
@@ -226,15 +258,11 @@ const byCallRecord: Route = {
       const mp3Name = `${recording.file_name.replace(/\.[^.]*$/, "")}.mp3`
       const cached = path.join(mp3CacheDir(config.dataDir), `${recording.rel_path}.mp3`)
       if (!fs.existsSync(cached)) {
-        const converted = yield* Effect.try({
-          try: () => wavToMp3(fs.readFileSync(original)),
-          catch: (e) => (e instanceof UnsupportedAudio ? e : new FileSaveFailed({ message: `transcoding failed: ${String(e)}` }))
-        }).pipe(Effect.either)
+        const converted = yield* Effect.either(transcodeOnce(original, cached))
         if (Either.isLeft(converted)) {
           const e = converted.left
           return e instanceof UnsupportedAudio ? json({ code: -13, message: `${e.message}; ask with ismp3=0 for the original` }, 415) : coded(e)
         }
-        writeDurably(cached, converted.right)
       }
       return fileAnswer(cached, mp3Name)
     })

@@ -1,0 +1,66 @@
+/**
+ * WAV → MP3 off the event loop: each transcode runs in a worker thread of its own (started
+ * for it, gone after it: a recording is transcoded once, so no idle threads are kept, and a
+ * failed encoder cannot affect the next job), at most MAX_CONCURRENT at a time (the rest
+ * wait their turn), and requests for one recording share one transcode. A started transcode runs to its end even
+ * when every client that asked has gone: its MP3 is cached for the retry, and the cache
+ * file only ever appears whole (written to a temporary file, then renamed).
+ */
+import * as fs from "node:fs"
+import { Worker } from "node:worker_threads"
+import { Deferred, Effect, FiberId } from "effect"
+import { FileSaveFailed } from "../api/Errors.js"
+import { UnsupportedAudio } from "./Transcode.js"
+import type { TranscodeJob, TranscodeReply } from "./TranscodeWorker.js"
+
+/**
+ * Two: each transcode holds a core (and ~3× the WAV's size in memory) for seconds; on the
+ * small boxes the bridge runs on, more at once only slow each other and the requests.
+ */
+const MAX_CONCURRENT = 2
+
+type TranscodeError = UnsupportedAudio | FileSaveFailed
+
+const slots = Effect.unsafeMakeSemaphore(MAX_CONCURRENT)
+/** cache path → the transcode writing it */
+const running = new Map<string, Deferred.Deferred<void, TranscodeError>>()
+
+const failed = (message: string) => new FileSaveFailed({ message: `transcoding failed: ${message}` })
+
+const inWorker = (job: TranscodeJob) =>
+  Effect.async<void, TranscodeError>((resume) => {
+    const worker = new Worker(new URL("./transcode-worker.mjs", import.meta.url), { workerData: job })
+    // a transcode still running does not hold the process open at shutdown: at worst its temporary
+    // file is left behind, never a partial cache file
+    worker.unref()
+    worker.once("message", (reply: TranscodeReply) => {
+      if (reply.ok) resume(Effect.void)
+      else resume(Effect.fail(reply.unsupported ? new UnsupportedAudio(reply.message) : failed(reply.message)))
+    })
+    worker.once("error", (e) => resume(Effect.fail(failed(e.message))))
+    // after the message the exit is ignored (only the first resume counts)
+    worker.once("exit", (code) => resume(Effect.fail(failed(`the worker stopped (exit code ${code})`))))
+    return Effect.promise(() => worker.terminate())
+  })
+
+/** Makes `target` the MP3 of the WAV at `original`, unless it exists already. */
+export const transcodeOnce = (original: string, target: string): Effect.Effect<void, TranscodeError> =>
+  Effect.suspend(() => {
+    const joined = running.get(target)
+    if (joined) return Deferred.await(joined)
+    const done = Deferred.unsafeMake<void, TranscodeError>(FiberId.none)
+    running.set(target, done)
+    const work = slots.withPermits(1)(
+      // looked at again once a slot is ours: a transcode that just finished has made it
+      Effect.suspend(() => (fs.existsSync(target) ? Effect.void : inWorker({ original, target })))
+    )
+    return work.pipe(
+      Effect.exit,
+      Effect.flatMap((exit) => Deferred.done(done, exit)),
+      Effect.ensuring(Effect.sync(() => running.delete(target))),
+      // not the asking request's fiber: its client leaving must not stop the others' transcode
+      Effect.forkDaemon,
+      Effect.zipRight(Deferred.await(done))
+    )
+  })
+

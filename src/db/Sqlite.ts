@@ -52,6 +52,9 @@ const make = (filename: string) =>
     // not in a temporary file: ~5 µs less per pushed call record
     db.pragma("temp_store = MEMORY")
 
+    /** COMMIT failures, told apart from every other defect by identity */
+    const failedCommits = new WeakSet<SqlError>()
+
     // Map keeps insertion order: evicting the first key drops the least recently added statement
     const cache = new Map<string, Database.Statement>()
     const prepared = (sql: string) => {
@@ -103,7 +106,14 @@ const make = (filename: string) =>
             statement.run(...params)
             return []
           },
-          catch: failed("Failed to execute statement")
+          catch: (cause) => {
+            if (sql !== "COMMIT") return new SqlError({ cause, message: "Failed to execute statement" })
+            // SQLite may keep the transaction open after a failed COMMIT (a full disk): end it here
+            if (db.inTransaction) db.exec("ROLLBACK")
+            const e = new SqlError({ cause, message: "Failed to commit the transaction" })
+            failedCommits.add(e)
+            return e
+          }
         })
         return transformRows ? Effect.map(effect, transformRows) : effect
       },
@@ -121,11 +131,20 @@ const make = (filename: string) =>
         connection
       )
     )
-    const client = yield* SqlClient.make({
+    const made = yield* SqlClient.make({
       acquirer,
       compiler: Statement.makeCompilerSqlite(),
       transactionAcquirer,
       spanAttributes: [["db.system.name", "sqlite"]]
+    })
+    // @effect/sql turns a failed COMMIT into a defect: a full disk then answered "internal error"
+    // (-3) and skipped every clean-up keyed to failure. It is the storage failure it is (-6).
+    const withTransaction = made.withTransaction
+    const client: SqlClient.SqlClient = Object.assign(made, {
+      withTransaction: <R, E, A>(effect: Effect.Effect<A, E, R>) =>
+        withTransaction(effect).pipe(
+          Effect.catchSomeDefect((defect) => (defect instanceof SqlError && failedCommits.has(defect) ? Option.some(Effect.fail(defect)) : Option.none()))
+        )
     })
 
     const direct = <A>(work: SyncWork<A>) => Effect.try({ try: () => work(db, prepared), catch: failed("Failed to execute statement") })

@@ -9,7 +9,7 @@ import Database from "better-sqlite3"
 import { afterAll, describe, expect, it } from "vitest"
 import { eventually, startReceiver } from "./support/Receiver.js"
 import { canMountTmpfs, fillDisk, freeBytes, TMPFS_SKIP, tmpfsDir } from "./support/Tmpfs.js"
-import { startTestServer, type TestServer } from "./support/TestServer.js"
+import { asAdmin, callApi, creds, startTestServer, type TestServer } from "./support/TestServer.js"
 
 const servers: Array<TestServer> = []
 afterAll(async () => {
@@ -86,5 +86,31 @@ describe.skipIf(!canMountTmpfs)(`free space on the data directory's disk${canMou
     } finally {
       db.close()
     }
+  })
+
+  it("lets people log in and read while the disk is full: the session is held in memory, and ends with a password change", { timeout: 60_000 }, async () => {
+    const dataDir = tmpfsDir(24 * 1024 * 1024)
+    const server = await startTestServer({ dataDir, storage: { lowFreeBytes: 0, checkIntervalMs: 60_000 } })
+    servers.push(server)
+    expect((await asAdmin(server, "addExtension", { exteExtension: "401", extePassword: "agent-pw-1" })).code).toBe(0)
+    // fill the WAL's room too: write until a write is refused
+    const filler = fillDisk(dataDir, 0)
+    for (let i = 0; i < 3000; i++) {
+      const body = new URLSearchParams({ cbkId: String(i + 1), cbkStatus: "1", note: "y".repeat(4000) })
+      if (((await (await fetch(`${server.url}/api/callback.json`, { method: "POST", body })).json()) as { code: number }).code !== 0) break
+    }
+    const login = await callApi(server, { ...creds("100008401", "agent-pw-1"), method: "getExtension" })
+    expect(login.code).toBe(0)
+    expect(String(login.sessionId)).toMatch(/^voip_/)
+    expect((await callApi(server, { sessionId: String(login.sessionId), method: "findDialrecord" })).code).toBe(0)
+    expect((await callApi(server, { ...creds("100008401", "agent-pw-1"), method: "findDialrecord" })).code).toBe(0)
+    // a write is still refused, and says so
+    expect((await asAdmin(server, "addExtension", { exteExtension: "402", extePassword: "x-pw-2" })).code).toBe(-6)
+
+    fs.rmSync(filler)
+    expect((await callApi(server, { sessionId: String(login.sessionId), method: "findDialrecord" })).code).toBe(0)
+    const reset = await asAdmin(server, "initExtensionPassword", { exteId: String(login.exteId) })
+    expect(reset.code).toBe(0)
+    expect((await callApi(server, { sessionId: String(login.sessionId), method: "findDialrecord" })).code).toBe(-2)
   })
 })

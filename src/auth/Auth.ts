@@ -18,6 +18,7 @@ import { AuthFailed } from "../api/Errors.js"
 import { AppConfig } from "../config/AppConfig.js"
 import { EXTE_STATUS, type EnterpriseRecord, type ExtensionRecord, ExtensionsRepo } from "../extensions/ExtensionsRepo.js"
 import { keyedLock } from "../shared/KeyedLock.js"
+import { isStorageUnavailable } from "../shared/Sql.js"
 import { Passwords } from "./Passwords.js"
 import { makeThrottle } from "./Throttle.js"
 
@@ -92,6 +93,31 @@ export class Auth extends Effect.Service<Auth>()("Auth", {
         return yield* callerOf(found.value)
       })
 
+    /**
+     * Sessions opened while the disk refused writes (full, read-only, locked): a small office
+     * whose disk filled with recordings must still be able to log in and read. They live in
+     * memory until they expire or the process ends, and end like stored ones when the
+     * extension's password changes or it is disabled.
+     */
+    const unsaved = new Map<string, { readonly compNumber: string; readonly exteId: number; readonly passwordHash: string; expiresAt: number }>()
+    const UNSAVED_MAX = 10_000
+
+    const fromMemory = (hash: string, now: number) =>
+      Effect.gen(function* () {
+        const held = unsaved.get(hash)
+        if (!held || held.expiresAt <= now) {
+          unsaved.delete(hash)
+          return yield* new AuthFailed({ message: "authentication failed: sessionId is unknown or expired" })
+        }
+        const found = yield* repo.findById(held.compNumber, held.exteId)
+        if (Option.isNone(found) || found.value.password_hash !== held.passwordHash) {
+          unsaved.delete(hash)
+          return yield* new AuthFailed({ message: "authentication failed: sessionId is unknown or expired" })
+        }
+        held.expiresAt = now + ttlMs
+        return yield* callerOf(found.value)
+      })
+
     const withSession = (token: string) =>
       Effect.gen(function* () {
         const now = yield* Clock.currentTimeMillis
@@ -100,10 +126,14 @@ export class Auth extends Effect.Service<Auth>()("Auth", {
           SELECT e.*, s.expires_at FROM sessions s JOIN extensions e ON e.exte_id = s.exte_id
           WHERE s.token_hash = ${hash}`
         const row = rows[0]
-        if (!row || row.expires_at <= now)
+        if (!row) return yield* fromMemory(hash, now)
+        if (row.expires_at <= now)
           return yield* new AuthFailed({ message: "authentication failed: sessionId is unknown or expired" })
         if (row.expires_at - ttlMs + SLIDE_WRITE_INTERVAL_MS < now)
-          yield* sql`UPDATE sessions SET expires_at = ${now + ttlMs} WHERE token_hash = ${hash}`
+          // sliding the expiry is worth a write, not a refusal: a disk that takes no writes leaves it as it was
+          yield* sql`UPDATE sessions SET expires_at = ${now + ttlMs} WHERE token_hash = ${hash}`.pipe(
+            Effect.catchIf(isStorageUnavailable, (e) => Effect.logWarning("a session's expiry could not be extended", e.cause))
+          )
         const { expires_at: _, ...extension } = row
         return yield* callerOf(extension)
       })
@@ -121,14 +151,29 @@ export class Auth extends Effect.Service<Auth>()("Auth", {
       return Effect.fail(new AuthFailed({ message: "authentication failed: sa_user and sa_password are required" }))
     }
 
-    /** A new session for the work-order endpoints; expired sessions of everyone are swept on the way. */
-    const openSession = (exteId: number) =>
+    /**
+     * A new session for the work-order endpoints; expired sessions of everyone are swept on the
+     * way. When the disk takes no writes the session is held in memory instead (see `unsaved`).
+     */
+    const openSession = (extension: Pick<ExtensionRecord, "comp_number" | "exte_id" | "password_hash">) =>
       Effect.gen(function* () {
         const now = yield* Clock.currentTimeMillis
         const token = `voip_${crypto.randomBytes(12).toString("hex")}`
-        yield* sql`DELETE FROM sessions WHERE expires_at <= ${now}`
-        yield* sql`INSERT INTO sessions (token_hash, exte_id, expires_at, created_at)
-                   VALUES (${tokenHash(token)}, ${exteId}, ${now + ttlMs}, ${now})`
+        const hash = tokenHash(token)
+        yield* Effect.zipRight(
+          sql`DELETE FROM sessions WHERE expires_at <= ${now}`,
+          sql`INSERT INTO sessions (token_hash, exte_id, expires_at, created_at)
+              VALUES (${hash}, ${extension.exte_id}, ${now + ttlMs}, ${now})`
+        ).pipe(
+          Effect.catchIf(isStorageUnavailable, (e) =>
+            Effect.gen(function* () {
+              if (unsaved.size >= UNSAVED_MAX) for (const [k, v] of unsaved) if (v.expiresAt <= now) unsaved.delete(k)
+              if (unsaved.size >= UNSAVED_MAX) unsaved.delete(unsaved.keys().next().value!)
+              unsaved.set(hash, { compNumber: extension.comp_number, exteId: extension.exte_id, passwordHash: extension.password_hash, expiresAt: now + ttlMs })
+              yield* Effect.logWarning("storage refuses writes: the session is held in memory until it expires or the bridge stops", e.cause)
+            })
+          )
+        )
         return token
       })
 

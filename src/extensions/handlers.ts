@@ -141,7 +141,7 @@ export const handlers = [
   implement(spec.getExtension, (_, caller) =>
     Effect.gen(function* () {
       const auth = yield* Auth
-      const sessionId = yield* auth.openSession(caller.extension.exte_id)
+      const sessionId = yield* auth.openSession(caller.extension)
       const e = caller.extension
       return {
         exteId: e.exte_id,

@@ -53,6 +53,8 @@ export const busyBackoff: Schedule.Schedule<unknown> = Schedule.union(Schedule.e
 
 /** How a transaction begins: the write lock up front, so SQLITE_BUSY comes at BEGIN (where it can be retried) or not at all. */
 const BEGIN = "BEGIN IMMEDIATE"
+/** What @effect/sql is told to run to begin: nothing, the transaction acquirer began already. */
+const BEGUN = "-- begun by the transaction acquirer"
 
 export class Sqlite extends Context.Tag("Sqlite")<Sqlite, SqliteShape>() {}
 
@@ -95,12 +97,13 @@ const make = (filename: string, busyTimeoutMs: number) =>
      * transaction nothing is retried: it began with the lock (see `transactionAcquirer`).
      */
     const tried = <A>(sql: string, attempt: Effect.Effect<A, SqlError>): Effect.Effect<A, SqlError> => {
-      // the transaction acquirer began it already, with the lock
-      if (sql === BEGIN) return Effect.succeed([] as unknown as A)
-      if (/^\s*(COMMIT|SAVEPOINT|RELEASE|ROLLBACK)\b/i.test(sql)) return attempt
+      if (sql === BEGUN) return Effect.succeed([] as unknown as A)
       return Effect.catchIf(attempt, retryable, (e) =>
         Effect.flatMap(Effect.serviceOption(SqlClient.TransactionConnection), (inTransaction) =>
-          Option.isSome(inTransaction) ? Effect.fail(e) : Effect.retry(semaphore.withPermits(1)(attempt), { schedule: busySchedule, while: retryable })
+          // COMMIT and ROLLBACK run outside the transaction's context, still holding its permit
+          Option.isSome(inTransaction) || /^\s*(COMMIT|ROLLBACK|SAVEPOINT|RELEASE)\b/i.test(sql)
+            ? Effect.fail(e)
+            : Effect.retry(semaphore.withPermits(1)(attempt), { schedule: busySchedule, while: retryable })
         )
       )
     }
@@ -169,7 +172,7 @@ const make = (filename: string, busyTimeoutMs: number) =>
     )
     const client = yield* SqlClient.make({
       acquirer,
-      beginTransaction: BEGIN,
+      beginTransaction: BEGUN,
       compiler: Statement.makeCompilerSqlite(),
       transactionAcquirer,
       spanAttributes: [["db.system.name", "sqlite"]]

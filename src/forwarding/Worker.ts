@@ -13,7 +13,7 @@
  * it is degraded, in the log and in /readyz.
  */
 import { SqlClient } from "@effect/sql"
-import { Cause, Clock, Context, Duration, Effect, FiberSet, Layer, Schedule } from "effect"
+import { Cause, Clock, Context, Duration, Effect, Exit, FiberSet, Layer, Schedule } from "effect"
 import { Webhook } from "standardwebhooks"
 import { AppConfig } from "../config/AppConfig.js"
 import { GroupCommit } from "../db/GroupCommit.js"
@@ -241,6 +241,14 @@ export const workerLayer = Layer.scoped(
         if (!failing.delete(key) || failing.size > 0 || was.status === "ok") return Effect.void
         return Effect.logInfo("delivery worker: storage works again").pipe(Effect.annotateLogs({ failures: was.failures }))
       })
+    /** an outcome given up at the end of its lease is the lease sweep's to write: its failure is, too */
+    const handToSweep = (key: string) =>
+      Effect.sync(() => {
+        const given = failing.get(key)
+        if (!given || !failing.delete(key)) return
+        const sweep = failing.get("sweep")
+        failing.set("sweep", sweep ? { ...sweep, since: Math.min(sweep.since, given.since), failures: sweep.failures + given.failures } : given)
+      })
 
     // a single process: whatever was in flight when it last stopped was not finished
     yield* sql`UPDATE deliveries SET status = 'pending', lock_expires_at = NULL WHERE status = 'in_flight'`
@@ -314,8 +322,7 @@ export const workerLayer = Layer.scoped(
         }).pipe(
           Effect.tapErrorCause((cause) => writeFailed(`outcome ${d.id}`, "the outcome of a delivery could not be recorded", cause)),
           Effect.retry(Schedule.upTo(RECORD_BACKOFF, Duration.millis(Math.max(0, d.lockUntil - Date.now())))),
-          // given up at the end of its lease, it is the lease sweep's: that write says whether storage works
-          Effect.ensuring(writeWorked(`outcome ${d.id}`))
+          Effect.onExit((exit) => (Exit.isSuccess(exit) ? writeWorked(`outcome ${d.id}`) : handToSweep(`outcome ${d.id}`)))
         )
         metrics.deliveries.inc({ target: target.name, outcome: outcome.kind })
         if (opened && target.autoDisable) {

@@ -81,7 +81,9 @@ export const ConfigSchema = Schema.Struct({
   }),
   db: Schema.Struct({
     /** FULL: an acknowledged write survives power loss. NORMAL: survives a crash of the process only. */
-    synchronous: Schema.Literal("FULL", "NORMAL")
+    synchronous: Schema.Literal("FULL", "NORMAL"),
+    /** how long a write waits for a lock another process holds on the database before it fails (a push: -6) */
+    busyTimeoutMs: Schema.Int.pipe(Schema.nonNegative({ message: () => "expected a number of milliseconds, 0 or more" }))
   }),
   limits: Schema.Struct({
     /** largest `limit` a paged method accepts (above: -12) */
@@ -152,7 +154,7 @@ export const defaults: typeof ConfigSchema.Encoded = {
       maxTracked: 10_000
     }
   },
-  db: { synchronous: "FULL" },
+  db: { synchronous: "FULL", busyTimeoutMs: 5000 },
   limits: { pageMax: 1000 },
   storage: { lowFreeBytes: 1024 * 1024 * 1024, checkIntervalMs: 30_000 },
   recordings: { maxUploadBytes: 50 * 1024 * 1024, maxInFlightBytes: 256 * 1024 * 1024, openTo: [] },
@@ -174,7 +176,8 @@ const envKeys: ReadonlyArray<readonly [env: string, key: ReadonlyArray<string>, 
   ["BRIDGE_TZ", ["tz"], "string"],
   ["LOG_LEVEL", ["logLevel"], "string"],
   ["BRIDGE_BOOTSTRAP", ["bootstrap", "enabled"], "boolean"],
-  ["BRIDGE_DB_SYNCHRONOUS", ["db", "synchronous"], "string"]
+  ["BRIDGE_DB_SYNCHRONOUS", ["db", "synchronous"], "string"],
+  ["BRIDGE_DB_BUSY_TIMEOUT_MS", ["db", "busyTimeoutMs"], "number"]
 ]
 
 export class ConfigError extends Data.TaggedError("ConfigError")<{ readonly message: string }> {}

@@ -25,7 +25,7 @@ const ClientLive = Layer.unwrapEffect(
   Effect.gen(function* () {
     const config = yield* AppConfig
     yield* secureDataDirLogged(config.dataDir)
-    return Sqlite.layer(databaseFile(config.dataDir))
+    return Sqlite.layer(databaseFile(config.dataDir), config.db.busyTimeoutMs)
   })
 )
 
@@ -36,7 +36,6 @@ const Setup = Layer.effect(
     const sql = yield* SqlClient.SqlClient
     yield* sql.unsafe(`PRAGMA synchronous = ${config.db.synchronous}`)
     yield* sql.unsafe("PRAGMA foreign_keys = ON")
-    yield* sql.unsafe("PRAGMA busy_timeout = 5000")
     const ran = yield* runMigrations
     if (ran.length > 0) yield* Effect.logInfo("migrations applied").pipe(Effect.annotateLogs("migrations", ran.map(([id, name]) => `${id}_${name}`)))
     const rows = yield* sql<{ id: number; name: string }>`SELECT migration_id AS id, name FROM schema_migrations ORDER BY migration_id`

@@ -10,11 +10,16 @@
  * transaction, so one bad write fails only itself. Writers must therefore be re-runnable:
  * database writes, and nothing else that would matter if done twice (waking the delivery
  * worker is harmless; metrics and answers belong after `submit`).
+ *
+ * Another process holding the database's lock fails the batch's BEGIN at once (SQLite does
+ * not wait: see Sqlite.ts). Nothing of it happened, so the batch is tried again after a
+ * sleep (Sqlite's backoff), with the writers that arrived meanwhile; a writer that met the
+ * lock for `db.busyTimeoutMs` fails with it (a push answers -6, "send it again").
  */
 import type { SqlError } from "@effect/sql/SqlError"
 import { SqlError as SqlErrorClass } from "@effect/sql/SqlError"
-import { Deferred, Effect, Exit, FiberId, Option, Queue } from "effect"
-import { Sqlite, type SyncWork } from "./Sqlite.js"
+import { Deferred, Duration, Effect, Exit, FiberId, Option, Queue, Schedule } from "effect"
+import { busyBackoff, isBusy, Sqlite, type SyncWork } from "./Sqlite.js"
 
 const MAX_BATCH = 256
 const WINDOW_MS = 1
@@ -28,7 +33,13 @@ const nextTurn = Effect.async<void>((resume) => {
 interface Pending {
   readonly work: SyncWork<unknown>
   readonly done: Deferred.Deferred<unknown, SqlError>
+  /** when this write first met another process's lock */
+  busySince?: number
 }
+
+/** The outcome of a write that met another process's lock: not run, to be tried again. */
+const BUSY = Symbol("busy")
+type Outcome = Exit.Exit<unknown, SqlError> | typeof BUSY
 
 const failure = (cause: unknown) => Exit.fail(new SqlErrorClass({ cause, message: "Failed to execute statement" }))
 
@@ -38,23 +49,53 @@ export class GroupCommit extends Effect.Service<GroupCommit>()("GroupCommit", {
     const { db, prepared } = sqlite
     const queue = yield* Queue.unbounded<Pending>()
 
-    const runBatch = (batch: ReadonlyArray<Pending>): ReadonlyArray<Exit.Exit<unknown, SqlError>> => {
+    /** SQLite's last "database is locked", the cause a writer out of time fails with */
+    let lastBusy: unknown = undefined
+    const busy = (cause: unknown): typeof BUSY => {
+      lastBusy = cause
+      return BUSY
+    }
+
+    const runBatch = (batch: ReadonlyArray<Pending>): ReadonlyArray<Outcome> => {
       try {
         prepared("BEGIN IMMEDIATE").run()
         const values = batch.map((p) => p.work(db, prepared))
         prepared("COMMIT").run()
         return values.map((v) => Exit.succeed(v))
-      } catch {
+      } catch (cause) {
         if (db.inTransaction) prepared("ROLLBACK").run()
+        if (isBusy(cause)) return batch.map(() => busy(cause))
         return batch.map((p) => {
           try {
             return Exit.succeed(db.transaction(() => p.work(db, prepared)).immediate())
           } catch (cause) {
-            return failure(cause)
+            return isBusy(cause) ? busy(cause) : failure(cause)
           }
         })
       }
     }
+
+    /** Since when writes wait for another process's lock (null: they do not), for /readyz. */
+    let busySince: number | null = null
+
+    /** Commits what it can of `batch`; settles each writer done or out of time; answers those to try again. */
+    const attempt = (batch: ReadonlyArray<Pending>) =>
+      Effect.map(
+        sqlite.withPermit(Effect.sync(() => runBatch(batch))),
+        (outcomes) => {
+          const now = Date.now()
+          const waiting: Array<Pending> = []
+          // the lock is gone once anything got through
+          busySince = outcomes.some((o) => o !== BUSY) ? null : (busySince ?? now)
+          for (const [i, outcome] of outcomes.entries()) {
+            const p = batch[i]!
+            if (outcome !== BUSY) Deferred.unsafeDone(p.done, outcome)
+            else if (now - (p.busySince ??= now) < sqlite.busyTimeoutMs) waiting.push(p)
+            else Deferred.unsafeDone(p.done, Exit.fail(new SqlErrorClass({ cause: lastBusy, message: `waited ${sqlite.busyTimeoutMs} ms for the database lock` })))
+          }
+          return waiting
+        }
+      )
 
     const commitBatch = Effect.gen(function* () {
       const first = yield* queue.take
@@ -65,9 +106,17 @@ export class GroupCommit extends Effect.Service<GroupCommit>()("GroupCommit", {
       while (size !== (size = queue.unsafeSize().pipe(Option.getOrElse(() => 0))) && size < MAX_BATCH && performance.now() < until)
         yield* nextTurn
       const rest = yield* queue.takeUpTo(MAX_BATCH - 1)
-      const batch = [first, ...rest]
-      const outcomes = yield* sqlite.withPermit(Effect.sync(() => runBatch(batch)))
-      for (const [i, exit] of outcomes.entries()) Deferred.unsafeDone(batch[i]!.done, exit)
+      let waiting = yield* attempt([first, ...rest])
+      if (waiting.length === 0) return
+      yield* Effect.logWarning("the database is locked by another process: writes wait for it").pipe(Effect.annotateLogs({ writers: waiting.length }))
+      const backoff = yield* Schedule.driver(busyBackoff)
+      while (waiting.length > 0) {
+        // the schedule never ends; were it to, its longest wait
+        yield* backoff.next(undefined).pipe(Effect.catchAll(() => Effect.sleep(Duration.millis(100))))
+        // writers that arrived meanwhile wait with these rather than behind them
+        const more = yield* queue.takeUpTo(Math.max(0, MAX_BATCH - waiting.length))
+        waiting = yield* attempt([...waiting, ...more])
+      }
     })
     yield* Effect.forkScoped(Effect.forever(commitBatch))
 
@@ -80,6 +129,6 @@ export class GroupCommit extends Effect.Service<GroupCommit>()("GroupCommit", {
         return Effect.uninterruptible(Deferred.await(done)) as Effect.Effect<A, SqlError>
       })
 
-    return { submit } as const
+    return { submit, busySince: () => busySince } as const
   })
 }) {}

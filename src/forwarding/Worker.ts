@@ -5,9 +5,15 @@
  * outside any transaction, and records the attempt and the delivery's next state in a short
  * one. Woken by every emit, and polling besides. Deliveries left in flight by a crash are
  * due again at start; on shutdown, sends in flight get a moment to finish.
+ *
+ * Storage that fails (disk full, the database locked too long) does not stop it: a claim is
+ * tried again at the next poll, an outcome is written again with backoff until the
+ * delivery's lease (`lock_expires_at`) ends, and a delivery whose lease ended and that this
+ * process is not sending any more is due again (the lease sweep). Meanwhile the worker says
+ * it is degraded, in the log and in /readyz.
  */
 import { SqlClient } from "@effect/sql"
-import { Clock, Duration, Effect, FiberSet, Layer } from "effect"
+import { Cause, Clock, Context, Duration, Effect, Exit, FiberSet, Layer, Schedule } from "effect"
 import { Webhook } from "standardwebhooks"
 import { AppConfig } from "../config/AppConfig.js"
 import { GroupCommit } from "../db/GroupCommit.js"
@@ -22,6 +28,8 @@ import { Targets } from "./Targets.js"
 
 interface Claimed {
   readonly id: number
+  /** the lease: until then the delivery is this process's to send and to record */
+  readonly lockUntil: number
   readonly event_id: number
   readonly attempts: number
   readonly webhook_id: string
@@ -45,8 +53,9 @@ interface DueRow {
   readonly e_raw: string | null
 }
 
-const claimedOf = (r: DueRow): Claimed => ({
+const claimedOf = (r: DueRow, lockUntil: number): Claimed => ({
   id: r.id,
+  lockUntil,
   event_id: r.event_id,
   attempts: r.attempts,
   webhook_id: r.webhook_id,
@@ -95,11 +104,33 @@ const FORGET_FAILING = `DELETE FROM failing_targets WHERE target = ?`
 const HOLD_LATER = `UPDATE deliveries SET next_attempt_at = ? WHERE target = ? AND order_key = ? AND id > ?
   AND ${holdsOrder()} AND status = 'pending'`
 const RELEASE_LATER = `UPDATE deliveries SET status = 'pending', next_attempt_at = ? WHERE id = ? AND status = 'in_flight'`
+// deliveries_status's range (status = 'in_flight') holds only what is in flight: a handful of rows
+const EXPIRED = `SELECT id FROM deliveries
+  WHERE status = 'in_flight' AND (lock_expires_at IS NULL OR lock_expires_at <= ?) AND id NOT IN (SELECT value FROM json_each(?))`
+const RECLAIM = `UPDATE deliveries SET status = 'pending', lock_expires_at = NULL, updated_at = ?
+  WHERE id IN (SELECT value FROM json_each(?)) AND status = 'in_flight'`
 
 const EXCERPT = 2048
 const HELD_SWEEP_MS = 60_000
 const SHUTDOWN_GRACE_MS = 5_000
 const UNEXPECTED_RETRY_MS = 30_000
+/** how often deliveries whose lease ended are looked for */
+const LEASE_SWEEP_MS = 1_000
+/** an outcome that could not be written is tried again: 100 ms doubling, at most 2 s apart (within its lease) */
+const RECORD_BACKOFF = Schedule.union(Schedule.exponential(Duration.millis(100)), Schedule.spaced(Duration.seconds(2)))
+
+export type WorkerStatus =
+  | { readonly status: "ok" }
+  | { readonly status: "degraded"; readonly lastError: string; readonly since: number; readonly failures: number }
+
+/** The delivery worker's health, read by /readyz: degraded while its writes fail. */
+export class WorkerHealth extends Context.Tag("WorkerHealth")<WorkerHealth, { readonly current: () => WorkerStatus }>() {}
+
+const messageOf = (cause: Cause.Cause<unknown>) => {
+  const e = Cause.squash(cause)
+  const inner = e instanceof Error && "cause" in e && e.cause instanceof Error ? e.cause : e
+  return inner instanceof Error ? inner.message : String(inner)
+}
 
 const retryAfterMs = (header: string | null, now: number): number | null => {
   if (!header) return null
@@ -163,7 +194,8 @@ const send = (target: Target, event: StoredEvent, webhookId: string) =>
     )
   )
 
-export const workerLayer = Layer.scopedDiscard(
+export const workerLayer = Layer.scoped(
+  WorkerHealth,
   Effect.gen(function* () {
     const sql = yield* SqlClient.SqlClient
     const sqlite = yield* Sqlite
@@ -182,6 +214,41 @@ export const workerLayer = Layer.scopedDiscard(
     }
     const sends = yield* FiberSet.make()
     let stopping = false
+    /** deliveries this process claimed and is still sending or recording: never reclaimed under it */
+    const sending = new Set<number>()
+
+    /** the worker's writes that failed and have not worked since, by what they are (a claim, the sweep, an outcome) */
+    const failing = new Map<string, { readonly since: number; readonly lastError: string; readonly at: number; readonly failures: number }>()
+    const health = (): WorkerStatus => {
+      if (failing.size === 0) return { status: "ok" }
+      const all = [...failing.values()]
+      const latest = all.reduce((a, b) => (b.at > a.at ? b : a))
+      return { status: "degraded", lastError: latest.lastError, since: Math.min(...all.map((f) => f.since)), failures: all.reduce((n, f) => n + f.failures, 0) }
+    }
+    const writeFailed = (key: string, what: string, cause: Cause.Cause<unknown>) =>
+      Effect.suspend(() => {
+        const entering = failing.size === 0
+        const before = failing.get(key)
+        const now = Date.now()
+        failing.set(key, { since: before?.since ?? now, lastError: messageOf(cause), at: now, failures: (before?.failures ?? 0) + 1 })
+        const { failures, lastError } = health() as Extract<WorkerStatus, { status: "degraded" }>
+        const log = entering ? Effect.logError(`delivery worker: ${what}; degraded until storage works again`, cause) : Effect.logWarning(`delivery worker: ${what}`)
+        return log.pipe(Effect.annotateLogs({ failures, lastError }))
+      })
+    const writeWorked = (key: string) =>
+      Effect.suspend(() => {
+        const was = health()
+        if (!failing.delete(key) || failing.size > 0 || was.status === "ok") return Effect.void
+        return Effect.logInfo("delivery worker: storage works again").pipe(Effect.annotateLogs({ failures: was.failures }))
+      })
+    /** an outcome given up at the end of its lease is the lease sweep's to write: its failure is, too */
+    const handToSweep = (key: string) =>
+      Effect.sync(() => {
+        const given = failing.get(key)
+        if (!given || !failing.delete(key)) return
+        const sweep = failing.get("sweep")
+        failing.set("sweep", sweep ? { ...sweep, since: Math.min(sweep.since, given.since), failures: sweep.failures + given.failures } : given)
+      })
 
     // a single process: whatever was in flight when it last stopped was not finished
     yield* sql`UPDATE deliveries SET status = 'pending', lock_expires_at = NULL WHERE status = 'in_flight'`
@@ -228,7 +295,8 @@ export const workerLayer = Layer.scopedDiscard(
         }
         const failures = state.failures
         const retryAt = outcome.kind === "retry" && n < schedule.length ? now + nextDelay(schedule[n]!, outcome.retryAfterMs) : null
-        // recorded through the group commit: under load, many outcomes (and pushes) share one commit
+        // recorded through the group commit: under load, many outcomes (and pushes) share one commit;
+        // tried again while storage fails, as long as the delivery is still ours (its lease)
         yield* commit.submit((_, prepared) => {
           prepared(INSERT_ATTEMPT).run(d.id, startedAt, status, latency, error, outcome.excerpt, d.id)
           // a delivery no longer in flight was dead-lettered under the send (its target deleted): it
@@ -251,7 +319,11 @@ export const workerLayer = Layer.scopedDiscard(
             prepared(REMEMBER_FAILING).run(target.name, now, failures)
             operational(prepared, "target.failing", target, { failures, lastError: error })
           }
-        })
+        }).pipe(
+          Effect.tapErrorCause((cause) => writeFailed(`outcome ${d.id}`, "the outcome of a delivery could not be recorded", cause)),
+          Effect.retry(Schedule.upTo(RECORD_BACKOFF, Duration.millis(Math.max(0, d.lockUntil - Date.now())))),
+          Effect.onExit((exit) => (Exit.isSuccess(exit) ? writeWorked(`outcome ${d.id}`) : handToSweep(`outcome ${d.id}`)))
+        )
         metrics.deliveries.inc({ target: target.name, outcome: outcome.kind })
         if (opened && target.autoDisable) {
           yield* targets.save({ ...target, enabled: false }, "api")
@@ -286,14 +358,22 @@ export const workerLayer = Layer.scopedDiscard(
           )
         ),
         // a freed slot may let the next delivery of this target (or of this call) go: look again at once
-        Effect.ensuring(Effect.zipRight(Effect.sync(() => stateOf(target.name).inFlight--), targets.wake)),
+        Effect.ensuring(
+          Effect.zipRight(
+            Effect.sync(() => {
+              stateOf(target.name).inFlight--
+              sending.delete(d.id)
+            }),
+            targets.wake
+          )
+        ),
         Effect.annotateLogs({ target: target.name, delivery: d.id })
       )
 
     const claim = (target: Target, capacity: number, now: number) =>
       commit.submit((_, prepared) => {
-        const due = (prepared(SELECT_DUE).all(target.name, now, capacity) as ReadonlyArray<DueRow>).map(claimedOf)
         const lockUntil = now + target.timeoutMs + 60_000
+        const due = (prepared(SELECT_DUE).all(target.name, now, capacity) as ReadonlyArray<DueRow>).map((r) => claimedOf(r, lockUntil))
         for (const d of due) prepared(MARK_IN_FLIGHT).run(lockUntil, d.id)
         return due
       })
@@ -309,7 +389,9 @@ export const workerLayer = Layer.scopedDiscard(
         const capacity = (open ? 1 : target.concurrency) - state.inFlight
         if (capacity <= 0) continue
         const claimed = yield* claim(target, capacity, now)
+        yield* writeWorked("claim")
         for (const d of claimed) {
+          sending.add(d.id)
           state.inFlight++
           yield* FiberSet.run(sends, deliver(target, d))
         }
@@ -324,13 +406,32 @@ export const workerLayer = Layer.scopedDiscard(
     yield* sweepHeld
     let lastSweep = Date.now()
 
+    // a delivery whose outcome could not be recorded within its lease (storage failing all that
+    // time) is left in flight: once the lease is over, and this process is not at it, it is due again
+    const sweepLeases = Effect.gen(function* () {
+      const now = Date.now()
+      // looked for first: the write (and its lock) only when there is something to reclaim
+      const expired = yield* sqlite.exclusive((_, prepared) => prepared(EXPIRED).all(now, JSON.stringify([...sending])) as ReadonlyArray<{ id: number }>)
+      if (expired.length > 0) {
+        const ids = JSON.stringify(expired.map((r) => r.id))
+        const reclaimed = yield* sqlite.exclusive((_, prepared) => prepared(RECLAIM).run(now, ids).changes)
+        yield* Effect.logWarning("deliveries whose lease ended in flight are due again").pipe(Effect.annotateLogs({ count: reclaimed }))
+      }
+      yield* writeWorked("sweep")
+    }).pipe(Effect.catchAllCause((cause) => writeFailed("sweep", "could not reclaim deliveries whose lease ended", cause)))
+    let lastLeaseSweep = Date.now()
+
     const loop = Effect.gen(function* () {
       while (!stopping) {
         if (Date.now() - lastSweep > HELD_SWEEP_MS) {
           lastSweep = Date.now()
           yield* sweepHeld
         }
-        yield* pump.pipe(Effect.catchAllCause((cause) => Effect.logError("delivery worker could not claim", cause)))
+        if (Date.now() - lastLeaseSweep >= LEASE_SWEEP_MS) {
+          lastLeaseSweep = Date.now()
+          yield* sweepLeases
+        }
+        yield* pump.pipe(Effect.catchAllCause((cause) => writeFailed("claim", "could not claim deliveries", cause)))
         yield* Effect.raceFirst(targets.wakeups.take, Effect.sleep(Duration.millis(pollIntervalMs)))
       }
     })
@@ -342,5 +443,6 @@ export const workerLayer = Layer.scopedDiscard(
         while ([...states.values()].some((s) => s.inFlight > 0) && Date.now() < until) yield* Effect.sleep(Duration.millis(20))
       })
     )
+    return { current: health }
   })
 )

@@ -1,7 +1,13 @@
-/** Liveness, readiness (database answers, every migration applied), the OpenAPI document and Prometheus metrics. */
+/**
+ * Liveness (the process serves: no database), readiness (the database answers, every
+ * migration applied, writes not waiting for another process's lock, the delivery worker's
+ * writes not failing), the OpenAPI document and Prometheus metrics.
+ */
 import { SqlClient } from "@effect/sql"
-import { Effect } from "effect"
+import { Effect, Option } from "effect"
 import { Migrations } from "../db/Database.js"
+import { GroupCommit } from "../db/GroupCommit.js"
+import { WorkerHealth } from "../forwarding/Worker.js"
 import { Metrics } from "./Metrics.js"
 import { openApiDocument } from "./OpenApi.js"
 import { json, type Route } from "./Route.js"
@@ -20,8 +26,21 @@ export const routes: ReadonlyArray<Route> = [
           Effect.catchAll(() => Effect.succeed(false))
         )
         const migrated = applied.length === latest
-        const ready = db && migrated
-        return json({ status: ready ? "ready" : "not ready", database: db, migrations: { applied: applied.length, latest } }, ready ? 200 : 503)
+        const lockedSince = (yield* GroupCommit).busySince()
+        const writes = lockedSince === null ? { status: "ok" } : { status: "locked", since: lockedSince }
+        // the CLI's runtime has no worker
+        const worker = Option.map(yield* Effect.serviceOption(WorkerHealth), (w) => w.current())
+        const ready = db && migrated && lockedSince === null && Option.match(worker, { onNone: () => true, onSome: (w) => w.status === "ok" })
+        return json(
+          {
+            status: ready ? "ready" : "not ready",
+            database: db,
+            writes,
+            ...Option.match(worker, { onNone: () => ({}), onSome: (w) => ({ worker: w }) }),
+            migrations: { applied: applied.length, latest }
+          },
+          ready ? 200 : 503
+        )
       })
   },
   { methods: ["GET"], path: "/openapi.json", handle: () => Effect.succeed(json(openApiDocument())) },

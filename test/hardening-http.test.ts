@@ -10,6 +10,7 @@ import { Effect } from "effect"
 import { afterAll, beforeAll, describe, expect, it } from "vitest"
 import { loadConfig } from "../src/config/AppConfig.js"
 import { rawRequest } from "./support/Raw.js"
+import { eventually, startReceiver } from "./support/Receiver.js"
 import { startTestServer, type TestServer } from "./support/TestServer.js"
 
 interface Exchange {
@@ -254,5 +255,34 @@ describe("bodies in a declared charset", () => {
       body: { code: -14, message: 'unsupported charset "x-klingon"' }
     })
     expect(eventsOfCall(server, 830301)).toEqual([])
+  })
+})
+
+describe("a push sent in GBK, passed on", () => {
+  it("reaches 800ing and json targets as UTF-8, its content type saying so", async () => {
+    const receiver = await startReceiver()
+    const server = await startTestServer({
+      targets: [
+        { name: "passthrough", url: receiver.url, events: ["call.*"], format: "800ing" },
+        { name: "envelope", url: receiver.url, events: ["call.*"] }
+      ]
+    })
+    try {
+      const memo = `{"cdrId":830401,"cdrExtension":"100008800","exteName":"张三丰"}`
+      const body = Buffer.concat([Buffer.from("type=1&peer=1&phone=13800000001&memo="), gbk(memo)])
+      const res = await rawRequest(server.url, "POST", "/api/voip.json", { "Content-Type": "application/x-www-form-urlencoded; charset=gbk" }, body)
+      expect(JSON.parse(res.body.toString("utf8"))).toEqual({ code: 0, message: "OK" })
+      await eventually(() => receiver.received.length >= 2)
+      const passthrough = receiver.received.find((r) => !String(r.headers["content-type"]).includes("json"))!
+      expect(String(passthrough.headers["content-type"])).toMatch(/charset=utf-8/i)
+      expect(new URLSearchParams(passthrough.body).get("memo")).toContain("张三丰")
+      const envelope = receiver.received.find((r) => String(r.headers["content-type"]).includes("json"))!
+      const { raw } = JSON.parse(envelope.body) as { raw: { body: string; contentType: string } }
+      expect(new URLSearchParams(raw.body).get("memo")).toContain("张三丰")
+      expect(raw.contentType).toMatch(/charset=utf-8/i)
+    } finally {
+      await server.close()
+      await receiver.close()
+    }
   })
 })

@@ -37,8 +37,8 @@ const admin = (handle: (req: Req) => Effect.Effect<HttpAnswer, unknown, AppServi
 const jsonBody = (req: Req): Effect.Effect<Either.Either<Record<string, unknown>, HttpAnswer>, never, AppConfig> =>
   Effect.gen(function* () {
     const { bodyLimitBytes } = (yield* AppConfig).http
-    const { rawBody } = yield* collect(req, { bodyLimit: bodyLimitBytes })
-    const text = rawBody?.toString("utf8").trim() ?? ""
+    const { bodyText } = yield* collect(req, { bodyLimit: bodyLimitBytes })
+    const text = bodyText?.trim() ?? ""
     if (text === "") return {}
     const value = yield* Effect.try({ try: () => JSON.parse(text) as unknown, catch: () => bad("malformed JSON body") })
     if (typeof value !== "object" || value === null || Array.isArray(value)) return yield* Effect.fail(bad("(body): expected a JSON object"))

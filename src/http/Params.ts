@@ -41,6 +41,14 @@ export interface Collected {
   readonly files: ReadonlyArray<UploadedFile>
   /** the body as received (for capture and passthrough), when it was not multipart */
   readonly rawBody: Buffer | undefined
+  /**
+   * The same body as UTF-8 text, what passthrough re-sends: decoded from the charset it
+   * declared, and a form sent in another charset re-encoded in UTF-8 (its escapes named that
+   * charset's bytes), as the platform itself would have sent it.
+   */
+  readonly bodyText: string | undefined
+  /** the charset the body was read in (`utf-8` unless it declared another) */
+  readonly charset: string
 }
 
 /** Bytes that requests still being read may hold on disk, shared by those requests. */
@@ -419,20 +427,21 @@ export function collect<E, R>(req: IncomingMessage, options: CollectOptions<E, R
             Effect.tap(restore(multipart(req, query, options)), (parsed) => Effect.addFinalizer(() => Effect.sync(parsed.release)))
           )
         : multipart(req, query, options)
-      return { pairs: [...query, ...pairs], files, rawBody: undefined }
+      return { pairs: [...query, ...pairs], files, rawBody: undefined, bodyText: undefined, charset: UTF8.name }
     }
     const charset = yield* charsetOf(type)
     const body = yield* readBody(req, options.bodyLimit)
-    if (body.length === 0) return { pairs: query, files: [], rawBody: body }
+    if (body.length === 0) return { pairs: query, files: [], rawBody: body, bodyText: "", charset: charset.name }
     if (type.includes("json")) {
       const text = yield* Effect.try({ try: () => charset.decode(body), catch: () => undecodable(charset) })
-      return { pairs: [...query, ...(yield* jsonPairs(text))], files: [], rawBody: body }
+      return { pairs: [...query, ...(yield* jsonPairs(text))], files: [], rawBody: body, bodyText: text, charset: charset.name }
     }
     // urlencoded, and any body without a useful content type, read as a form: that is what the platform's senders mean
     if (!charset.asciiCompatible)
       return yield* Effect.fail(new HttpRequestError({ status: 415, code: -14, message: `a form body cannot be sent in ${charset.name}` }))
     const pairs = yield* Effect.try({ try: () => formPairs(body, charset.decode), catch: () => undecodable(charset) })
-    return { pairs: [...query, ...pairs], files: [], rawBody: body }
+    const bodyText = charset === UTF8 ? body.toString("utf8") : new URLSearchParams(pairs.map(([k, v]): [string, string] => [k, v])).toString()
+    return { pairs: [...query, ...pairs], files: [], rawBody: body, bodyText, charset: charset.name }
   })
 }
 

@@ -10,7 +10,7 @@ import { toInvalidParam } from "../api/Implementation.js"
 import type { AppConfigShape } from "../config/AppConfig.js"
 import { GroupCommit } from "../db/GroupCommit.js"
 import { Outbox } from "../events/Outbox.js"
-import { collect, queryPairs, requestTarget, toRawParams } from "../http/Params.js"
+import { type Collected, collect, queryPairs, requestTarget, toRawParams } from "../http/Params.js"
 import { json, type Route } from "../http/Route.js"
 import { allowList } from "../shared/Network.js"
 import { sameSecret } from "../shared/Secret.js"
@@ -127,11 +127,13 @@ const cleanJson = (text: string) => {
  * receiver's own `token`, which is ours and must not travel on to the targets. A multipart
  * body keeps its fields without the query's (the passthrough joins the two again).
  */
-const rawOf = (req: IncomingMessage, body: Buffer | undefined, pairs: ReadonlyArray<readonly [string, string]>, token: string | undefined): Either.Either<string, InvalidParam> => {
+const rawOf = (req: IncomingMessage, collected: Collected, token: string | undefined): Either.Either<string, InvalidParam> => {
+  const { pairs, bodyText } = collected
   const target = requestTarget(req.url ?? "")
   const query = target.includes("?") ? target.slice(target.indexOf("?") + 1) : ""
-  const contentType = req.headers["content-type"] ?? null
-  const bodyText = body?.toString("utf8")
+  const declared = req.headers["content-type"] ?? null
+  // the body is kept as UTF-8 text (Collected.bodyText): its content type must say so
+  const contentType = declared !== null && collected.charset !== "utf-8" ? declared.replace(/;\s*charset\s*=\s*("[^"]*"|[^\s;]*)/i, "; charset=utf-8") : declared
   if (token === undefined)
     return Either.right(JSON.stringify({ method: req.method, query, contentType, ...(bodyText !== undefined ? { body: bodyText } : { fields: pairs.slice(queryPairs(req.url ?? "").length) }) }))
   const cleanQuery = withoutTokenParam(query)
@@ -157,14 +159,15 @@ const routeFor = <A>(receiver: Receiver<A>, config: AppConfigShape["receive"][Re
       Effect.gen(function* () {
         if (config.allowFrom.length > 0 && !allowed(req.socket.remoteAddress))
           return yield* new NoPermission({ message: `pushes to ${config.path} are not accepted from ${req.socket.remoteAddress}` })
-        const { pairs, rawBody } = yield* collect(req, { bodyLimit })
+        const collected = yield* collect(req, { bodyLimit })
+        const { pairs } = collected
         const params = toRawParams(pairs)
         if (config.token !== undefined) {
           const header = req.headers["x-bridge-token"]
           const given = typeof params[TOKEN] === "string" ? params[TOKEN] : typeof header === "string" ? header : undefined
           if (!sameSecret(given, config.token)) return yield* new AuthFailed({ message: "authentication failed: wrong or missing token" })
         }
-        const raw = rawOf(req, rawBody, pairs, config.token)
+        const raw = rawOf(req, collected, config.token)
         if (Either.isLeft(raw)) return yield* raw.left
         const decoded = decode(params)
         if (Either.isLeft(decoded)) return yield* toInvalidParam(decoded.left as ParseResult.ParseError)

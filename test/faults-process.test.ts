@@ -3,34 +3,14 @@
  * the bridge (it used to end npm and leave node serving, holding the data directory's lock),
  * under load nothing acknowledged is lost, and the data directory is private to its user.
  */
-import { spawn } from "node:child_process"
 import * as fs from "node:fs"
 import * as path from "node:path"
 import Database from "better-sqlite3"
 import { describe, expect, it } from "vitest"
-import { freePort, startBridge } from "./support/Process.js"
+import { startBridge } from "./support/Process.js"
 import { tempDir } from "./support/TestServer.js"
 
-const root = path.resolve(import.meta.dirname, "..")
-
-const npmStart = async (env: Record<string, string>) => {
-  const port = await freePort()
-  const child = spawn("npm", ["start", "--silent"], {
-    cwd: root,
-    env: { ...process.env, BRIDGE_HOST: "127.0.0.1", BRIDGE_PORT: String(port), LOG_LEVEL: "info", ...env },
-    stdio: ["ignore", "pipe", "pipe"]
-  })
-  let out = ""
-  child.stdout!.on("data", (c: Buffer) => (out += c.toString()))
-  child.stderr!.on("data", (c: Buffer) => (out += c.toString()))
-  const exited = new Promise<number | null>((resolve) => child.on("exit", (code) => resolve(code)))
-  const deadline = Date.now() + 60_000
-  while (!out.includes("voip-bridge listening")) {
-    if (Date.now() > deadline || child.exitCode !== null) throw new Error(`npm start did not serve:\n${out}`)
-    await new Promise((r) => setTimeout(r, 50))
-  }
-  return { child, url: `http://127.0.0.1:${port}`, output: () => out, exited }
-}
+const npmStart = (env: Record<string, string>) => startBridge(env, { file: "npm", args: ["start", "--silent"] })
 
 const alive = (pid: number) => {
   try {

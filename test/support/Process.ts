@@ -33,9 +33,10 @@ export const runCli = (args: ReadonlyArray<string>, env: Record<string, string>)
     child.on("exit", (code) => resolve({ code, stdout, stderr }))
   })
 
-export const startBridge = async (env: Record<string, string>): Promise<BridgeProcess> => {
+/** A bridge started by `command args` (node itself by default; `npm start` too), once it says it listens. */
+export const startBridge = async (env: Record<string, string>, command: { readonly file: string; readonly args: ReadonlyArray<string> } = { file: process.execPath, args: ["--import", "tsx", "src/main.ts"] }): Promise<BridgeProcess> => {
   const port = await freePort()
-  const child = spawn(process.execPath, ["--import", "tsx", "src/main.ts"], {
+  const child = spawn(command.file, [...command.args], {
     cwd: root,
     env: { ...process.env, BRIDGE_HOST: "127.0.0.1", BRIDGE_PORT: String(port), LOG_LEVEL: "info", ...env },
     stdio: ["ignore", "pipe", "pipe"]
@@ -44,7 +45,7 @@ export const startBridge = async (env: Record<string, string>): Promise<BridgePr
   child.stdout!.on("data", (c: Buffer) => (out += c.toString()))
   child.stderr!.on("data", (c: Buffer) => (out += c.toString()))
   const exited = new Promise<number | null>((resolve) => child.on("exit", (code) => resolve(code)))
-  const deadline = Date.now() + 30_000
+  const deadline = Date.now() + 60_000
   while (!out.includes("voip-bridge listening")) {
     if (Date.now() > deadline || child.exitCode !== null) throw new Error(`bridge did not start:\n${out}`)
     await new Promise((r) => setTimeout(r, 50))

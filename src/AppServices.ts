@@ -23,6 +23,7 @@ import { CdrStore } from "./records/CdrStore.js"
 import { Ids } from "./shared/Ids.js"
 import { ImmediateScheduler } from "./shared/Scheduler.js"
 import { StorageWatch, storageWatchLayer } from "./ops/StorageWatch.js"
+import { Transcoder } from "./recordings/Transcoder.js"
 
 export type AppServices =
   | AppConfig
@@ -40,6 +41,7 @@ export type AppServices =
   | GroupCommit
   | DeadLetters
   | StorageWatch
+  | Transcoder
 
 /** Structured JSON log lines at the configured level. */
 export const loggerLayer = (config: AppConfigShape) =>
@@ -58,7 +60,7 @@ export const appLayer = (config: AppConfigShape, options: { readonly background:
   const repos = Layer.mergeAll(ExtensionsRepo.Default, Outbox.Default, CdrStore.Default).pipe(
     Layer.provideMerge(Targets.Default)
   ).pipe(Layer.provideMerge(base))
-  const services = Layer.mergeAll(Auth.Default, GroupCommit.Default, DeadLetters.Default, StorageWatch.Default).pipe(Layer.provideMerge(repos))
+  const services = Layer.mergeAll(Auth.Default, GroupCommit.Default, DeadLetters.Default, StorageWatch.Default, Transcoder.Default).pipe(Layer.provideMerge(repos))
   const ready = (options.background ? Layer.mergeAll(Bootstrap, schedulerLayer(), workerLayer, storageWatchLayer) : Bootstrap).pipe(Layer.provideMerge(services))
   // the lock is taken before anything touches the database, and released last
   return (options.background ? ready.pipe(Layer.provideMerge(dataDirLockLayer)) : ready).pipe(

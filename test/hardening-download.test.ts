@@ -302,3 +302,34 @@ describe("a range past the end of the file", () => {
     expect(await healthy()).toBe(true)
   })
 })
+
+describe("a transcode when the bridge stops", () => {
+  it("is stopped with it: no worker writes on, no temporary file is left, the data directory stays gone", async () => {
+    const own = await startTestServer()
+    const dataDir = own.dataDir
+    try {
+      const file = wav(900)
+      const fd = new FormData()
+      for (const [k, v] of Object.entries(creds())) fd.append(k, v)
+      fd.append("fileName", Buffer.from("stopping.wav").toString("base64"))
+      fd.append("isBase", "true")
+      fd.append("fileMd5", crypto.createHash("md5").update(file).digest("hex"))
+      fd.append("fileGsm", new Blob([file]), "blob")
+      const up = (await (await fetch(`${own.url}/voip/api/upload_record_file.html`, { method: "POST", body: fd })).json()) as { code: number }
+      expect(up.code).toBe(0)
+      const cdr = await callApi(own, { ...creds(), method: "addCdrRecord", dialId: "990", dialPhoneNum: "13800000000", dialStartTime: "2026-11-24 10:00:00", dialRecordFile: "stopping.wav" })
+      expect(cdr.code).toBe(0)
+      const controller = new AbortController()
+      const request = fetch(`${own.url}/voip/api/client/download/record.json?id=${String(cdr.cdrId)}&ismp3=1&${new URLSearchParams(creds())}`, { signal: controller.signal }).catch((e: Error) => e)
+      // the transcode is under way (a part file or nothing yet), then the bridge stops
+      await new Promise((r) => setTimeout(r, 400))
+      controller.abort()
+      await request
+    } finally {
+      await own.close()
+    }
+    // a worker left running would write its cache file (recreating the directory) within seconds
+    await new Promise((r) => setTimeout(r, 3000))
+    expect(fs.existsSync(dataDir)).toBe(false)
+  }, 60_000)
+})

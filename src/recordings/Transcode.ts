@@ -4,8 +4,9 @@
  * well-kept pure-JS decoder on npm: they are refused, and served as they are with ismp3=0.
  */
 import { Mp3Encoder } from "@breezystack/lamejs"
+import { Schema } from "effect"
 
-export class UnsupportedAudio extends Error {}
+export class UnsupportedAudio extends Schema.TaggedError<UnsupportedAudio>()("UnsupportedAudio", { message: Schema.String }) {}
 
 interface Wav {
   readonly format: number
@@ -19,7 +20,7 @@ const FORMAT = { pcm: 1, alaw: 6, mulaw: 7, extensible: 0xfffe } as const
 
 export const parseWav = (file: Buffer): Wav => {
   if (file.length < 12 || file.toString("ascii", 0, 4) !== "RIFF" || file.toString("ascii", 8, 12) !== "WAVE")
-    throw new UnsupportedAudio("not a RIFF/WAVE file")
+    throw new UnsupportedAudio({ message: "not a RIFF/WAVE file" })
   let offset = 12
   let fmt: Omit<Wav, "data"> | undefined
   while (offset + 8 <= file.length) {
@@ -32,12 +33,12 @@ export const parseWav = (file: Buffer): Wav => {
       if (format === FORMAT.extensible && size >= 26) format = file.readUInt16LE(body + 24)
       fmt = { format, channels: file.readUInt16LE(body + 2), sampleRate: file.readUInt32LE(body + 4), bitsPerSample: file.readUInt16LE(body + 14) }
     } else if (id === "data") {
-      if (!fmt) throw new UnsupportedAudio("data chunk before fmt chunk")
+      if (!fmt) throw new UnsupportedAudio({ message: "data chunk before fmt chunk" })
       return { ...fmt, data: file.subarray(body, Math.min(file.length, body + size)) }
     }
     offset = body + size + (size % 2)
   }
-  throw new UnsupportedAudio("no data chunk")
+  throw new UnsupportedAudio({ message: "no data chunk" })
 }
 
 /** ITU-T G.711 expansions. */
@@ -67,15 +68,15 @@ const toPcm16 = (wav: Wav): Int16Array => {
   if (format === FORMAT.pcm && bitsPerSample === 8) return Int16Array.from(data, (b) => (b - 128) << 8)
   if (format === FORMAT.alaw && bitsPerSample === 8) return Int16Array.from(data, alaw)
   if (format === FORMAT.mulaw && bitsPerSample === 8) return Int16Array.from(data, mulaw)
-  throw new UnsupportedAudio(`WAV format ${format} with ${bitsPerSample}-bit samples cannot be converted to MP3`)
+  throw new UnsupportedAudio({ message: `WAV format ${format} with ${bitsPerSample}-bit samples cannot be converted to MP3` })
 }
 
 const LAME_RATES = new Set([8000, 11025, 12000, 16000, 22050, 24000, 32000, 44100, 48000])
 
 export const wavToMp3 = (file: Buffer): Buffer => {
   const wav = parseWav(file)
-  if (wav.channels < 1 || wav.channels > 2) throw new UnsupportedAudio(`${wav.channels} channels cannot be converted to MP3`)
-  if (!LAME_RATES.has(wav.sampleRate)) throw new UnsupportedAudio(`sample rate ${wav.sampleRate} Hz cannot be converted to MP3`)
+  if (wav.channels < 1 || wav.channels > 2) throw new UnsupportedAudio({ message: `${wav.channels} channels cannot be converted to MP3` })
+  if (!LAME_RATES.has(wav.sampleRate)) throw new UnsupportedAudio({ message: `sample rate ${wav.sampleRate} Hz cannot be converted to MP3` })
   const samples = toPcm16(wav)
   const kbps = wav.sampleRate <= 16000 ? 32 : 64
   const encoder = new Mp3Encoder(wav.channels, wav.sampleRate, kbps)

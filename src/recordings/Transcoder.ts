@@ -7,6 +7,7 @@
  * file only ever appears whole (written to a temporary file, then renamed).
  */
 import * as fs from "node:fs"
+import * as path from "node:path"
 import { Worker } from "node:worker_threads"
 import { Deferred, Effect, FiberId } from "effect"
 import { FileSaveFailed } from "../api/Errors.js"
@@ -21,46 +22,78 @@ const MAX_CONCURRENT = 2
 
 type TranscodeError = UnsupportedAudio | FileSaveFailed
 
-const slots = Effect.unsafeMakeSemaphore(MAX_CONCURRENT)
-/** cache path → the transcode writing it */
-const running = new Map<string, Deferred.Deferred<void, TranscodeError>>()
-
 const failed = (message: string) => new FileSaveFailed({ message: `transcoding failed: ${message}` })
 
-const inWorker = (job: TranscodeJob) =>
-  Effect.async<void, TranscodeError>((resume) => {
-    const worker = new Worker(new URL("./transcode-worker.mjs", import.meta.url), { workerData: job })
-    // a transcode still running does not hold the process open at shutdown: at worst its temporary
-    // file is left behind, never a partial cache file
-    worker.unref()
-    worker.once("message", (reply: TranscodeReply) => {
-      if (reply.ok) resume(Effect.void)
-      else resume(Effect.fail(reply.unsupported ? new UnsupportedAudio(reply.message) : failed(reply.message)))
-    })
-    worker.once("error", (e) => resume(Effect.fail(failed(e.message))))
-    // after the message the exit is ignored (only the first resume counts)
-    worker.once("exit", (code) => resume(Effect.fail(failed(`the worker stopped (exit code ${code})`))))
-    return Effect.promise(() => worker.terminate())
-  })
+/** What a worker stopped half-way leaves: `writeDurably`'s temporary files beside the target. */
+const removeParts = (target: string) => {
+  const dir = path.dirname(target)
+  const prefix = `${path.basename(target)}.`
+  try {
+    for (const name of fs.readdirSync(dir)) if (name.startsWith(prefix) && name.endsWith(".part")) fs.rmSync(path.join(dir, name), { force: true })
+  } catch {
+    // the directory is gone: nothing left behind in it
+  }
+}
 
-/** Makes `target` the MP3 of the WAV at `original`, unless it exists already. */
-export const transcodeOnce = (original: string, target: string): Effect.Effect<void, TranscodeError> =>
-  Effect.suspend(() => {
-    const joined = running.get(target)
-    if (joined) return Deferred.await(joined)
-    const done = Deferred.unsafeMake<void, TranscodeError>(FiberId.none)
-    running.set(target, done)
-    const work = slots.withPermits(1)(
-      // looked at again once a slot is ours: a transcode that just finished has made it
-      Effect.suspend(() => (fs.existsSync(target) ? Effect.void : inWorker({ original, target })))
-    )
-    return work.pipe(
-      Effect.exit,
-      Effect.flatMap((exit) => Deferred.done(done, exit)),
-      Effect.ensuring(Effect.sync(() => running.delete(target))),
-      // not the asking request's fiber: its client leaving must not stop the others' transcode
-      Effect.forkDaemon,
-      Effect.zipRight(Deferred.await(done))
-    )
-  })
+export class Transcoder extends Effect.Service<Transcoder>()("Transcoder", {
+  scoped: Effect.gen(function* () {
+    const slots = yield* Effect.makeSemaphore(MAX_CONCURRENT)
+    /** cache path → the transcode writing it */
+    const running = new Map<string, Deferred.Deferred<void, TranscodeError>>()
+    const workers = new Map<Worker, string>()
+    const scope = yield* Effect.scope
 
+    // at shutdown a transcode is stopped, not left writing under a data directory being closed
+    yield* Effect.addFinalizer(() =>
+      Effect.promise(async () => {
+        const stopping = [...workers].map(async ([worker, target]) => {
+          await worker.terminate()
+          removeParts(target)
+        })
+        workers.clear()
+        await Promise.all(stopping)
+      })
+    )
+
+    const inWorker = (job: TranscodeJob) =>
+      Effect.async<void, TranscodeError>((resume) => {
+        const worker = new Worker(new URL("./transcode-worker.mjs", import.meta.url), { workerData: job })
+        workers.set(worker, job.target)
+        worker.once("message", (reply: TranscodeReply) => {
+          if (reply.ok) resume(Effect.void)
+          else resume(Effect.fail(reply.unsupported ? new UnsupportedAudio({ message: reply.message }) : failed(reply.message)))
+        })
+        worker.once("error", (e) => resume(Effect.fail(failed(e.message))))
+        // after the message the exit is ignored (only the first resume counts)
+        worker.once("exit", (code) => {
+          workers.delete(worker)
+          resume(Effect.fail(failed(`the worker stopped (exit code ${code})`)))
+        })
+        return Effect.promise(() => worker.terminate())
+      })
+
+    /** Makes `target` the MP3 of the WAV at `original`, unless it exists already. */
+    const transcodeOnce = (original: string, target: string): Effect.Effect<void, TranscodeError> =>
+      Effect.suspend(() => {
+        const joined = running.get(target)
+        if (joined) return Deferred.await(joined)
+        const done = Deferred.unsafeMake<void, TranscodeError>(FiberId.none)
+        running.set(target, done)
+        const work = slots.withPermits(1)(
+          // looked at again once a slot is ours: a transcode that just finished has made it
+          Effect.suspend(() => (fs.existsSync(target) ? Effect.void : inWorker({ original, target })))
+        )
+        return work.pipe(
+          Effect.exit,
+          Effect.flatMap((exit) => Deferred.done(done, exit)),
+          Effect.ensuring(Effect.sync(() => running.delete(target))),
+          // not the asking request's fiber: its client leaving must not stop the others' transcode;
+          // the service's scope: the bridge shutting down does
+          Effect.forkIn(scope),
+          Effect.zipRight(Deferred.await(done))
+        )
+      })
+
+    return { transcodeOnce } as const
+  })
+}) {}

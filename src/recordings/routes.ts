@@ -24,8 +24,7 @@ import { allowList } from "../shared/Network.js"
 import { isUniqueViolation } from "../shared/Sql.js"
 import { formatLocal } from "../shared/Time.js"
 import { byteBudget, commitFile, contentTypeOf, mp3CacheDir, NAME_MAX_BYTES, recordDir, resolveInside, sanitizeName, uploadTempDir } from "./Files.js"
-import { UnsupportedAudio } from "./Transcode.js"
-import { transcodeOnce } from "./Transcoder.js"
+import { Transcoder } from "./Transcoder.js"
 
 interface RecordingRecord {
   readonly id: number
@@ -258,10 +257,10 @@ const byCallRecord: Route = {
       const mp3Name = `${recording.file_name.replace(/\.[^.]*$/, "")}.mp3`
       const cached = path.join(mp3CacheDir(config.dataDir), `${recording.rel_path}.mp3`)
       if (!fs.existsSync(cached)) {
-        const converted = yield* Effect.either(transcodeOnce(original, cached))
+        const converted = yield* Effect.either((yield* Transcoder).transcodeOnce(original, cached))
         if (Either.isLeft(converted)) {
           const e = converted.left
-          return e instanceof UnsupportedAudio ? json({ code: -13, message: `${e.message}; ask with ismp3=0 for the original` }, 415) : coded(e)
+          return e._tag === "UnsupportedAudio" ? json({ code: -13, message: `${e.message}; ask with ismp3=0 for the original` }, 415) : coded(e)
         }
       }
       return fileAnswer(cached, mp3Name)

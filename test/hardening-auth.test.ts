@@ -10,6 +10,7 @@ import * as path from "node:path"
 import Database from "better-sqlite3"
 import { Effect } from "effect"
 import { afterAll, beforeAll, describe, expect, it } from "vitest"
+import { Auth } from "../src/auth/Auth.js"
 import { Passwords } from "../src/auth/Passwords.js"
 import { addressBucket, lockoutAfter, makeThrottle } from "../src/auth/Throttle.js"
 import { ExtensionsRepo } from "../src/extensions/ExtensionsRepo.js"
@@ -277,6 +278,26 @@ describe("password guessing is throttled per address and extension", () => {
   })
 })
 
+describe("guesses from many addresses of one IPv6 /64", () => {
+  it("are checked one at a time like guesses from one address: a handful hash, the rest wait", async () => {
+    const server = await startTestServer()
+    try {
+      const guesses = await Promise.all(
+        Array.from({ length: 40 }, (_, i) =>
+          server.runtime.runPromise(
+            Effect.flatMap(Auth, (a) => a.authenticate({ sa_user: "100008800", sa_password: "0".repeat(32) }, `2001:db8:1:2::${(i + 1).toString(16)}`)).pipe(Effect.flip)
+          )
+        )
+      )
+      const checked = guesses.filter((e) => !e.message.includes("too many failed attempts"))
+      expect(checked).toHaveLength(5)
+      await healthy(server)
+    } finally {
+      await server.close()
+    }
+  })
+})
+
 describe("the throttle's decisions", () => {
   const limits = { maxFailures: 3, addressMaxFailures: 5, extensionMaxFailures: 8, windowMs: 10_000, lockoutMs: 1000, maxLockoutMs: 60_000, maxTracked: 100 }
 
@@ -296,6 +317,14 @@ describe("the throttle's decisions", () => {
     // asking while locked changes nothing
     for (let i = 0; i < 10; i++) t.waitMs("e", "a", 20_500)
     expect(t.waitMs("e", "a", 21_002)).toBe(0)
+  })
+
+  it("ages failures out however often they come: typos spread over hours never add up to a lock-out", () => {
+    const t = makeThrottle(limits)
+    // one typo every 7 s against a 10 s window: each window holds at most two
+    for (let at = 0; at <= 70_000; at += 7000) t.failed("e", "office", at)
+    expect(t.waitMs("e", "office", 70_001)).toBe(0)
+    expect(t.waitMs("other", "office", 70_001)).toBe(0)
   })
 
   it("holds a trusted pair back only by its own count; the extension-wide ceiling stops everyone else", () => {

@@ -20,7 +20,7 @@ import { EXTE_STATUS, type EnterpriseRecord, type ExtensionRecord, ExtensionsRep
 import { keyedLock } from "../shared/KeyedLock.js"
 import { isStorageUnavailable } from "../shared/Sql.js"
 import { Passwords } from "./Passwords.js"
-import { makeThrottle } from "./Throttle.js"
+import { addressBucket, makeThrottle } from "./Throttle.js"
 
 export interface Caller {
   readonly extension: ExtensionRecord
@@ -77,7 +77,8 @@ export class Auth extends Effect.Service<Auth>()("Auth", {
         const ok =
           (stored !== undefined && passwords.knownGood(md5, stored)) ||
           (yield* oneAtATimePerAddress(
-            address,
+            // keyed as the throttle counts: one host holds a whole IPv6 /64
+            addressBucket(address),
             Effect.gen(function* () {
               // the attempts before this one in the queue may have locked it out meanwhile
               yield* notLockedOut(user, address)

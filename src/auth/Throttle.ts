@@ -45,7 +45,8 @@ export interface ThrottleLimits {
 
 interface Counter {
   readonly failures: number
-  readonly lastFailureAt: number
+  /** the window runs from the first failure it counts: a failure every few minutes still ages out */
+  readonly windowStart: number
   readonly lockedUntil: number
 }
 
@@ -91,9 +92,10 @@ export const makeThrottle = (limits: ThrottleLimits) => {
 
   const fail = (map: ReturnType<typeof boundedMap<Counter>>, key: string, limit: number, now: number) => {
     const c = map.get(key)
-    const failures = (c === undefined || now - c.lastFailureAt > limits.windowMs ? 0 : c.failures) + 1
+    const fresh = c === undefined || now - c.windowStart > limits.windowMs
+    const failures = (fresh ? 0 : c.failures) + 1
     const lock = lockoutAfter(failures, limit, limits)
-    map.set(key, { failures, lastFailureAt: now, lockedUntil: lock > 0 ? now + lock : (c?.lockedUntil ?? 0) })
+    map.set(key, { failures, windowStart: fresh ? now : c.windowStart, lockedUntil: lock > 0 ? now + lock : (c?.lockedUntil ?? 0) })
   }
 
   return {

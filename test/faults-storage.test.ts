@@ -93,12 +93,17 @@ describe.skipIf(!canMountTmpfs)(`free space on the data directory's disk${canMou
     const server = await startTestServer({ dataDir, storage: { lowFreeBytes: 0, checkIntervalMs: 60_000 } })
     servers.push(server)
     expect((await asAdmin(server, "addExtension", { exteExtension: "401", extePassword: "agent-pw-1" })).code).toBe(0)
-    // fill the WAL's room too: write until a write is refused
-    const filler = fillDisk(dataDir, 0)
-    for (let i = 0; i < 3000; i++) {
-      const body = new URLSearchParams({ cbkId: String(i + 1), cbkStatus: "1", note: "y".repeat(4000) })
-      if (((await (await fetch(`${server.url}/api/callback.json`, { method: "POST", body })).json()) as { code: number }).code !== 0) break
+    // the disk full, and the WAL's room too: written until a write is refused
+    let cbkId = 0
+    const fillAll = async () => {
+      const filler = fillDisk(dataDir, 0)
+      for (let i = 0; i < 3000; i++) {
+        const body = new URLSearchParams({ cbkId: String(++cbkId), cbkStatus: "1", note: "y".repeat(4000) })
+        if (((await (await fetch(`${server.url}/api/callback.json`, { method: "POST", body })).json()) as { code: number }).code !== 0) break
+      }
+      return filler
     }
+    const filler = await fillAll()
     const login = await callApi(server, { ...creds("100008401", "agent-pw-1"), method: "getExtension" })
     expect(login.code).toBe(0)
     expect(String(login.sessionId)).toMatch(/^voip_/)
@@ -109,8 +114,20 @@ describe.skipIf(!canMountTmpfs)(`free space on the data directory's disk${canMou
 
     fs.rmSync(filler)
     expect((await callApi(server, { sessionId: String(login.sessionId), method: "findDialrecord" })).code).toBe(0)
+    // disabled and enabled again before the session is next used: it stays ended
+    const second = await callApi(server, { ...creds("100008401", "agent-pw-1"), method: "getExtension" })
+    const heldAgain = await fillAll()
+    const inMemory = await callApi(server, { ...creds("100008401", "agent-pw-1"), method: "getExtension" })
+    expect(inMemory.code).toBe(0)
+    fs.rmSync(heldAgain)
+    expect((await asAdmin(server, "editExtension", { exteId: String(login.exteId), exteStatus: "1" })).code).toBe(0)
+    expect((await asAdmin(server, "editExtension", { exteId: String(login.exteId), exteStatus: "0" })).code).toBe(0)
+    expect((await callApi(server, { sessionId: String(inMemory.sessionId), method: "findDialrecord" })).code).toBe(-2)
+    expect((await callApi(server, { sessionId: String(second.sessionId), method: "findDialrecord" })).code).toBe(-2)
+    const fresh = await callApi(server, { ...creds("100008401", "agent-pw-1"), method: "getExtension" })
+    expect((await callApi(server, { sessionId: String(fresh.sessionId), method: "findDialrecord" })).code).toBe(0)
     const reset = await asAdmin(server, "initExtensionPassword", { exteId: String(login.exteId) })
     expect(reset.code).toBe(0)
-    expect((await callApi(server, { sessionId: String(login.sessionId), method: "findDialrecord" })).code).toBe(-2)
+    expect((await callApi(server, { sessionId: String(fresh.sessionId), method: "findDialrecord" })).code).toBe(-2)
   })
 })

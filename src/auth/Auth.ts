@@ -98,9 +98,10 @@ export class Auth extends Effect.Service<Auth>()("Auth", {
      * Sessions opened while the disk refused writes (full, read-only, locked): a small office
      * whose disk filled with recordings must still be able to log in and read. They live in
      * memory until they expire or the process ends, and end like stored ones when the
-     * extension's password changes or it is disabled.
+     * extension's password changes or it is disabled (its session_epoch moved), even if it is
+     * enabled again before the session is next used.
      */
-    const unsaved = new Map<string, { readonly compNumber: string; readonly exteId: number; readonly passwordHash: string; expiresAt: number }>()
+    const unsaved = new Map<string, { readonly compNumber: string; readonly exteId: number; readonly epoch: number; expiresAt: number }>()
     const UNSAVED_MAX = 10_000
 
     const fromMemory = (hash: string, now: number) =>
@@ -111,7 +112,7 @@ export class Auth extends Effect.Service<Auth>()("Auth", {
           return yield* new AuthFailed({ message: "authentication failed: sessionId is unknown or expired" })
         }
         const found = yield* repo.findById(held.compNumber, held.exteId)
-        if (Option.isNone(found) || found.value.password_hash !== held.passwordHash) {
+        if (Option.isNone(found) || found.value.session_epoch !== held.epoch) {
           unsaved.delete(hash)
           return yield* new AuthFailed({ message: "authentication failed: sessionId is unknown or expired" })
         }
@@ -156,7 +157,7 @@ export class Auth extends Effect.Service<Auth>()("Auth", {
      * A new session for the work-order endpoints; expired sessions of everyone are swept on the
      * way. When the disk takes no writes the session is held in memory instead (see `unsaved`).
      */
-    const openSession = (extension: Pick<ExtensionRecord, "comp_number" | "exte_id" | "password_hash">) =>
+    const openSession = (extension: Pick<ExtensionRecord, "comp_number" | "exte_id" | "session_epoch">) =>
       Effect.gen(function* () {
         const now = yield* Clock.currentTimeMillis
         const token = `voip_${crypto.randomBytes(12).toString("hex")}`
@@ -170,7 +171,7 @@ export class Auth extends Effect.Service<Auth>()("Auth", {
             Effect.gen(function* () {
               if (unsaved.size >= UNSAVED_MAX) for (const [k, v] of unsaved) if (v.expiresAt <= now) unsaved.delete(k)
               if (unsaved.size >= UNSAVED_MAX) unsaved.delete(unsaved.keys().next().value!)
-              unsaved.set(hash, { compNumber: extension.comp_number, exteId: extension.exte_id, passwordHash: extension.password_hash, expiresAt: now + ttlMs })
+              unsaved.set(hash, { compNumber: extension.comp_number, exteId: extension.exte_id, epoch: extension.session_epoch, expiresAt: now + ttlMs })
               yield* Effect.logWarning("storage refuses writes: the session is held in memory until it expires or the bridge stops", e.cause)
             })
           )

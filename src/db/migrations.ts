@@ -223,5 +223,9 @@ export const migrations: Record<string, Effect.Effect<void, unknown, SqlClient.S
   // its recovery still raises the `target.recovered` that closes the operator's alert.
   "0008_failing_targets": run(
     `CREATE TABLE failing_targets (target TEXT PRIMARY KEY, since INTEGER NOT NULL, failures INTEGER NOT NULL) WITHOUT ROWID`
-  )
+  ),
+  // Counts the events that end an extension's sessions (a password change, being disabled):
+  // a session held in memory while the disk refused writes — or by a running bridge when the
+  // CLI changes a password — remembers the count it began with and ends when it moved.
+  "0009_session_epoch": run(`ALTER TABLE extensions ADD COLUMN session_epoch INTEGER NOT NULL DEFAULT 0`)
 }

@@ -10,6 +10,8 @@ export interface ExtensionRecord {
   readonly extension: string
   readonly name: string
   readonly password_hash: string
+  /** moves whenever the extension's sessions must end (migration 0009) */
+  readonly session_epoch: number
   readonly mobile: string
   readonly in_mobile_rule: number
   readonly status: number
@@ -127,10 +129,11 @@ export class ExtensionsRepo extends Effect.Service<ExtensionsRepo>()("Extensions
         const now = yield* Clock.currentTimeMillis
         const set: Record<string, unknown> = { ...changes, updated_at: now }
         if (changes.suffix !== undefined) set.extension = `${compNumber}${changes.suffix}`
+        const endsSessions = changes.password_hash !== undefined || changes.status === EXTE_STATUS.disabled
         const rows = yield* sql<{ exte_id: number }>`UPDATE extensions SET ${sql.update(set)}
+          ${endsSessions ? sql`, session_epoch = session_epoch + 1` : sql``}
           WHERE exte_id = ${exteId} AND comp_number = ${compNumber} RETURNING exte_id`
-        if (rows.length > 0 && (changes.password_hash !== undefined || changes.status === EXTE_STATUS.disabled))
-          yield* sql`DELETE FROM sessions WHERE exte_id = ${exteId}`
+        if (rows.length > 0 && endsSessions) yield* sql`DELETE FROM sessions WHERE exte_id = ${exteId}`
         return rows.length > 0
       }).pipe(sql.withTransaction)
 

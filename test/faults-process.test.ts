@@ -150,3 +150,25 @@ describe("the data directory", () => {
   })
 })
 
+describe("a data directory shared with other things (set by mistake)", () => {
+  it("keeps the modes of what is not the bridge's, and of the directory itself, and says so", { timeout: 60_000 }, async () => {
+    const shared = tempDir()
+    fs.chmodSync(shared, 0o2775)
+    fs.writeFileSync(path.join(shared, "someone-elses.conf"), "x", { mode: 0o644 })
+    fs.chmodSync(path.join(shared, "someone-elses.conf"), 0o644)
+    fs.mkdirSync(path.join(shared, "other-service"))
+    fs.chmodSync(path.join(shared, "other-service"), 0o755)
+    const bridge = await startBridge({ BRIDGE_DATA_DIR: shared })
+    try {
+      expect(fs.statSync(shared).mode & 0o7777).toBe(0o2775)
+      expect(modeOf(path.join(shared, "someone-elses.conf"))).toBe(0o644)
+      expect(modeOf(path.join(shared, "other-service"))).toBe(0o755)
+      // what the bridge made is private all the same
+      expect(modeOf(path.join(shared, "bridge.db"))).toBe(0o600)
+      expect(bridge.output()).toContain("holds entries that are not the bridge's")
+    } finally {
+      bridge.child.kill("SIGTERM")
+      await bridge.exited
+    }
+  })
+})

@@ -16,6 +16,16 @@ export type RawParams = Readonly<Record<string, RawValue>>
 
 const lastOf = (v: RawValue): string => (typeof v === "string" ? v : (v[v.length - 1] ?? ""))
 
+/** The problems of a failed decode, each at its dotted path ("" for the value as a whole). */
+export const problemsOf = (error: ParseResult.ParseError): ReadonlyArray<{ readonly path: string; readonly message: string }> =>
+  ParseResult.ArrayFormatter.formatErrorSync(error).map((issue) => ({ path: issue.path.map(String).join("."), message: issue.message }))
+
+/** One parameter as a single text: the last value given (the body's after the query's), as every scalar schema reads it. */
+export const single = (params: RawParams, key: string): string | undefined => {
+  const v = params[key]
+  return v === undefined ? undefined : lastOf(v)
+}
+
 /** A single text value (the last one when repeated). */
 export const text = Schema.transform(RawValue, Schema.String, {
   strict: true,

@@ -15,6 +15,7 @@ import { eventually, startReceiver } from "./support/Receiver.js"
 const filesUnder = (dir: string): Array<string> =>
   fs.readdirSync(dir, { withFileTypes: true }).flatMap((e) => (e.isDirectory() ? filesUnder(path.join(dir, e.name)) : [path.join(dir, e.name)]))
 
+// each command is a process of its own that loads TypeScript: on a loaded machine a test of eight of them takes a while
 describe("the bridge process", () => {
   it("serves, refuses a second bridge on its data directory, shuts down cleanly on SIGTERM, and leaves no credential on disk or in its logs", async () => {
     const dataDir = tempDir()
@@ -83,7 +84,7 @@ describe("the bridge process", () => {
     expect(help.stdout).toMatch(/usage: npm start -- \[command\]/)
   })
 
-  it("`user add` creates an extension that can log in; `user passwd` changes its password", async () => {
+  it("`user add` creates an extension that can log in; `user passwd` changes its password", { timeout: 120_000 }, async () => {
     const dataDir = tempDir()
     const added = await runCli(["user", "add", "300001801", "--password", "first-pw", "--admin"], { BRIDGE_DATA_DIR: dataDir, LOG_LEVEL: "error" })
     expect(added.code).toBe(0)
@@ -100,7 +101,7 @@ describe("the bridge process", () => {
     }
   })
 
-  it("`dlq list`, `dlq redrive` and `dlq purge` work on the data directory, with a progress bar", async () => {
+  it("`dlq list`, `dlq redrive` and `dlq purge` work on the data directory, with a progress bar", { timeout: 120_000 }, async () => {
     const dataDir = tempDir()
     const crm = await startReceiver(() => ({ status: 400, body: "no" }))
     const config = path.join(dataDir, "bridge.json")

@@ -6,18 +6,13 @@
 import { Cause, Effect } from "effect"
 import { methodsByName } from "../../schemas/index.js"
 import type { AnyMethodSpec } from "../../schemas/Method.js"
-import type { RawParams } from "../../schemas/Param.js"
+import { type RawParams, single } from "../../schemas/Param.js"
 import { Auth } from "../auth/Auth.js"
 import { Metrics } from "../http/Metrics.js"
-import { type ApiError, codeOf, InvalidParam, MethodFailed, NoPermission, StorageFailed } from "./Errors.js"
+import { type ApiError, codeOf, InvalidParam, MethodFailed, NoPermission, storageFailed } from "./Errors.js"
 import { implementationsByName } from "./methods.js"
 
 export type Envelope = Readonly<Record<string, unknown>> & { readonly code: number; readonly message: string }
-
-const single = (params: RawParams, key: string) => {
-  const v = params[key]
-  return typeof v === "string" ? v : v?.[0]
-}
 
 const failure = (e: ApiError, spec?: AnyMethodSpec): Envelope => ({
   code: codeOf(e),
@@ -42,12 +37,7 @@ export const dispatch = (params: RawParams, address?: string) => {
     const result = yield* impl.run(params, caller)
     return { code: 0, message: "OK", ...(spec.success ? { success: true } : {}), ...result } as Envelope
   }).pipe(
-    Effect.catchTag("SqlError", (e) =>
-      Effect.logError("storage statement failed", e.cause).pipe(
-        Effect.as(new StorageFailed({ message: "storage statement failed" })),
-        Effect.flip
-      )
-    ),
+    Effect.catchTag("SqlError", storageFailed),
     Effect.catchAll((e) => Effect.succeed(failure(e, spec))),
     Effect.catchAllDefect((defect) =>
       Effect.logError("method failed unexpectedly", Cause.die(defect)).pipe(

@@ -3,7 +3,8 @@
  * function `codeOf` turns them into the code of the envelope, so no handler ever writes a
  * number.
  */
-import { Schema } from "effect"
+import type { SqlError } from "@effect/sql/SqlError"
+import { Effect, Schema } from "effect"
 
 export class UpstreamFailed extends Schema.TaggedError<UpstreamFailed>()("UpstreamFailed", {
   message: Schema.String
@@ -70,3 +71,7 @@ export const codeOf = (e: ApiError): number => codes[e._tag]
 
 export const isApiError = (u: unknown): u is ApiError =>
   typeof u === "object" && u !== null && "_tag" in u && typeof u._tag === "string" && u._tag in codes
+
+/** A statement the storage refused, as the contract's -6 (the cause is logged, never answered). */
+export const storageFailed = (e: SqlError): Effect.Effect<never, StorageFailed> =>
+  Effect.zipRight(Effect.logError("storage statement failed", e.cause), Effect.fail(new StorageFailed({ message: "storage statement failed" })))

@@ -6,7 +6,7 @@
 import type { SqlError } from "@effect/sql/SqlError"
 import { Effect, ParseResult, Schema, SchemaAST } from "effect"
 import type { AnyMethodSpec, ParamsOf, ResultOf } from "../../schemas/Method.js"
-import { OverMaximumId, type RawParams } from "../../schemas/Param.js"
+import { OverMaximumId, problemsOf, type RawParams } from "../../schemas/Param.js"
 import type { Caller } from "../auth/Auth.js"
 import type { AppServices } from "../AppServices.js"
 import { type ApiError, InvalidParam, OverLimit } from "./Errors.js"
@@ -36,8 +36,8 @@ const overMaximum = (issue: ParseResult.ParseIssue): boolean => {
 
 /** The first problem of a failed decode, as the contract's -14 — or -12 when it asked for more than a maximum. */
 export const toInvalidParam = (error: ParseResult.ParseError): InvalidParam | OverLimit => {
-  const [issue] = ParseResult.ArrayFormatter.formatErrorSync(error)
-  const param = issue && issue.path.length > 0 ? issue.path.map(String).join(".") : "(parameters)"
+  const [issue] = problemsOf(error)
+  const param = issue && issue.path !== "" ? issue.path : "(parameters)"
   const problem = issue?.message ?? "invalid value"
   return overMaximum(error.issue) ? new OverLimit({ message: `parameter ${param}: ${problem}` }) : new InvalidParam({ param, problem })
 }

@@ -13,7 +13,7 @@
 import * as crypto from "node:crypto"
 import { SqlClient } from "@effect/sql"
 import { Clock, Effect, Option } from "effect"
-import type { RawParams } from "../../schemas/Param.js"
+import { type RawParams, single } from "../../schemas/Param.js"
 import { AuthFailed } from "../api/Errors.js"
 import { AppConfig } from "../config/AppConfig.js"
 import { EXTE_STATUS, type EnterpriseRecord, type ExtensionRecord, ExtensionsRepo } from "../extensions/ExtensionsRepo.js"
@@ -26,11 +26,6 @@ export interface Caller {
   readonly extension: ExtensionRecord
   readonly enterprise: EnterpriseRecord
   readonly isAdmin: boolean
-}
-
-const single = (params: RawParams, key: string): string | undefined => {
-  const v = params[key]
-  return typeof v === "string" ? v : v?.[v.length - 1]
 }
 
 const tokenHash = (token: string) => crypto.createHash("sha256").update(token).digest("hex")

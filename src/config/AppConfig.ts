@@ -5,7 +5,8 @@
  */
 import * as fs from "node:fs"
 import * as path from "node:path"
-import { Context, Data, Effect, Either, Layer, ParseResult, Schema } from "effect"
+import { Context, Effect, Either, Layer, Schema } from "effect"
+import { problemsOf } from "../../schemas/Param.js"
 import { TargetSchema } from "../forwarding/Target.js"
 import { isAddressOrRange } from "../shared/Network.js"
 import { isValidZone } from "../shared/Time.js"
@@ -180,7 +181,7 @@ const envKeys: ReadonlyArray<readonly [env: string, key: ReadonlyArray<string>, 
   ["BRIDGE_DB_BUSY_TIMEOUT_MS", ["db", "busyTimeoutMs"], "number"]
 ]
 
-export class ConfigError extends Data.TaggedError("ConfigError")<{ readonly message: string }> {}
+export class ConfigError extends Schema.TaggedError<ConfigError>()("ConfigError", { message: Schema.String }) {}
 
 type Json = { [k: string]: unknown }
 const isObject = (u: unknown): u is Json => typeof u === "object" && u !== null && !Array.isArray(u)
@@ -241,9 +242,9 @@ export const loadConfig = (options: LoadOptions = {}): Effect.Effect<AppConfigSh
       Either.match({
         onRight: Effect.succeed,
         onLeft: (error) => {
-          const lines = ParseResult.ArrayFormatter.formatErrorSync(error).map((issue) => {
-            const key = issue.path.join(".")
-            const from = source[key] ?? source[String(issue.path[0])]
+          const lines = problemsOf(error).map((issue) => {
+            const key = issue.path
+            const from = source[key] ?? source[key.split(".")[0]!]
             return `config key "${key}"${from ? ` (from ${from})` : ""}: ${issue.message}`
           })
           return Effect.fail(new ConfigError({ message: lines.join("; ") }))

@@ -5,7 +5,7 @@
  */
 import type { AddressInfo } from "node:net"
 import express from "express"
-import { codeOf } from "../api/Errors.js"
+import { codeOf, storageFailed } from "../api/Errors.js"
 import { Metrics } from "./Metrics.js"
 import { createServer, wasRepaired } from "./RawUtf8.js"
 import { Cause, Effect, Exit, FiberId, ManagedRuntime } from "effect"
@@ -84,10 +84,8 @@ export const makeApp = (runtime: AppRuntime, table: ReadonlyArray<Route>) => {
       // a request line we repaired: its connection is not reused (see RawUtf8)
       if (wasRepaired(req.socket)) res.setHeader("Connection", "close")
       const program = route.handle(req).pipe(
-        Effect.catchTags({
-          HttpRequestError: (e) => Effect.succeed(requestFailed(e)),
-          SqlError: (e) => Effect.as(Effect.logError("storage statement failed", e.cause), json({ code: -6, message: "storage statement failed" }))
-        }),
+        Effect.catchTag("SqlError", storageFailed),
+        Effect.catchTag("HttpRequestError", (e) => Effect.succeed(requestFailed(e))),
         Effect.catchAll((e) => Effect.succeed(json({ code: codeOf(e), message: e.message })))
       )
       const fiber = runtime.runFork(program)

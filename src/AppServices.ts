@@ -13,7 +13,7 @@ import { GroupCommit } from "./db/GroupCommit.js"
 import { Sqlite } from "./db/Sqlite.js"
 import { Outbox } from "./events/Outbox.js"
 import { ExtensionsRepo } from "./extensions/ExtensionsRepo.js"
-import { schedulerLayer } from "./jobs/Scheduler.js"
+import { cronJobsLayer } from "./jobs/CronJobs.js"
 import { DeadLetters } from "./forwarding/DeadLetters.js"
 import { Targets } from "./forwarding/Targets.js"
 import { dataDirLockLayer } from "./db/DataDirLock.js"
@@ -21,7 +21,7 @@ import { workerLayer } from "./forwarding/Worker.js"
 import { Metrics } from "./http/Metrics.js"
 import { CdrStore } from "./records/CdrStore.js"
 import { Ids } from "./shared/Ids.js"
-import { ImmediateScheduler } from "./shared/Scheduler.js"
+import { ImmediateScheduler } from "./shared/ImmediateScheduler.js"
 import { StorageWatch, storageWatchLayer } from "./ops/StorageWatch.js"
 import { Transcoder } from "./recordings/Transcoder.js"
 
@@ -61,7 +61,7 @@ export const appLayer = (config: AppConfigShape, options: { readonly background:
     Layer.provideMerge(Targets.Default)
   ).pipe(Layer.provideMerge(base))
   const services = Layer.mergeAll(Auth.Default, GroupCommit.Default, DeadLetters.Default, StorageWatch.Default, Transcoder.Default).pipe(Layer.provideMerge(repos))
-  const ready = (options.background ? Layer.mergeAll(Bootstrap, schedulerLayer(), workerLayer, storageWatchLayer) : Bootstrap).pipe(Layer.provideMerge(services))
+  const ready = (options.background ? Layer.mergeAll(Bootstrap, cronJobsLayer(), workerLayer, storageWatchLayer) : Bootstrap).pipe(Layer.provideMerge(services))
   // the lock is taken before anything touches the database, and released last
   return (options.background ? ready.pipe(Layer.provideMerge(dataDirLockLayer)) : ready).pipe(
     Layer.provideMerge(configLayer),

@@ -10,7 +10,7 @@ import { AppConfig } from "../config/AppConfig.js"
 import type { Job } from "./Job.js"
 import { jobs as registered } from "./registry.js"
 
-export const schedulerLayer = (jobs: ReadonlyArray<Job> = registered) =>
+export const cronJobsLayer = (jobs: ReadonlyArray<Job> = registered) =>
   Layer.scopedDiscard(
     Effect.gen(function* () {
       const { tz } = yield* AppConfig

@@ -1,6 +1,12 @@
 #!/usr/bin/env node
-// `npx voip-bridge …` from a clone: the same program `npm start` runs, TypeScript loaded by tsx.
-import { register } from "tsx/esm/api"
+// `npx voip-bridge …`: the program `npm start` runs — compiled (dist/, built by `npm install`),
+// or from the TypeScript sources through tsx in a checkout that has not been built.
+import { existsSync } from "node:fs"
 
-register()
-await import("../src/main.ts")
+const dist = new URL("../dist/main.mjs", import.meta.url)
+if (existsSync(dist)) await import(dist.href)
+else {
+  const { register } = await import("tsx/esm/api")
+  register()
+  await import("../src/main.ts")
+}

@@ -1,4 +1,4 @@
-/** The bridge as a separate process, as `npm start` runs it: one node process, so signals (and kill -9) reach the bridge itself. */
+/** The bridge as a separate process, as `npm start` runs it (dist/, built before the tests): one node process, so signals (and kill -9) reach the bridge itself. */
 import { type ChildProcess, spawn } from "node:child_process"
 import * as net from "node:net"
 import * as path from "node:path"
@@ -25,7 +25,7 @@ export interface BridgeProcess {
 
 export const runCli = (args: ReadonlyArray<string>, env: Record<string, string>) =>
   new Promise<{ code: number | null; stdout: string; stderr: string }>((resolve) => {
-    const child = spawn(process.execPath, ["--import", "tsx", "src/main.ts", ...args], { cwd: root, env: { ...process.env, ...env }, stdio: ["ignore", "pipe", "pipe"] })
+    const child = spawn(process.execPath, ["dist/main.mjs", ...args], { cwd: root, env: { ...process.env, ...env }, stdio: ["ignore", "pipe", "pipe"] })
     let stdout = ""
     let stderr = ""
     child.stdout.on("data", (c: Buffer) => (stdout += c.toString()))
@@ -34,7 +34,7 @@ export const runCli = (args: ReadonlyArray<string>, env: Record<string, string>)
   })
 
 /** A bridge started by `command args` (node itself by default; `npm start` too), once it says it listens. */
-export const startBridge = async (env: Record<string, string>, command: { readonly file: string; readonly args: ReadonlyArray<string> } = { file: process.execPath, args: ["--import", "tsx", "src/main.ts"] }): Promise<BridgeProcess> => {
+export const startBridge = async (env: Record<string, string>, command: { readonly file: string; readonly args: ReadonlyArray<string> } = { file: process.execPath, args: ["dist/main.mjs"] }): Promise<BridgeProcess> => {
   const port = await freePort()
   const child = spawn(command.file, [...command.args], {
     cwd: root,

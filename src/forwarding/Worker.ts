@@ -13,7 +13,7 @@
  * it is degraded, in the log and in /readyz.
  */
 import { SqlClient } from "@effect/sql"
-import { Cause, Clock, Context, Duration, Effect, Exit, FiberSet, Layer, Schedule } from "effect"
+import { Cause, Clock, Context, Duration, Effect, Exit, FiberSet, Layer } from "effect"
 import { Webhook } from "standardwebhooks"
 import { AppConfig } from "../config/AppConfig.js"
 import { GroupCommit } from "../db/GroupCommit.js"
@@ -22,14 +22,13 @@ import { HELD, holdsOrder, Outbox } from "../events/Outbox.js"
 import { Metrics } from "../http/Metrics.js"
 import { render, type StoredEvent, TransformFailed } from "./Formats.js"
 import { DeadLetters } from "./DeadLetters.js"
+import { RECORD_WINDOW_MS, recordRetry } from "./Decisions.js"
 import { post, SendFailed } from "./Send.js"
 import type { Target } from "./Target.js"
 import { Targets } from "./Targets.js"
 
 interface Claimed {
   readonly id: number
-  /** the lease: until then the delivery is this process's to send and to record */
-  readonly lockUntil: number
   readonly event_id: number
   readonly attempts: number
   readonly webhook_id: string
@@ -53,9 +52,8 @@ interface DueRow {
   readonly e_raw: string | null
 }
 
-const claimedOf = (r: DueRow, lockUntil: number): Claimed => ({
+const claimedOf = (r: DueRow): Claimed => ({
   id: r.id,
-  lockUntil,
   event_id: r.event_id,
   attempts: r.attempts,
   webhook_id: r.webhook_id,
@@ -116,8 +114,6 @@ const SHUTDOWN_GRACE_MS = 5_000
 const UNEXPECTED_RETRY_MS = 30_000
 /** how often deliveries whose lease ended are looked for */
 const LEASE_SWEEP_MS = 1_000
-/** an outcome that could not be written is tried again: 100 ms doubling, at most 2 s apart (within its lease) */
-const RECORD_BACKOFF = Schedule.union(Schedule.exponential(Duration.millis(100)), Schedule.spaced(Duration.seconds(2)))
 
 export type WorkerStatus =
   | { readonly status: "ok" }
@@ -321,7 +317,7 @@ export const workerLayer = Layer.scoped(
           }
         }).pipe(
           Effect.tapErrorCause((cause) => writeFailed(`outcome ${d.id}`, "the outcome of a delivery could not be recorded", cause)),
-          Effect.retry(Schedule.upTo(RECORD_BACKOFF, Duration.millis(Math.max(0, d.lockUntil - Date.now())))),
+          Effect.retry(recordRetry),
           Effect.onExit((exit) => (Exit.isSuccess(exit) ? writeWorked(`outcome ${d.id}`) : handToSweep(`outcome ${d.id}`)))
         )
         metrics.deliveries.inc({ target: target.name, outcome: outcome.kind })
@@ -372,8 +368,8 @@ export const workerLayer = Layer.scoped(
 
     const claim = (target: Target, capacity: number, now: number) =>
       commit.submit((_, prepared) => {
-        const lockUntil = now + target.timeoutMs + 60_000
-        const due = (prepared(SELECT_DUE).all(target.name, now, capacity) as ReadonlyArray<DueRow>).map((r) => claimedOf(r, lockUntil))
+        const lockUntil = now + target.timeoutMs + RECORD_WINDOW_MS
+        const due = (prepared(SELECT_DUE).all(target.name, now, capacity) as ReadonlyArray<DueRow>).map(claimedOf)
         for (const d of due) prepared(MARK_IN_FLIGHT).run(lockUntil, d.id)
         return due
       })
@@ -389,13 +385,15 @@ export const workerLayer = Layer.scoped(
         const capacity = (open ? 1 : target.concurrency) - state.inFlight
         if (capacity <= 0) continue
         const claimed = yield* claim(target, capacity, now)
-        yield* writeWorked("claim")
         for (const d of claimed) {
           sending.add(d.id)
           state.inFlight++
           yield* FiberSet.run(sends, deliver(target, d))
         }
       }
+      // every claim this pump tried worked, or there was none to try (every target disabled,
+      // deleted, cooling down or busy): a claim that failed before fails no more
+      yield* writeWorked("claim")
     })
 
     // deliveries held behind a dead letter that is gone (a redrive or purge stopped short: a

@@ -23,7 +23,7 @@ import { Metrics } from "../http/Metrics.js"
 import { render, type StoredEvent, TransformFailed } from "./Formats.js"
 import { DeadLetters } from "./DeadLetters.js"
 import { RECORD_WINDOW_MS, recordRetry } from "./Decisions.js"
-import { post, SendFailed } from "./Send.js"
+import { post } from "./Send.js"
 import type { Target } from "./Target.js"
 import { Targets } from "./Targets.js"
 
@@ -143,9 +143,11 @@ export const nextDelay = (scheduled: number, retryAfter: number | null, random =
 
 /** Anything thrown while the request is made (a stored event that does not parse, a key that does not sign) can only fail again. */
 const unsendable = (what: string) => (defect: unknown) =>
-  Effect.fail(new TransformFailed(`${what}: ${defect instanceof Error ? defect.message : String(defect)}`, "unsendable"))
+  Effect.fail(new TransformFailed({ message: `${what}: ${defect instanceof Error ? defect.message : String(defect)}`, reason: "unsendable" }))
 
-const send = (target: Target, event: StoredEvent, webhookId: string) =>
+type Sent = Outcome & { readonly excerpt: string }
+
+const send = (target: Target, event: StoredEvent, webhookId: string): Effect.Effect<Sent> =>
   Effect.gen(function* () {
     const request = yield* Effect.suspend(() => render(target, event)).pipe(Effect.catchAllDefect(unsendable("the request could not be made")))
     const now = yield* Clock.currentTimeMillis
@@ -164,30 +166,22 @@ const send = (target: Target, event: StoredEvent, webhookId: string) =>
       )
     }
     const url = request.query ? `${target.url}${target.url.includes("?") ? "&" : "?"}${request.query}` : target.url
-    return yield* Effect.tryPromise({
-      try: async (signal): Promise<Outcome & { excerpt: string }> => {
-        const { status: s, retryAfter, excerpt } = await post(url, headers, request.body, { timeoutMs: target.timeoutMs, excerptBytes: EXCERPT, signal })
-        if (s >= 200 && s < 300) return { kind: "delivered", status: s, excerpt }
-        if (s === 408 || s === 429 || s >= 500 || (s >= 300 && s < 400))
-          return { kind: "retry", status: s, error: `HTTP ${s}`, retryAfterMs: retryAfterMs(retryAfter, Date.now()), excerpt }
-        return { kind: "refused", status: s, error: `HTTP ${s}: refused by the receiver`, excerpt }
-      },
-      catch: (e) => e
-    }).pipe(
-      // DNS, connection and timeout failures: the target may be back later
-      Effect.catchAll((e) =>
-        Effect.succeed<Outcome & { excerpt: string }>(
-          e instanceof SendFailed && e.permanent
-            ? { kind: "unsendable", reason: "unsendable", error: e.message, excerpt: "" }
-            : { kind: "retry", status: null, error: e instanceof Error ? e.message : String(e), retryAfterMs: null, excerpt: "" }
-        )
-      )
-    )
+    const { status: s, retryAfter, excerpt } = yield* post(url, headers, request.body, { timeoutMs: target.timeoutMs, excerptBytes: EXCERPT })
+    if (s >= 200 && s < 300) return { kind: "delivered", status: s, excerpt } as const
+    if (s === 408 || s === 429 || s >= 500 || (s >= 300 && s < 400))
+      return { kind: "retry", status: s, error: `HTTP ${s}`, retryAfterMs: retryAfterMs(retryAfter, Date.now()), excerpt } as const
+    return { kind: "refused", status: s, error: `HTTP ${s}: refused by the receiver`, excerpt } as const
   }).pipe(
-    Effect.catchIf(
-      (e): e is TransformFailed => e instanceof TransformFailed,
-      (e) => Effect.succeed<Outcome & { excerpt: string }>({ kind: "unsendable", reason: e.reason, error: e.message, excerpt: "" })
-    )
+    Effect.catchTags({
+      // DNS, connection and timeout failures: the target may be back later
+      SendFailed: (e) =>
+        Effect.succeed<Sent>(
+          e.permanent
+            ? { kind: "unsendable", reason: "unsendable", error: e.message, excerpt: "" }
+            : { kind: "retry", status: null, error: e.message, retryAfterMs: null, excerpt: "" }
+        ),
+      TransformFailed: (e) => Effect.succeed<Sent>({ kind: "unsendable", reason: e.reason, error: e.message, excerpt: "" })
+    })
   )
 
 export const workerLayer = Layer.scoped(
@@ -266,7 +260,7 @@ export const workerLayer = Layer.scoped(
     const operational = (prepared: Prepared, type: string, target: Target, data: Record<string, unknown>) =>
       outbox.emitIn(prepared, { type, enterprise: null, source: "forwarding", aboutTarget: target.name, data: { target: target.name, ...data } })
 
-    const record = (target: Target, d: Claimed, event: StoredEvent, outcome: Outcome & { excerpt: string }, startedAt: number, latency: number) =>
+    const record = (target: Target, d: Claimed, event: StoredEvent, outcome: Sent, startedAt: number, latency: number) =>
       Effect.gen(function* () {
         const now = Date.now()
         const n = d.attempts + 1

@@ -22,7 +22,20 @@ import { HELD, holdsOrder, Outbox } from "../events/Outbox.js"
 import { Metrics } from "../http/Metrics.js"
 import { render, type StoredEvent, TransformFailed } from "./Formats.js"
 import { DeadLetters } from "./DeadLetters.js"
-import { RECORD_WINDOW_MS, recordRetry } from "./Decisions.js"
+import {
+  capacity,
+  type Circuit,
+  circuitAfter,
+  CLOSED,
+  nextState,
+  type Outcome,
+  outcomeOfAnswer,
+  outcomeOfNoAnswer,
+  rateSlot,
+  RECORD_WINDOW_MS,
+  reclaimable,
+  recordRetry
+} from "./Decisions.js"
 import { post } from "./Send.js"
 import type { Target } from "./Target.js"
 import { Targets } from "./Targets.js"
@@ -66,16 +79,9 @@ const claimedOf = (r: DueRow): Claimed => ({
 
 interface TargetState {
   inFlight: number
-  failures: number
-  openUntil: number
+  circuit: Circuit
   nextSendAt: number
 }
-
-type Outcome =
-  | { readonly kind: "delivered"; readonly status: number }
-  | { readonly kind: "retry"; readonly status: number | null; readonly error: string; readonly retryAfterMs: number | null }
-  | { readonly kind: "refused"; readonly status: number; readonly error: string }
-  | { readonly kind: "unsendable"; readonly reason: "transform" | "unsendable"; readonly error: string }
 
 // with the event itself: one statement per claim rather than one more per delivery
 const SELECT_DUE = `SELECT d.id, d.event_id, d.attempts, d.webhook_id, d.order_key,
@@ -103,8 +109,7 @@ const HOLD_LATER = `UPDATE deliveries SET next_attempt_at = ? WHERE target = ? A
   AND ${holdsOrder()} AND status = 'pending'`
 const RELEASE_LATER = `UPDATE deliveries SET status = 'pending', next_attempt_at = ? WHERE id = ? AND status = 'in_flight'`
 // deliveries_status's range (status = 'in_flight') holds only what is in flight: a handful of rows
-const EXPIRED = `SELECT id FROM deliveries
-  WHERE status = 'in_flight' AND (lock_expires_at IS NULL OR lock_expires_at <= ?) AND id NOT IN (SELECT value FROM json_each(?))`
+const IN_FLIGHT = `SELECT id, lock_expires_at AS lockExpiresAt FROM deliveries WHERE status = 'in_flight'`
 const RECLAIM = `UPDATE deliveries SET status = 'pending', lock_expires_at = NULL, updated_at = ?
   WHERE id IN (SELECT value FROM json_each(?)) AND status = 'in_flight'`
 
@@ -126,19 +131,6 @@ const messageOf = (cause: Cause.Cause<unknown>) => {
   const e = Cause.squash(cause)
   const inner = e instanceof Error && "cause" in e && e.cause instanceof Error ? e.cause : e
   return inner instanceof Error ? inner.message : String(inner)
-}
-
-const retryAfterMs = (header: string | null, now: number): number | null => {
-  if (!header) return null
-  if (/^\d+$/.test(header.trim())) return Number(header) * 1000
-  const at = Date.parse(header)
-  return Number.isNaN(at) ? null : Math.max(0, at - now)
-}
-
-/** The delay before the next attempt: the schedule's, ±20 %, or the receiver's Retry-After kept between it and twice it. */
-export const nextDelay = (scheduled: number, retryAfter: number | null, random = Math.random()) => {
-  const jittered = Math.round(scheduled * (0.8 + 0.4 * random))
-  return retryAfter === null ? jittered : Math.min(Math.max(retryAfter, scheduled), 2 * scheduled)
 }
 
 /** Anything thrown while the request is made (a stored event that does not parse, a key that does not sign) can only fail again. */
@@ -166,20 +158,11 @@ const send = (target: Target, event: StoredEvent, webhookId: string): Effect.Eff
       )
     }
     const url = request.query ? `${target.url}${target.url.includes("?") ? "&" : "?"}${request.query}` : target.url
-    const { status: s, retryAfter, excerpt } = yield* post(url, headers, request.body, { timeoutMs: target.timeoutMs, excerptBytes: EXCERPT })
-    if (s >= 200 && s < 300) return { kind: "delivered", status: s, excerpt } as const
-    if (s === 408 || s === 429 || s >= 500 || (s >= 300 && s < 400))
-      return { kind: "retry", status: s, error: `HTTP ${s}`, retryAfterMs: retryAfterMs(retryAfter, Date.now()), excerpt } as const
-    return { kind: "refused", status: s, error: `HTTP ${s}: refused by the receiver`, excerpt } as const
+    const { status, retryAfter, excerpt } = yield* post(url, headers, request.body, { timeoutMs: target.timeoutMs, excerptBytes: EXCERPT })
+    return { ...outcomeOfAnswer(status, retryAfter, Date.now()), excerpt }
   }).pipe(
     Effect.catchTags({
-      // DNS, connection and timeout failures: the target may be back later
-      SendFailed: (e) =>
-        Effect.succeed<Sent>(
-          e.permanent
-            ? { kind: "unsendable", reason: "unsendable", error: e.message, excerpt: "" }
-            : { kind: "retry", status: null, error: e.message, retryAfterMs: null, excerpt: "" }
-        ),
+      SendFailed: (e) => Effect.succeed<Sent>({ ...outcomeOfNoAnswer(e), excerpt: "" }),
       TransformFailed: (e) => Effect.succeed<Sent>({ kind: "unsendable", reason: e.reason, error: e.message, excerpt: "" })
     })
   )
@@ -196,10 +179,11 @@ export const workerLayer = Layer.scoped(
     const commit = yield* GroupCommit
     const deadLetters = yield* DeadLetters
     const { circuitThreshold, circuitCooldownMs, pollIntervalMs } = config.forwarding
+    const circuitPolicy = { threshold: circuitThreshold, cooldownMs: circuitCooldownMs }
     const states = new Map<string, TargetState>()
     const stateOf = (name: string) => {
       let s = states.get(name)
-      if (!s) states.set(name, (s = { inFlight: 0, failures: 0, openUntil: 0, nextSendAt: 0 }))
+      if (!s) states.set(name, (s = { inFlight: 0, circuit: CLOSED, nextSendAt: 0 }))
       return s
     }
     const sends = yield* FiberSet.make()
@@ -247,9 +231,7 @@ export const workerLayer = Layer.scoped(
     // (a target gone since has nothing to recover: a later one of that name starts afresh)
     yield* sql`DELETE FROM failing_targets WHERE target NOT IN (SELECT value FROM json_each(${known}))`
     for (const f of yield* sql<{ target: string; failures: number }>`SELECT target, failures FROM failing_targets`) {
-      const state = stateOf(f.target)
-      state.failures = f.failures
-      state.openUntil = Date.now()
+      stateOf(f.target).circuit = { failures: f.failures, openUntil: Date.now() }
     }
     // a target gone while the bridge was down (taken out of the config file): what waited for it
     // becomes dead letters — visible, redrivable once it is back — rather than waiting unseen
@@ -264,39 +246,26 @@ export const workerLayer = Layer.scoped(
       Effect.gen(function* () {
         const now = Date.now()
         const n = d.attempts + 1
-        const schedule = target.retry.scheduleMs
         const state = stateOf(target.name)
         const error = outcome.kind === "delivered" ? null : outcome.error
         const status = "status" in outcome ? outcome.status : null
-        // the circuit, decided before the write (a write may run twice): continuous failure of the
-        // target itself (not a refusal of one event) opens it
-        let opened = false
-        let recovered = false
-        if (outcome.kind === "delivered") {
-          recovered = state.openUntil > 0
-          state.failures = 0
-          state.openUntil = 0
-        } else if (outcome.kind === "retry") {
-          state.failures++
-          if (state.failures >= circuitThreshold) {
-            opened = state.openUntil === 0
-            state.openUntil = now + circuitCooldownMs
-          }
-        }
-        const failures = state.failures
-        const retryAt = outcome.kind === "retry" && n < schedule.length ? now + nextDelay(schedule[n]!, outcome.retryAfterMs) : null
+        // the circuit, decided before the write (a write may run twice)
+        const { circuit, opened, recovered } = circuitAfter(state.circuit, outcome.kind, now, circuitPolicy)
+        state.circuit = circuit
+        const failures = circuit.failures
+        const next = nextState(outcome, n, target.retry.scheduleMs, now)
         // recorded through the group commit: under load, many outcomes (and pushes) share one commit;
         // tried again while storage fails, as long as the delivery is still ours (its lease)
         yield* commit.submit((_, prepared) => {
           prepared(INSERT_ATTEMPT).run(d.id, startedAt, status, latency, error, outcome.excerpt, d.id)
           // a delivery no longer in flight was dead-lettered under the send (its target deleted): it
           // stays so, and says nothing more about the target's health
-          if (outcome.kind === "delivered") {
+          if (next.status === "delivered") {
             if (prepared(MARK_DELIVERED).run(n, now, d.id).changes === 0) return
-          } else if (retryAt !== null) {
-            if (prepared(MARK_RETRY).run(n, retryAt, error, now, d.id).changes === 0) return
+          } else if (next.status === "pending") {
+            if (prepared(MARK_RETRY).run(n, next.at, error, now, d.id).changes === 0) return
           } else {
-            const reason = outcome.kind === "refused" ? "refused" : outcome.kind === "unsendable" ? outcome.reason : "exhausted"
+            const reason = next.reason
             if (prepared(MARK_DEAD).run(n, error, reason, now, d.id).changes === 0) return
             if (reason === "exhausted" && d.order_key !== null) prepared(HOLD_LATER).run(HELD, target.name, d.order_key, d.id)
             operational(prepared, "delivery.exhausted", target, { deliveryId: d.id, eventId: event.id, eventType: event.type, attempts: n, reason, lastError: error })
@@ -331,10 +300,9 @@ export const workerLayer = Layer.scoped(
         const current = yield* targets.get(target.name)
         if (!current) return yield* sqlite.exclusive((_, prepared) => prepared(MARK_TARGET_GONE).run(Date.now(), d.id))
         if (current.rateLimit) {
-          const now = yield* Clock.currentTimeMillis
-          const wait = Math.max(0, state.nextSendAt - now)
-          state.nextSendAt = Math.max(now, state.nextSendAt) + 1000 / current.rateLimit
-          if (wait > 0) yield* Effect.sleep(Duration.millis(wait))
+          const { waitMs, nextSendAt } = rateSlot(state.nextSendAt, yield* Clock.currentTimeMillis, current.rateLimit)
+          state.nextSendAt = nextSendAt
+          if (waitMs > 0) yield* Effect.sleep(Duration.millis(waitMs))
         }
         const startedAt = Date.now()
         const outcome = yield* send(current, event, d.webhook_id)
@@ -373,12 +341,9 @@ export const workerLayer = Layer.scoped(
       for (const target of targets.snapshot()) {
         if (!target.enabled) continue
         const state = stateOf(target.name)
-        const open = state.openUntil > 0
-        if (open && now < state.openUntil) continue
-        // an open circuit past its cool-down lets one probe through
-        const capacity = (open ? 1 : target.concurrency) - state.inFlight
-        if (capacity <= 0) continue
-        const claimed = yield* claim(target, capacity, now)
+        const free = capacity(state.circuit, now, target.concurrency, state.inFlight)
+        if (free <= 0) continue
+        const claimed = yield* claim(target, free, now)
         for (const d of claimed) {
           sending.add(d.id)
           state.inFlight++
@@ -403,7 +368,8 @@ export const workerLayer = Layer.scoped(
     const sweepLeases = Effect.gen(function* () {
       const now = Date.now()
       // looked for first: the write (and its lock) only when there is something to reclaim
-      const expired = yield* sqlite.exclusive((_, prepared) => prepared(EXPIRED).all(now, JSON.stringify([...sending])) as ReadonlyArray<{ id: number }>)
+      const inFlight = yield* sqlite.exclusive((_, prepared) => prepared(IN_FLIGHT).all() as ReadonlyArray<{ id: number; lockExpiresAt: number | null }>)
+      const expired = inFlight.filter((d) => reclaimable(d, now, sending))
       if (expired.length > 0) {
         const ids = JSON.stringify(expired.map((r) => r.id))
         const reclaimed = yield* sqlite.exclusive((_, prepared) => prepared(RECLAIM).run(now, ids).changes)

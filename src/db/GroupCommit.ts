@@ -85,14 +85,15 @@ export class GroupCommit extends Effect.Service<GroupCommit>()("GroupCommit", {
         (outcomes) => {
           const now = Date.now()
           const waiting: Array<Pending> = []
-          // the lock is gone once anything got through
-          busySince = outcomes.some((o) => o !== BUSY) ? null : (busySince ?? now)
           for (const [i, outcome] of outcomes.entries()) {
             const p = batch[i]!
             if (outcome !== BUSY) Deferred.unsafeDone(p.done, outcome)
             else if (now - (p.busySince ??= now) < sqlite.busyTimeoutMs) waiting.push(p)
             else Deferred.unsafeDone(p.done, Exit.fail(new SqlErrorClass({ cause: lastBusy, message: `waited ${sqlite.busyTimeoutMs} ms for the database lock` })))
           }
+          // locked while writers wait for the lock right now: not until some write gets through,
+          // which with every writer out of time (and no new one) would be never
+          busySince = waiting.length > 0 ? (busySince ?? now) : null
           return waiting
         }
       )

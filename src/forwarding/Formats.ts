@@ -3,7 +3,7 @@
  * (`800ing`), flat form fields, or whatever a JSONata `transform` makes of the envelope.
  */
 import jsonata from "jsonata"
-import { Effect, Either } from "effect"
+import { Effect, Either, Schema } from "effect"
 import { nestingOf } from "../../schemas/Param.js"
 import { jsonataMessage, type Target } from "./Target.js"
 
@@ -25,14 +25,10 @@ export interface Request {
 }
 
 /** The request for a delivery cannot be made: it is a dead letter at once, with this reason. */
-export class TransformFailed extends Error {
-  constructor(
-    message: string,
-    readonly reason: "transform" | "unsendable" = "transform"
-  ) {
-    super(message)
-  }
-}
+export class TransformFailed extends Schema.TaggedError<TransformFailed>()("TransformFailed", {
+  message: Schema.String,
+  reason: Schema.Literal("transform", "unsendable")
+}) {}
 
 /**
  * A transform runs on the event loop, between sends and pushes: one that loops or recurses
@@ -59,7 +55,7 @@ export const readStored = (text: string): Either.Either<unknown, string> => {
 
 /** A stored event that cannot be read back can only fail again: a dead letter at once. */
 const stored = (e: StoredEvent, column: "data" | "raw", text: string) =>
-  Either.getOrThrowWith(readStored(text), (problem) => new TransformFailed(`event ${e.id}'s stored ${column} cannot be read: ${problem}`, "unsendable"))
+  Either.getOrThrowWith(readStored(text), (problem) => new TransformFailed({ message: `event ${e.id}'s stored ${column} cannot be read: ${problem}`, reason: "unsendable" }))
 
 export const envelopeOf = (e: StoredEvent) => ({
   id: e.id,
@@ -129,7 +125,7 @@ export const render = (target: Target, e: StoredEvent): Effect.Effect<Request, T
         // a string is the body itself (a form, XML…: name its content-type in the target's headers)
         return typeof result === "string" ? { body: result, contentType: "text/plain; charset=utf-8" } : { body: JSON.stringify(result), contentType: "application/json" }
       },
-      catch: (err) => new TransformFailed(`transform failed: ${jsonataMessage(err)}`)
+      catch: (err) => new TransformFailed({ message: `transform failed: ${jsonataMessage(err)}`, reason: "transform" })
     })
   }
   switch (target.format) {

@@ -5,6 +5,7 @@
  */
 import * as http from "node:http"
 import * as https from "node:https"
+import { Effect, Schema } from "effect"
 
 /** At most `bytes` bytes of UTF-8: a character the cut would split is left out, not replaced by a wider U+FFFD. */
 export const excerptOf = (body: Buffer, bytes: number) => {
@@ -23,36 +24,37 @@ export interface Answer {
 }
 
 /** The request got no answer: DNS, connection, timeout. */
-export class SendFailed extends Error {
-  constructor(
-    message: string,
-    /** true: no later attempt can do better (the request itself is refused by Node) */
-    readonly permanent = false
-  ) {
-    super(message)
-  }
-}
+export class SendFailed extends Schema.TaggedError<SendFailed>()("SendFailed", {
+  message: Schema.String,
+  /** true: no later attempt can do better (the request itself is refused by Node) */
+  permanent: Schema.Boolean
+}) {}
+
+const failed = (message: string, permanent = false) => new SendFailed({ message, permanent })
 
 const agents = {
   "http:": new http.Agent({ keepAlive: true, scheduling: "lifo" }),
   "https:": new https.Agent({ keepAlive: true, scheduling: "lifo" })
 } as const
 
+/** The POST, aborted if interrupted; no answer in `timeoutMs` fails it. */
 export const post = (
   url: string,
   headers: Readonly<Record<string, string>>,
   body: string,
-  options: { readonly timeoutMs: number; readonly excerptBytes: number; readonly signal: AbortSignal }
-) =>
-  new Promise<Answer>((resolve, reject) => {
+  options: { readonly timeoutMs: number; readonly excerptBytes: number }
+): Effect.Effect<Answer, SendFailed> =>
+  Effect.async<Answer, SendFailed>((resume, signal) => {
+    const resolve = (answer: Answer) => resume(Effect.succeed(answer))
+    const reject = (e: SendFailed) => resume(Effect.fail(e))
     let target: URL
     try {
       target = new URL(url)
     } catch {
-      return reject(new SendFailed(`invalid URL ${url}`))
+      return reject(failed(`invalid URL ${url}`))
     }
     const protocol = target.protocol === "https:" ? "https:" : target.protocol === "http:" ? "http:" : undefined
-    if (!protocol) return reject(new SendFailed(`unsupported protocol ${target.protocol}`))
+    if (!protocol) return reject(failed(`unsupported protocol ${target.protocol}`))
     const payload = Buffer.from(body)
     let request: http.ClientRequest
     try {
@@ -60,11 +62,11 @@ export const post = (
         method: "POST",
         agent: agents[protocol],
         headers: { ...headers, "content-length": String(payload.length) },
-        signal: options.signal
+        signal
       })
     } catch (e) {
       // Node refuses the request itself (a header it cannot send): the same request can only be refused again
-      return reject(new SendFailed(`the request could not be sent: ${e instanceof Error ? e.message : String(e)}`, true))
+      return reject(failed(`the request could not be sent: ${e instanceof Error ? e.message : String(e)}`, true))
     }
     let settled = false
     const fail = (e: SendFailed) => {
@@ -73,10 +75,10 @@ export const post = (
       request.destroy()
       reject(e)
     }
-    const timer = setTimeout(() => fail(new SendFailed(`timed out after ${options.timeoutMs} ms`)), options.timeoutMs)
+    const timer = setTimeout(() => fail(failed(`timed out after ${options.timeoutMs} ms`)), options.timeoutMs)
     request.once("error", (e: NodeJS.ErrnoException) => {
       clearTimeout(timer)
-      fail(new SendFailed(e.name === "AbortError" ? "aborted" : `${e.code ? `${e.code}: ` : ""}${e.message}`))
+      fail(failed(e.name === "AbortError" ? "aborted" : `${e.code ? `${e.code}: ` : ""}${e.message}`))
     })
     request.once("response", (res) => {
       const chunks: Array<Buffer> = []
@@ -100,8 +102,11 @@ export const post = (
       })
       res.once("error", (e) => {
         clearTimeout(timer)
-        fail(new SendFailed(e.message))
+        fail(failed(e.message))
       })
     })
     request.end(payload)
-  })
+  }).pipe(
+    // anything else thrown while sending is a send that failed, like a connection that did
+    Effect.catchAllDefect((e) => Effect.fail(failed(e instanceof Error ? e.message : String(e))))
+  )

@@ -249,6 +249,38 @@ describe("an agent downloads only the recordings findDialrecord shows it", () =>
     expect(await other.json()).toMatchObject({ code: -11 })
   })
 
+  it("a call record of A's naming B's upload does not give A the recording (by path, by id, or a link in findDialrecord)", async () => {
+    const secret = wav(0.25)
+    const rel = await upload(secret, "secret-b.wav", agentB)
+    const bOwn = await addCdr(agentB, "110", "secret-b.wav")
+    // A writes a call record of its own that names B's file
+    const forged = await addCdr(agentA, "111", "secret-b.wav")
+    const byPathA = await fetch(byPath(rel, agentA))
+    expect(byPathA.status).toBe(404)
+    expect(await byPathA.json()).toMatchObject({ code: -11 })
+    for (const extra of ["", "&ismp3=1"]) {
+      const byIdA = await fetch(byId(forged, agentA, extra))
+      expect(byIdA.status).toBe(404)
+      expect(await byIdA.json()).toMatchObject({ code: -11 })
+    }
+    // A still sees its call record, without the recording's path
+    const listed = await callApi(server, { ...agentA, method: "findDialrecord", scdrId: String(forged) })
+    expect(listed.total).toBe(1)
+    const row = (listed.rows as Array<Record<string, unknown>>)[0]!
+    expect(row.cdrRecordFile).toBe("")
+    expect(JSON.stringify(listed)).not.toContain(rel)
+    // B, who uploaded it, and the admin still reach it, and see the link
+    for (const [who, id] of [[agentB, bOwn], [creds(), bOwn], [creds(), forged]] as const) {
+      const res = await fetch(byId(id, who))
+      expect(res.status).toBe(200)
+      expect(Buffer.from(await res.arrayBuffer()).equals(secret)).toBe(true)
+      const found = await callApi(server, { ...who, method: "findDialrecord", scdrId: String(id) })
+      expect((found.rows as Array<Record<string, unknown>>)[0]!.cdrRecordFile).toBe(rel)
+    }
+    expect((await fetch(byPath(rel, agentB))).status).toBe(200)
+    expect(await healthy()).toBe(true)
+  })
+
   it("a file without a recordings row is the admin's only", async () => {
     for (const who of [agentA, agentB]) {
       const res = await fetch(byPath(orphan, who))

@@ -24,6 +24,7 @@ import { allowList } from "../shared/Network.js"
 import { isUniqueViolation } from "../shared/Sql.js"
 import { formatLocal } from "../shared/Time.js"
 import { byteBudget, commitFile, contentTypeOf, mp3CacheDir, NAME_MAX_BYTES, recordDir, resolveInside, sanitizeName, uploadTempDir } from "./Files.js"
+import { reachableThroughCall } from "./Access.js"
 import { Transcoder } from "./Transcoder.js"
 
 interface RecordingRecord {
@@ -186,8 +187,9 @@ const ownCallsOf = (caller: Caller): string | undefined => (caller.isAdmin ? und
 
 /**
  * May `caller` download the file at `relative` (under the record directory)? An admin: any
- * file of its enterprise. An agent: a recording it uploaded, or one a call of its own names;
- * a file without a recordings row is nobody's call, so admin only.
+ * file of its enterprise. An agent: a recording it uploaded, or one a call of its own names
+ * unless another agent uploaded it (Access.ts); a file without a recordings row is nobody's
+ * call, so admin only.
  */
 const mayDownload = (caller: Caller, relative: string) =>
   Effect.gen(function* () {
@@ -199,7 +201,8 @@ const mayDownload = (caller: Caller, relative: string) =>
     const sql = yield* SqlClient.SqlClient
     const rows = yield* sql<{ ok: number }>`SELECT 1 AS ok FROM recordings r WHERE r.comp_number = ${comp} AND r.rel_path = ${relative}
       AND (r.uploaded_by = ${caller.extension.exte_id}
-        OR EXISTS (SELECT 1 FROM cdrs c WHERE c.comp_number = r.comp_number AND c.record_file = r.file_name AND c.extension = ${own}))`
+        OR (${reachableThroughCall(sql, caller.extension.exte_id)}
+          AND EXISTS (SELECT 1 FROM cdrs c WHERE c.comp_number = r.comp_number AND c.record_file = r.file_name AND c.extension = ${own})))`
     return rows.length > 0
   })
 
@@ -247,7 +250,7 @@ const byCallRecord: Route = {
       const rows = yield* sql<RecordingRecord>`SELECT r.* FROM cdrs c JOIN recordings r ON r.comp_number = c.comp_number AND r.file_name = c.record_file
         WHERE (c.platform_cdr_id = ${id} ${Number.isSafeInteger(asNumber) ? sql`OR c.cdr_id = ${asNumber}` : sql``})
         ${caller !== undefined ? sql`AND c.comp_number = ${caller.enterprise.comp_number}` : sql``}
-        ${own !== undefined ? sql`AND c.extension = ${own}` : sql``} LIMIT 1`
+        ${caller !== undefined && own !== undefined ? sql`AND c.extension = ${own} AND ${reachableThroughCall(sql, caller.extension.exte_id)}` : sql``} LIMIT 1`
       const recording = rows[0]
       // another agent's call answers as an unknown id does
       if (!recording) return notFound

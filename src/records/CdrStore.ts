@@ -15,6 +15,7 @@ import type { Fragment } from "@effect/sql/Statement"
 import { Clock, Effect } from "effect"
 import { AppConfig } from "../config/AppConfig.js"
 import type { Prepared } from "../db/Sqlite.js"
+import { reachableThroughCall } from "../recordings/Access.js"
 import { Ids } from "../shared/Ids.js"
 import { formatLocal, parseLocal } from "../shared/Time.js"
 
@@ -77,6 +78,8 @@ export interface CdrFilter {
   readonly compNumber: string
   /** only these extensions (already limited to the caller's own for a non-admin) */
   readonly extensions?: ReadonlyArray<string> | undefined
+  /** the agent (exte_id) asking, whose calls link only the recordings it may reach (Access.ts); undefined for an administrator */
+  readonly viewer?: number | undefined
   readonly phone?: string | undefined
   readonly talk?: { readonly op: ">" | "<"; readonly secs: number } | undefined
   readonly fromMs?: number | undefined
@@ -218,12 +221,14 @@ export class CdrStore extends Effect.Service<CdrStore>()("CdrStore", {
     }
 
     type Joined = CdrRecord & { exte_name: string | null; rel_path: string | null }
-    const joined = sql`SELECT c.*, e.name AS exte_name, r.rel_path FROM cdrs c
+    const joined = (viewer: number | undefined) => sql`SELECT c.*, e.name AS exte_name, r.rel_path FROM cdrs c
       LEFT JOIN extensions e ON e.extension = c.extension
-      LEFT JOIN recordings r ON c.record_file <> '' AND r.comp_number = c.comp_number AND r.file_name = c.record_file`
+      LEFT JOIN recordings r ON c.record_file <> '' AND r.comp_number = c.comp_number AND r.file_name = c.record_file
+        ${viewer === undefined ? sql`` : sql`AND ${reachableThroughCall(sql, viewer)}`}`
 
+    // the record as stored, for events: every recording it names is linked
     const findRow = (cdrId: number) =>
-      sql<Joined>`${joined} WHERE c.cdr_id = ${cdrId}`.pipe(Effect.map((rows) => (rows[0] ? toRow(rows[0]) : undefined)))
+      sql<Joined>`${joined(undefined)} WHERE c.cdr_id = ${cdrId}`.pipe(Effect.map((rows) => (rows[0] ? toRow(rows[0]) : undefined)))
 
     /** findDialrecord: total and one page, newest first (ties by id), every filter optional. */
     const search = (filter: CdrFilter) =>
@@ -248,7 +253,7 @@ export class CdrStore extends Effect.Service<CdrStore>()("CdrStore", {
         const rows =
           filter.limit === 0 || filter.start >= n
             ? []
-            : yield* sql<Joined>`${joined} WHERE ${condition} ORDER BY c.start_ms DESC, c.cdr_id DESC LIMIT ${filter.limit} OFFSET ${filter.start}`
+            : yield* sql<Joined>`${joined(filter.viewer)} WHERE ${condition} ORDER BY c.start_ms DESC, c.cdr_id DESC LIMIT ${filter.limit} OFFSET ${filter.start}`
         return { total: n, rows: rows.map(toRow) }
       })
 

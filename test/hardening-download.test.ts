@@ -335,6 +335,47 @@ describe("a range past the end of the file", () => {
   })
 })
 
+describe("a transcode that cannot write its MP3", () => {
+  it("answers -13 naming the error's code, never a server path, and the bridge still serves", async () => {
+    // a bridge of its own: no earlier MP3 has made the cache directories
+    const own = await startTestServer()
+    try {
+      const tone = wav(0.5)
+      const fd = new FormData()
+      for (const [k, v] of Object.entries(creds())) fd.append(k, v)
+      fd.append("fileName", "unwritable.wav")
+      fd.append("fileMd5", crypto.createHash("md5").update(tone).digest("hex"))
+      fd.append("fileGsm", new Blob([tone]), "blob")
+      const up = (await (await fetch(`${own.url}/voip/api/upload_record_file.html`, { method: "POST", body: fd })).json()) as { code: number; path: string }
+      expect(up.code).toBe(0)
+      const cdr = await callApi(own, { ...creds(), method: "addCdrRecord", dialId: "960", dialPhoneNum: "13800000000", dialRecordFile: "unwritable.wav" })
+      expect(cdr.code).toBe(0)
+      const url = (mp3: boolean) => `${own.url}/voip/api/client/download/record.json?id=${String(cdr.cdrId)}&ismp3=${mp3 ? 1 : 0}&${new URLSearchParams(creds())}`
+      // the month's cache directory is a plain file: the worker's mkdir fails with a path in its message
+      const monthDir = path.join(own.dataDir, "cache", "mp3", ...up.path.split("/").slice(0, 2))
+      fs.mkdirSync(path.dirname(monthDir), { recursive: true })
+      fs.writeFileSync(monthDir, "not a directory")
+      const res = await fetch(url(true))
+      expect(res.status).toBe(200)
+      const body = (await res.json()) as { code: number; message: string }
+      expect(body.code).toBe(-13)
+      expect(body.message).toMatch(/\((ENOTDIR|EEXIST)\)/)
+      expect(body.message).not.toContain("/")
+      expect((await fetch(`${own.url}/healthz`)).status).toBe(200)
+      // nothing half-written, and the original is still served
+      expect(filesUnder(path.join(own.dataDir, "cache")).filter((f) => f.endsWith(".part"))).toEqual([])
+      expect(Buffer.from(await (await fetch(url(false))).arrayBuffer()).equals(tone)).toBe(true)
+      // with the directory back, the same request transcodes
+      fs.rmSync(monthDir)
+      const retry = await fetch(url(true))
+      expect(retry.status).toBe(200)
+      expect(isMp3(Buffer.from(await retry.arrayBuffer()))).toBe(true)
+    } finally {
+      await own.close()
+    }
+  }, 60_000)
+})
+
 describe("a transcode when the bridge stops", () => {
   it("is stopped with it: no worker writes on, no temporary file is left, the data directory stays gone", async () => {
     const own = await startTestServer()

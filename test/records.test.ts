@@ -254,3 +254,42 @@ describe("findDialrecord (§2.4.1 / §2.7.1)", () => {
     expect(await find({ extension: "200002800" })).toMatchObject({ code: -11 })
   })
 })
+
+describe("a call record stored before nesting was limited", () => {
+  it("with fields nested 5,000 deep does not break findDialrecord: answers 0, lists every call, the bridge still serves", async () => {
+    const own = await startTestServer()
+    try {
+      const add = (dialId: string, phone: string) =>
+        callApi(own, { ...creds(), method: "addCdrRecord", dialId, dialPhoneNum: phone, dialStartTime: "2026-11-20 10:00:00", dialMemo: "kept" })
+      expect((await add("7001", "13800000071")).code).toBe(0)
+      expect((await add("7002", "13800000072")).code).toBe(0)
+      // as an older bridge stored it, past every check of today's
+      let deep = "1"
+      for (let i = 0; i < 5000; i++) deep = `[${deep}]`
+      const db = new Database(path.join(own.dataDir, "bridge.db"))
+      try {
+        const now = Date.now()
+        db.prepare("INSERT INTO cdrs (cdr_id, comp_number, extension, phone, last_phone, start_ms, fields, source, created_at, updated_at) VALUES (?,?,?,?,?,?,?,?,?,?)").run(
+          999001, "100008", "100008800", "13800000079", "13800000079", now, `{"cdrCalledName":${deep}}`, "platform", now, now
+        )
+      } finally {
+        db.close()
+      }
+      for (let round = 0; round < 2; round++) {
+        const body = await callApi(own, { ...creds(), method: "findDialrecord", limit: "100" })
+        expect(body.code).toBe(0)
+        const rows = body.rows as Array<Row & { cdrCalledName: string }>
+        expect(body.total).toBe(3)
+        expect(phones(rows).sort()).toEqual(["13800000071", "13800000072", "13800000079"])
+        // the unreadable row is listed without its fields
+        expect(rows.find((r) => r.cdrPhoneNum === "13800000079")!.cdrCalledName).toBe("")
+      }
+      // the row alone, by its id
+      const one = await callApi(own, { ...creds(), method: "findDialrecord", scdrId: "999001" })
+      expect(one).toMatchObject({ code: 0, total: 1 })
+      expect((await fetch(`${own.url}/healthz`)).status).toBe(200)
+    } finally {
+      await own.close()
+    }
+  })
+})

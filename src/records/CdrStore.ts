@@ -114,6 +114,10 @@ const storedFields = (r: CdrRecord): Either.Either<Readonly<Record<string, unkno
 
 const WARNED_MAX = 10_000
 
+/** What an update adds its fields to. Unreadable stored fields are replaced: kept, they would make every later update of that call fail. */
+const priorFields = (existing: CdrRecord | undefined): Readonly<Record<string, unknown>> =>
+  existing === undefined ? {} : Either.getOrElse(storedFields(existing), () => ({}))
+
 export class CdrStore extends Effect.Service<CdrStore>()("CdrStore", {
   effect: Effect.gen(function* () {
     const sql = yield* SqlClient.SqlClient
@@ -129,6 +133,8 @@ export class CdrStore extends Effect.Service<CdrStore>()("CdrStore", {
       Effect.gen(function* () {
         const now = yield* Clock.currentTimeMillis
         const existing = first(yield* sql<CdrRecord>`SELECT * FROM cdrs WHERE comp_number = ${compNumber} AND extension = ${extension} AND dial_id = ${cdr.dialId}`)
+        if (existing && Either.isLeft(storedFields(existing)))
+          yield* Effect.logWarning(`call record ${existing.cdr_id}: its stored fields cannot be read; this update replaces them`)
         const values = {
           phone: cdr.phone ?? existing?.phone ?? "",
           last_phone: lastPhoneOf(cdr.phone ?? existing?.phone ?? ""),
@@ -137,7 +143,7 @@ export class CdrStore extends Effect.Service<CdrStore>()("CdrStore", {
           talk_secs: cdr.talkSecs ?? existing?.talk_secs ?? 0,
           peer: cdr.peer ?? existing?.peer ?? null,
           record_file: cdr.recordFile ? basename(cdr.recordFile) : (existing?.record_file ?? ""),
-          fields: JSON.stringify({ ...(existing ? (JSON.parse(existing.fields) as object) : {}), ...cdr.extra }),
+          fields: JSON.stringify({ ...priorFields(existing), ...cdr.extra }),
           updated_at: now
         }
         if (existing) {
@@ -188,7 +194,7 @@ export class CdrStore extends Effect.Service<CdrStore>()("CdrStore", {
       const talkSecs = seconds(memo.cdrTalktime) ?? existing?.talk_secs ?? 0
       const peer = num(memo.cdrPeer) ?? existing?.peer ?? null
       const recordFile = memo.cdrRecordFile ? basename(text(memo.cdrRecordFile)) : (existing?.record_file ?? "")
-      const fields = JSON.stringify(existing ? { ...(JSON.parse(existing.fields) as object), ...memo } : memo)
+      const fields = JSON.stringify(existing ? { ...priorFields(existing), ...memo } : memo)
       if (existing) {
         prepared(UPDATE_PLATFORM).run(extension, phone, lastPhone, startMs, hangupMs, talkSecs, peer, recordFile, fields, now, existing.cdr_id)
         return { cdrId: existing.cdr_id, created: false }

@@ -57,7 +57,7 @@ interface UploadBudgets {
 }
 
 /** The part of recordings.maxInFlightBytes uploads that have not yet shown their credentials may hold. */
-export const ANONYMOUS_SHARE = 1 / 8
+const ANONYMOUS_SHARE = 1 / 8
 
 const inFlight = new WeakMap<AppConfigShape, UploadBudgets>()
 const inFlightBudgets = (config: AppConfigShape) => {

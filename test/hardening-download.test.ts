@@ -249,6 +249,38 @@ describe("an agent downloads only the recordings findDialrecord shows it", () =>
     expect(await other.json()).toMatchObject({ code: -11 })
   })
 
+  it("a call record of A's naming B's upload does not give A the recording (by path, by id, or a link in findDialrecord)", async () => {
+    const secret = wav(0.25)
+    const rel = await upload(secret, "secret-b.wav", agentB)
+    const bOwn = await addCdr(agentB, "110", "secret-b.wav")
+    // A writes a call record of its own that names B's file
+    const forged = await addCdr(agentA, "111", "secret-b.wav")
+    const byPathA = await fetch(byPath(rel, agentA))
+    expect(byPathA.status).toBe(404)
+    expect(await byPathA.json()).toMatchObject({ code: -11 })
+    for (const extra of ["", "&ismp3=1"]) {
+      const byIdA = await fetch(byId(forged, agentA, extra))
+      expect(byIdA.status).toBe(404)
+      expect(await byIdA.json()).toMatchObject({ code: -11 })
+    }
+    // A still sees its call record, without the recording's path
+    const listed = await callApi(server, { ...agentA, method: "findDialrecord", scdrId: String(forged) })
+    expect(listed.total).toBe(1)
+    const row = (listed.rows as Array<Record<string, unknown>>)[0]!
+    expect(row.cdrRecordFile).toBe("")
+    expect(JSON.stringify(listed)).not.toContain(rel)
+    // B, who uploaded it, and the admin still reach it, and see the link
+    for (const [who, id] of [[agentB, bOwn], [creds(), bOwn], [creds(), forged]] as const) {
+      const res = await fetch(byId(id, who))
+      expect(res.status).toBe(200)
+      expect(Buffer.from(await res.arrayBuffer()).equals(secret)).toBe(true)
+      const found = await callApi(server, { ...who, method: "findDialrecord", scdrId: String(id) })
+      expect((found.rows as Array<Record<string, unknown>>)[0]!.cdrRecordFile).toBe(rel)
+    }
+    expect((await fetch(byPath(rel, agentB))).status).toBe(200)
+    expect(await healthy()).toBe(true)
+  })
+
   it("a file without a recordings row is the admin's only", async () => {
     for (const who of [agentA, agentB]) {
       const res = await fetch(byPath(orphan, who))
@@ -301,6 +333,47 @@ describe("a range past the end of the file", () => {
     expect(Buffer.from(await ok.arrayBuffer()).equals(tone.subarray(0, 10))).toBe(true)
     expect(await healthy()).toBe(true)
   })
+})
+
+describe("a transcode that cannot write its MP3", () => {
+  it("answers -13 naming the error's code, never a server path, and the bridge still serves", async () => {
+    // a bridge of its own: no earlier MP3 has made the cache directories
+    const own = await startTestServer()
+    try {
+      const tone = wav(0.5)
+      const fd = new FormData()
+      for (const [k, v] of Object.entries(creds())) fd.append(k, v)
+      fd.append("fileName", "unwritable.wav")
+      fd.append("fileMd5", crypto.createHash("md5").update(tone).digest("hex"))
+      fd.append("fileGsm", new Blob([tone]), "blob")
+      const up = (await (await fetch(`${own.url}/voip/api/upload_record_file.html`, { method: "POST", body: fd })).json()) as { code: number; path: string }
+      expect(up.code).toBe(0)
+      const cdr = await callApi(own, { ...creds(), method: "addCdrRecord", dialId: "960", dialPhoneNum: "13800000000", dialRecordFile: "unwritable.wav" })
+      expect(cdr.code).toBe(0)
+      const url = (mp3: boolean) => `${own.url}/voip/api/client/download/record.json?id=${String(cdr.cdrId)}&ismp3=${mp3 ? 1 : 0}&${new URLSearchParams(creds())}`
+      // the month's cache directory is a plain file: the worker's mkdir fails with a path in its message
+      const monthDir = path.join(own.dataDir, "cache", "mp3", ...up.path.split("/").slice(0, 2))
+      fs.mkdirSync(path.dirname(monthDir), { recursive: true })
+      fs.writeFileSync(monthDir, "not a directory")
+      const res = await fetch(url(true))
+      expect(res.status).toBe(200)
+      const body = (await res.json()) as { code: number; message: string }
+      expect(body.code).toBe(-13)
+      expect(body.message).toMatch(/\((ENOTDIR|EEXIST)\)/)
+      expect(body.message).not.toContain("/")
+      expect((await fetch(`${own.url}/healthz`)).status).toBe(200)
+      // nothing half-written, and the original is still served
+      expect(filesUnder(path.join(own.dataDir, "cache")).filter((f) => f.endsWith(".part"))).toEqual([])
+      expect(Buffer.from(await (await fetch(url(false))).arrayBuffer()).equals(tone)).toBe(true)
+      // with the directory back, the same request transcodes
+      fs.rmSync(monthDir)
+      const retry = await fetch(url(true))
+      expect(retry.status).toBe(200)
+      expect(isMp3(Buffer.from(await retry.arrayBuffer()))).toBe(true)
+    } finally {
+      await own.close()
+    }
+  }, 60_000)
 })
 
 describe("a transcode when the bridge stops", () => {

@@ -216,6 +216,73 @@ describe("uploads in flight", () => {
   })
 })
 
+describe("uploads without credentials before their file", () => {
+  let server: TestServer
+  // anonymous uploads share an eighth of it: 100,000 bytes
+  beforeAll(async () => {
+    server = await startTestServer({ recordings: { maxUploadBytes: 4_000_000, maxInFlightBytes: 800_000, openTo: [] } })
+  })
+  afterAll(() => server.close())
+
+  const tmpBytes = () => filesUnder(path.join(server.dataDir, "tmp")).reduce((n, f) => n + fs.statSync(f).size, 0)
+
+  it("one that holds its share does not make an authenticated upload fail; a second from the same address answers 503 / -12", async () => {
+    // no credentials, the file first, 90,000 bytes sent and the rest held back
+    const url = new URL(server.url)
+    const slow = net.connect(Number(url.port), url.hostname)
+    const slowAnswer: Array<Buffer> = []
+    slow.on("data", (c: Buffer) => slowAnswer.push(c))
+    slow.on("error", () => undefined)
+    await new Promise((r) => slow.once("connect", r))
+    const head = Buffer.from(`--${BOUNDARY}\r\nContent-Disposition: form-data; name="fileGsm"; filename="a.wav"\r\n\r\n`)
+    slow.write(`POST ${UPLOAD} HTTP/1.1\r\nHost: ${url.host}\r\nContent-Type: multipart/form-data; boundary=${BOUNDARY}\r\nContent-Length: 50000000\r\n\r\n`)
+    slow.write(Buffer.concat([head, recording(90_000, 20)]))
+    try {
+      for (let i = 0; i < 200 && tmpBytes() < 90_000; i++) await new Promise((r) => setTimeout(r, 20))
+      expect(tmpBytes()).toBeGreaterThanOrEqual(90_000)
+
+      // 750,000 + the 90,000 held would be over 800,000 in one budget
+      const file = recording(750_000, 21)
+      const authenticated = await send(server.url, UPLOAD, multipartBody(uploadParts(file, "while-anonymous.wav")))
+      expect(authenticated!.body).toMatchObject({ code: 0, size: file.length })
+      expect(hex((await download(server, authenticated!.body.path!)).bytes)).toBe(hex(file))
+
+      // a second one from the same address, small enough for the share
+      const second = await send(server.url, UPLOAD, multipartBody(uploadParts(recording(1_000, 22), "second-anonymous.wav", { credsAfter: true })))
+      expect(second!.status).toBe(503)
+      expect(second!.body.code).toBe(-12)
+      expect(rows(server.dataDir, "second-anonymous.wav")).toEqual([])
+      // the first is still being received, unanswered
+      expect(slowAnswer).toEqual([])
+      await healthy(server)
+    } finally {
+      slow.destroy()
+    }
+    // the client gone: its bytes and its address's turn come back
+    for (let i = 0; i < 100 && tmpBytes() > 0; i++) await new Promise((r) => setTimeout(r, 20))
+    expect(filesUnder(path.join(server.dataDir, "tmp"))).toEqual([])
+    let after = await send(server.url, UPLOAD, multipartBody(uploadParts(recording(1_000, 23), "after-anonymous.wav", { credsAfter: true })))
+    for (let i = 0; i < 50 && after!.status === 503; i++) {
+      await new Promise((r) => setTimeout(r, 20))
+      after = await send(server.url, UPLOAD, multipartBody(uploadParts(recording(1_000, 23), "after-anonymous.wav", { credsAfter: true })))
+    }
+    expect(after!.body.code).toBe(0)
+  })
+
+  it("one larger than the share answers 503 / -12, keeps nothing, and says to send the credentials first", async () => {
+    const a = await send(server.url, UPLOAD, multipartBody(uploadParts(recording(200_000, 24), "over-share.wav", { credsAfter: true })))
+    expect(a!.status).toBe(503)
+    expect(a!.body.code).toBe(-12)
+    expect(a!.body.message).toMatch(/before the file/)
+    expect(rows(server.dataDir, "over-share.wav")).toEqual([])
+    for (let i = 0; i < 50 && filesUnder(path.join(server.dataDir, "tmp")).length > 0; i++) await new Promise((r) => setTimeout(r, 20))
+    expect(filesUnder(path.join(server.dataDir, "tmp"))).toEqual([])
+    // with the credentials first, the same file is stored
+    expect((await send(server.url, UPLOAD, multipartBody(uploadParts(recording(200_000, 24), "over-share.wav"))))!.body.code).toBe(0)
+    await healthy(server)
+  })
+})
+
 describe("file names", () => {
   let server: TestServer
   beforeAll(async () => {

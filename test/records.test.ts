@@ -254,3 +254,70 @@ describe("findDialrecord (§2.4.1 / §2.7.1)", () => {
     expect(await find({ extension: "200002800" })).toMatchObject({ code: -11 })
   })
 })
+
+describe("a call record stored before nesting was limited", () => {
+  it("with fields nested 5,000 deep does not break findDialrecord: answers 0, lists every call, the bridge still serves", async () => {
+    const own = await startTestServer()
+    try {
+      const add = (dialId: string, phone: string) =>
+        callApi(own, { ...creds(), method: "addCdrRecord", dialId, dialPhoneNum: phone, dialStartTime: "2026-11-20 10:00:00", dialMemo: "kept" })
+      expect((await add("7001", "13800000071")).code).toBe(0)
+      expect((await add("7002", "13800000072")).code).toBe(0)
+      // as an older bridge stored it, past every check of today's
+      let deep = "1"
+      for (let i = 0; i < 5000; i++) deep = `[${deep}]`
+      const db = new Database(path.join(own.dataDir, "bridge.db"))
+      try {
+        const now = Date.now()
+        db.prepare("INSERT INTO cdrs (cdr_id, comp_number, extension, phone, last_phone, start_ms, fields, source, created_at, updated_at) VALUES (?,?,?,?,?,?,?,?,?,?)").run(
+          999001, "100008", "100008800", "13800000079", "13800000079", now, `{"cdrCalledName":${deep}}`, "platform", now, now
+        )
+      } finally {
+        db.close()
+      }
+      for (let round = 0; round < 2; round++) {
+        const body = await callApi(own, { ...creds(), method: "findDialrecord", limit: "100" })
+        expect(body.code).toBe(0)
+        const rows = body.rows as Array<Row & { cdrCalledName: string }>
+        expect(body.total).toBe(3)
+        expect(phones(rows).sort()).toEqual(["13800000071", "13800000072", "13800000079"])
+        // the unreadable row is listed without its fields
+        expect(rows.find((r) => r.cdrPhoneNum === "13800000079")!.cdrCalledName).toBe("")
+      }
+      // the row alone, by its id
+      const one = await callApi(own, { ...creds(), method: "findDialrecord", scdrId: "999001" })
+      expect(one).toMatchObject({ code: 0, total: 1 })
+      expect((await fetch(`${own.url}/healthz`)).status).toBe(200)
+    } finally {
+      await own.close()
+    }
+  })
+
+  it("with fields nested 5,000 deep is updated by a push or addCdrRecord of the same call, whose fields replace the unreadable ones", async () => {
+    const own = await startTestServer()
+    try {
+      let deep = "1"
+      for (let i = 0; i < 5000; i++) deep = `[${deep}]`
+      const db = new Database(path.join(own.dataDir, "bridge.db"))
+      try {
+        const now = Date.now()
+        const insert = db.prepare("INSERT INTO cdrs (cdr_id, comp_number, extension, dial_id, platform_cdr_id, start_ms, fields, source, created_at, updated_at) VALUES (?,?,?,?,?,?,?,?,?,?)")
+        insert.run(999101, "100008", "100008800", null, "555001", now, `{"cdrCalledName":${deep}}`, "platform", now, now)
+        insert.run(999102, "100008", "100008800", "8801", null, now, `{"dialMemo":${deep}}`, "client", now, now)
+      } finally {
+        db.close()
+      }
+      // neither update names the unreadable field: merged with it, the stored record could not be written
+      const memo = JSON.stringify({ cdrId: 555001, cdrExtension: "100008800", cdrTalktime: 10, cdrIVR: "ivr-1" })
+      const pushed = await fetch(`${own.url}/api/voip.json`, { method: "POST", body: new URLSearchParams({ type: "3", peer: "1", phone: "13800138000", memo }) })
+      expect(await pushed.json()).toMatchObject({ code: 0 })
+      expect(await callApi(own, { ...creds(), method: "addCdrRecord", dialId: "8801", dialPhoneNum: "13800000088", dialOpenIp: "10.0.0.8" })).toMatchObject({ code: 0, cdrId: 999102 })
+      const rows = (await callApi(own, { ...creds(), method: "findDialrecord", limit: "100" })).rows as Array<Row & { cdrCalledName: string; cdrIVR: string }>
+      expect(rows.find((r) => r.cdrId === 555001)).toMatchObject({ cdrIVR: "ivr-1", cdrCalledName: "", cdrTalktime: 10 })
+      expect(rows.find((r) => r.cdrId === 999102)).toMatchObject({ cdrPhoneNum: "13800000088", cdrExtensionIp: "10.0.0.8" })
+      expect((await fetch(`${own.url}/healthz`)).status).toBe(200)
+    } finally {
+      await own.close()
+    }
+  })
+})

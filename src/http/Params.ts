@@ -56,6 +56,8 @@ export interface ByteBudget {
   /** false (and nothing taken) when n more bytes would go over the budget */
   readonly take: (n: number) => boolean
   readonly give: (n: number) => void
+  /** what the answer says when the budget is spent (a general "try again later" without it) */
+  readonly refusal?: string
 }
 
 export interface FileOptions<E, R> {
@@ -67,9 +69,11 @@ export interface FileOptions<E, R> {
   readonly budget?: ByteBudget
   /**
    * Runs on the pairs read so far (query first) when the first file part arrives, before any
-   * of it is read; its failure ends the reading and is the request's answer.
+   * of it is read; its failure ends the reading and is the request's answer. What it succeeds
+   * with is the budget this request's files draw from (undefined: `budget`), so a request
+   * that has not shown who it is can be held to a smaller share.
    */
-  readonly authorize?: (pairs: Pairs) => Effect.Effect<void, E, R>
+  readonly authorize?: (pairs: Pairs) => Effect.Effect<ByteBudget | undefined, E, R>
 }
 
 export interface CollectOptions<E = never, R = never> {
@@ -295,12 +299,14 @@ const multipart = <E, R>(req: IncomingMessage, query: Pairs, options: CollectOpt
       const writing = new Set<fs.WriteStream>()
       let fieldBytes = 0
       let taken = 0
+      // authorize may choose another before the first byte is taken
+      let budget = fileOptions?.budget
       let parts = 0
       let parsed = false
       let settled = false
       let authorization: "pending" | "running" | "done" = fileOptions?.authorize ? "pending" : "done"
       const waiting: Array<() => void> = []
-      let authorizing: Fiber.RuntimeFiber<void, E> | undefined
+      let authorizing: Fiber.RuntimeFiber<ByteBudget | undefined, E> | undefined
 
       // a stream still open (or still opening) would recreate or keep its file: the files go once every stream has closed
       const release = (done: () => void) => {
@@ -308,7 +314,7 @@ const multipart = <E, R>(req: IncomingMessage, query: Pairs, options: CollectOpt
         const closed = () => {
           if (--open > 0) return
           for (const temp of temps.splice(0)) fs.rmSync(temp, { force: true })
-          fileOptions?.budget?.give(taken)
+          budget?.give(taken)
           taken = 0
           done()
         }
@@ -352,8 +358,8 @@ const multipart = <E, R>(req: IncomingMessage, query: Pairs, options: CollectOpt
           if (settled) return
           size += c.length
           hash.update(c)
-          if (spec.budget && !spec.budget.take(c.length))
-            return fail(new HttpRequestError({ status: 503, code: -12, message: "too many uploads are in progress; try again later" }))
+          if (budget && !budget.take(c.length))
+            return fail(new HttpRequestError({ status: 503, code: -12, message: budget.refusal ?? "too many uploads are in progress; try again later" }))
           taken += c.length
         })
         stream.on("limit", () => fail(new HttpRequestError({ status: 413, code: -13, message: `file ${field} is larger than ${spec.maxBytes} bytes` })))
@@ -368,13 +374,15 @@ const multipart = <E, R>(req: IncomingMessage, query: Pairs, options: CollectOpt
         stream.pipe(ws)
       }
 
-      const authorize = (check: (pairs: Pairs) => Effect.Effect<void, E, R>) => {
+      const authorize = (check: (pairs: Pairs) => Effect.Effect<ByteBudget | undefined, E, R>) => {
         authorization = "running"
         authorizing = Runtime.runFork(runtime)(check([...query, ...pairs]))
         authorizing.addObserver((exit) => {
           authorizing = undefined
           if (settled) return
           if (Exit.isFailure(exit)) return stop(() => resume(Effect.failCause(exit.cause)))
+          // no part has been read yet: nothing was taken from the budget this replaces
+          if (exit.value !== undefined) budget = exit.value
           authorization = "done"
           for (const start of waiting.splice(0)) start()
         })

@@ -115,9 +115,10 @@ export const commitFile = (temp: string, target: string, size: number) => {
 export const uploadTempDir = (dataDir: string) => path.join(dataDir, "tmp")
 
 /** A count of bytes that may be held at once, shared by everyone who takes from it. */
-export const byteBudget = (limit: number): ByteBudget => {
+export const byteBudget = (limit: number, refusal?: string): ByteBudget => {
   let held = 0
   return {
+    ...(refusal === undefined ? {} : { refusal }),
     take: (n) => {
       if (held + n > limit) return false
       held += n

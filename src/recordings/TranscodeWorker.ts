@@ -5,6 +5,7 @@
  */
 import * as fs from "node:fs"
 import { parentPort, workerData } from "node:worker_threads"
+import { errnoCode } from "../shared/Errno.js"
 import { writeDurably } from "./Files.js"
 import { UnsupportedAudio, wavToMp3 } from "./Transcode.js"
 
@@ -13,7 +14,15 @@ export interface TranscodeJob {
   readonly target: string
 }
 
-export type TranscodeReply = { readonly ok: true } | { readonly ok: false; readonly unsupported: boolean; readonly message: string }
+/**
+ * A failure names what an answer may say: our own words for audio we cannot read, else the
+ * system error's code only (the error's message names server paths). `detail` is the whole
+ * error, for the log.
+ */
+export type TranscodeReply =
+  | { readonly ok: true }
+  | { readonly ok: false; readonly unsupported: true; readonly message: string }
+  | { readonly ok: false; readonly unsupported: false; readonly code: string; readonly detail: string }
 
 const reply = (job: TranscodeJob): TranscodeReply => {
   try {
@@ -21,7 +30,8 @@ const reply = (job: TranscodeJob): TranscodeReply => {
     writeDurably(job.target, wavToMp3(fs.readFileSync(job.original)))
     return { ok: true }
   } catch (e) {
-    return { ok: false, unsupported: e instanceof UnsupportedAudio, message: e instanceof Error ? e.message : String(e) }
+    if (e instanceof UnsupportedAudio) return { ok: false, unsupported: true, message: e.message }
+    return { ok: false, unsupported: false, code: errnoCode(e), detail: e instanceof Error ? (e.stack ?? e.message) : String(e) }
   }
 }
 

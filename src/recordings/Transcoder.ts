@@ -11,6 +11,7 @@ import * as path from "node:path"
 import { Worker } from "node:worker_threads"
 import { Deferred, Effect, FiberId } from "effect"
 import { FileSaveFailed } from "../api/Errors.js"
+import { errnoCode } from "../shared/Errno.js"
 import { UnsupportedAudio } from "./Transcode.js"
 import type { TranscodeJob, TranscodeReply } from "./TranscodeWorker.js"
 
@@ -22,7 +23,10 @@ const MAX_CONCURRENT = 2
 
 type TranscodeError = UnsupportedAudio | FileSaveFailed
 
-const failed = (message: string) => new FileSaveFailed({ message: `transcoding failed: ${message}` })
+const failed = (reason: string) => new FileSaveFailed({ message: `transcoding failed (${reason})` })
+
+/** The answer names the error's code; the log has the whole error, paths included. */
+const failedWith = (code: string, detail: unknown) => Effect.zipRight(Effect.logError("a transcode failed", detail), Effect.fail(failed(code)))
 
 /** What a worker stopped half-way leaves: `writeDurably`'s temporary files beside the target. */
 const removeParts = (target: string) => {
@@ -61,13 +65,14 @@ export class Transcoder extends Effect.Service<Transcoder>()("Transcoder", {
         workers.set(worker, job.target)
         worker.once("message", (reply: TranscodeReply) => {
           if (reply.ok) resume(Effect.void)
-          else resume(Effect.fail(reply.unsupported ? new UnsupportedAudio({ message: reply.message }) : failed(reply.message)))
+          else if (reply.unsupported) resume(Effect.fail(new UnsupportedAudio({ message: reply.message })))
+          else resume(failedWith(reply.code, reply.detail))
         })
-        worker.once("error", (e) => resume(Effect.fail(failed(e.message))))
+        worker.once("error", (e) => resume(failedWith(errnoCode(e), e)))
         // after the message the exit is ignored (only the first resume counts)
         worker.once("exit", (code) => {
           workers.delete(worker)
-          resume(Effect.fail(failed(`the worker stopped (exit code ${code})`)))
+          resume(Effect.fail(failed(`the worker stopped with exit code ${code}`)))
         })
         return Effect.promise(() => worker.terminate())
       })

@@ -7,7 +7,7 @@ import type { IncomingMessage } from "node:http"
 import * as path from "node:path"
 import { SqlClient } from "@effect/sql"
 import type { SqlError } from "@effect/sql/SqlError"
-import { Clock, Effect, Either, Exit, ParseResult, Schema } from "effect"
+import { Clock, Effect, Either, Exit, ParseResult, Schema, Scope } from "effect"
 import type { RawParams } from "../../schemas/Param.js"
 import { decodeFileName, uploadRecordFile } from "../../schemas/upload.js"
 import { type ApiError, AlreadyExists, codeOf, FileSaveFailed, InvalidParam, StorageFailed } from "../api/Errors.js"
@@ -15,7 +15,7 @@ import { toInvalidParam } from "../api/Implementation.js"
 import { Auth, type Caller } from "../auth/Auth.js"
 import { AppConfig, type AppConfigShape } from "../config/AppConfig.js"
 import { Outbox } from "../events/Outbox.js"
-import { type ByteBudget, collect, type HttpRequestError, queryPairs, toRawParams, type UploadedFile } from "../http/Params.js"
+import { type ByteBudget, collect, HttpRequestError, queryPairs, toRawParams, type UploadedFile } from "../http/Params.js"
 import { type HttpAnswer, json, type Route } from "../http/Route.js"
 import { Ids } from "../shared/Ids.js"
 import { keyedLock } from "../shared/KeyedLock.js"
@@ -24,6 +24,7 @@ import { allowList } from "../shared/Network.js"
 import { isUniqueViolation } from "../shared/Sql.js"
 import { formatLocal } from "../shared/Time.js"
 import { byteBudget, commitFile, contentTypeOf, mp3CacheDir, NAME_MAX_BYTES, recordDir, resolveInside, sanitizeName, uploadTempDir } from "./Files.js"
+import { reachableThroughCall } from "./Access.js"
 import { Transcoder } from "./Transcoder.js"
 
 interface RecordingRecord {
@@ -41,19 +42,60 @@ const notFound = json({ code: -11, message: "recording does not exist" }, 404)
 
 const decodeUpload = Schema.decodeUnknownEither(uploadRecordFile.params as unknown as Schema.Schema<{ fileName: string; fileMd5: string; isBase?: boolean | undefined }, RawParams>, { errors: "first", onExcessProperty: "ignore" })
 
-/** Bytes of uploads being received, per running bridge (its config), across its requests. */
-const inFlight = new WeakMap<AppConfigShape, ByteBudget>()
-const inFlightBudget = (config: AppConfigShape) => {
-  let budget = inFlight.get(config)
-  if (!budget) {
+/**
+ * Bytes of uploads being received, per running bridge (its config), across its requests. An
+ * upload whose credentials come after its file is read before anyone knows who sent it: those
+ * draw from a share of their own, one at a time per address, so bytes from anyone can never
+ * hold what authenticated uploads need.
+ */
+interface UploadBudgets {
+  /** uploads whose credentials came before their file (checked before a byte of it is read) */
+  readonly authenticated: ByteBudget
+  readonly anonymous: ByteBudget
+  /** addresses with an anonymous upload in progress */
+  readonly anonymousFrom: Set<string>
+}
+
+/** The part of recordings.maxInFlightBytes uploads that have not yet shown their credentials may hold. */
+const ANONYMOUS_SHARE = 1 / 8
+
+const inFlight = new WeakMap<AppConfigShape, UploadBudgets>()
+const inFlightBudgets = (config: AppConfigShape) => {
+  let budgets = inFlight.get(config)
+  if (!budgets) {
     // the bridge's first upload: one bridge owns a data directory, so what is in its tmp now was left by an earlier run that died
     fs.rmSync(uploadTempDir(config.dataDir), { recursive: true, force: true })
-    inFlight.set(config, (budget = byteBudget(config.recordings.maxInFlightBytes)))
+    const { maxInFlightBytes } = config.recordings
+    const share = Math.max(1, Math.floor(maxInFlightBytes * ANONYMOUS_SHARE))
+    budgets = {
+      authenticated: byteBudget(maxInFlightBytes),
+      anonymous: byteBudget(share, `too many uploads without credentials before their file are in progress (${share} bytes at most); send sa_user and sa_password or sessionId before the file, or try again later`),
+      anonymousFrom: new Set()
+    }
+    inFlight.set(config, budgets)
   }
-  return budget
+  return budgets
 }
 
 const hasCredentials = (params: RawParams) => (params.sa_user !== undefined && params.sa_password !== undefined) || params.sessionId !== undefined
+
+/** The anonymous share for this request, held by its address until the request's scope closes. */
+const anonymousShare = (budgets: UploadBudgets, address: string, scope: Scope.Scope) =>
+  // checked, taken and its release registered in one step: an interruption cannot strand the address's slot
+  Effect.uninterruptible(
+    Effect.suspend(() => {
+      if (budgets.anonymousFrom.has(address))
+        return Effect.fail(
+          new HttpRequestError({
+            status: 503,
+            code: -12,
+            message: "an upload from this address without credentials before its file is in progress; send sa_user and sa_password or sessionId before the file, or try again later"
+          })
+        )
+      budgets.anonymousFrom.add(address)
+      return Effect.as(Scope.addFinalizer(scope, Effect.sync(() => budgets.anonymousFrom.delete(address))), budgets.anonymous)
+    })
+  )
 
 /**
  * An answer given before the body was read through (refused credentials, a limit) closes the
@@ -70,17 +112,20 @@ const receive = (req: IncomingMessage) =>
   Effect.gen(function* () {
     const config = yield* AppConfig
     const auth = yield* Auth
+    const budgets = inFlightBudgets(config)
+    const scope = yield* Effect.scope
+    const address = req.socket.remoteAddress ?? ""
     const { pairs, files } = yield* collect(req, {
       bodyLimit: config.http.bodyLimitBytes,
       files: {
         maxBytes: config.recordings.maxUploadBytes,
         maxCount: 4,
         tempDir: uploadTempDir(config.dataDir),
-        budget: inFlightBudget(config),
+        budget: budgets.authenticated,
         // clients send their credentials before the file: refused ones then cost no file bytes at all
-        authorize: (sofar) => {
+        authorize: (sofar): Effect.Effect<ByteBudget, ApiError | SqlError | HttpRequestError> => {
           const params = toRawParams(sofar)
-          return hasCredentials(params) ? Effect.asVoid(auth.authenticate(params, req.socket.remoteAddress)) : Effect.void
+          return hasCredentials(params) ? Effect.as(auth.authenticate(params, req.socket.remoteAddress), budgets.authenticated) : anonymousShare(budgets, address, scope)
         }
       }
     })
@@ -186,8 +231,9 @@ const ownCallsOf = (caller: Caller): string | undefined => (caller.isAdmin ? und
 
 /**
  * May `caller` download the file at `relative` (under the record directory)? An admin: any
- * file of its enterprise. An agent: a recording it uploaded, or one a call of its own names;
- * a file without a recordings row is nobody's call, so admin only.
+ * file of its enterprise. An agent: a recording it uploaded, or one a call of its own names
+ * unless another agent uploaded it (Access.ts); a file without a recordings row is nobody's
+ * call, so admin only.
  */
 const mayDownload = (caller: Caller, relative: string) =>
   Effect.gen(function* () {
@@ -199,7 +245,8 @@ const mayDownload = (caller: Caller, relative: string) =>
     const sql = yield* SqlClient.SqlClient
     const rows = yield* sql<{ ok: number }>`SELECT 1 AS ok FROM recordings r WHERE r.comp_number = ${comp} AND r.rel_path = ${relative}
       AND (r.uploaded_by = ${caller.extension.exte_id}
-        OR EXISTS (SELECT 1 FROM cdrs c WHERE c.comp_number = r.comp_number AND c.record_file = r.file_name AND c.extension = ${own}))`
+        OR (${reachableThroughCall(sql, caller.extension.exte_id)}
+          AND EXISTS (SELECT 1 FROM cdrs c WHERE c.comp_number = r.comp_number AND c.record_file = r.file_name AND c.extension = ${own})))`
     return rows.length > 0
   })
 
@@ -247,7 +294,7 @@ const byCallRecord: Route = {
       const rows = yield* sql<RecordingRecord>`SELECT r.* FROM cdrs c JOIN recordings r ON r.comp_number = c.comp_number AND r.file_name = c.record_file
         WHERE (c.platform_cdr_id = ${id} ${Number.isSafeInteger(asNumber) ? sql`OR c.cdr_id = ${asNumber}` : sql``})
         ${caller !== undefined ? sql`AND c.comp_number = ${caller.enterprise.comp_number}` : sql``}
-        ${own !== undefined ? sql`AND c.extension = ${own}` : sql``} LIMIT 1`
+        ${caller !== undefined && own !== undefined ? sql`AND c.extension = ${own} AND ${reachableThroughCall(sql, caller.extension.exte_id)}` : sql``} LIMIT 1`
       const recording = rows[0]
       // another agent's call answers as an unknown id does
       if (!recording) return notFound

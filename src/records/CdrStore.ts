@@ -12,9 +12,11 @@
  */
 import { SqlClient } from "@effect/sql"
 import type { Fragment } from "@effect/sql/Statement"
-import { Clock, Effect } from "effect"
+import { Clock, Effect, Either } from "effect"
 import { AppConfig } from "../config/AppConfig.js"
 import type { Prepared } from "../db/Sqlite.js"
+import { readStored } from "../forwarding/Formats.js"
+import { reachableThroughCall } from "../recordings/Access.js"
 import { Ids } from "../shared/Ids.js"
 import { formatLocal, parseLocal } from "../shared/Time.js"
 
@@ -77,6 +79,8 @@ export interface CdrFilter {
   readonly compNumber: string
   /** only these extensions (already limited to the caller's own for a non-admin) */
   readonly extensions?: ReadonlyArray<string> | undefined
+  /** the agent (exte_id) asking, whose calls link only the recordings it may reach (Access.ts); undefined for an administrator */
+  readonly viewer?: number | undefined
   readonly phone?: string | undefined
   readonly talk?: { readonly op: ">" | "<"; readonly secs: number } | undefined
   readonly fromMs?: number | undefined
@@ -96,11 +100,31 @@ const UPDATE_PLATFORM = `UPDATE cdrs SET extension = ?, phone = ?, last_phone = 
 const INSERT_PLATFORM = `INSERT INTO cdrs (cdr_id, comp_number, platform_cdr_id, source, created_at, extension, phone, last_phone, start_ms,
   hangup_ms, talk_secs, peer, record_file, fields, updated_at) VALUES (?, ?, ?, 'platform', ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`
 
+type Joined = CdrRecord & { exte_name: string | null; rel_path: string | null }
+
+/**
+ * A record's stored fields, or why they cannot be read. Rows stored before parameters were
+ * held to a nesting depth may nest thousands deep: read naively, one such row overflowed the
+ * stack on every findDialrecord of its enterprise.
+ */
+const storedFields = (r: CdrRecord): Either.Either<Readonly<Record<string, unknown>>, string> =>
+  Either.flatMap(readStored(r.fields), (v) =>
+    typeof v === "object" && v !== null && !Array.isArray(v) ? Either.right(v as Record<string, unknown>) : Either.left("not a JSON object")
+  )
+
+const WARNED_MAX = 10_000
+
+/** What an update adds its fields to. Unreadable stored fields are replaced: kept, they would make every later update of that call fail. */
+const priorFields = (existing: CdrRecord | undefined): Readonly<Record<string, unknown>> =>
+  existing === undefined ? {} : Either.getOrElse(storedFields(existing), () => ({}))
+
 export class CdrStore extends Effect.Service<CdrStore>()("CdrStore", {
   effect: Effect.gen(function* () {
     const sql = yield* SqlClient.SqlClient
     const ids = yield* Ids
     const { tz } = yield* AppConfig
+    /** records whose unreadable fields were logged already: once per record, not on every page that lists it */
+    const warned = new Set<number>()
 
     const first = <A>(rows: ReadonlyArray<A>): A | undefined => rows[0]
 
@@ -109,6 +133,8 @@ export class CdrStore extends Effect.Service<CdrStore>()("CdrStore", {
       Effect.gen(function* () {
         const now = yield* Clock.currentTimeMillis
         const existing = first(yield* sql<CdrRecord>`SELECT * FROM cdrs WHERE comp_number = ${compNumber} AND extension = ${extension} AND dial_id = ${cdr.dialId}`)
+        if (existing && Either.isLeft(storedFields(existing)))
+          yield* Effect.logWarning(`call record ${existing.cdr_id}: its stored fields cannot be read; this update replaces them`)
         const values = {
           phone: cdr.phone ?? existing?.phone ?? "",
           last_phone: lastPhoneOf(cdr.phone ?? existing?.phone ?? ""),
@@ -117,7 +143,7 @@ export class CdrStore extends Effect.Service<CdrStore>()("CdrStore", {
           talk_secs: cdr.talkSecs ?? existing?.talk_secs ?? 0,
           peer: cdr.peer ?? existing?.peer ?? null,
           record_file: cdr.recordFile ? basename(cdr.recordFile) : (existing?.record_file ?? ""),
-          fields: JSON.stringify({ ...(existing ? (JSON.parse(existing.fields) as object) : {}), ...cdr.extra }),
+          fields: JSON.stringify({ ...priorFields(existing), ...cdr.extra }),
           updated_at: now
         }
         if (existing) {
@@ -168,7 +194,7 @@ export class CdrStore extends Effect.Service<CdrStore>()("CdrStore", {
       const talkSecs = seconds(memo.cdrTalktime) ?? existing?.talk_secs ?? 0
       const peer = num(memo.cdrPeer) ?? existing?.peer ?? null
       const recordFile = memo.cdrRecordFile ? basename(text(memo.cdrRecordFile)) : (existing?.record_file ?? "")
-      const fields = JSON.stringify(existing ? { ...(JSON.parse(existing.fields) as object), ...memo } : memo)
+      const fields = JSON.stringify(existing ? { ...priorFields(existing), ...memo } : memo)
       if (existing) {
         prepared(UPDATE_PLATFORM).run(extension, phone, lastPhone, startMs, hangupMs, talkSecs, peer, recordFile, fields, now, existing.cdr_id)
         return { cdrId: existing.cdr_id, created: false }
@@ -187,9 +213,8 @@ export class CdrStore extends Effect.Service<CdrStore>()("CdrStore", {
       return owners.length === 1 ? upsertFromPlatformIn(prepared, owners[0]!.comp_number, pushed, defaults) : undefined
     }
 
-    /** A stored record in the contract's `cdr*` shape. */
-    const toRow = (r: CdrRecord & { exte_name: string | null; rel_path: string | null }) => {
-      const f = JSON.parse(r.fields) as Record<string, unknown>
+    /** A stored record in the contract's `cdr*` shape, given its stored fields as read (`storedFields`). */
+    const toRow = (r: Joined, f: Readonly<Record<string, unknown>>) => {
       const talk = r.talk_secs
       return {
         cdrId: r.platform_cdr_id !== null ? idValue(r.platform_cdr_id) : r.cdr_id,
@@ -217,13 +242,28 @@ export class CdrStore extends Effect.Service<CdrStore>()("CdrStore", {
       }
     }
 
-    type Joined = CdrRecord & { exte_name: string | null; rel_path: string | null }
-    const joined = sql`SELECT c.*, e.name AS exte_name, r.rel_path FROM cdrs c
+    const joined = (viewer: number | undefined) => sql`SELECT c.*, e.name AS exte_name, r.rel_path FROM cdrs c
       LEFT JOIN extensions e ON e.extension = c.extension
-      LEFT JOIN recordings r ON c.record_file <> '' AND r.comp_number = c.comp_number AND r.file_name = c.record_file`
+      LEFT JOIN recordings r ON c.record_file <> '' AND r.comp_number = c.comp_number AND r.file_name = c.record_file
+        ${viewer === undefined ? sql`` : sql`AND ${reachableThroughCall(sql, viewer)}`}`
 
+    /** Stored records as rows; fields that cannot be read are left out (the call itself is still listed) and logged. */
+    const rowsOf = (records: ReadonlyArray<Joined>) =>
+      Effect.forEach(records, (r) =>
+        Either.match(storedFields(r), {
+          onRight: (f) => Effect.succeed(toRow(r, f)),
+          onLeft: (problem) => {
+            const row = toRow(r, {})
+            if (warned.has(r.cdr_id) || warned.size >= WARNED_MAX) return Effect.succeed(row)
+            warned.add(r.cdr_id)
+            return Effect.as(Effect.logWarning(`call record ${r.cdr_id}: its stored fields cannot be read (${problem}); it is listed without them`), row)
+          }
+        })
+      )
+
+    // the record as stored, for events: every recording it names is linked
     const findRow = (cdrId: number) =>
-      sql<Joined>`${joined} WHERE c.cdr_id = ${cdrId}`.pipe(Effect.map((rows) => (rows[0] ? toRow(rows[0]) : undefined)))
+      Effect.flatMap(sql<Joined>`${joined(undefined)} WHERE c.cdr_id = ${cdrId}`, (rows) => Effect.map(rowsOf(rows), (out) => out[0]))
 
     /** findDialrecord: total and one page, newest first (ties by id), every filter optional. */
     const search = (filter: CdrFilter) =>
@@ -248,10 +288,10 @@ export class CdrStore extends Effect.Service<CdrStore>()("CdrStore", {
         const rows =
           filter.limit === 0 || filter.start >= n
             ? []
-            : yield* sql<Joined>`${joined} WHERE ${condition} ORDER BY c.start_ms DESC, c.cdr_id DESC LIMIT ${filter.limit} OFFSET ${filter.start}`
-        return { total: n, rows: rows.map(toRow) }
+            : yield* sql<Joined>`${joined(filter.viewer)} WHERE ${condition} ORDER BY c.start_ms DESC, c.cdr_id DESC LIMIT ${filter.limit} OFFSET ${filter.start}`
+        return { total: n, rows: yield* rowsOf(rows) }
       })
 
-    return { upsertFromClient, upsertFromPlatformIn, updateFromPlatformIn, toRow, findRow, search } as const
+    return { upsertFromClient, upsertFromPlatformIn, updateFromPlatformIn, findRow, search } as const
   })
 }) {}

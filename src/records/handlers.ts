@@ -96,6 +96,7 @@ export const handlers = [
       const { total, rows } = yield* store.search({
         compNumber: comp,
         extensions,
+        viewer: caller.isAdmin ? undefined : caller.extension.exte_id,
         phone: p.phoneNum,
         talk: p.talktime === undefined ? undefined : { op: p.talktimeSql === 1 ? "<" : ">", secs: p.talktime },
         fromMs,

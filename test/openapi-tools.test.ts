@@ -3,79 +3,31 @@
  * Stoplight Prism, a validating proxy in front of a real bridge, routes every call the bridge
  * serves and finds nothing wrong with correct answers.
  */
-import { type ChildProcess, execFile, spawn } from "node:child_process"
+import { execFile } from "node:child_process"
 import * as crypto from "node:crypto"
 import * as fs from "node:fs"
-import * as net from "node:net"
 import * as path from "node:path"
 import { promisify } from "node:util"
 import { afterAll, beforeAll, describe, expect, it } from "vitest"
 import { implementationsByName } from "../src/api/methods.js"
+import { bin, NOT_ROUTED, type Prism, type Proxied, startPrism, viaPrism } from "./support/Prism.js"
 import { ADMIN, creds, md5, startTestServer, tempDir, type TestServer } from "./support/TestServer.js"
 
-const bin = (name: string) => path.join(import.meta.dirname, "..", "node_modules", ".bin", name)
-
 let server: TestServer
-let prism: ChildProcess
-let prismUrl: string
-let prismLog = ""
-
-const freePort = () =>
-  new Promise<number>((resolve, reject) => {
-    const probe = net.createServer()
-    probe.once("error", reject)
-    probe.listen(0, "127.0.0.1", () => {
-      const { port } = probe.address() as net.AddressInfo
-      probe.close(() => resolve(port))
-    })
-  })
+let prism: Prism
 
 beforeAll(async () => {
   server = await startTestServer()
-  const port = await freePort()
-  prismUrl = `http://127.0.0.1:${port}`
   // the document as the bridge serves it, proxied to that same bridge
-  prism = spawn(bin("prism"), ["proxy", `${server.url}/openapi.json`, server.url, "--host", "127.0.0.1", "--port", String(port), "--errors", "false"], { stdio: ["ignore", "pipe", "pipe"] })
-  await new Promise<void>((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`prism did not start:\n${prismLog}`)), 60_000)
-    const onData = (chunk: Buffer) => {
-      prismLog += chunk.toString()
-      if (/Prism is listening/.test(prismLog)) {
-        clearTimeout(timer)
-        resolve()
-      }
-    }
-    prism.stdout!.on("data", onData)
-    prism.stderr!.on("data", onData)
-    prism.once("exit", (code) => reject(new Error(`prism exited (${code}):\n${prismLog}`)))
-  })
+  prism = await startPrism(`${server.url}/openapi.json`, server.url)
 }, 90_000)
 
 afterAll(async () => {
-  if (prism && prism.exitCode === null) {
-    const exited = new Promise((resolve) => prism.once("exit", resolve))
-    prism.kill("SIGTERM")
-    await exited
-  }
+  await prism?.close()
   await server?.close()
 })
 
-interface Proxied {
-  readonly status: number
-  readonly violations: string | null
-  readonly contentType: string | null
-  readonly body: string
-}
-
-/** A request through Prism, as the bridge answered it, with what Prism found wrong. */
-const viaPrism = async (pathAndQuery: string, init?: RequestInit): Promise<Proxied> => {
-  const res = await fetch(`${prismUrl}${pathAndQuery}`, init)
-  const body = Buffer.from(await res.arrayBuffer()).toString("latin1")
-  return { status: res.status, violations: res.headers.get("sl-violations"), contentType: res.headers.get("content-type"), body }
-}
-
-/** What Prism says (in `sl-violations`, or as its own answer) of a request no operation matches. */
-const NOT_ROUTED = /Selected route not found|NO_PATH_MATCHED|NO_METHOD_MATCHED|Route not resolved/
+const proxied = (pathAndQuery: string, init?: RequestInit) => viaPrism(prism, pathAndQuery, init)
 
 /** Routed and valid: Prism found the operation and nothing to say about the request or the answer. */
 const expectClean = (answer: Proxied, what: string) => {
@@ -87,8 +39,8 @@ const jsondata = async (params: Record<string, string>, via: "get" | "form" = "g
   const all = new URLSearchParams({ ...creds(), ...params })
   const answer =
     via === "get"
-      ? await viaPrism(`/voip/api/jsondata.html?${all}`)
-      : await viaPrism(`/voip/api/jsondata.html?${new URLSearchParams(creds())}`, { method: "POST", body: new URLSearchParams(params) })
+      ? await proxied(`/voip/api/jsondata.html?${all}`)
+      : await proxied(`/voip/api/jsondata.html?${new URLSearchParams(creds())}`, { method: "POST", body: new URLSearchParams(params) })
   return { ...answer, json: JSON.parse(answer.body) as { code: number; message: string } & Record<string, unknown> }
 }
 
@@ -123,7 +75,7 @@ describe("Prism as a validating proxy in front of the bridge", () => {
       const init = f.form ? { method: f.method, body: new URLSearchParams(f.form) } : { method: f.method }
       const direct = await fetch(`${server.url}${target}`, init)
       await direct.arrayBuffer()
-      const answer = await viaPrism(target, init)
+      const answer = await proxied(target, init)
       if (direct.status === 404) {
         // the box protocol and the work-order endpoints are not implemented yet: absent from the document
         expect(`${answer.violations} ${answer.body}`, f.seed).toMatch(NOT_ROUTED)
@@ -175,7 +127,7 @@ describe("Prism as a validating proxy in front of the bridge", () => {
   }, 120_000)
 
   it("routes and validates a push, a recording upload and its downloads", async () => {
-    const pushed = await viaPrism(`/api/callback.json?${new URLSearchParams({ cbkId: "1", cbkStatus: "1", cbkExtension: ADMIN.user })}`)
+    const pushed = await proxied(`/api/callback.json?${new URLSearchParams({ cbkId: "1", cbkStatus: "1", cbkExtension: ADMIN.user })}`)
     expectClean(pushed, `push: ${pushed.body}`)
     expect(JSON.parse(pushed.body)).toMatchObject({ code: 0 })
 
@@ -186,26 +138,26 @@ describe("Prism as a validating proxy in front of the bridge", () => {
     form.append("isBase", "false")
     form.append("fileMd5", crypto.createHash("md5").update(file).digest("hex"))
     form.append("fileGsm", new Blob([file]), "prism.wav")
-    const uploaded = await viaPrism(`/voip/api/upload_record_file.html?${new URLSearchParams(creds())}`, { method: "POST", body: form })
+    const uploaded = await proxied(`/voip/api/upload_record_file.html?${new URLSearchParams(creds())}`, { method: "POST", body: form })
     expectClean(uploaded, `upload: ${uploaded.body}`)
     const stored = JSON.parse(uploaded.body) as { code: number; path: string }
     expect(stored.code).toBe(0)
 
-    const byPath = await viaPrism(`/voip/record/${stored.path.split("/").map(encodeURIComponent).join("/")}?${new URLSearchParams(creds())}`)
+    const byPath = await proxied(`/voip/record/${stored.path.split("/").map(encodeURIComponent).join("/")}?${new URLSearchParams(creds())}`)
     expectClean(byPath, "download by path")
     expect(byPath.status).toBe(200)
     expect(byPath.contentType).toMatch(/^audio\/wav/)
     expect(Buffer.from(byPath.body, "latin1").equals(file)).toBe(true)
 
-    const byCall = await viaPrism(`/voip/api/client/download/record.json?id=7001&${new URLSearchParams(creds())}`)
+    const byCall = await proxied(`/voip/api/client/download/record.json?id=7001&${new URLSearchParams(creds())}`)
     expectClean(byCall, `download by call record: ${byCall.body.slice(0, 200)}`)
-    const missing = await viaPrism(`/voip/api/client/download/record.json?id=123456789&${new URLSearchParams(creds())}`)
+    const missing = await proxied(`/voip/api/client/download/record.json?id=123456789&${new URLSearchParams(creds())}`)
     expectClean(missing, "download of an unknown call record")
     expect(missing.status).toBe(404)
   }, 60_000)
 
   it("routes the bridge's own endpoints", async () => {
-    for (const p of ["/healthz", "/readyz", "/metrics", "/openapi.json", "/openapi.json?method=sendMsg"]) expectClean(await viaPrism(p), p)
+    for (const p of ["/healthz", "/readyz", "/metrics", "/openapi.json", "/openapi.json?method=sendMsg"]) expectClean(await proxied(p), p)
     expect((await fetch(`${server.url}/healthz`)).status).toBe(200)
   }, 60_000)
 })

@@ -11,16 +11,16 @@ import type { IncomingMessage } from "node:http"
 import * as path from "node:path"
 import type { Readable } from "node:stream"
 import busboy from "busboy"
-import { Data, Effect, Exit, type Fiber, FiberId, Runtime, type Scope } from "effect"
+import { Effect, Exit, type Fiber, FiberId, Runtime, Schema, type Scope } from "effect"
 import { JSON_LIMITS, jsonTooDeep, parseJsonExact, type RawParams } from "../../schemas/Param.js"
 import { errnoCode } from "../shared/Errno.js"
 
 /** An HTTP request we cannot read: answered with a 4xx status and a coded JSON body. */
-export class HttpRequestError extends Data.TaggedError("HttpRequestError")<{
-  readonly status: number
-  readonly code: number
-  readonly message: string
-}> {}
+export class HttpRequestError extends Schema.TaggedError<HttpRequestError>()("HttpRequestError", {
+  status: Schema.Number,
+  code: Schema.Number,
+  message: Schema.String
+}) {}
 
 export type Pairs = Array<readonly [string, string]>
 

@@ -5,11 +5,13 @@
  */
 import { SqlClient } from "@effect/sql"
 import { Effect, Option } from "effect"
+import { AppConfig } from "../config/AppConfig.js"
 import { Migrations } from "../db/Database.js"
 import { GroupCommit } from "../db/GroupCommit.js"
 import { WorkerHealth } from "../forwarding/Worker.js"
 import { Metrics } from "./Metrics.js"
 import { openApiDocument } from "./OpenApi.js"
+import { queryPairs, toRawParams } from "./Params.js"
 import { json, type Route } from "./Route.js"
 
 export const routes: ReadonlyArray<Route> = [
@@ -43,7 +45,17 @@ export const routes: ReadonlyArray<Route> = [
         )
       })
   },
-  { methods: ["GET"], path: "/openapi.json", handle: () => Effect.succeed(json(openApiDocument())) },
+  {
+    methods: ["GET"],
+    path: "/openapi.json",
+    handle: (req) =>
+      Effect.map(AppConfig, (config) => {
+        const method = toRawParams(queryPairs(req.url ?? "")).method
+        const name = typeof method === "string" ? method : method?.at(-1)
+        const doc = openApiDocument(config, name)
+        return doc ? json(doc) : json({ code: -11, message: `no implemented jsondata method ${JSON.stringify(name)}` }, 404)
+      })
+  },
   {
     methods: ["GET"],
     path: "/metrics",

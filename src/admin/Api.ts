@@ -108,6 +108,7 @@ const name = HttpApiSchema.param("name", Schema.String)
 const id = HttpApiSchema.param("id", Schema.String.annotations({ description: "an event id" }))
 
 export class TargetsGroup extends HttpApiGroup.make("targets")
+  .middleware(AdminAuth)
   .add(
     HttpApiEndpoint.get("list", "/targets")
       .addSuccess(Schema.Struct({ items: Schema.Array(StoredTargetSchema) }))
@@ -143,6 +144,7 @@ export class TargetsGroup extends HttpApiGroup.make("targets")
   ) {}
 
 export class EventsGroup extends HttpApiGroup.make("events")
+  .middleware(AdminAuth)
   .add(HttpApiEndpoint.get("list", "/events").setUrlParams(EventsQuery).addSuccess(AdminSchema.Page(AdminSchema.EventItem)).annotate(OpenApi.Summary, "Events, newest first"))
   .add(
     HttpApiEndpoint.post("resend")`/events/${id}/resend`
@@ -153,6 +155,7 @@ export class EventsGroup extends HttpApiGroup.make("events")
   ) {}
 
 export class DeliveriesGroup extends HttpApiGroup.make("deliveries")
+  .middleware(AdminAuth)
   .add(
     HttpApiEndpoint.get("list", "/deliveries")
       .setUrlParams(DeliveriesQuery)
@@ -187,20 +190,59 @@ export class AdminApi extends HttpApi.make("admin")
   .addError(TooLargeAnswer)
   .addError(UnsupportedCharsetAnswer)
   .addError(InternalAnswer)
-  .middleware(AdminAuth)
   .prefix("/admin/api")
   .annotate(OpenApi.Title, "voip-bridge admin API") {}
 
+type Json = Record<string, unknown>
+const isJson = (u: unknown): u is Json => typeof u === "object" && u !== null && !Array.isArray(u)
+
+// The platform declares its own decode error on every API; ours answers it as AdminBadRequest
+// (see CodedDecodeErrors in Http.ts), so the document shows that instead.
+const PLATFORM_ONLY = ["HttpApiDecodeError", "Issue", "PropertyKey"]
+const platformRef = (u: unknown) => isJson(u) && u.$ref === "#/components/schemas/HttpApiDecodeError"
+
+const codedResponse = (response: unknown, schemas: Json): unknown => {
+  const content = isJson(response) && isJson(response.content) ? response.content["application/json"] : undefined
+  const schema = isJson(content) ? content.schema : undefined
+  if (!isJson(schema) || !Array.isArray(schema.anyOf) || !schema.anyOf.some(platformRef)) return response
+  const rest = schema.anyOf.filter((s) => !platformRef(s))
+  const only = rest.length === 1 ? rest[0] : { anyOf: rest }
+  const name = isJson(only) && typeof only.$ref === "string" ? only.$ref.replace("#/components/schemas/", "") : undefined
+  const component = name === undefined ? undefined : schemas[name]
+  const description = isJson(component) && typeof component.description === "string" ? component.description : "refused"
+  return { description, content: { "application/json": { schema: only } } }
+}
+
+// Effect marks Schema.Unknown and friends with an `$id` each use repeats: ids must be unique in a document
+const withoutIds = (value: unknown): unknown =>
+  Array.isArray(value)
+    ? value.map(withoutIds)
+    : isJson(value)
+      ? Object.fromEntries(Object.entries(value).filter(([k]) => k !== "$id").map(([k, v]) => [k, withoutIds(v)]))
+      : value
+
 /**
- * The admin part of /openapi.json, derived from the declaration: its paths, and the
- * components they refer to (schemas and the bearer security scheme).
+ * The admin part of /openapi.json, derived from the declaration: its paths (each operation
+ * with its bearer requirement) and the components they refer to (schemas, the security scheme).
  */
 export const adminOpenApi = (): { paths: Record<string, unknown>; components: Record<string, unknown> } => {
   const spec = OpenApi.fromApi(AdminApi)
+  const schemas: Json = Object.fromEntries(Object.entries(spec.components.schemas).filter(([name]) => !PLATFORM_ONLY.includes(name)))
   const paths: Record<string, unknown> = {}
   for (const [path, item] of Object.entries(spec.paths)) {
-    // the admin API is ours, not the platform's: its operations are grouped under one tag
-    paths[path] = Object.fromEntries(Object.entries(item).map(([verb, op]) => [verb, typeof op === "object" && op !== null ? { ...op, tags: ["admin"] } : op]))
+    paths[path] = Object.fromEntries(
+      Object.entries(item).map(([verb, op]) => [
+        verb,
+        isJson(op) && isJson(op.responses)
+          ? {
+              ...op,
+              // the admin API is ours, not the platform's: its operations are grouped under one tag
+              tags: ["admin"],
+              responses: Object.fromEntries(Object.entries(op.responses).map(([status, r]) => [status, codedResponse(r, schemas)]))
+            }
+          : op
+      ])
+    )
   }
-  return { paths, components: { ...spec.components } }
+  return { paths: withoutIds(paths) as Json, components: { schemas: withoutIds(schemas), securitySchemes: spec.components.securitySchemes } }
 }

@@ -249,9 +249,10 @@ const CodedDecodeErrors = HttpApiBuilder.middleware(AdminApi, (app) =>
   ) as HttpApp.Default<BadRequest>
 )
 
+const GroupsLive = Layer.mergeAll(TargetsLive, EventsLive, DeliveriesLive).pipe(Layer.provide(AuthLive), Layer.provide(EventsStore.Default))
+
 export const AdminLive = HttpApiBuilder.api(AdminApi).pipe(
-  Layer.provide([TargetsLive, EventsLive, DeliveriesLive, AuthLive]),
-  Layer.provide(EventsStore.Default),
+  Layer.provide(GroupsLive),
   Layer.provideMerge(HttpApiBuilder.Router.Live),
   Layer.provideMerge(HttpApiBuilder.Middleware.layer),
   Layer.provide(CodedDecodeErrors)

@@ -124,6 +124,27 @@ describe("answers in the API's coded style", () => {
     await healthy()
   })
 
+  it("answers JSON declared UTF-8, as the bridge's other routes do", async () => {
+    expect((await call("GET", "/admin/api/targets")).headers.get("content-type")).toBe("application/json; charset=utf-8")
+    expect((await call("GET", "/admin/api/targets", { auth: false })).headers.get("content-type")).toBe("application/json; charset=utf-8")
+    expect((await call("GET", "/admin/api/nope")).headers.get("content-type")).toBe("application/json; charset=utf-8")
+  })
+
+  it("answers a storage failure with 500/-3 and no detail, and serves again once storage is back", async () => {
+    const db = new Database(path.join(server.dataDir, "bridge.db"))
+    db.pragma("busy_timeout = 5000")
+    try {
+      db.exec("ALTER TABLE events RENAME TO events_away")
+      const res = await call("GET", "/admin/api/events")
+      expect([res.status, res.body]).toEqual([500, { code: -3, message: "internal error" }])
+      await healthy()
+    } finally {
+      db.exec("ALTER TABLE events_away RENAME TO events")
+      db.close()
+    }
+    expect((await call("GET", "/admin/api/events")).status).toBe(200)
+  })
+
   it("takes a token with spaces around it, and refuses one sent under another scheme", async () => {
     const raw = await rawRequest(server.url, "GET", "/admin/api/targets", { Authorization: `bearer   ${token()}  ` })
     expect(raw.status).toBe(200)

@@ -2,9 +2,9 @@
  * The admin API's handlers (one per endpoint of Api.ts) and the Node handler that serves
  * them, built on the app's own runtime: express hands it every request under /admin/api.
  */
-import { HttpApiBuilder, HttpApiError, type HttpApp, type HttpServerRequest, HttpServerError, HttpServerResponse } from "@effect/platform"
+import { HttpApiBuilder, HttpApiError, HttpBody, type HttpServerRequest, HttpServerError, HttpServerResponse } from "@effect/platform"
 import { NodeHttpServer, NodeHttpServerRequest } from "@effect/platform-node"
-import type { SqlError } from "@effect/sql/SqlError"
+import { SqlError } from "@effect/sql/SqlError"
 import { Cause, Effect, Either, Layer, Option, ParseResult, Redacted, Schema } from "effect"
 import * as AdminSchema from "../../schemas/admin.js"
 import { ensureAdminToken } from "../Bootstrap.js"
@@ -55,12 +55,12 @@ const jsonBody = (request: HttpServerRequest.HttpServerRequest) =>
   )
 
 /** A storage failure is logged and answered 500/-3: the statement's text stays in the log. */
-const storage = <A, E, R>(effect: Effect.Effect<A, E | SqlError, R>): Effect.Effect<A, Exclude<E, SqlError> | Internal, R> =>
+const storage = <A, E, R>(effect: Effect.Effect<A, E, R>) =>
   Effect.catchIf(
     effect,
-    (e): e is SqlError => typeof e === "object" && e !== null && "_tag" in e && e._tag === "SqlError",
+    (e): e is Extract<E, SqlError> => e instanceof SqlError,
     (e) => Effect.zipRight(Effect.logError("admin API failed", e), Effect.fail(Internal.answer))
-  ) as Effect.Effect<A, Exclude<E, SqlError> | Internal, R>
+  )
 
 const decodeTarget = decoder(TargetSchema)
 // a stored target is shown as it is, even one that fails a check added since it was saved
@@ -162,7 +162,8 @@ const TargetsLive = HttpApiBuilder.group(AdminApi, "targets", (handlers) =>
     )
 )
 
-const decodeResend = decoder(ResendBody.pipe(Schema.annotations({ parseOptions: { onExcessProperty: "ignore" } })))
+// other fields are ignored, as they always were
+const decodeResend = Schema.decodeUnknownEither(ResendBody)
 
 const EventsLive = HttpApiBuilder.group(AdminApi, "events", (handlers) =>
   handlers
@@ -237,16 +238,17 @@ const AuthLive = Layer.effect(
   )
 )
 
-/** The platform's own decoding (the query strings) answers in the API's coded style too. */
+/**
+ * The platform's own decoding (the query strings) answers in the API's coded style too. Its
+ * failure is not in the app's error type: it arrives as a failure all the same.
+ */
 const CodedDecodeErrors = HttpApiBuilder.middleware(AdminApi, (app) =>
-  Effect.catchIf(
-    app as HttpApp.Default<unknown>,
-    (e): e is HttpApiError.HttpApiDecodeError => e instanceof HttpApiError.HttpApiDecodeError,
-    (e) => {
-      const [issue] = e.issues
-      return Effect.fail(BadRequest.of(`${issue?.path.join(".") || "(query)"}: ${issue?.message ?? e.message}`))
-    }
-  ) as HttpApp.Default<BadRequest>
+  Effect.catchAllCause(app, (cause) => {
+    const failure: Option.Option<unknown> = Cause.failureOption(cause)
+    if (Option.isNone(failure) || !(failure.value instanceof HttpApiError.HttpApiDecodeError)) return Effect.failCause(cause)
+    const [issue] = failure.value.issues
+    return Effect.fail(BadRequest.of(`${issue?.path.join(".") || "(query)"}: ${issue?.message ?? failure.value.message}`))
+  })
 )
 
 const GroupsLive = Layer.mergeAll(TargetsLive, EventsLive, DeliveriesLive).pipe(Layer.provide(AuthLive), Layer.provide(EventsStore.Default))
@@ -258,18 +260,26 @@ export const AdminLive = HttpApiBuilder.api(AdminApi).pipe(
   Layer.provide(CodedDecodeErrors)
 )
 
+/**
+ * What the answers always carried: JSON declared UTF-8 (the platform's JSON answers name no
+ * charset), and on a 401 the scheme to use (RFC 9110 §11.6.1).
+ */
+const asBefore = (res: HttpServerResponse.HttpServerResponse) => {
+  const json = res.body._tag === "Uint8Array" && res.body.contentType === "application/json" ? HttpServerResponse.setBody(res, HttpBody.uint8Array(res.body.body, "application/json; charset=utf-8")) : res
+  return json.status === 401 ? HttpServerResponse.setHeader(json, "www-authenticate", "Bearer") : json
+}
+
 const coded = (status: number, code: number, message: string) => HttpServerResponse.unsafeJson({ code, message }, { status })
 
 /**
  * The Node handler of /admin/api: built once on the app's runtime (the services it uses are
- * that runtime's), each request a fiber of that runtime. A 401 names the scheme to use
- * (RFC 9110 §11.6.1); a path that is no endpoint is answered like the bridge's other unknown
- * paths; anything unforeseen is logged and answered 500/-3, never with its details.
+ * that runtime's), each request a fiber of that runtime. A path that is no endpoint is answered
+ * like the bridge's other unknown paths; anything unforeseen is logged and answered 500/-3,
+ * never with its details.
  */
 export const adminHandler = Effect.gen(function* () {
   const app = yield* Effect.provide(HttpApiBuilder.httpApp, AdminLive)
   const served = app.pipe(
-    Effect.map((res) => (res.status === 401 ? HttpServerResponse.setHeader(res, "www-authenticate", "Bearer") : res)),
     // the router's RouteNotFound is not in the app's error type: it arrives as a failure all the same
     Effect.catchAllCause((cause) => {
       const failure: Option.Option<unknown> = Cause.failureOption(cause)
@@ -278,7 +288,8 @@ export const adminHandler = Effect.gen(function* () {
         return Effect.succeed(coded(404, -11, `no such endpoint: ${method} ${new URL(url, "http://x").pathname}`))
       }
       return Effect.as(Effect.logError("admin API failed", cause), coded(500, -3, "internal error"))
-    })
+    }),
+    Effect.map(asBefore)
   )
   return yield* Effect.provide(NodeHttpServer.makeHandler(served), NodeHttpServer.layerContext)
 })

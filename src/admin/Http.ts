@@ -116,6 +116,8 @@ const redriven = (r: { readonly redriven: number; readonly skipped: number }): t
 const existing = (name: string): Effect.Effect<Target, NotFound, Targets> =>
   Effect.flatMap(Targets, (t) => t.get(name)).pipe(Effect.flatMap((t) => (t ? Effect.succeed(t) : Effect.fail(NotFound.of(`target ${name}`)))))
 
+// Endpoints with a body are `handleRaw`: the platform leaves the body alone, `jsonBody` reads it,
+// and the endpoint's declared payload schema decodes it.
 const TargetsLive = HttpApiBuilder.group(AdminApi, "targets", (handlers) =>
   handlers
     .handle("list", () => Effect.map(Targets, (t) => ({ items: t.snapshot() })))

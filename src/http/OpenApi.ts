@@ -10,14 +10,13 @@
  * `/openapi.json?method=<name>`, where the same operations take only that method.
  */
 import { JSONSchema, Schema } from "effect"
-import * as admin from "../../schemas/admin.js"
+import { adminOpenApi } from "../admin/Api.js"
 import { methods } from "../../schemas/index.js"
 import * as push from "../../schemas/push.js"
 import { uploadRecordFile } from "../../schemas/upload.js"
 import { type AnyMethodSpec, descriptionOf } from "../../schemas/Method.js"
 import { implementationsByName } from "../api/methods.js"
 import type { AppConfigShape } from "../config/AppConfig.js"
-import { TargetSchema } from "../forwarding/Target.js"
 import { receivers } from "../receive/receivers.js"
 
 type Json = Record<string, unknown>
@@ -79,98 +78,6 @@ const queryParameters = (object: Json, description?: (name: string, schema: Json
     const inQuery = Array.isArray(schema.anyOf) && schema.anyOf.includes(JSON_TEXT) ? { ...JSON_TEXT, ...(text ? { description: text } : {}) } : schema
     return { name, in: "query", required: required.has(name), ...(text ? { description: text } : {}), schema: inQuery }
   })
-}
-
-/**
- * The admin API: ours, not the platform's; bearer token, JSON in and out, HTTP status codes.
- * Self-contained (its own schemas and security scheme) so it can be swapped for one derived
- * from the routes' own declaration.
- */
-export const adminDocument = (): { readonly paths: Record<string, Json>; readonly components: Json } => {
-  const { definitions, schemaOf } = converter()
-  const problemAnswer = {
-    description: "refused: code -14 and a message naming the field (400), -11 not found (404), -10 exists (409)",
-    content: { "application/json": { schema: { type: "object", required: ["code", "message"], properties: { code: { type: "integer" }, message: { type: "string" } } } } }
-  }
-  const adminOperation = (
-    operationId: string,
-    summary: string,
-    options: { readonly query?: ReadonlyArray<readonly [string, string]>; readonly body?: Schema.Schema.Any; readonly answer: Schema.Schema.Any | Json; readonly pathName?: string; readonly status?: string }
-  ) => ({
-    operationId,
-    summary,
-    tags: ["admin"],
-    security: [{ bearer: [] }],
-    parameters: [
-      ...(options.pathName ? [{ name: options.pathName, in: "path", required: true, schema: { type: "string" } }] : []),
-      ...(options.query ?? []).map(([name, description]) => ({ name, in: "query", required: false, description, schema: { type: "string" } }))
-    ],
-    ...(options.body ? { requestBody: { required: false, content: { "application/json": { schema: schemaOf(options.body) } } } } : {}),
-    responses: {
-      [options.status ?? "200"]: { description: "OK", content: { "application/json": { schema: Schema.isSchema(options.answer) ? schemaOf(options.answer) : options.answer } } },
-      "400": problemAnswer,
-      "401": { description: "missing or wrong bearer token", content: problemAnswer.content },
-      ...(options.pathName ? { "404": problemAnswer } : {}),
-      ...(options.status === "201" ? { "409": problemAnswer } : {})
-    }
-  })
-  const filterQuery = [
-    ["target", "target name"],
-    ["type", "event type or glob (call.*)"],
-    ["ids", "delivery ids, comma-separated"],
-    ["since", "ISO 8601 or Unix ms"],
-    ["until", "ISO 8601 or Unix ms"]
-  ] as const
-  const pageQuery = [
-    ["limit", "1–1000"],
-    ["before", "the next of the previous page"]
-  ] as const
-  const ok = { type: "object", required: ["code"], properties: { code: { type: "integer", const: 0 }, message: { type: "string" } } }
-  const targetAnswer = { ...ok, properties: { ...ok.properties, target: schemaOf(TargetSchema) } }
-  const paths: Record<string, Json> = {
-    "/admin/api/targets": {
-      get: adminOperation("adminListTargets", "Targets", { answer: { type: "object", properties: { items: { type: "array", items: schemaOf(TargetSchema) } } } }),
-      post: adminOperation("adminAddTarget", "Add a target", { body: TargetSchema, answer: targetAnswer, status: "201" })
-    },
-    "/admin/api/targets/{name}": {
-      get: adminOperation("adminGetTarget", "A target", { pathName: "name", answer: TargetSchema }),
-      patch: adminOperation("adminChangeTarget", "Change a target (applies at once to its pending deliveries)", { pathName: "name", body: Schema.partial(Schema.encodedSchema(TargetSchema)), answer: targetAnswer }),
-      delete: adminOperation("adminRemoveTarget", "Remove a target; its waiting deliveries become dead letters", { pathName: "name", answer: { ...ok, properties: { ...ok.properties, deadLettered: { type: "integer" } } } })
-    },
-    "/admin/api/targets/{name}/recover": {
-      post: adminOperation("adminRecoverTarget", "Send again every dead letter of this target since a time", {
-        pathName: "name",
-        body: Schema.Struct({ since: admin.DeadLetterFilter.from.fields.since, until: admin.DeadLetterFilter.from.fields.until }),
-        answer: admin.Redriven
-      })
-    },
-    "/admin/api/events": {
-      get: adminOperation("adminListEvents", "Events, newest first", { query: [["type", "event type or glob (call.*)"], ["since", "ISO 8601 or Unix ms"], ...pageQuery], answer: admin.Page(admin.EventItem) })
-    },
-    "/admin/api/events/{id}/resend": {
-      post: adminOperation("adminResendEvent", "Send an event to a target it was never delivered to", { pathName: "id", body: Schema.Struct({ target: Schema.String }), answer: { ...ok, properties: { ...ok.properties, deliveryId: { type: "integer" } } } })
-    },
-    "/admin/api/deliveries": {
-      get: adminOperation("adminListDeliveries", "Deliveries with their attempts, newest first", {
-        query: [["target", "target name"], ["type", "event type or glob"], ["status", "pending, in_flight, delivered or dead"], ...pageQuery],
-        answer: admin.Page(admin.DeliveryItem)
-      })
-    },
-    "/admin/api/dead-letters": {
-      get: adminOperation("adminListDeadLetters", "Dead letters with their attempts, newest first", { query: [...filterQuery, ...pageQuery], answer: admin.Page(admin.DeliveryItem) }),
-      delete: adminOperation("adminDeleteDeadLetters", "Delete every dead letter the filter matches (at least one filter; since=0 names all)", { query: filterQuery, body: admin.DeadLetterFilter, answer: admin.Deleted })
-    },
-    "/admin/api/dead-letters/redrive": {
-      post: adminOperation("adminRedriveDeadLetters", "Queue again every dead letter the filter matches, with the same webhook-id", { body: admin.DeadLetterFilter, answer: admin.Redriven })
-    }
-  }
-  return {
-    paths,
-    components: {
-      schemas: withoutIds(definitions),
-      securitySchemes: { bearer: { type: "http", scheme: "bearer", description: "BRIDGE_ADMIN_TOKEN, or the token in <dataDir>/admin-token" } }
-    }
-  }
 }
 
 /** The implemented jsondata methods, in the contract's order; the others answer -3 and are only listed as such. */
@@ -388,7 +295,8 @@ const build = (config: AppConfigShape, only: AnyMethodSpec | undefined): Json =>
     [{ name: "method", in: "query", required: false, schema: { type: "string", enum: implemented.flatMap(namesOf) } }]
   )
 
-  const adminPart = adminDocument()
+  // the admin API is declared with HttpApi: its part of the document is derived from that declaration
+  const adminPart = adminOpenApi()
   Object.assign(paths, adminPart.paths)
   const adminComponents = adminPart.components as { readonly schemas?: Json; readonly securitySchemes?: Json }
   const apiKey = (name: string, where: "query" | "header", description: string) => ({ type: "apiKey", name, in: where, description })

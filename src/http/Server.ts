@@ -5,6 +5,7 @@
  */
 import type { AddressInfo } from "node:net"
 import express from "express"
+import { adminHandler } from "../admin/Http.js"
 import { codeOf, storageFailed } from "../api/Errors.js"
 import { Metrics } from "./Metrics.js"
 import { createServer, wasRepaired } from "./RawUtf8.js"
@@ -68,6 +69,16 @@ export const makeApp = (runtime: AppRuntime, table: ReadonlyArray<Route>) => {
 
   const metrics = runtime.runSync(Metrics)
   const debug = runtime.runSync(Effect.map(AppConfig, (c) => c.logLevel === "debug" || c.logLevel === "trace" || c.logLevel === "all"))
+
+  // The admin API is an HttpApi (src/admin/Api.ts) served on this same runtime; it reads its own
+  // bodies, so nothing may parse them before it.
+  const admin = runtime.runSync(adminHandler)
+  app.all(["/admin/api", "/admin/api/{*rest}"], (req, res) => {
+    const started = performance.now()
+    if (wasRepaired(req.socket)) res.setHeader("Connection", "close")
+    res.once("finish", () => metrics.httpRequests.labels({ route: "/admin/api", method: req.method, status: res.statusCode }).observe((performance.now() - started) / 1000))
+    admin(req, res)
+  })
 
   for (const route of table) {
     const routeLabel = typeof route.path === "string" ? route.path : route.path.join("|")

@@ -4,11 +4,10 @@
  * busiest — come first.
  */
 import { routes as jsondata } from "../api/routes.js"
-import { routes as admin } from "../admin/routes.js"
 import type { AppConfigShape } from "../config/AppConfig.js"
 import { routesFor as receivers } from "../receive/routes.js"
 import { routes as recordings } from "../recordings/routes.js"
 import { routes as health } from "./health.js"
 import type { Route } from "./Route.js"
 
-export const routesFor = (config: AppConfigShape): ReadonlyArray<Route> => [...receivers(config), ...jsondata, ...health, ...recordings, ...admin]
+export const routesFor = (config: AppConfigShape): ReadonlyArray<Route> => [...receivers(config), ...jsondata, ...health, ...recordings]

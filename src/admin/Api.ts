@@ -1,0 +1,248 @@
+/**
+ * The admin JSON API under /admin/api (bearer token), declared once: its paths, verbs,
+ * parameters, bodies, answers and errors. Routing, decoding, the bearer check and the admin
+ * part of /openapi.json are all derived from this declaration; the handlers are in Http.ts.
+ */
+import { HttpApi, HttpApiEndpoint, HttpApiGroup, HttpApiMiddleware, HttpApiSchema, HttpApiSecurity, OpenApi } from "@effect/platform"
+import { Schema } from "effect"
+import * as AdminSchema from "../../schemas/admin.js"
+import { StoredTargetSchema, TargetSchema } from "../forwarding/Target.js"
+
+/**
+ * An error answer whose body is exactly the contract's `{code, message}`: the tagged error is
+ * what handlers fail with, the body leaves its tag out (clients read `code`, as everywhere else).
+ */
+const coded = <Self extends { readonly code: number; readonly message: string }, I extends { readonly _tag: string }>(
+  error: Schema.Schema<Self, I>,
+  code: number,
+  status: number,
+  description: string,
+  make: (body: { readonly code: number; readonly message: string }) => Self
+) =>
+  Schema.transform(Schema.Struct({ code: Schema.Literal(code), message: Schema.String }), Schema.typeSchema(error), {
+    strict: false,
+    decode: (body) => make(body),
+    encode: (e) => ({ code: e.code, message: e.message })
+  }).annotations({ ...HttpApiSchema.annotations({ status }), description })
+
+export class Unauthorized extends Schema.TaggedError<Unauthorized>()("AdminUnauthorized", { code: Schema.Literal(-2), message: Schema.String }) {
+  static readonly answer = new Unauthorized({ code: -2, message: "admin API: missing or wrong bearer token" })
+}
+export class BadRequest extends Schema.TaggedError<BadRequest>()("AdminBadRequest", { code: Schema.Literal(-14), message: Schema.String }) {
+  static readonly of = (message: string) => new BadRequest({ code: -14, message })
+}
+export class NotFound extends Schema.TaggedError<NotFound>()("AdminNotFound", { code: Schema.Literal(-11), message: Schema.String }) {
+  static readonly of = (what: string) => new NotFound({ code: -11, message: `${what} does not exist` })
+}
+export class Conflict extends Schema.TaggedError<Conflict>()("AdminConflict", { code: Schema.Literal(-10), message: Schema.String }) {}
+export class TooLarge extends Schema.TaggedError<TooLarge>()("AdminTooLarge", { code: Schema.Literal(-12), message: Schema.String }) {}
+export class UnsupportedCharset extends Schema.TaggedError<UnsupportedCharset>()("AdminUnsupportedCharset", { code: Schema.Literal(-14), message: Schema.String }) {}
+export class Internal extends Schema.TaggedError<Internal>()("AdminInternal", { code: Schema.Literal(-3), message: Schema.String }) {
+  static readonly answer = new Internal({ code: -3, message: "internal error" })
+}
+
+const UnauthorizedAnswer = coded(Unauthorized, -2, 401, "missing or wrong bearer token", (b) => new Unauthorized({ code: -2, message: b.message }))
+const BadRequestAnswer = coded(BadRequest, -14, 400, "refused: a message naming the field", (b) => BadRequest.of(b.message))
+const NotFoundAnswer = coded(NotFound, -11, 404, "not found", (b) => new NotFound({ code: -11, message: b.message }))
+const ConflictAnswer = coded(Conflict, -10, 409, "exists already", (b) => new Conflict({ code: -10, message: b.message }))
+const TooLargeAnswer = coded(TooLarge, -12, 413, "the body is larger than http.bodyLimitBytes", (b) => new TooLarge({ code: -12, message: b.message }))
+const UnsupportedCharsetAnswer = coded(UnsupportedCharset, -14, 415, "the body declares a charset that cannot be read", (b) => new UnsupportedCharset({ code: -14, message: b.message }))
+const InternalAnswer = coded(Internal, -3, 500, "internal error (logged)", (b) => new Internal({ code: -3, message: b.message }))
+
+/** The bearer token of the admin API (BRIDGE_ADMIN_TOKEN, or the token in <dataDir>/admin-token). */
+export class AdminAuth extends HttpApiMiddleware.Tag<AdminAuth>()("AdminAuth", {
+  failure: UnauthorizedAnswer,
+  security: {
+    bearer: HttpApiSecurity.bearer.pipe(HttpApiSecurity.annotate(OpenApi.Description, "BRIDGE_ADMIN_TOKEN, or the token in <dataDir>/admin-token"))
+  }
+}) {}
+
+/**
+ * A query value as a string; a repeated key counts by its last value, as the bridge's other
+ * routes read queries.
+ */
+const QueryValue = Schema.transform(Schema.Union(Schema.String, Schema.NonEmptyArray(Schema.String)), Schema.String, {
+  strict: true,
+  decode: (v) => (typeof v === "string" ? v : v[v.length - 1]!),
+  encode: (s) => s
+}).annotations({ jsonSchema: { type: "string" } })
+const query = (description: string) => Schema.optional(QueryValue.annotations({ description, jsonSchema: { type: "string", description } }))
+
+const filterQuery = {
+  target: query("target name"),
+  type: query("event type or glob (call.*)"),
+  ids: query("delivery ids, comma-separated"),
+  since: query("ISO 8601 or Unix ms"),
+  until: query("ISO 8601 or Unix ms")
+}
+const pageQuery = { limit: query("1–1000"), before: query("the next of the previous page") }
+
+export const DeadLetterQuery = Schema.Struct({ ...filterQuery, ...pageQuery }).annotations({
+  // an unknown key would otherwise read as no filter at all
+  parseOptions: { onExcessProperty: "error" }
+})
+export const FilterQuery = Schema.Struct(filterQuery).annotations({ parseOptions: { onExcessProperty: "error" } })
+export const EventsQuery = Schema.Struct({ type: query("event type or glob (call.*)"), since: query("ISO 8601 or Unix ms"), ...pageQuery })
+export const DeliveriesQuery = Schema.Struct({
+  target: query("target name"),
+  type: query("event type or glob"),
+  status: query("pending, in_flight, delivered or dead"),
+  ...pageQuery
+})
+
+export const RecoverBody = Schema.Struct({ since: AdminSchema.DeadLetterFilter.from.fields.since, until: AdminSchema.DeadLetterFilter.from.fields.until })
+export const ResendBody = Schema.Struct({ target: Schema.String })
+/** A PATCH names the fields it changes; null clears one (back to its default, or gone). */
+export const TargetPatch = Schema.partial(Schema.encodedSchema(TargetSchema))
+
+const Ok = { code: Schema.Literal(0), message: Schema.Literal("OK") }
+export const TargetAnswer = Schema.Struct({ ...Ok, target: StoredTargetSchema })
+export const TargetRemoved = Schema.Struct({ ...Ok, deadLettered: Schema.Int })
+export const Resent = Schema.Struct({
+  code: Schema.Literal(0, -10).annotations({ description: "-10: the event has a delivery to that target already (redrive it)" }),
+  message: Schema.String,
+  deliveryId: Schema.Int
+})
+
+const name = HttpApiSchema.param("name", Schema.String)
+const id = HttpApiSchema.param("id", Schema.String.annotations({ description: "an event id" }))
+
+export class TargetsGroup extends HttpApiGroup.make("targets")
+  .middleware(AdminAuth)
+  .add(
+    HttpApiEndpoint.get("list", "/targets")
+      .addSuccess(Schema.Struct({ items: Schema.Array(StoredTargetSchema) }))
+      .annotate(OpenApi.Summary, "Targets")
+  )
+  .add(
+    HttpApiEndpoint.post("create", "/targets")
+      .setPayload(TargetSchema)
+      .addSuccess(TargetAnswer, { status: 201 })
+      .addError(ConflictAnswer)
+      .annotate(OpenApi.Summary, "Add a target")
+  )
+  .add(HttpApiEndpoint.get("get")`/targets/${name}`.addSuccess(StoredTargetSchema).addError(NotFoundAnswer).annotate(OpenApi.Summary, "A target"))
+  .add(
+    HttpApiEndpoint.patch("update")`/targets/${name}`
+      .setPayload(TargetPatch)
+      .addSuccess(TargetAnswer)
+      .addError(NotFoundAnswer)
+      .annotate(OpenApi.Summary, "Change a target (applies at once to its pending deliveries)")
+  )
+  .add(
+    HttpApiEndpoint.del("remove")`/targets/${name}`
+      .addSuccess(TargetRemoved)
+      .addError(NotFoundAnswer)
+      .annotate(OpenApi.Summary, "Remove a target; its waiting deliveries become dead letters")
+  )
+  .add(
+    HttpApiEndpoint.post("recover")`/targets/${name}/recover`
+      .setPayload(RecoverBody)
+      .addSuccess(AdminSchema.Redriven)
+      .addError(NotFoundAnswer)
+      .annotate(OpenApi.Summary, "Send again every dead letter of this target since a time")
+  ) {}
+
+export class EventsGroup extends HttpApiGroup.make("events")
+  .middleware(AdminAuth)
+  .add(HttpApiEndpoint.get("list", "/events").setUrlParams(EventsQuery).addSuccess(AdminSchema.Page(AdminSchema.EventItem)).annotate(OpenApi.Summary, "Events, newest first"))
+  .add(
+    HttpApiEndpoint.post("resend")`/events/${id}/resend`
+      .setPayload(ResendBody)
+      .addSuccess(Resent)
+      .addError(NotFoundAnswer)
+      .annotate(OpenApi.Summary, "Send an event to a target it was never delivered to")
+  ) {}
+
+export class DeliveriesGroup extends HttpApiGroup.make("deliveries")
+  .middleware(AdminAuth)
+  .add(
+    HttpApiEndpoint.get("list", "/deliveries")
+      .setUrlParams(DeliveriesQuery)
+      .addSuccess(AdminSchema.Page(AdminSchema.DeliveryItem))
+      .annotate(OpenApi.Summary, "Deliveries with their attempts, newest first")
+  )
+  .add(
+    HttpApiEndpoint.get("deadLetters", "/dead-letters")
+      .setUrlParams(DeadLetterQuery)
+      .addSuccess(AdminSchema.Page(AdminSchema.DeliveryItem))
+      .annotate(OpenApi.Summary, "Dead letters with their attempts, newest first")
+  )
+  .add(
+    HttpApiEndpoint.post("redrive", "/dead-letters/redrive")
+      .setPayload(AdminSchema.DeadLetterFilter)
+      .addSuccess(AdminSchema.Redriven)
+      .annotate(OpenApi.Summary, "Queue again every dead letter the filter matches, with the same webhook-id")
+  )
+  .add(
+    HttpApiEndpoint.del("purge", "/dead-letters")
+      .setUrlParams(FilterQuery)
+      .setPayload(AdminSchema.DeadLetterFilter)
+      .addSuccess(AdminSchema.Deleted)
+      .annotate(OpenApi.Summary, "Delete every dead letter the filter matches (at least one filter; since=0 names all)")
+  ) {}
+
+export class AdminApi extends HttpApi.make("admin")
+  .add(TargetsGroup)
+  .add(EventsGroup)
+  .add(DeliveriesGroup)
+  .addError(BadRequestAnswer)
+  .addError(TooLargeAnswer)
+  .addError(UnsupportedCharsetAnswer)
+  .addError(InternalAnswer)
+  .prefix("/admin/api")
+  .annotate(OpenApi.Title, "voip-bridge admin API") {}
+
+type Json = Record<string, unknown>
+const isJson = (u: unknown): u is Json => typeof u === "object" && u !== null && !Array.isArray(u)
+
+// The platform declares its own decode error on every API; ours answers it as AdminBadRequest
+// (see CodedDecodeErrors in Http.ts), so the document shows that instead.
+const PLATFORM_ONLY = ["HttpApiDecodeError", "Issue", "PropertyKey"]
+const platformRef = (u: unknown) => isJson(u) && u.$ref === "#/components/schemas/HttpApiDecodeError"
+
+const codedResponse = (response: unknown, schemas: Json): unknown => {
+  const content = isJson(response) && isJson(response.content) ? response.content["application/json"] : undefined
+  const schema = isJson(content) ? content.schema : undefined
+  if (!isJson(schema) || !Array.isArray(schema.anyOf) || !schema.anyOf.some(platformRef)) return response
+  const rest = schema.anyOf.filter((s) => !platformRef(s))
+  const only = rest.length === 1 ? rest[0] : { anyOf: rest }
+  const name = isJson(only) && typeof only.$ref === "string" ? only.$ref.replace("#/components/schemas/", "") : undefined
+  const component = name === undefined ? undefined : schemas[name]
+  const description = isJson(component) && typeof component.description === "string" ? component.description : "refused"
+  return { description, content: { "application/json": { schema: only } } }
+}
+
+// Effect marks Schema.Unknown and friends with an `$id` each use repeats: ids must be unique in a document
+const withoutIds = (value: unknown): unknown =>
+  Array.isArray(value)
+    ? value.map(withoutIds)
+    : isJson(value)
+      ? Object.fromEntries(Object.entries(value).filter(([k]) => k !== "$id").map(([k, v]) => [k, withoutIds(v)]))
+      : value
+
+/**
+ * The admin part of /openapi.json, derived from the declaration: its paths (each operation
+ * with its bearer requirement) and the components they refer to (schemas, the security scheme).
+ */
+export const adminOpenApi = (): { paths: Record<string, unknown>; components: Record<string, unknown> } => {
+  const spec = OpenApi.fromApi(AdminApi)
+  const schemas: Json = Object.fromEntries(Object.entries(spec.components.schemas).filter(([name]) => !PLATFORM_ONLY.includes(name)))
+  const paths: Record<string, unknown> = {}
+  for (const [path, item] of Object.entries(spec.paths)) {
+    paths[path] = Object.fromEntries(
+      Object.entries(item).map(([verb, op]) => [
+        verb,
+        isJson(op) && isJson(op.responses)
+          ? {
+              ...op,
+              // the admin API is ours, not the platform's: its operations are grouped under one tag
+              tags: ["admin"],
+              responses: Object.fromEntries(Object.entries(op.responses).map(([status, r]) => [status, codedResponse(r, schemas)]))
+            }
+          : op
+      ])
+    )
+  }
+  return { paths: withoutIds(paths) as Json, components: { schemas: withoutIds(schemas), securitySchemes: spec.components.securitySchemes } }
+}

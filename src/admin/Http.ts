@@ -1,0 +1,297 @@
+/**
+ * The admin API's handlers (one per endpoint of Api.ts) and the Node handler that serves
+ * them, built on the app's own runtime: express hands it every request under /admin/api.
+ */
+import { HttpApiBuilder, HttpApiError, HttpBody, type HttpServerRequest, HttpServerError, HttpServerResponse } from "@effect/platform"
+import { NodeHttpServer, NodeHttpServerRequest } from "@effect/platform-node"
+import { SqlError } from "@effect/sql/SqlError"
+import { Cause, Effect, Either, Layer, Option, ParseResult, Redacted, Schema } from "effect"
+import * as AdminSchema from "../../schemas/admin.js"
+import { ensureAdminToken } from "../Bootstrap.js"
+import { AppConfig } from "../config/AppConfig.js"
+import { EventsStore } from "../events/EventsStore.js"
+import { type DeadLetterFilter, DeadLetters } from "../forwarding/DeadLetters.js"
+import { StoredTargetSchema, type Target, TargetSchema } from "../forwarding/Target.js"
+import { Targets } from "../forwarding/Targets.js"
+import { collect } from "../http/Params.js"
+import { sameSecret } from "../shared/Secret.js"
+import { AdminApi, AdminAuth, BadRequest, Conflict, Internal, NotFound, RecoverBody, ResendBody, TooLarge, Unauthorized, UnsupportedCharset } from "./Api.js"
+
+const problem = (e: ParseResult.ParseError) => {
+  const [issue] = ParseResult.ArrayFormatter.formatErrorSync(e)
+  return `${issue?.path.join(".") || "(body)"}: ${issue?.message ?? "invalid"}`
+}
+
+/** Decodes with the endpoint's declared schema; the first problem, field named, is the 400. */
+const decoder = <A, I>(schema: Schema.Schema<A, I>) => {
+  const decode = Schema.decodeUnknownEither(schema, { errors: "first", onExcessProperty: "error" })
+  return (input: unknown): Either.Either<A, BadRequest> => Either.mapLeft(decode(input), (e) => BadRequest.of(problem(e)))
+}
+
+/**
+ * The JSON object of the body (an empty body is `{}`). Read by the bridge's own reader, not the
+ * platform's: it keeps the configured body limit (413), the declared charset (415 for one it
+ * cannot read) and the coded 400 for malformed JSON, where the platform's would die with a 500.
+ */
+const jsonBody = (request: HttpServerRequest.HttpServerRequest) =>
+  Effect.gen(function* () {
+    const { bodyLimitBytes } = (yield* AppConfig).http
+    const { bodyText } = yield* collect(NodeHttpServerRequest.toIncomingMessage(request), { bodyLimit: bodyLimitBytes })
+    const text = bodyText?.trim() ?? ""
+    if (text === "") return {}
+    const value = yield* Effect.try({ try: () => JSON.parse(text) as unknown, catch: () => BadRequest.of("malformed JSON body") })
+    if (typeof value !== "object" || value === null || Array.isArray(value)) return yield* Effect.fail(BadRequest.of("(body): expected a JSON object"))
+    return value as Record<string, unknown>
+  }).pipe(
+    Effect.catchTag("HttpRequestError", (e) =>
+      Effect.fail(
+        e.status === 413
+          ? new TooLarge({ code: -12, message: e.message })
+          : e.status === 415
+            ? new UnsupportedCharset({ code: -14, message: e.message })
+            : BadRequest.of(e.message)
+      )
+    )
+  )
+
+/** A storage failure is logged and answered 500/-3: the statement's text stays in the log. */
+const storage = <A, E, R>(effect: Effect.Effect<A, E, R>) =>
+  Effect.catchIf(
+    effect,
+    (e): e is Extract<E, SqlError> => e instanceof SqlError,
+    (e) => Effect.zipRight(Effect.logError("admin API failed", e), Effect.fail(Internal.answer))
+  )
+
+const decodeTarget = decoder(TargetSchema)
+// a stored target is shown as it is, even one that fails a check added since it was saved
+const encodeTarget = Schema.encodeSync(StoredTargetSchema)
+const decodeFilter = decoder(AdminSchema.DeadLetterFilter)
+
+/** Filters from the query string (`ids=1,2`, ISO or ms times) or a JSON body. */
+const filterFrom = (source: Record<string, unknown>): Either.Either<DeadLetterFilter, BadRequest> => {
+  const input: Record<string, unknown> = { ...source }
+  if (typeof input.ids === "string") input.ids = input.ids.split(",").filter(Boolean)
+  if (Array.isArray(input.ids)) input.ids = input.ids.map((id: unknown) => (typeof id === "string" ? Number(id) : id))
+  for (const k of ["since", "until"]) if (typeof input[k] === "string" && /^\d+$/.test(input[k] as string)) input[k] = Number(input[k])
+  return decodeFilter(input)
+}
+
+/** Only the keys that were given: an absent query value is no filter, not an undefined one. */
+const given = <T extends Record<string, string | undefined>>(q: T): Record<string, string> =>
+  Object.fromEntries(Object.entries(q).filter((e): e is [string, string] => e[1] !== undefined))
+
+interface PageRequest {
+  readonly limit: number
+  readonly before: number | undefined
+}
+
+/**
+ * A page of a listing: `limit` (≤ 1000) rows older than `before` (an id of the listing); the
+ * answer's `next` is the `before` of the following page, absent on the last one.
+ */
+const pageFrom = (q: { readonly limit?: string | undefined; readonly before?: string | undefined }, defaultLimit: number): Either.Either<PageRequest, BadRequest> => {
+  const limit = q.limit === undefined ? defaultLimit : Number(q.limit)
+  if (!Number.isSafeInteger(limit) || limit < 1 || limit > 1000) return Either.left(BadRequest.of("limit: expected a whole number from 1 to 1000"))
+  const before = q.before === undefined ? undefined : Number(q.before)
+  if (before !== undefined && !Number.isSafeInteger(before)) return Either.left(BadRequest.of("before: expected an id from the previous page's next"))
+  return Either.right({ limit, before })
+}
+
+/** One more row than the page is asked for: its presence says there is a next page. */
+const paged = <A extends { readonly id: number }>(rows: ReadonlyArray<A>, page: PageRequest) =>
+  rows.length > page.limit ? { items: rows.slice(0, page.limit), next: rows[page.limit - 1]!.id } : { items: rows }
+
+const listPage = (status: string | undefined, filter: DeadLetterFilter, page: PageRequest) =>
+  Effect.map(
+    Effect.flatMap(DeadLetters, (d) => d.list(status, filter, page.limit + 1, page.before)),
+    (rows) => paged(rows, page)
+  )
+const DELIVERY_STATUSES: ReadonlyArray<string> = ["pending", "in_flight", "delivered", "dead"]
+
+const redriven = (r: { readonly redriven: number; readonly skipped: number }): typeof AdminSchema.Redriven.Type =>
+  r.skipped === 0
+    ? { code: 0, redriven: r.redriven }
+    : { code: 0, redriven: r.redriven, skipped: r.skipped, message: `${r.skipped} dead letter(s) of targets that no longer exist were left as they are` }
+
+const existing = (name: string): Effect.Effect<Target, NotFound, Targets> =>
+  Effect.flatMap(Targets, (t) => t.get(name)).pipe(Effect.flatMap((t) => (t ? Effect.succeed(t) : Effect.fail(NotFound.of(`target ${name}`)))))
+
+// Endpoints with a body are `handleRaw`: the platform leaves the body alone, `jsonBody` reads it,
+// and the endpoint's declared payload schema decodes it.
+const TargetsLive = HttpApiBuilder.group(AdminApi, "targets", (handlers) =>
+  handlers
+    .handle("list", () => Effect.map(Targets, (t) => ({ items: t.snapshot() })))
+    .handleRaw("create", ({ request }) =>
+      Effect.gen(function* () {
+        const target = yield* decodeTarget(yield* jsonBody(request))
+        const targets = yield* Targets
+        if (yield* targets.get(target.name)) return yield* Effect.fail(new Conflict({ code: -10, message: `target ${target.name} exists already` }))
+        yield* storage(targets.save(target, "api"))
+        return { code: 0, message: "OK", target } as const
+      })
+    )
+    .handle("get", ({ path }) => existing(path.name))
+    .handleRaw("update", ({ path, request }) =>
+      Effect.gen(function* () {
+        const current = yield* existing(path.name)
+        const body = yield* jsonBody(request)
+        // null clears a field: an optional one is gone (transform, secret, rateLimit), one with a default is back to it
+        const patched: Record<string, unknown> = { ...encodeTarget(current), ...body, name: current.name }
+        for (const [k, v] of Object.entries(body)) if (v === null) delete patched[k]
+        const merged = yield* decodeTarget(patched)
+        // pending deliveries read their target when they are sent: the change applies to them at once
+        yield* storage((yield* Targets).save(merged, "api"))
+        return { code: 0, message: "OK", target: merged } as const
+      })
+    )
+    .handle("remove", ({ path }) =>
+      Effect.gen(function* () {
+        const removed = yield* storage((yield* Targets).remove(path.name))
+        if (!removed) return yield* Effect.fail(NotFound.of(`target ${path.name}`))
+        const deadLettered = yield* storage((yield* EventsStore).deadLetterWaiting(path.name))
+        return { code: 0, message: "OK", deadLettered } as const
+      })
+    )
+    .handleRaw("recover", ({ path, request }) =>
+      Effect.gen(function* () {
+        yield* existing(path.name)
+        const body = yield* jsonBody(request)
+        const other = Object.keys(body).find((k) => !(k in RecoverBody.fields))
+        if (other !== undefined) return yield* Effect.fail(BadRequest.of(`${other}: not a field of recover (since, until)`))
+        const filter = yield* filterFrom({ ...body, target: path.name })
+        return redriven(yield* storage((yield* DeadLetters).redrive(filter)))
+      })
+    )
+)
+
+// other fields are ignored, as they always were
+const decodeResend = Schema.decodeUnknownEither(ResendBody)
+
+const EventsLive = HttpApiBuilder.group(AdminApi, "events", (handlers) =>
+  handlers
+    .handle("list", ({ urlParams: q }) =>
+      Effect.gen(function* () {
+        const since = q.since ? (/^\d+$/.test(q.since) ? Number(q.since) : Date.parse(q.since)) : 0
+        if (Number.isNaN(since)) return yield* Effect.fail(BadRequest.of(`since: expected an ISO time or Unix ms, got ${JSON.stringify(q.since)}`))
+        const page = yield* pageFrom(q, 100)
+        const rows = yield* storage((yield* EventsStore).list({ type: q.type, since, limit: page.limit + 1, before: page.before }))
+        return paged(rows, page)
+      })
+    )
+    .handleRaw("resend", ({ path, request }) =>
+      Effect.gen(function* () {
+        const body = yield* jsonBody(request)
+        const { target } = yield* Either.mapLeft(decodeResend(body), () => BadRequest.of("target: is missing"))
+        yield* existing(target)
+        const result = yield* storage((yield* DeadLetters).resend(Number(path.id), target))
+        if (result.deliveryId === null) return yield* Effect.fail(NotFound.of(`event ${path.id}`))
+        return result.created
+          ? { code: 0, message: "OK", deliveryId: result.deliveryId }
+          : { code: -10, message: "the event has a delivery to that target already (redrive it)", deliveryId: result.deliveryId }
+      })
+    )
+)
+
+const DeliveriesLive = HttpApiBuilder.group(AdminApi, "deliveries", (handlers) =>
+  handlers
+    .handle("list", ({ urlParams: q }) =>
+      Effect.gen(function* () {
+        const filter = yield* filterFrom({ ...(q.target ? { target: q.target } : {}), ...(q.type ? { type: q.type } : {}) })
+        if (q.status !== undefined && !DELIVERY_STATUSES.includes(q.status))
+          return yield* Effect.fail(BadRequest.of(`status: expected one of ${DELIVERY_STATUSES.join(", ")}`))
+        const page = yield* pageFrom(q, 100)
+        return yield* storage(listPage(q.status, filter, page))
+      })
+    )
+    .handle("deadLetters", ({ urlParams }) =>
+      Effect.gen(function* () {
+        const { limit, before, ...rest } = urlParams
+        const filter = yield* filterFrom(given(rest))
+        const page = yield* pageFrom({ limit, before }, 1000)
+        return yield* storage(listPage("dead", filter, page))
+      })
+    )
+    .handleRaw("redrive", ({ request }) =>
+      Effect.gen(function* () {
+        const filter = yield* filterFrom(yield* jsonBody(request))
+        return redriven(yield* storage((yield* DeadLetters).redrive(filter)))
+      })
+    )
+    .handleRaw("purge", ({ request, urlParams }) =>
+      Effect.gen(function* () {
+        const filter = yield* filterFrom({ ...given(urlParams), ...(yield* jsonBody(request)) })
+        if (Object.keys(filter).length === 0)
+          return yield* Effect.fail(BadRequest.of("(filter): name what to delete (target, type, ids, since/until); deleting every dead letter takes since=0"))
+        return { code: 0, deleted: yield* storage((yield* DeadLetters).purge(filter)) } as const
+      })
+    )
+)
+
+/** The token is read per request, as it always was: the file may be replaced while the bridge runs. */
+const AuthLive = Layer.effect(
+  AdminAuth,
+  Effect.map(Effect.context<AppConfig>(), (context) =>
+    AdminAuth.of({
+      bearer: (token) =>
+        Effect.flatMap(Effect.provide(ensureAdminToken, context), (expected) =>
+          sameSecret(Redacted.value(token).trim(), expected) ? Effect.void : Effect.fail(Unauthorized.answer)
+        )
+    })
+  )
+)
+
+/**
+ * The platform's own decoding (the query strings) answers in the API's coded style too. Its
+ * failure is not in the app's error type: it arrives as a failure all the same.
+ */
+const CodedDecodeErrors = HttpApiBuilder.middleware(AdminApi, (app) =>
+  Effect.catchAllCause(app, (cause) => {
+    const failure: Option.Option<unknown> = Cause.failureOption(cause)
+    if (Option.isNone(failure) || !(failure.value instanceof HttpApiError.HttpApiDecodeError)) return Effect.failCause(cause)
+    const [issue] = failure.value.issues
+    return Effect.fail(BadRequest.of(`${issue?.path.join(".") || "(query)"}: ${issue?.message ?? failure.value.message}`))
+  })
+)
+
+const GroupsLive = Layer.mergeAll(TargetsLive, EventsLive, DeliveriesLive).pipe(Layer.provide(AuthLive), Layer.provide(EventsStore.Default))
+
+export const AdminLive = HttpApiBuilder.api(AdminApi).pipe(
+  Layer.provide(GroupsLive),
+  Layer.provideMerge(HttpApiBuilder.Router.Live),
+  Layer.provideMerge(HttpApiBuilder.Middleware.layer),
+  Layer.provide(CodedDecodeErrors)
+)
+
+/**
+ * What the answers always carried: JSON declared UTF-8 (the platform's JSON answers name no
+ * charset), and on a 401 the scheme to use (RFC 9110 §11.6.1).
+ */
+const asBefore = (res: HttpServerResponse.HttpServerResponse) => {
+  const json = res.body._tag === "Uint8Array" && res.body.contentType === "application/json" ? HttpServerResponse.setBody(res, HttpBody.uint8Array(res.body.body, "application/json; charset=utf-8")) : res
+  return json.status === 401 ? HttpServerResponse.setHeader(json, "www-authenticate", "Bearer") : json
+}
+
+const coded = (status: number, code: number, message: string) => HttpServerResponse.unsafeJson({ code, message }, { status })
+
+/**
+ * The Node handler of /admin/api: built once on the app's runtime (the services it uses are
+ * that runtime's), each request a fiber of that runtime. A path that is no endpoint is answered
+ * like the bridge's other unknown paths; anything unforeseen is logged and answered 500/-3,
+ * never with its details.
+ */
+export const adminHandler = Effect.gen(function* () {
+  const app = yield* Effect.provide(HttpApiBuilder.httpApp, AdminLive)
+  const served = app.pipe(
+    // the router's RouteNotFound is not in the app's error type: it arrives as a failure all the same
+    Effect.catchAllCause((cause) => {
+      const failure: Option.Option<unknown> = Cause.failureOption(cause)
+      if (Option.isSome(failure) && failure.value instanceof HttpServerError.RouteNotFound) {
+        const { method, url } = failure.value.request
+        return Effect.succeed(coded(404, -11, `no such endpoint: ${method} ${new URL(url, "http://x").pathname}`))
+      }
+      return Effect.as(Effect.logError("admin API failed", cause), coded(500, -3, "internal error"))
+    }),
+    Effect.map(asBefore)
+  )
+  return yield* Effect.provide(NodeHttpServer.makeHandler(served), NodeHttpServer.layerContext)
+})

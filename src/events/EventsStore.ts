@@ -7,6 +7,7 @@ import type { SqlError } from "@effect/sql/SqlError"
 import { Effect } from "effect"
 import type { EventItem } from "../../schemas/admin.js"
 import { storedData } from "../forwarding/DeadLetters.js"
+import type { StoredEvent } from "./Outbox.js"
 
 export interface EventQuery {
   /** an event type, or a glob (`call.*`) */
@@ -18,14 +19,7 @@ export interface EventQuery {
   readonly before?: number | undefined
 }
 
-interface EventRow {
-  readonly id: number
-  readonly type: string
-  readonly occurred_at: number
-  readonly enterprise: string | null
-  readonly source: string
-  readonly data: string
-}
+type EventRow = Omit<StoredEvent, "raw">
 
 export class EventsStore extends Effect.Service<EventsStore>()("EventsStore", {
   effect: Effect.gen(function* () {

@@ -25,6 +25,17 @@ export interface NewEvent {
   readonly aboutTarget?: string
 }
 
+/** An event as stored: `data` and `raw` are JSON text. */
+export interface StoredEvent {
+  readonly id: number
+  readonly type: string
+  readonly occurred_at: number
+  readonly enterprise: string | null
+  readonly source: string
+  readonly data: string
+  readonly raw: string | null
+}
+
 /** Deliveries of one call to one target keep their order: the call's id, wherever the event carries it. */
 export const orderKeyOf = (data: unknown): string | null => {
   if (typeof data !== "object" || data === null) return null

@@ -5,7 +5,8 @@
 import { Clock, Effect } from "effect"
 import { Webhook } from "standardwebhooks"
 import { type Outcome, outcomeOfAnswer, outcomeOfNoAnswer } from "./Decisions.js"
-import { render, type StoredEvent, TransformFailed } from "./Formats.js"
+import type { StoredEvent } from "../events/Outbox.js"
+import { render, TransformFailed } from "./Formats.js"
 import { post } from "./Send.js"
 import type { Target } from "./Target.js"
 

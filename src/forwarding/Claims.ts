@@ -9,7 +9,7 @@ import { GroupCommit } from "../db/GroupCommit.js"
 import { Sqlite } from "../db/Sqlite.js"
 import { holdsOrder } from "../events/Outbox.js"
 import { RECORD_WINDOW_MS, reclaimable } from "./Decisions.js"
-import type { StoredEvent } from "./Formats.js"
+import type { StoredEvent } from "../events/Outbox.js"
 import type { Target } from "./Target.js"
 
 export interface Claimed {

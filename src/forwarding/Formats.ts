@@ -7,15 +7,7 @@ import { Effect, Either, Schema } from "effect"
 import { nestingOf } from "../../schemas/Param.js"
 import { jsonataMessage, type Target } from "./Target.js"
 
-export interface StoredEvent {
-  readonly id: number
-  readonly type: string
-  readonly occurred_at: number
-  readonly enterprise: string | null
-  readonly source: string
-  readonly data: string
-  readonly raw: string | null
-}
+import type { StoredEvent } from "../events/Outbox.js"
 
 export interface Request {
   readonly body: string

@@ -11,7 +11,7 @@ import { Metrics } from "../http/Metrics.js"
 import type { Sent } from "./Attempt.js"
 import type { Claimed } from "./Claims.js"
 import { type NextState, recordRetry } from "./Decisions.js"
-import type { StoredEvent } from "./Formats.js"
+import type { StoredEvent } from "../events/Outbox.js"
 import type { Health } from "./Health.js"
 import type { Target } from "./Target.js"
 

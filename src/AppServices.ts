@@ -2,15 +2,13 @@
  * Every service a handler may use, and the one layer that builds them over a config.
  * The HTTP server, the CLI and the tests all run on a runtime made from `appLayer`.
  */
-import { SqlClient } from "@effect/sql"
 import { Layer, Logger, LogLevel } from "effect"
 import { Auth } from "./auth/Auth.js"
 import { Passwords } from "./auth/Passwords.js"
 import { Bootstrap } from "./Bootstrap.js"
 import { AppConfig, type AppConfigShape } from "./config/AppConfig.js"
-import { DatabaseLive, Migrations } from "./db/Database.js"
+import { DatabaseLive } from "./db/Database.js"
 import { GroupCommit } from "./db/GroupCommit.js"
-import { Sqlite } from "./db/Sqlite.js"
 import { Outbox } from "./events/Outbox.js"
 import { ExtensionsRepo } from "./extensions/ExtensionsRepo.js"
 import { cronJobsLayer } from "./jobs/CronJobs.js"
@@ -25,23 +23,27 @@ import { ImmediateScheduler } from "./shared/ImmediateScheduler.js"
 import { StorageWatch, storageWatchLayer } from "./ops/StorageWatch.js"
 import { Transcoder } from "./recordings/Transcoder.js"
 
-export type AppServices =
-  | AppConfig
-  | SqlClient.SqlClient
-  | Sqlite
-  | Migrations
-  | Ids
-  | Passwords
-  | Outbox
-  | ExtensionsRepo
-  | Auth
-  | Metrics
-  | CdrStore
-  | Targets
-  | GroupCommit
-  | DeadLetters
-  | StorageWatch
-  | Transcoder
+/**
+ * The features' services. Each declares what it depends on (`dependencies`), so this list names
+ * what handlers use, not how it is wired; a layer named twice is built once.
+ */
+const featureServices = Layer.mergeAll(
+  Ids.Default,
+  Metrics.Default,
+  Passwords.Default,
+  ExtensionsRepo.Default,
+  Auth.Default,
+  Targets.Default,
+  Outbox.Default,
+  CdrStore.Default,
+  GroupCommit.Default,
+  DeadLetters.Default,
+  StorageWatch.Default,
+  Transcoder.Default
+)
+
+/** Every service a handler may use: derived from the layers that provide them. */
+export type AppServices = Layer.Layer.Success<typeof featureServices> | Layer.Layer.Success<typeof DatabaseLive> | AppConfig
 
 /** Structured JSON log lines at the configured level. */
 export const loggerLayer = (config: AppConfigShape) =>
@@ -56,11 +58,7 @@ const levelName = (l: AppConfigShape["logLevel"]) =>
  */
 export const appLayer = (config: AppConfigShape, options: { readonly background: boolean } = { background: true }) => {
   const configLayer = Layer.succeed(AppConfig, config)
-  const base = Layer.mergeAll(Ids.Default, Passwords.Default, Metrics.Default).pipe(Layer.provideMerge(DatabaseLive))
-  const repos = Layer.mergeAll(ExtensionsRepo.Default, Outbox.Default, CdrStore.Default).pipe(
-    Layer.provideMerge(Targets.Default)
-  ).pipe(Layer.provideMerge(base))
-  const services = Layer.mergeAll(Auth.Default, GroupCommit.Default, DeadLetters.Default, StorageWatch.Default, Transcoder.Default).pipe(Layer.provideMerge(repos))
+  const services = featureServices.pipe(Layer.provideMerge(DatabaseLive))
   const ready = (options.background ? Layer.mergeAll(Bootstrap, cronJobsLayer(), workerLayer, storageWatchLayer) : Bootstrap).pipe(Layer.provideMerge(services))
   // the lock is taken before anything touches the database, and released last
   return (options.background ? ready.pipe(Layer.provideMerge(dataDirLockLayer)) : ready).pipe(

@@ -35,6 +35,7 @@ const BAD_CREDENTIALS = "authentication failed: unknown sa_user or wrong sa_pass
 const SLIDE_WRITE_INTERVAL_MS = 60_000
 
 export class Auth extends Effect.Service<Auth>()("Auth", {
+  dependencies: [ExtensionsRepo.Default, Passwords.Default],
   effect: Effect.gen(function* () {
     const sql = yield* SqlClient.SqlClient
     const repo = yield* ExtensionsRepo

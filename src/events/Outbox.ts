@@ -69,6 +69,7 @@ const INSERT_DELIVERY = `INSERT INTO deliveries (id, event_id, target, status, n
   VALUES (?, ?, ?, 'pending', ?, ?, ?, ?, ?)`
 
 export class Outbox extends Effect.Service<Outbox>()("Outbox", {
+  dependencies: [Ids.Default, Targets.Default],
   effect: Effect.gen(function* () {
     const sqlite = yield* Sqlite
     const ids = yield* Ids

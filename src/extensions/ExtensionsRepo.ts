@@ -71,6 +71,7 @@ export const SUFFIX_MAX = 899
 export const EXTE_STATUS = { agent: 0, disabled: 1, admin: 2, staff: 9 } as const
 
 export class ExtensionsRepo extends Effect.Service<ExtensionsRepo>()("ExtensionsRepo", {
+  dependencies: [Ids.Default],
   effect: Effect.gen(function* () {
     const sql = yield* SqlClient.SqlClient
     const ids = yield* Ids

@@ -45,6 +45,7 @@ export const storedData = (text: string): { readonly data: unknown; readonly unr
   Either.match(readStored(text), { onLeft: () => ({ data: null, unreadable: true }), onRight: (data) => ({ data }) })
 
 export class DeadLetters extends Effect.Service<DeadLetters>()("DeadLetters", {
+  dependencies: [Outbox.Default, Targets.Default],
   effect: Effect.gen(function* () {
     const sql = yield* SqlClient.SqlClient
     const targets = yield* Targets

@@ -20,6 +20,7 @@ export interface StorageState {
 }
 
 export class StorageWatch extends Effect.Service<StorageWatch>()("StorageWatch", {
+  dependencies: [Outbox.Default, Metrics.Default],
   effect: Effect.gen(function* () {
     const config = yield* AppConfig
     const outbox = yield* Outbox

@@ -119,6 +119,7 @@ const priorFields = (existing: CdrRecord | undefined): Readonly<Record<string, u
   existing === undefined ? {} : Either.getOrElse(storedFields(existing), () => ({}))
 
 export class CdrStore extends Effect.Service<CdrStore>()("CdrStore", {
+  dependencies: [Ids.Default],
   effect: Effect.gen(function* () {
     const sql = yield* SqlClient.SqlClient
     const ids = yield* Ids

@@ -1,33 +1,28 @@
 /**
- * Every service a handler may use, and the one layer that builds them over a config.
- * The HTTP server, the CLI and the tests all run on a runtime made from `appLayer`.
+ * Every service a handler may use: the features' layers, and the type derived from them.
+ * The app's whole layer (these, the database, the background work) is `appLayer` in App.ts.
  */
-import { Layer, Logger, LogLevel } from "effect"
+import { Layer } from "effect"
 import { Auth } from "./auth/Auth.js"
 import { Passwords } from "./auth/Passwords.js"
-import { Bootstrap } from "./Bootstrap.js"
-import { AppConfig, type AppConfigShape } from "./config/AppConfig.js"
-import { DatabaseLive } from "./db/Database.js"
+import type { AppConfig } from "./config/AppConfig.js"
+import type { DatabaseLive } from "./db/Database.js"
 import { GroupCommit } from "./db/GroupCommit.js"
 import { Outbox } from "./events/Outbox.js"
 import { ExtensionsRepo } from "./extensions/ExtensionsRepo.js"
-import { cronJobsLayer } from "./jobs/CronJobs.js"
 import { DeadLetters } from "./forwarding/DeadLetters.js"
 import { Targets } from "./forwarding/Targets.js"
-import { dataDirLockLayer } from "./db/DataDirLock.js"
-import { workerLayer } from "./forwarding/Worker.js"
 import { Metrics } from "./http/Metrics.js"
+import { StorageWatch } from "./ops/StorageWatch.js"
+import { Transcoder } from "./recordings/Transcoder.js"
 import { CdrStore } from "./records/CdrStore.js"
 import { Ids } from "./shared/Ids.js"
-import { ImmediateScheduler } from "./shared/ImmediateScheduler.js"
-import { StorageWatch, storageWatchLayer } from "./ops/StorageWatch.js"
-import { Transcoder } from "./recordings/Transcoder.js"
 
 /**
  * The features' services. Each declares what it depends on (`dependencies`), so this list names
  * what handlers use, not how it is wired; a layer named twice is built once.
  */
-const featureServices = Layer.mergeAll(
+export const featureServices = Layer.mergeAll(
   Ids.Default,
   Metrics.Default,
   Passwords.Default,
@@ -45,25 +40,3 @@ const featureServices = Layer.mergeAll(
 /** Every service a handler may use: derived from the layers that provide them. */
 export type AppServices = Layer.Layer.Success<typeof featureServices> | Layer.Layer.Success<typeof DatabaseLive> | AppConfig
 
-/** Structured JSON log lines at the configured level. */
-export const loggerLayer = (config: AppConfigShape) =>
-  Layer.merge(Logger.json, Logger.minimumLogLevel(LogLevel.fromLiteral(levelName(config.logLevel))))
-
-const levelName = (l: AppConfigShape["logLevel"]) =>
-  (({ all: "All", trace: "Trace", debug: "Debug", info: "Info", warning: "Warning", error: "Error", fatal: "Fatal", none: "None" }) as const)[l]
-
-/**
- * `background: false` (the CLI's commands) leaves out the delivery worker and the scheduled
- * jobs: a command must not deliver or sweep beside a running bridge on the same database.
- */
-export const appLayer = (config: AppConfigShape, options: { readonly background: boolean } = { background: true }) => {
-  const configLayer = Layer.succeed(AppConfig, config)
-  const services = featureServices.pipe(Layer.provideMerge(DatabaseLive))
-  const ready = (options.background ? Layer.mergeAll(Bootstrap, cronJobsLayer(), workerLayer, storageWatchLayer) : Bootstrap).pipe(Layer.provideMerge(services))
-  // the lock is taken before anything touches the database, and released last
-  return (options.background ? ready.pipe(Layer.provideMerge(dataDirLockLayer)) : ready).pipe(
-    Layer.provideMerge(configLayer),
-    Layer.provide(loggerLayer(config)),
-    Layer.provideMerge(Layer.setScheduler(new ImmediateScheduler()))
-  )
-}

@@ -8,10 +8,10 @@
 import * as fs from "node:fs"
 import * as path from "node:path"
 import Database from "better-sqlite3"
-import { Data, Effect, Layer, Schedule } from "effect"
+import { Effect, Layer, Schedule, Schema } from "effect"
 import { AppConfig } from "../config/AppConfig.js"
 
-export class DataDirBusy extends Data.TaggedError("DataDirBusy")<{ readonly message: string; readonly contended?: boolean }> {}
+export class DataDirBusy extends Schema.TaggedError<DataDirBusy>()("DataDirBusy", { message: Schema.String, contended: Schema.optional(Schema.Boolean) }) {}
 
 const holderOf = (pidFile: string) => {
   try {

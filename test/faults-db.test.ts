@@ -3,30 +3,15 @@
  * (the event loop keeps serving; a push that cannot be stored in time answers -6), and writes
  * failing while deliveries are in flight (they are delivered later by the same process).
  */
-import { execFileSync, spawn } from "node:child_process"
+import { execFileSync } from "node:child_process"
 import * as fs from "node:fs"
 import * as http from "node:http"
 import * as path from "node:path"
 import Database from "better-sqlite3"
 import { afterAll, beforeAll, describe, expect, it } from "vitest"
+import { holdWriteLock } from "./support/Lock.js"
 import { eventually } from "./support/Receiver.js"
 import { asAdmin, startTestServer, tempDir, type TestServer } from "./support/TestServer.js"
-
-const root = path.resolve(import.meta.dirname, "..")
-
-/** Another process holding bridge.db's write lock for `ms`; resolves once it holds it, with when it let go. */
-const holdWriteLock = (file: string, ms: number) =>
-  new Promise<{ readonly released: Promise<number> }>((resolve, reject) => {
-    const code = `
-      const db = new (require("better-sqlite3"))(process.argv[1]);
-      db.exec("BEGIN EXCLUSIVE");
-      process.stdout.write("held\\n");
-      setTimeout(() => { db.exec("ROLLBACK"); db.close(); }, Number(process.argv[2]));`
-    const child = spawn(process.execPath, ["-e", code, file, String(ms)], { cwd: root, stdio: ["ignore", "pipe", "inherit"] })
-    const released = new Promise<number>((done) => child.on("exit", () => done(Date.now())))
-    child.stdout.once("data", () => resolve({ released }))
-    child.once("error", reject)
-  })
 
 const push = async (server: TestServer, cbkId: string) => {
   const startedAt = Date.now()

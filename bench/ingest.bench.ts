@@ -14,6 +14,8 @@ import * as fs from "node:fs"
 import * as os from "node:os"
 import * as path from "node:path"
 import autocannon from "autocannon"
+// @ts-expect-error -- a plain ES module of the build, without type declarations
+import { buildDist } from "../scripts/build.mjs"
 import { freePortFor, rssMiB, startChild, type Child } from "./support/child.js"
 
 const CONNECTIONS = 32
@@ -63,8 +65,10 @@ const startBridge = async (targets: ReadonlyArray<Record<string, unknown>>) => {
   const configFile = path.join(dataDir, "bridge.json")
   fs.writeFileSync(configFile, JSON.stringify({ targets }))
   const port = await freePortFor()
+  // what `npm start` runs: the bundle, built from the sources as they are now
+  await buildDist()
   const child = await startChild(
-    "src/main.ts",
+    "dist/main.mjs",
     [],
     { BRIDGE_DATA_DIR: dataDir, BRIDGE_CONFIG: configFile, BRIDGE_PORT: String(port), BRIDGE_HOST: "127.0.0.1", LOG_LEVEL: "info" },
     /voip-bridge listening/,

@@ -12,10 +12,10 @@ export interface Child {
   readonly stop: () => Promise<void>
 }
 
-/** Starts `tsx <script>` and waits for a line matching `ready` whose first group is the port. */
+/** Starts `<script>` (TypeScript through tsx, built JavaScript as it is) and waits for a line matching `ready` whose first group is the port. */
 export const startChild = (script: string, args: ReadonlyArray<string>, env: Record<string, string>, ready: RegExp, port?: number) =>
   new Promise<Child>((resolve, reject) => {
-    const child = spawn(process.execPath, ["--import", "tsx", script, ...args], { cwd: root, env: { ...process.env, ...env }, stdio: ["ignore", "pipe", "pipe"] })
+    const child = spawn(process.execPath, [...(script.endsWith(".ts") ? ["--import", "tsx"] : []), script, ...args], { cwd: root, env: { ...process.env, ...env }, stdio: ["ignore", "pipe", "pipe"] })
     let out = ""
     const onData = (c: Buffer) => {
       out += c.toString()

@@ -24,6 +24,7 @@ import { Ids } from "./shared/Ids.js"
 import { ImmediateScheduler } from "./shared/ImmediateScheduler.js"
 import { StorageWatch, storageWatchLayer } from "./ops/StorageWatch.js"
 import { Transcoder } from "./recordings/Transcoder.js"
+import { RecordingsStore } from "./recordings/RecordingsStore.js"
 
 export type AppServices =
   | AppConfig
@@ -42,6 +43,7 @@ export type AppServices =
   | DeadLetters
   | StorageWatch
   | Transcoder
+  | RecordingsStore
 
 /** Structured JSON log lines at the configured level. */
 export const loggerLayer = (config: AppConfigShape) =>
@@ -60,7 +62,7 @@ export const appLayer = (config: AppConfigShape, options: { readonly background:
   const repos = Layer.mergeAll(ExtensionsRepo.Default, Outbox.Default, CdrStore.Default).pipe(
     Layer.provideMerge(Targets.Default)
   ).pipe(Layer.provideMerge(base))
-  const services = Layer.mergeAll(Auth.Default, GroupCommit.Default, DeadLetters.Default, StorageWatch.Default, Transcoder.Default).pipe(Layer.provideMerge(repos))
+  const services = Layer.mergeAll(Auth.Default, GroupCommit.Default, DeadLetters.Default, StorageWatch.Default, Transcoder.Default, RecordingsStore.Default).pipe(Layer.provideMerge(repos))
   const ready = (options.background ? Layer.mergeAll(Bootstrap, cronJobsLayer(), workerLayer, storageWatchLayer) : Bootstrap).pipe(Layer.provideMerge(services))
   // the lock is taken before anything touches the database, and released last
   return (options.background ? ready.pipe(Layer.provideMerge(dataDirLockLayer)) : ready).pipe(

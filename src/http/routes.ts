@@ -6,12 +6,12 @@
 import { routes as jsondata } from "../api/routes.js"
 import type { AppConfigShape } from "../config/AppConfig.js"
 import { endpoints as receivers } from "../receive/routes.js"
-import { routes as recordings } from "../recordings/routes.js"
+import { endpoints as recordings } from "../recordings/routes.js"
 import { routes as health } from "./health.js"
 import type { Endpoint } from "./Endpoint.js"
 import type { Route } from "./Route.js"
 
 /** the declared endpoints (src/http/Endpoint.ts), in routing order */
-export const endpoints: ReadonlyArray<Endpoint> = [...receivers]
+export const endpoints: ReadonlyArray<Endpoint> = [...receivers, ...recordings]
 
-export const routesFor = (config: AppConfigShape): ReadonlyArray<Route> => [...endpoints.map((e) => e.route(config)), ...jsondata, ...health, ...recordings]
+export const routesFor = (config: AppConfigShape): ReadonlyArray<Route> => [...endpoints.map((e) => e.route(config)), ...jsondata, ...health]

@@ -1,17 +1,15 @@
 /**
  * Liveness (the process serves: no database), readiness (the database answers, every
  * migration applied, writes not waiting for another process's lock, the delivery worker's
- * writes not failing), the OpenAPI document and Prometheus metrics.
+ * writes not failing) and Prometheus metrics.
  */
 import { SqlClient } from "@effect/sql"
 import { Effect, Option, Schema } from "effect"
-import * as P from "../../schemas/Param.js"
 import { Migrations } from "../db/Database.js"
 import { GroupCommit } from "../db/GroupCommit.js"
 import { WorkerHealth } from "../forwarding/Worker.js"
 import { type Endpoint, endpoint, NO_PARAMS, rest } from "./Endpoint.js"
 import { Metrics } from "./Metrics.js"
-import { openApiDocument } from "./OpenApi.js"
 import { json } from "./Route.js"
 
 /** what every operational endpoint shares: no credentials, nothing read but the query */
@@ -66,22 +64,6 @@ const readyz = endpoint({
     })
 })
 
-const openapi = endpoint({
-  ...operational,
-  id: "openapi",
-  summary: "This document; with method=<name>, the jsondata operations for that method alone",
-  paths: "/openapi.json",
-  params: Schema.Struct({ method: Schema.optional(P.doc("an implemented jsondata method (its name or an alias)")(P.text)) }),
-  answer: rest({
-    "200": { description: "OpenAPI 3.1", content: { "application/json": Schema.Object } },
-    "404": { description: "no such implemented method", content: { "application/json": "coded" } }
-  }),
-  handler: ({ config, params: { method } }) => {
-    const doc = openApiDocument(config, method)
-    return Effect.succeed(doc ? json(doc) : json({ code: -11, message: `no implemented jsondata method ${JSON.stringify(method)}` }, 404))
-  }
-})
-
 const metrics = endpoint({
   ...operational,
   id: "metrics",
@@ -97,4 +79,4 @@ const metrics = endpoint({
     })
 })
 
-export const endpoints: ReadonlyArray<Endpoint> = [healthz, readyz, openapi, metrics]
+export const endpoints: ReadonlyArray<Endpoint> = [healthz, readyz, metrics]

@@ -9,8 +9,9 @@ import { endpoints as receivers } from "../receive/routes.js"
 import { endpoints as recordings } from "../recordings/routes.js"
 import type { Endpoint } from "./Endpoint.js"
 import { endpoints as health } from "./health.js"
+import { documentEndpoint } from "./OpenApi.js"
 import type { Route } from "./Route.js"
 
-export const endpoints: ReadonlyArray<Endpoint> = [...receivers, jsondata, ...health, ...recordings]
+export const endpoints: ReadonlyArray<Endpoint> = [...receivers, jsondata, ...health, documentEndpoint(() => endpoints), ...recordings]
 
 export const routesFor = (config: AppConfigShape): ReadonlyArray<Route> => endpoints.map((e) => e.route(config))

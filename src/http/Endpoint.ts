@@ -212,16 +212,16 @@ export const endpoint = <P, I, A, const K extends AuthKind>(declaration: Declara
       }
     }
 
-    const run = (req: RouteRequest, collected: Collected): Effect.Effect<HttpAnswer, Failure, AppServices> =>
-      Effect.gen(function* () {
-        const raw = toRawParams(collected.pairs)
-        const caller = yield* callerOf(req, raw)
+    // a chain, not a generator: jsondata and the pushes pass here on every request
+    const run = (req: RouteRequest, collected: Collected): Effect.Effect<HttpAnswer, Failure, AppServices> => {
+      const raw = toRawParams(collected.pairs)
+      return Effect.flatMap(callerOf(req, raw), (caller) => {
         const params = decode(raw)
-        if (Either.isLeft(params)) return yield* toInvalidParam(params.left)
+        if (Either.isLeft(params)) return Effect.fail(toInvalidParam(params.left))
         // the auth kind decides which of the two the caller is (CallerOf)
-        const value = yield* declaration.handler({ req, config, params: params.right, raw, collected, caller: caller as CallerOf<K> })
-        return yield* answer.answer(value)
+        return Effect.flatMap(declaration.handler({ req, config, params: params.right, raw, collected, caller: caller as CallerOf<K> }), answer.answer)
       })
+    }
 
     const read = (req: RouteRequest): Effect.Effect<HttpAnswer, Failure, AppServices> => {
       switch (body.kind) {

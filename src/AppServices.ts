@@ -14,6 +14,7 @@ import { DeadLetters } from "./forwarding/DeadLetters.js"
 import { Targets } from "./forwarding/Targets.js"
 import { Metrics } from "./http/Metrics.js"
 import { StorageWatch } from "./ops/StorageWatch.js"
+import { RecordingsStore } from "./recordings/RecordingsStore.js"
 import { Transcoder } from "./recordings/Transcoder.js"
 import { CdrStore } from "./records/CdrStore.js"
 import { Ids } from "./shared/Ids.js"
@@ -34,7 +35,8 @@ export const featureServices = Layer.mergeAll(
   GroupCommit.Default,
   DeadLetters.Default,
   StorageWatch.Default,
-  Transcoder.Default
+  Transcoder.Default,
+  RecordingsStore.Default
 )
 
 /** Every service a handler may use: derived from the layers that provide them. */

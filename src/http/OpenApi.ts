@@ -8,87 +8,31 @@
  * on `method`), the answer any method's answer or a coded failure. Each method's precise
  * shape is in the operation's `x-jsondata-methods` and in its own document,
  * `/openapi.json?method=<name>`, where the same operations take only that method.
+ *
+ * Every other endpoint is declared once (Endpoint.ts) and documents itself from that
+ * declaration; the admin API's part comes from its HttpApi.
  */
-import { JSONSchema, Schema } from "effect"
+import { Effect, Schema } from "effect"
 import { adminOpenApi } from "../admin/Api.js"
 import { methods } from "../../schemas/index.js"
-import * as push from "../../schemas/push.js"
-import { uploadRecordFile } from "../../schemas/upload.js"
-import { type AnyMethodSpec, descriptionOf } from "../../schemas/Method.js"
+import * as P from "../../schemas/Param.js"
+import { type AnyMethodSpec } from "../../schemas/Method.js"
 import { implementationsByName } from "../api/methods.js"
 import type { AppConfigShape } from "../config/AppConfig.js"
-import { receivers } from "../receive/receivers.js"
-
-type Json = Record<string, unknown>
-type Struct = Schema.Schema.Any & { readonly fields: Schema.Struct.Fields }
+import { type Endpoint, endpoint, rest } from "./Endpoint.js"
+import { CODED as coded, converter, CREDENTIALS as credentials, type Json, MALFORMED as malformed, queryParameters, ref, withoutIds } from "./OpenApiSchemas.js"
+import { json } from "./Route.js"
 
 const CODES_DESCRIPTION =
   "0 成功; -1 网络错误; -2 验证错误; -3 方法内部错误（含未知方法）; -5 没有权限; -6 SQL 语句执行错误; -10 数据已经存在; -11 数据不存在; -12 超过最大值错误; -13 文件保存失败; -14 验证组错误（message 指出参数）"
-
-const ref = (name: string) => ({ $ref: `#/components/schemas/${name}` })
-const responseRef = (name: string) => ({ $ref: `#/components/responses/${name}` })
-
-/** Effect marks some schemas (unknown, {}) with an `$id`; repeated inline they would clash, and nothing refers to them. */
-const withoutIds = (value: unknown): unknown =>
-  Array.isArray(value)
-    ? value.map(withoutIds)
-    : typeof value === "object" && value !== null
-      ? Object.fromEntries(Object.entries(value).filter(([k]) => k !== "$id").map(([k, v]) => [k, withoutIds(v)]))
-      : value
-
-/** JSON Schemas of Effect schemas; named ones land in `definitions`, to be `components.schemas`. */
-const converter = () => {
-  const definitions: Record<string, JSONSchema.JsonSchema7> = {}
-  const schemaOf = (schema: Schema.Schema.Any) =>
-    withoutIds(JSONSchema.fromAST(schema.ast, { definitions, definitionPath: "#/components/schemas/", target: "openApi3.1", additionalPropertiesStrategy: "allow" })) as Json
-  const structOf = (schema: Struct): Json => {
-    // an empty Struct means "any object" to Effect; for an answer with no extra fields say exactly that
-    if (Object.keys(schema.fields).length === 0) return { type: "object", properties: {} }
-    const clean = schemaOf(schema)
-    const properties = (clean.properties ?? {}) as Record<string, Json>
-    for (const [name, field] of Object.entries(schema.fields)) {
-      const description = descriptionOf(field)
-      if (description && properties[name]) properties[name] = { ...properties[name], description }
-    }
-    return clean
-  }
-  /**
-   * Parameters are documented as what they decode to (`1` for an integer, not "a string"),
-   * except a JSON-valued one: it decodes to an object but is sent as JSON text (in a JSON
-   * body it may also be the object itself).
-   */
-  const typeOf = (struct: Struct) => {
-    const out = structOf(Object.assign(Schema.typeSchema(struct), { fields: struct.fields }))
-    const properties = (out.properties ?? {}) as Record<string, Json>
-    for (const [name, schema] of Object.entries(properties))
-      if (schema.type === "object")
-        properties[name] = { anyOf: [JSON_TEXT, { type: "object" }], ...(typeof schema.description === "string" ? { description: schema.description } : {}) }
-    return out
-  }
-  return { definitions, schemaOf, structOf, typeOf }
-}
-
-const JSON_TEXT = { type: "string", contentMediaType: "application/json" }
-
-/** A query string carries JSON only as text. */
-const queryParameters = (object: Json, description?: (name: string, schema: Json) => string | undefined) => {
-  const required = new Set((object.required ?? []) as ReadonlyArray<string>)
-  return Object.entries((object.properties ?? {}) as Record<string, Json>).map(([name, schema]) => {
-    const text = description?.(name, schema) ?? (typeof schema.description === "string" ? schema.description : undefined)
-    const inQuery = Array.isArray(schema.anyOf) && schema.anyOf.includes(JSON_TEXT) ? { ...JSON_TEXT, ...(text ? { description: text } : {}) } : schema
-    return { name, in: "query", required: required.has(name), ...(text ? { description: text } : {}), schema: inQuery }
-  })
-}
 
 /** The implemented jsondata methods, in the contract's order; the others answer -3 and are only listed as such. */
 const implemented = methods.filter((spec) => implementationsByName.has(spec.name))
 const namesOf = (spec: AnyMethodSpec) => [spec.name, ...spec.aliases]
 
-const build = (config: AppConfigShape, only: AnyMethodSpec | undefined): Json => {
-  const { definitions, structOf, typeOf } = converter()
-  const coded = ref("CodedAnswer")
-  const credentials = [{ saUser: [], saPassword: [] }, { sessionId: [] }]
-  const malformed = { "4XX": responseRef("Malformed"), "5XX": responseRef("Malformed") }
+const build = (config: AppConfigShape, endpoints: ReadonlyArray<Endpoint>, only: AnyMethodSpec | undefined): Json => {
+  const kit = converter()
+  const { definitions, structOf, typeOf } = kit
 
   // --- jsondata -------------------------------------------------------------------------
   const methodSchemas: Record<string, Json> = {}
@@ -193,107 +137,8 @@ const build = (config: AppConfigShape, only: AnyMethodSpec | undefined): Json =>
     "/voip/api/jsondata.html": { get: jsondataOperation("get"), post: jsondataOperation("post") }
   }
 
-  // --- recordings -----------------------------------------------------------------------
-  const upload = typeOf(Schema.Struct(uploadRecordFile.params.fields))
-  paths["/voip/api/upload_record_file.html"] = {
-    post: {
-      operationId: "uploadRecordFile",
-      summary: `${uploadRecordFile.title} (§${uploadRecordFile.section})`,
-      description: "fileGsm 为文件（multipart/form-data）；sa_user/sa_password 或 sessionId 在 query 或文件之前的表单字段中。",
-      tags: ["recordings"],
-      security: credentials,
-      requestBody: {
-        required: true,
-        content: {
-          "multipart/form-data": {
-            schema: { type: "object", required: [...((upload.required ?? []) as ReadonlyArray<string>), "fileGsm"], properties: { ...(upload.properties as Json), fileGsm: { type: "string", contentMediaType: "application/octet-stream" } } }
-          }
-        }
-      },
-      responses: {
-        "200": { description: "编码的应答", content: { "application/json": { schema: { anyOf: [{ allOf: [coded, structOf(uploadRecordFile.result)] }, coded] } } } },
-        ...malformed
-      }
-    }
-  }
-  // a download open to configured addresses needs no credentials from them
-  const downloadSecurity = config.recordings.openTo.length > 0 ? [...credentials, {}] : credentials
-  const audio = Object.fromEntries(["audio/wav", "audio/mpeg", "audio/gsm", "audio/amr", "audio/mp4", "audio/aac", "audio/ogg", "application/octet-stream"].map((type) => [type, { schema: { type: "string", contentMediaType: type } }]))
-  const fileResponses = {
-    "200": { description: "the recording (Range requests answered 206)", content: audio },
-    "206": { description: "part of the recording", content: audio },
-    "404": { description: "no such recording, or not the caller's (one answer for both)", content: { "application/json": { schema: coded } } },
-    ...malformed
-  }
-  paths["/voip/record/{enterprise}/{month}/{day}/{file}"] = {
-    get: {
-      operationId: "downloadRecordingByPath",
-      summary: "录音下载（按路径）",
-      description: "The path an upload answered (`path`): <企业号>/<yyyymm>/<dd>/<file>. An agent gets its own calls' recordings, an administrator the enterprise's.",
-      tags: ["recordings"],
-      security: downloadSecurity,
-      parameters: ["enterprise", "month", "day", "file"].map((name) => ({ name, in: "path", required: true, schema: { type: "string" } })),
-      responses: fileResponses
-    }
-  }
-  paths["/voip/api/client/download/record.json"] = {
-    get: {
-      operationId: "downloadRecordingByCall",
-      summary: "录音下载（按通话记录 ID，§2.4.1）",
-      tags: ["recordings"],
-      security: downloadSecurity,
-      parameters: [
-        { name: "id", in: "query", required: true, description: "通话记录 ID（平台的或本地的）", schema: { type: "string", pattern: "^\\d{1,20}$" } },
-        { name: "ismp3", in: "query", required: false, description: "1: MP3（转码一次后缓存）", schema: { type: "string", enum: ["0", "1"] } }
-      ],
-      responses: {
-        ...fileResponses,
-        "200": { description: "the recording, or a coded answer (-14 for a bad id)", content: { ...audio, "application/json": { schema: coded } } },
-        "415": { description: "cannot be transcoded to MP3 (-13); ask with ismp3=0", content: { "application/json": { schema: coded } } }
-      }
-    }
-  }
-
-  // --- the platform's pushes (paths and guards from config) --------------------------------
-  const pushSchemas = { voip: push.CallPush, workorder: push.WorkOrderPush, callback: push.CallbackPush } as const
-  const pushTitles = { voip: "录音推送第三方接口 (§2.10.4)：平台推送，提交后才应答", workorder: "工单推送 (§2.12.9)", callback: "回拨状态推送 (§2.3.1 callbackUrl)" } as const
-  const ack = structOf(push.PushAck)
-  for (const receiver of receivers) {
-    const guard = config.receive[receiver.name]
-    const body = typeOf(pushSchemas[receiver.name])
-    const operation = (verb: "GET" | "POST") => ({
-      operationId: `push_${receiver.name}_${verb.toLowerCase()}`,
-      summary: pushTitles[receiver.name],
-      description: guard.allowFrom.length > 0 ? "Accepted only from the configured addresses (others -5)." : undefined,
-      tags: ["push"],
-      security: guard.token !== undefined ? [{ receiverToken: [] }, { receiverTokenHeader: [] }] : [],
-      ...(verb === "GET"
-        ? { parameters: queryParameters(body) }
-        : { requestBody: { required: false, content: Object.fromEntries(["application/x-www-form-urlencoded", "multipart/form-data", "application/json"].map((type) => [type, { schema: body }])) } }),
-      responses: { "200": { description: "{code: 0} once stored; a coded failure otherwise", content: { "application/json": { schema: { anyOf: [ack, coded] } } } }, ...malformed }
-    })
-    paths[guard.path] = Object.fromEntries(receiver.methods.map((verb) => [verb.toLowerCase(), operation(verb)]))
-  }
-
-  // --- the bridge's own -------------------------------------------------------------------
-  const operational = (operationId: string, summary: string, responses: Json, parameters?: ReadonlyArray<Json>) => ({
-    get: { operationId, summary, tags: ["operations"], security: [], ...(parameters ? { parameters } : {}), responses }
-  })
-  paths["/healthz"] = operational("healthz", "Liveness", { "200": { description: "the process serves", content: { "application/json": { schema: { type: "object", properties: { status: { const: "ok" } } } } } } })
-  paths["/readyz"] = operational("readyz", "Readiness: database reachable, migrations applied, writes and the delivery worker not failing", {
-    "200": { description: "ready", content: { "application/json": { schema: { type: "object", required: ["status"], properties: { status: { const: "ready" } } } } } },
-    "503": { description: "not ready, and why", content: { "application/json": { schema: { type: "object", required: ["status"], properties: { status: { const: "not ready" } } } } } }
-  })
-  paths["/metrics"] = operational("metrics", "Prometheus metrics", { "200": { description: "Prometheus text exposition", content: { "text/plain": { schema: { type: "string" } } } } })
-  paths["/openapi.json"] = operational(
-    "openapi",
-    "This document; with method=<name>, the jsondata operations for that method alone",
-    {
-      "200": { description: "OpenAPI 3.1", content: { "application/json": { schema: { type: "object" } } } },
-      "404": { description: "no such implemented method", content: { "application/json": { schema: coded } } }
-    },
-    [{ name: "method", in: "query", required: false, schema: { type: "string", enum: implemented.flatMap(namesOf) } }]
-  )
+  // everything else is declared as an endpoint: its operations come from that declaration
+  for (const e of endpoints) Object.assign(paths, e.openApi(config, kit))
 
   // the admin API is declared with HttpApi: its part of the document is derived from that declaration
   const adminPart = adminOpenApi()
@@ -330,13 +175,34 @@ const cache = new WeakMap<AppConfigShape, Map<string, Json>>()
  * the schemas do not change while the process runs. `method` (a name or an alias) asks
  * for that method's own document; undefined when it is not an implemented method.
  */
-export const openApiDocument = (config: AppConfigShape, method?: string): Json | undefined => {
+export const openApiDocument = (config: AppConfigShape, endpoints: ReadonlyArray<Endpoint>, method?: string): Json | undefined => {
   const spec = method === undefined ? undefined : implemented.find((s) => namesOf(s).includes(method))
   if (method !== undefined && spec === undefined) return undefined
   let built = cache.get(config)
   if (!built) cache.set(config, (built = new Map()))
   const key = spec?.name ?? ""
   let doc = built.get(key)
-  if (!doc) built.set(key, (doc = JSON.parse(JSON.stringify(build(config, spec))) as Json))
+  if (!doc) built.set(key, (doc = JSON.parse(JSON.stringify(build(config, endpoints, spec))) as Json))
   return doc
 }
+
+/** `GET /openapi.json`: the document of `endpoints()` — the list this endpoint is itself part of. */
+export const documentEndpoint = (endpoints: () => ReadonlyArray<Endpoint>) =>
+  endpoint({
+    id: "openapi",
+    summary: "This document; with method=<name>, the jsondata operations for that method alone",
+    tags: ["operations"],
+    paths: "/openapi.json",
+    methods: ["GET"],
+    auth: { kind: "none" },
+    body: { kind: "none" },
+    params: Schema.Struct({ method: Schema.optional(P.doc("an implemented jsondata method (its name or an alias)")(P.text)) }),
+    answer: rest({
+      "200": { description: "OpenAPI 3.1", content: { "application/json": Schema.Record({ key: Schema.String, value: Schema.Unknown }) } },
+      "404": { description: "no such implemented method", content: { "application/json": "coded" } }
+    }),
+    handler: ({ config, params: { method } }) => {
+      const doc = openApiDocument(config, endpoints(), method)
+      return Effect.succeed(doc ? json(doc) : json({ code: -11, message: `no implemented jsondata method ${JSON.stringify(method)}` }, 404))
+    }
+  })

@@ -1,13 +1,17 @@
 /**
- * Every HTTP route of the bridge, in one list (the receivers' paths come from config). The
- * paths are disjoint; express tries them in this order, so the platform's pushes — the
- * busiest — come first.
+ * Every declared HTTP endpoint of the bridge, in one list (the receivers' paths come from
+ * config). The paths are disjoint; express tries them in this order, so the platform's
+ * pushes — the busiest — come first.
  */
-import { routes as jsondata } from "../api/routes.js"
+import { jsondata } from "../api/routes.js"
 import type { AppConfigShape } from "../config/AppConfig.js"
-import { routesFor as receivers } from "../receive/routes.js"
-import { routes as recordings } from "../recordings/routes.js"
-import { routes as health } from "./health.js"
+import { endpoints as receivers } from "../receive/routes.js"
+import { endpoints as recordings } from "../recordings/routes.js"
+import type { Endpoint } from "./Endpoint.js"
+import { endpoints as health } from "./health.js"
+import { documentEndpoint } from "./OpenApi.js"
 import type { Route } from "./Route.js"
 
-export const routesFor = (config: AppConfigShape): ReadonlyArray<Route> => [...receivers(config), ...jsondata, ...health, ...recordings]
+export const endpoints: ReadonlyArray<Endpoint> = [...receivers, jsondata, ...health, documentEndpoint(() => endpoints), ...recordings]
+
+export const routesFor = (config: AppConfigShape): ReadonlyArray<Route> => endpoints.map((e) => e.route(config))

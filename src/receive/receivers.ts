@@ -19,9 +19,11 @@ export interface Received {
   readonly key: string | null
 }
 
-export interface Receiver<A> {
+export interface Receiver<A, I> {
   readonly name: "voip" | "workorder" | "callback"
-  readonly schema: Schema.Schema<A, unknown>
+  /** what the push is called in the API document */
+  readonly summary: string
+  readonly schema: Schema.Schema<A, I> & { readonly fields: Schema.Struct.Fields }
   readonly methods: ReadonlyArray<"GET" | "POST">
   readonly receive: (push: A) => Received
   /** a state change committed with the event: resolved before the commit, run inside it (synchronously) */
@@ -42,9 +44,10 @@ const enterpriseOf = (extension: unknown) => (typeof extension === "string" || t
 const memoObject = (memo: EmbeddedJson | undefined) =>
   memo?.parsed && typeof memo.value === "object" && memo.value !== null && !Array.isArray(memo.value) ? (memo.value as Record<string, unknown>) : undefined
 
-const voip: Receiver<typeof CallPush.Type> = {
+const voip: Receiver<typeof CallPush.Type, typeof CallPush.Encoded> = {
   name: "voip",
-  schema: CallPush as Receiver<typeof CallPush.Type>["schema"],
+  summary: "录音推送第三方接口 (§2.10.4)：平台推送，提交后才应答",
+  schema: CallPush,
   methods: ["GET", "POST"],
   receive: (push) => {
     const memo = memoObject(push.memo)
@@ -80,9 +83,10 @@ const voip: Receiver<typeof CallPush.Type> = {
     })
 }
 
-const workorder: Receiver<typeof WorkOrderPush.Type> = {
+const workorder: Receiver<typeof WorkOrderPush.Type, typeof WorkOrderPush.Encoded> = {
   name: "workorder",
-  schema: WorkOrderPush as Receiver<typeof WorkOrderPush.Type>["schema"],
+  summary: "工单推送 (§2.12.9)",
+  schema: WorkOrderPush,
   methods: ["POST", "GET"],
   receive: (push) => ({
     type: WORKORDER_EVENT_TYPES[push.wo_action as 1 | 2 | 3 | 4],
@@ -95,9 +99,10 @@ const workorder: Receiver<typeof WorkOrderPush.Type> = {
   })
 }
 
-const callback: Receiver<typeof CallbackPush.Type> = {
+const callback: Receiver<typeof CallbackPush.Type, typeof CallbackPush.Encoded> = {
   name: "callback",
-  schema: CallbackPush as Receiver<typeof CallbackPush.Type>["schema"],
+  summary: "回拨状态推送 (§2.3.1 callbackUrl)",
+  schema: CallbackPush,
   methods: ["GET", "POST"],
   receive: (push) => ({
     type: "callback.status",

@@ -4,19 +4,14 @@
  * sender's retry (same natural key) is acknowledged again and stored once.
  */
 import type { IncomingMessage } from "node:http"
-import { Clock, Effect, Either, ParseResult, Schema } from "effect"
-import { AuthFailed, InvalidParam, NoPermission, StorageFailed } from "../api/Errors.js"
-import { toInvalidParam } from "../api/Implementation.js"
-import type { AppConfigShape } from "../config/AppConfig.js"
+import { Clock, Effect, Either } from "effect"
+import { InvalidParam, StorageFailed } from "../api/Errors.js"
 import { GroupCommit } from "../db/GroupCommit.js"
 import { Outbox } from "../events/Outbox.js"
-import { type Collected, collect, queryPairs, requestTarget, toRawParams } from "../http/Params.js"
-import { json, type Route } from "../http/Route.js"
-import { allowList } from "../shared/Network.js"
-import { sameSecret } from "../shared/Secret.js"
+import { coded, type Endpoint, endpoint, NO_PARAMS } from "../http/Endpoint.js"
+import { type Collected, queryPairs, requestTarget } from "../http/Params.js"
 import { type Receiver, receivers, requestKey } from "./receivers.js"
 
-const OK = { code: 0, message: "OK" } as const
 /** the parameter that carries a receiver's shared token (or the X-Bridge-Token header) */
 const TOKEN = "token"
 
@@ -149,29 +144,24 @@ const rawOf = (req: IncomingMessage, collected: Collected, token: string | undef
   return left ? Either.left(tokenLeft) : Either.right(JSON.stringify({ method: req.method, query: cleanQuery, contentType, ...rest }))
 }
 
-const routeFor = <A>(receiver: Receiver<A>, config: AppConfigShape["receive"][Receiver<A>["name"]], bodyLimit: number): Route => {
-  const allowed = allowList(config.allowFrom)
-  const decode = Schema.decodeUnknownEither(receiver.schema, { errors: "first", onExcessProperty: "ignore" })
-  return {
+/** One endpoint per receiver: its path and guards (token, addresses) from config. */
+const endpointFor = <A, I>(receiver: Receiver<A, I>) =>
+  endpoint({
+    id: `push_${receiver.name}`,
+    summary: receiver.summary,
+    tags: ["push"],
+    paths: (config) => config.receive[receiver.name].path,
     methods: receiver.methods,
-    path: config.path,
-    handle: (req) =>
+    auth: { kind: "token", token: (config) => config.receive[receiver.name].token },
+    allowFrom: (config) => config.receive[receiver.name].allowFrom,
+    body: { kind: "form" },
+    params: receiver.schema,
+    answer: coded(NO_PARAMS, "{code: 0} once stored; a coded failure otherwise"),
+    handler: ({ req, config, params, collected }) =>
       Effect.gen(function* () {
-        if (config.allowFrom.length > 0 && !allowed(req.socket.remoteAddress))
-          return yield* new NoPermission({ message: `pushes to ${config.path} are not accepted from ${req.socket.remoteAddress}` })
-        const collected = yield* collect(req, { bodyLimit })
-        const { pairs } = collected
-        const params = toRawParams(pairs)
-        if (config.token !== undefined) {
-          const header = req.headers["x-bridge-token"]
-          const given = typeof params[TOKEN] === "string" ? params[TOKEN] : typeof header === "string" ? header : undefined
-          if (!sameSecret(given, config.token)) return yield* new AuthFailed({ message: "authentication failed: wrong or missing token" })
-        }
-        const raw = rawOf(req, collected, config.token)
+        const raw = rawOf(req, collected, config.receive[receiver.name].token)
         if (Either.isLeft(raw)) return yield* raw.left
-        const decoded = decode(params)
-        if (Either.isLeft(decoded)) return yield* toInvalidParam(decoded.left as ParseResult.ParseError)
-        const received = receiver.receive(decoded.right)
+        const received = receiver.receive(params)
         const outbox = yield* Outbox
         const commit = yield* GroupCommit
         const apply = receiver.apply ? yield* receiver.apply(received) : undefined
@@ -181,7 +171,7 @@ const routeFor = <A>(receiver: Receiver<A>, config: AppConfigShape["receive"][Re
           source: `push:${receiver.name}`,
           data: received.data,
           raw: raw.right,
-          dedupKey: received.key ?? `${receiver.name}:${requestKey(pairs.filter(([k]) => !isTokenName(k)), yield* Clock.currentTimeMillis)}`
+          dedupKey: received.key ?? `${receiver.name}:${requestKey(collected.pairs.filter(([k]) => !isTokenName(k)), yield* Clock.currentTimeMillis)}`
         }
         yield* commit
           .submit((_, prepared) => {
@@ -194,10 +184,8 @@ const routeFor = <A>(receiver: Receiver<A>, config: AppConfigShape["receive"][Re
               Effect.zipRight(Effect.logError("push could not be stored", e), Effect.fail(new StorageFailed({ message: "the push could not be stored; send it again" })))
             )
           )
-        return json(OK)
+        return {}
       })
-  }
-}
+  })
 
-export const routesFor = (config: AppConfigShape): ReadonlyArray<Route> =>
-  receivers.map((r) => routeFor(r as Receiver<unknown>, config.receive[r.name], config.http.bodyLimitBytes))
+export const endpoints: ReadonlyArray<Endpoint> = [endpointFor(receivers[0]), endpointFor(receivers[1]), endpointFor(receivers[2])]

@@ -4,6 +4,7 @@
  * under `src/` implement them, and `/openapi.json` is generated from them.
  */
 import { Option, Schema, SchemaAST } from "effect"
+import { SentAsId } from "./Param.js"
 
 export interface MethodSpec<
   P extends Schema.Struct.Fields = Schema.Struct.Fields,
@@ -64,7 +65,14 @@ export type ResultOf<M extends AnyMethodSpec> = Schema.Schema.Type<M["result"]>
  * The contract's description of a field, wherever its annotation sits: `Schema.optional(x)`
  * wraps x in a union with undefined, and a transformation's own node is lost by typeSchema.
  */
-export const descriptionOf = (field: Schema.Struct.Field): string | undefined => {
+export const descriptionOf = (field: Schema.Struct.Field): string | undefined =>
+  Option.getOrUndefined(SchemaAST.getDescriptionAnnotation(annotatedOf(field)))
+
+/** How the field is sent, when its declaration says (`sentAs`): merged into its documented schema. */
+export const sentAsOf = (field: Schema.Struct.Field): Readonly<Record<string, unknown>> | undefined =>
+  annotatedOf(field).annotations[SentAsId] as Readonly<Record<string, unknown>> | undefined
+
+const annotatedOf = (field: Schema.Struct.Field): SchemaAST.AST => {
   const ast = field.ast
   let annotated: SchemaAST.AST =
     ast._tag === "PropertySignatureDeclaration" ? ast.type : ast._tag === "PropertySignatureTransformation" ? ast.to.type : ast
@@ -72,5 +80,5 @@ export const descriptionOf = (field: Schema.Struct.Field): string | undefined =>
     const defined = annotated.types.filter((t) => t._tag !== "UndefinedKeyword")
     if (defined.length === 1 && defined[0]) annotated = defined[0]
   }
-  return Option.getOrUndefined(SchemaAST.getDescriptionAnnotation(annotated))
+  return annotated
 }

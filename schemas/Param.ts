@@ -299,6 +299,16 @@ export const doc =
   <S extends Schema.Schema.All>(schema: S): S =>
     schema.annotations({ description }) as S
 
+/**
+ * How a parameter looks on the wire, for the documentation: a text parameter's schema says only
+ * "a string" once decoded, so a check it makes (a pattern, a set of values) is stated here.
+ */
+export const SentAsId: unique symbol = Symbol.for("voip-bridge/SentAs")
+export const sentAs =
+  (wire: Readonly<Record<string, unknown>>) =>
+  <S extends Schema.Schema.All>(schema: S): S =>
+    schema.annotations({ [SentAsId]: wire }) as S
+
 /** 0 … N−1 (tail-recursive, so N up to ~1000 type-checks). */
 type Below<N extends number, Acc extends ReadonlyArray<number> = []> = Acc["length"] extends N ? Acc[number] : Below<N, [...Acc, Acc["length"]]>
 /** 1 … N, the numbers of the contract's numbered fields (`woOther1`…`woOther50`, `woStep1Time`…). */

@@ -100,3 +100,14 @@ describe("health", () => {
     expect(await res.json()).toMatchObject({ status: "ready", database: true })
   })
 })
+
+describe("parameters whose checks are not in their decoded type", () => {
+  it("still say them: the download's id pattern and ismp3 values, /openapi.json's method names", async () => {
+    type Param = { name: string; schema: { pattern?: string; enum?: ReadonlyArray<string> } }
+    const doc = (await (await fetch(`${server.url}/openapi.json`)).json()) as { paths: Record<string, { get?: { parameters?: Array<Param> } }> }
+    const download = doc.paths["/voip/api/client/download/record.json"]!.get!.parameters!
+    expect(download.find((p) => p.name === "id")?.schema.pattern).toBe("^\\d{1,20}$")
+    expect(download.find((p) => p.name === "ismp3")?.schema.enum).toEqual(["0", "1"])
+    expect(doc.paths["/openapi.json"]!.get!.parameters!.find((p) => p.name === "method")?.schema.enum).toContain("getExtension")
+  })
+})

@@ -196,7 +196,9 @@ export const documentEndpoint = (endpoints: () => ReadonlyArray<Endpoint>) =>
     methods: ["GET"],
     auth: { kind: "none" },
     body: { kind: "none" },
-    params: Schema.Struct({ method: Schema.optional(P.doc("an implemented jsondata method (its name or an alias)")(P.text)) }),
+    params: Schema.Struct({
+      method: Schema.optional(P.doc("an implemented jsondata method (its name or an alias)")(P.sentAs({ type: "string", enum: implemented.flatMap(namesOf) })(P.text)))
+    }),
     answer: rest({
       "200": { description: "OpenAPI 3.1", content: { "application/json": Schema.Record({ key: Schema.String, value: Schema.Unknown }) } },
       "404": { description: "no such implemented method", content: { "application/json": "coded" } }

@@ -4,7 +4,7 @@
  * per document: named schemas land in its `components.schemas`.
  */
 import { JSONSchema, Schema } from "effect"
-import { descriptionOf } from "../../schemas/Method.js"
+import { descriptionOf, sentAsOf } from "../../schemas/Method.js"
 
 export type Json = Record<string, unknown>
 export type Struct = Schema.Schema.Any & { readonly fields: Schema.Struct.Fields }
@@ -51,7 +51,8 @@ export const converter = (): Converter => {
     const properties = (clean.properties ?? {}) as Record<string, Json>
     for (const [name, field] of Object.entries(schema.fields)) {
       const description = descriptionOf(field)
-      if (description && properties[name]) properties[name] = { ...properties[name], description }
+      const wire = sentAsOf(field)
+      if (properties[name] && (description || wire)) properties[name] = { ...properties[name], ...wire, ...(description ? { description } : {}) }
     }
     return clean
   }

@@ -252,8 +252,8 @@ const byCallRecord = endpoint({
   auth: downloaders,
   body: { kind: "none" },
   params: Schema.Struct({
-    id: P.doc("通话记录 ID（平台的或本地的）")(P.idText),
-    ismp3: Schema.optional(P.doc("1: MP3（转码一次后缓存）")(P.text))
+    id: P.doc("通话记录 ID（平台的或本地的）")(P.sentAs({ type: "string", pattern: "^\\d{1,20}$" })(P.idText)),
+    ismp3: Schema.optional(P.doc("1: MP3（转码一次后缓存）")(P.sentAs({ type: "string", enum: ["0", "1"] })(P.text)))
   }),
   answer: rest({ ...fileResponses, "415": { description: "cannot be transcoded to MP3 (-13); ask with ismp3=0", content: { "application/json": "coded" } } }),
   handler: ({ config, params: { id, ismp3 }, caller }) =>

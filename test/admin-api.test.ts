@@ -3,6 +3,7 @@
  * server serves, and what the platform would answer in its own style is answered in ours.
  */
 import * as fs from "node:fs"
+import * as net from "node:net"
 import * as path from "node:path"
 import { Validator } from "@seriousme/openapi-schema-validator"
 import Database from "better-sqlite3"
@@ -150,5 +151,35 @@ describe("answers in the API's coded style", () => {
     expect(raw.status).toBe(200)
     const basic = await call("GET", "/admin/api/targets", { auth: false, headers: { authorization: `Basic ${token()}` } })
     expect(basic.status).toBe(401)
+  })
+
+  it("refuses the token under any scheme of seven characters but Bearer (the platform only cuts them off)", async () => {
+    for (const header of [`Digest ${token()}`, `Bearer:${token()}`, `!!!!!!X${token()}`]) {
+      const res = await call("GET", "/admin/api/targets", { auth: false, headers: { authorization: header } })
+      expect(res.status, header.slice(0, 7)).toBe(401)
+      expect(res.body.code).toBe(-2)
+    }
+  })
+
+  it("counts a request whose client went away as aborted, not as a failure", async () => {
+    const aborted = async () => Number(/bridge_http_requests_aborted_total\{route="\/admin\/api"\} (\d+)/.exec(await (await fetch(`${server.url}/metrics`)).text())?.[1] ?? 0)
+    const before = await aborted()
+    await new Promise<void>((resolve) => {
+      const url = new URL(server.url)
+      const socket = net.connect(Number(url.port), url.hostname, () => {
+        socket.write(`POST /admin/api/targets HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer ${token()}\r\nContent-Type: application/json\r\nContent-Length: 100\r\n\r\n{"na`)
+        setTimeout(() => {
+          socket.destroy()
+          resolve()
+        }, 100)
+      })
+    })
+    let after = before
+    for (let i = 0; i < 40 && after === before; i++) {
+      await new Promise((r) => setTimeout(r, 25))
+      after = await aborted()
+    }
+    expect(after).toBe(before + 1)
+    await healthy()
   })
 })

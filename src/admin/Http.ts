@@ -2,7 +2,7 @@
  * The admin API's handlers (one per endpoint of Api.ts) and the Node handler that serves
  * them, built on the app's own runtime: express hands it every request under /admin/api.
  */
-import { HttpApiBuilder, HttpApiError, HttpBody, type HttpServerRequest, HttpServerError, HttpServerResponse } from "@effect/platform"
+import { HttpApiBuilder, HttpApiError, HttpBody, HttpServerError, HttpServerRequest, HttpServerResponse } from "@effect/platform"
 import { NodeHttpServer, NodeHttpServerRequest } from "@effect/platform-node"
 import { SqlError } from "@effect/sql/SqlError"
 import { Cause, Effect, Either, Layer, Option, ParseResult, Redacted, Schema } from "effect"
@@ -232,10 +232,15 @@ const AuthLive = Layer.effect(
   AdminAuth,
   Effect.map(Effect.context<AppConfig>(), (context) =>
     AdminAuth.of({
+      // the platform cuts the header's first 7 characters whatever they say: the scheme is checked
+      // here, case-insensitively (RFC 9110 §11.1), so a token under another scheme is refused
       bearer: (token) =>
-        Effect.flatMap(Effect.provide(ensureAdminToken, context), (expected) =>
-          sameSecret(Redacted.value(token).trim(), expected) ? Effect.void : Effect.fail(Unauthorized.answer)
-        )
+        Effect.gen(function* () {
+          const request = yield* HttpServerRequest.HttpServerRequest
+          const expected = yield* Effect.provide(ensureAdminToken, context)
+          const scheme = /^bearer\s+/i.test(request.headers.authorization ?? "")
+          if (!scheme || !sameSecret(Redacted.value(token).trim(), expected)) return yield* Effect.fail(Unauthorized.answer)
+        })
     })
   )
 )
@@ -289,6 +294,8 @@ export const adminHandler = Effect.gen(function* () {
         const { method, url } = failure.value.request
         return Effect.succeed(coded(404, -11, `no such endpoint: ${method} ${new URL(url, "http://x").pathname}`))
       }
+      // a client gone away: its fiber was interrupted, nobody waits for an answer (counted by the host)
+      if (Cause.isInterruptedOnly(cause)) return Effect.failCause(cause)
       return Effect.as(Effect.logError("admin API failed", cause), coded(500, -3, "internal error"))
     }),
     Effect.map(asBefore)

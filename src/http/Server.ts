@@ -78,6 +78,10 @@ export const makeApp = (runtime: AppRuntime, table: ReadonlyArray<Route>) => {
     const started = performance.now()
     if (wasRepaired(req.socket)) res.setHeader("Connection", "close")
     res.once("finish", () => metrics.httpRequests.labels({ route: "/admin/api", method: req.method, status: res.statusCode }).observe((performance.now() - started) / 1000))
+    // closed before an answer was finished: the client went away (its fiber is interrupted by the handler)
+    res.once("close", () => {
+      if (!res.writableFinished) metrics.httpAborted.inc({ route: "/admin/api" })
+    })
     admin(req, res)
   })
 

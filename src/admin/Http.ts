@@ -7,6 +7,7 @@ import { NodeHttpServer, NodeHttpServerRequest } from "@effect/platform-node"
 import { SqlError } from "@effect/sql/SqlError"
 import { Cause, Effect, Either, Layer, Option, ParseResult, Redacted, Schema } from "effect"
 import * as AdminSchema from "../../schemas/admin.js"
+import { problemsOf } from "../../schemas/Param.js"
 import { ensureAdminToken } from "../Bootstrap.js"
 import { AppConfig } from "../config/AppConfig.js"
 import { EventsStore } from "../events/EventsStore.js"
@@ -18,8 +19,8 @@ import { sameSecret } from "../shared/Secret.js"
 import { AdminApi, AdminAuth, BadRequest, Conflict, Internal, NotFound, RecoverBody, ResendBody, TooLarge, Unauthorized, UnsupportedCharset } from "./Api.js"
 
 const problem = (e: ParseResult.ParseError) => {
-  const [issue] = ParseResult.ArrayFormatter.formatErrorSync(e)
-  return `${issue?.path.join(".") || "(body)"}: ${issue?.message ?? "invalid"}`
+  const [issue] = problemsOf(e)
+  return `${issue?.path || "(body)"}: ${issue?.message ?? "invalid"}`
 }
 
 /** Decodes with the endpoint's declared schema; the first problem, field named, is the 400. */

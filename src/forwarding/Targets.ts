@@ -5,7 +5,8 @@
  * the admin API live on until deleted there.
  */
 import { SqlClient } from "@effect/sql"
-import { Clock, Effect, Either, ParseResult, Queue, Schema } from "effect"
+import { Clock, Effect, Either, Queue, Schema } from "effect"
+import { problemsOf } from "../../schemas/Param.js"
 import { AppConfig } from "../config/AppConfig.js"
 import { StoredTargetSchema, type Target, TargetSchema } from "./Target.js"
 
@@ -37,8 +38,8 @@ export class Targets extends Effect.Service<Targets>()("Targets", {
         stored.push(strict.right)
         continue
       }
-      const [issue] = ParseResult.ArrayFormatter.formatErrorSync(strict.left)
-      const problem = `${issue?.path.join(".")}: ${issue?.message}`
+      const [issue] = problemsOf(strict.left)
+      const problem = `${issue?.path}: ${issue?.message}`
       const loose = decodeStored(raw)
       if (Either.isLeft(loose)) {
         // unreadable: left out (its row stays for an operator to look at), the bridge still starts

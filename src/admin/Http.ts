@@ -3,7 +3,8 @@
  * them, built on the app's own runtime: express hands it every request under /admin/api.
  */
 import { HttpApiBuilder, HttpApiError, HttpBody, HttpServerError, HttpServerRequest, HttpServerResponse } from "@effect/platform"
-import { NodeHttpServer, NodeHttpServerRequest } from "@effect/platform-node"
+import * as NodeHttpServer from "@effect/platform-node/NodeHttpServer"
+import * as NodeHttpServerRequest from "@effect/platform-node/NodeHttpServerRequest"
 import { SqlError } from "@effect/sql/SqlError"
 import { Cause, Effect, Either, Layer, Option, ParseResult, Redacted, Schema } from "effect"
 import * as AdminSchema from "../../schemas/admin.js"

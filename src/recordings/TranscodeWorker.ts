@@ -7,7 +7,8 @@ import * as fs from "node:fs"
 import { parentPort, workerData } from "node:worker_threads"
 import { errnoCode } from "../shared/Errno.js"
 import { writeDurably } from "./Files.js"
-import { UnsupportedAudio, wavToMp3 } from "./Transcode.js"
+import { wavToMp3 } from "./Transcode.js"
+import { UnsupportedAudio } from "./UnsupportedAudio.js"
 
 export interface TranscodeJob {
   readonly original: string

@@ -12,7 +12,7 @@ import { Worker } from "node:worker_threads"
 import { Deferred, Effect, FiberId } from "effect"
 import { FileSaveFailed } from "../api/Errors.js"
 import { errnoCode } from "../shared/Errno.js"
-import { UnsupportedAudio } from "./Transcode.js"
+import { UnsupportedAudio } from "./UnsupportedAudio.js"
 import type { TranscodeJob, TranscodeReply } from "./TranscodeWorker.js"
 
 /**

@@ -5,9 +5,13 @@
 export interface Bench {
   readonly name: string
   readonly run: () => Promise<ReadonlyArray<string>>
+  /** run only when named */
+  readonly only?: boolean
 }
 
 export const benches: ReadonlyArray<Bench> = [
   { name: "findDialrecord", run: () => import("./findDialrecord.bench.js").then((m) => m.run()) },
-  { name: "ingest", run: () => import("./ingest.bench.js").then((m) => m.run()) }
+  { name: "ingest", run: () => import("./ingest.bench.js").then((m) => m.run()) },
+  // not in the default run: the short guard of the two above
+  { name: "quick", run: () => import("./quick.bench.js").then((m) => m.run()), only: true }
 ]

@@ -40,12 +40,12 @@ const memo = (cdrId: number) =>
     paramvalue: "a=b&c=d"
   })
 
-const load = (port: number, firstId: number) => {
+export const load = (port: number, firstId: number, durationS = DURATION_S) => {
   let next = firstId
   return autocannon({
     url: `http://127.0.0.1:${port}`,
     connections: CONNECTIONS,
-    duration: DURATION_S,
+    duration: durationS,
     requests: [
       {
         method: "POST",
@@ -60,7 +60,7 @@ const load = (port: number, firstId: number) => {
   })
 }
 
-const startBridge = async (targets: ReadonlyArray<Record<string, unknown>>) => {
+export const startBridge = async (targets: ReadonlyArray<Record<string, unknown>>) => {
   const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), "vb-bench-"))
   const configFile = path.join(dataDir, "bridge.json")
   fs.writeFileSync(configFile, JSON.stringify({ targets }))
@@ -93,16 +93,16 @@ const peakRss = (child: Child) => {
   }
 }
 
-const line = (name: string, r: autocannon.Result) =>
+export const line = (name: string, r: autocannon.Result) =>
   `  ${name.padEnd(30)}: ${r.requests.average.toFixed(0).padStart(6)} req/s, p50 ${r.latency.p50} ms, p99 ${r.latency.p99} ms, non-2xx ${r.non2xx}, errors ${r.errors}`
 
-const median = (xs: ReadonlyArray<number>) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!
+export const median = (xs: ReadonlyArray<number>) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!
 
 export const run = async () => {
   // 1. express and the bridge (no target) side by side, each warmed up alike, then measured in
   //    alternating rounds: the machine's noise drifts over minutes, so each round's ratio
   //    compares two runs a few seconds apart, and the median round is the figure
-  const baseline = await startChild("bench/support/noop-server.ts", [], {}, /listening (\d+)/)
+  const baseline = await startChild("bench/support/noop-server.mjs", [], {}, /listening (\d+)/)
   const alone = await startBridge([])
   await load(baseline.port, 1)
   await load(alone.child.port, 100_000_000)

@@ -2,7 +2,7 @@
 import { benches } from "./index.js"
 
 const wanted = process.argv.slice(2)
-const selected = wanted.length === 0 ? benches : benches.filter((b) => wanted.includes(b.name))
+const selected = wanted.length === 0 ? benches.filter((b) => !b.only) : benches.filter((b) => wanted.includes(b.name))
 if (selected.length === 0) {
   process.stderr.write(`no such benchmark: ${wanted.join(", ")} (have: ${benches.map((b) => b.name).join(", ")})\n`)
   process.exit(2)

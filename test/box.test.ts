@@ -39,6 +39,16 @@ const post = async (fields: Record<string, string>, file?: { name: string; bytes
   return Object.assign((await res.json()) as Answer, { httpStatus: res.status })
 }
 
+const admin = async (method: string, p: string, body?: unknown) => {
+  const token = fs.readFileSync(path.join(server.dataDir, "admin-token"), "utf8").trim()
+  const res = await fetch(`${server.url}/admin/api${p}`, {
+    method,
+    headers: { authorization: `Bearer ${token}`, ...(body === undefined ? {} : { "content-type": "application/json" }) },
+    ...(body === undefined ? {} : { body: JSON.stringify(body) })
+  })
+  return { status: res.status, body: (await res.json()) as Record<string, unknown> }
+}
+
 const alive = async () => expect((await fetch(`${server.url}/healthz`)).status).toBe(200)
 const events = (type: string) => crm.received.map((r) => JSON.parse(r.body) as { type: string; data: Record<string, unknown> }).filter((e) => e.type === type)
 const sent = (type: string, min = 1) => eventually(() => events(type).length >= min && events(type))
@@ -68,11 +78,26 @@ describe("the box endpoint", () => {
   it("3001 for a box not registered, which is then listed as pending with its address", async () => {
     const a = await post({ cmd: "channelstatus", satellite: "aa:bb:cc:dd:ee:ff", status: statusJson([]) })
     expect(a).toMatchObject({ status: 3001 })
-    const res = await fetch(`${server.url}/admin/api/devices`, { headers: { authorization: `Bearer ${fs.readFileSync(path.join(server.dataDir, "admin-token"), "utf8").trim()}` } })
-    if (res.status === 200) {
-      const { items } = (await res.json()) as { items: Array<Record<string, unknown>> }
-      expect(items.find((d) => d.mac === "AA:BB:CC:DD:EE:FF")).toMatchObject({ pending: true, lastAddress: "127.0.0.1" })
-    }
+    const list = await admin("GET", "/devices")
+    expect(list.status).toBe(200)
+    const { items } = list.body as { items: Array<Record<string, unknown>> }
+    expect(items.find((d) => d.mac === "AA:BB:CC:DD:EE:FF")).toMatchObject({ pending: true, enterprise: null, lastAddress: "127.0.0.1" })
+    expect(items.find((d) => d.mac === MAC)).toMatchObject({ pending: false, enterprise: "100008", origin: "config", channels: { "1": "100008800" } })
+  })
+
+  it("the admin API registers, assigns, changes and forgets boxes", async () => {
+    const pendingMac = "aabbccddeeff"
+    await post({ cmd: "x", satellite: pendingMac })
+    const assigned = await admin("POST", "/devices", { mac: "AA-BB-CC-DD-EE-FF", enterprise: "100008", channels: { "2": "100008801" } })
+    expect(assigned).toMatchObject({ status: 201, body: { code: 0, device: { mac: "AA:BB:CC:DD:EE:FF", pending: false, channels: { "2": "100008801" } } } })
+    expect(await post({ cmd: "x", satellite: pendingMac })).toMatchObject({ status: 0 })
+    expect(await admin("POST", "/devices", { mac: "aa:bb:cc:dd:ee:ff", enterprise: "100008", channels: {} })).toMatchObject({ status: 409, body: { code: -10 } })
+    expect(await admin("POST", "/devices", { mac: "nope", enterprise: "100008", channels: {} })).toMatchObject({ status: 400, body: { code: -14 } })
+    expect(await admin("PATCH", "/devices/aa:bb:cc:dd:ee:ff", { channels: { "1": "100008802" } })).toMatchObject({ status: 200, body: { device: { channels: { "1": "100008802" } } } })
+    expect(await admin("GET", "/devices/AABBCCDDEEFF")).toMatchObject({ status: 200, body: { mac: "AA:BB:CC:DD:EE:FF", enterprise: "100008" } })
+    expect(await admin("DELETE", "/devices/aa-bb-cc-dd-ee-ff")).toMatchObject({ status: 200, body: { code: 0 } })
+    expect(await admin("GET", "/devices/aa-bb-cc-dd-ee-ff")).toMatchObject({ status: 404, body: { code: -11 } })
+    expect(await post({ cmd: "x", satellite: pendingMac })).toMatchObject({ status: 3001 })
   })
 
   it("GET is 405 with a coded body", async () => {

@@ -76,7 +76,7 @@ const uploadRecord = endpoint({
   paths: PATHS,
   methods: ["POST"],
   auth: { kind: "none" },
-  body: { kind: "files", fields: [], options: boxFiles },
+  body: { kind: "files", fields: [], optionalFields: ["file"], urlencoded: true, options: boxFiles },
   params: Schema.Struct({
     cmd: Schema.optional(P.doc(`命令：${commandNames}`)(P.text)),
     satellite: Schema.optional(P.doc("设备编号（MAC 地址），必填；缺少或不是 MAC 时 3002")(P.text))
@@ -104,6 +104,8 @@ const notPost = endpoint({
   auth: { kind: "none" },
   body: { kind: "none" },
   params: NO_PARAMS,
+  // a refusal, not an operation: documented, its path item would replace the POST's
+  documented: false,
   answer: rest({ "405": { description: "the box endpoint takes POST only: {time, status: -14, message}", content: { "application/json": "coded" } } }),
   handler: () =>
     Effect.map(Clock.currentTimeMillis, (now) => json({ time: String(now), status: -14, message: "the box endpoint takes POST only" }, 405, { allow: "POST" }))

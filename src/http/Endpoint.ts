@@ -58,6 +58,10 @@ export type BodyKind =
       readonly kind: "files"
       /** the file parts, as documented (all required) */
       readonly fields: ReadonlyArray<string>
+      /** the parts some requests leave out, as documented (optional) */
+      readonly optionalFields?: ReadonlyArray<string>
+      /** requests without a file may come urlencoded too */
+      readonly urlencoded?: boolean
       readonly options: (req: RouteRequest, config: AppConfigShape) => Effect.Effect<FileOptions<Failure, never>, never, AppServices | Scope.Scope>
     }
 
@@ -288,12 +292,14 @@ export const endpoint = <P, I, A, const K extends AuthKind>(declaration: Declara
     const input = (verb: Verb): Json => {
       if (body.kind === "files") {
         const file = { type: "string", contentMediaType: "application/octet-stream" }
+        const fileFields = [...body.fields, ...(body.optionalFields ?? [])]
         const schema = {
           type: "object",
           required: [...((typed.required ?? []) as ReadonlyArray<string>), ...body.fields],
-          properties: { ...(typed.properties as Json), ...Object.fromEntries(body.fields.map((f) => [f, file])) }
+          properties: { ...(typed.properties as Json), ...Object.fromEntries(fileFields.map((f) => [f, file])) }
         }
-        return { requestBody: { required: true, content: { "multipart/form-data": { schema } } } }
+        const content = { "multipart/form-data": { schema }, ...(body.urlencoded ? { "application/x-www-form-urlencoded": { schema: typed } } : {}) }
+        return { requestBody: { required: true, content } }
       }
       const query = [...pathParameters, ...queryParameters(typed)]
       if (body.kind === "none" || verb === "GET") return query.length > 0 ? { parameters: query } : {}

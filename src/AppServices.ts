@@ -4,6 +4,7 @@
  */
 import { Layer } from "effect"
 import { Auth } from "./auth/Auth.js"
+import { DevicesStore } from "./box/DevicesStore.js"
 import { Passwords } from "./auth/Passwords.js"
 import type { AppConfig } from "./config/AppConfig.js"
 import type { DatabaseLive } from "./db/Database.js"
@@ -36,7 +37,8 @@ export const featureServices = Layer.mergeAll(
   DeadLetters.Default,
   StorageWatch.Default,
   Transcoder.Default,
-  RecordingsStore.Default
+  RecordingsStore.Default,
+  DevicesStore.Default
 )
 
 /** Every service a handler may use: derived from the layers that provide them. */

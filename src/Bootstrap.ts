@@ -9,6 +9,7 @@ import * as path from "node:path"
 import { SqlClient } from "@effect/sql"
 import { Effect, Layer, Option } from "effect"
 import { Passwords } from "./auth/Passwords.js"
+import { DevicesStore } from "./box/DevicesStore.js"
 import { AppConfig } from "./config/AppConfig.js"
 import { EXTE_STATUS, ExtensionsRepo } from "./extensions/ExtensionsRepo.js"
 
@@ -55,5 +56,7 @@ export const Bootstrap = Layer.effectDiscard(
     const config = yield* AppConfig
     if (config.bootstrap.enabled) yield* seedEnterprise
     yield* ensureAdminToken
+    // the boxes of the config are registered as it says at every start
+    yield* (yield* DevicesStore).upsertConfigured
   })
 )

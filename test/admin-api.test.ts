@@ -39,7 +39,7 @@ const targetsStored = () => {
 }
 
 const VERBS = ["get", "post", "put", "patch", "delete"] as const
-const concrete = (p: string) => p.replace("{name}", "t").replace("{id}", "1")
+const concrete = (p: string) => p.replace("{name}", "t").replace("{id}", "1").replace("{mac}", "00-1A-2B-3C-4D-5E")
 
 describe("the admin part of /openapi.json, derived from the declaration", () => {
   const doc = adminOpenApi() as { paths: Record<string, Record<string, { security?: unknown }>>; components: Record<string, unknown> }
@@ -56,6 +56,8 @@ describe("the admin part of /openapi.json, derived from the declaration", () => 
       "/admin/api/dead-letters",
       "/admin/api/dead-letters/redrive",
       "/admin/api/deliveries",
+      "/admin/api/devices",
+      "/admin/api/devices/{mac}",
       "/admin/api/events",
       "/admin/api/events/{id}/resend",
       "/admin/api/targets",

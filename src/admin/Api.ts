@@ -6,6 +6,7 @@
 import { HttpApi, HttpApiEndpoint, HttpApiGroup, HttpApiMiddleware, HttpApiSchema, HttpApiSecurity, OpenApi } from "@effect/platform"
 import { Schema } from "effect"
 import * as AdminSchema from "../../schemas/admin.js"
+import { DeviceConfig } from "../config/AppConfig.js"
 import { StoredTargetSchema, TargetSchema } from "../forwarding/Target.js"
 
 /**
@@ -143,6 +144,56 @@ export class TargetsGroup extends HttpApiGroup.make("targets")
       .annotate(OpenApi.Summary, "Send again every dead letter of this target since a time")
   ) {}
 
+const NullOr = Schema.NullOr
+const LiveChannel = Schema.Struct({
+  ch: Schema.Int,
+  extension: NullOr(Schema.String),
+  state: Schema.Int.annotations({ description: "0 not connected, 1 idle, 2 ringing, 3 dialling, 4 talking, 5 timed out" }),
+  stateText: Schema.String,
+  phone: Schema.String,
+  timelen: NullOr(Schema.Number),
+  peer: NullOr(Schema.Number),
+  serial: NullOr(Schema.String),
+  changedAt: Schema.Number
+})
+export const DeviceItem = Schema.Struct({
+  mac: Schema.String,
+  enterprise: NullOr(Schema.String).annotations({ description: "null while pending" }),
+  pending: Schema.Boolean.annotations({ description: "an unknown box that called in, waiting to be assigned" }),
+  channels: Schema.Record({ key: Schema.String, value: Schema.String }),
+  origin: Schema.String.annotations({ description: "config, admin or pending" }),
+  lastAddress: NullOr(Schema.String),
+  lastSeenAt: NullOr(Schema.Number),
+  status: NullOr(Schema.Record({ key: Schema.String, value: Schema.Unknown })),
+  statusAt: NullOr(Schema.Number),
+  alert: NullOr(Schema.String),
+  live: Schema.Array(LiveChannel)
+})
+export const DeviceBody = DeviceConfig
+export const DevicePatch = Schema.Struct({ enterprise: Schema.optional(DeviceConfig.fields.enterprise), channels: Schema.optional(DeviceConfig.fields.channels) })
+export const DeviceAnswer = Schema.Struct({ ...Ok, device: DeviceItem })
+const mac = HttpApiSchema.param("mac", Schema.String.annotations({ description: "the box's MAC, any spelling" }))
+
+export class DevicesGroup extends HttpApiGroup.make("devices")
+  .middleware(AdminAuth)
+  .add(HttpApiEndpoint.get("list", "/devices").addSuccess(Schema.Struct({ items: Schema.Array(DeviceItem) })).annotate(OpenApi.Summary, "Recording boxes, pending ones last"))
+  .add(
+    HttpApiEndpoint.post("create", "/devices")
+      .setPayload(DeviceBody)
+      .addSuccess(DeviceAnswer, { status: 201 })
+      .addError(ConflictAnswer)
+      .annotate(OpenApi.Summary, "Register a box (or assign a pending one)")
+  )
+  .add(HttpApiEndpoint.get("get")`/devices/${mac}`.addSuccess(DeviceItem).addError(NotFoundAnswer).annotate(OpenApi.Summary, "A box with its live channels"))
+  .add(
+    HttpApiEndpoint.patch("update")`/devices/${mac}`
+      .setPayload(DevicePatch)
+      .addSuccess(DeviceAnswer)
+      .addError(NotFoundAnswer)
+      .annotate(OpenApi.Summary, "Change a box's enterprise or channels")
+  )
+  .add(HttpApiEndpoint.del("remove")`/devices/${mac}`.addSuccess(Schema.Struct(Ok)).addError(NotFoundAnswer).annotate(OpenApi.Summary, "Forget a box (one from config returns at the next start)")) {}
+
 export class EventsGroup extends HttpApiGroup.make("events")
   .middleware(AdminAuth)
   .add(HttpApiEndpoint.get("list", "/events").setUrlParams(EventsQuery).addSuccess(AdminSchema.Page(AdminSchema.EventItem)).annotate(OpenApi.Summary, "Events, newest first"))
@@ -186,6 +237,7 @@ export class AdminApi extends HttpApi.make("admin")
   .add(TargetsGroup)
   .add(EventsGroup)
   .add(DeliveriesGroup)
+  .add(DevicesGroup)
   .addError(BadRequestAnswer)
   .addError(TooLargeAnswer)
   .addError(UnsupportedCharsetAnswer)

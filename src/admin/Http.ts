@@ -17,7 +17,9 @@ import { StoredTargetSchema, type Target, TargetSchema } from "../forwarding/Tar
 import { Targets } from "../forwarding/Targets.js"
 import { collect } from "../http/Params.js"
 import { sameSecret } from "../shared/Secret.js"
-import { AdminApi, AdminAuth, BadRequest, Conflict, Internal, NotFound, RecoverBody, ResendBody, TooLarge, Unauthorized, UnsupportedCharset } from "./Api.js"
+import { DevicesStore } from "../box/DevicesStore.js"
+import { normalizeMac } from "../shared/Mac.js"
+import { AdminApi, AdminAuth, BadRequest, Conflict, DeviceBody, DevicePatch, Internal, NotFound, RecoverBody, ResendBody, TooLarge, Unauthorized, UnsupportedCharset } from "./Api.js"
 
 const problem = (e: ParseResult.ParseError) => {
   const [issue] = problemsOf(e)
@@ -260,7 +262,44 @@ const CodedDecodeErrors = HttpApiBuilder.middleware(AdminApi, (app) =>
   })
 )
 
-const GroupsLive = Layer.mergeAll(TargetsLive, EventsLive, DeliveriesLive).pipe(Layer.provide(AuthLive), Layer.provide(EventsStore.Default))
+const macFrom = (text: string) => Effect.fromNullable(normalizeMac(text)).pipe(Effect.mapError(() => BadRequest.of(`mac: expected a MAC address such as 00:1A:2B:3C:4D:5E, got ${JSON.stringify(text.slice(0, 64))}`)))
+const decodeDevice = decoder(DeviceBody)
+const decodeDevicePatch = decoder(DevicePatch)
+const deviceOf = (mac: string) =>
+  Effect.flatMap(storage(Effect.flatMap(DevicesStore, (d) => d.get(mac))), (device) => (device ? Effect.succeed(device) : Effect.fail(NotFound.of(`device ${mac}`))))
+
+const DevicesLive = HttpApiBuilder.group(AdminApi, "devices", (handlers) =>
+  handlers
+    .handle("list", () => Effect.map(storage(Effect.flatMap(DevicesStore, (d) => d.list)), (items) => ({ items })))
+    .handleRaw("create", ({ request }) =>
+      Effect.gen(function* () {
+        const body = yield* decodeDevice(yield* jsonBody(request))
+        const mac = yield* macFrom(body.mac)
+        const created = yield* storage((yield* DevicesStore).create(mac, body))
+        if (created === "exists") return yield* Effect.fail(new Conflict({ code: -10, message: `device ${mac} is registered already` }))
+        return { code: 0, message: "OK", device: created } as const
+      })
+    )
+    .handle("get", ({ path }) => Effect.flatMap(macFrom(path.mac), deviceOf))
+    .handleRaw("update", ({ path, request }) =>
+      Effect.gen(function* () {
+        const mac = yield* macFrom(path.mac)
+        const patch = yield* decodeDevicePatch(yield* jsonBody(request))
+        const device = yield* storage((yield* DevicesStore).update(mac, patch))
+        if (!device) return yield* Effect.fail(NotFound.of(`device ${mac}`))
+        return { code: 0, message: "OK", device } as const
+      })
+    )
+    .handle("remove", ({ path }) =>
+      Effect.gen(function* () {
+        const mac = yield* macFrom(path.mac)
+        if (!(yield* storage((yield* DevicesStore).remove(mac)))) return yield* Effect.fail(NotFound.of(`device ${mac}`))
+        return { code: 0, message: "OK" } as const
+      })
+    )
+)
+
+const GroupsLive = Layer.mergeAll(TargetsLive, EventsLive, DeliveriesLive, DevicesLive).pipe(Layer.provide(AuthLive), Layer.provide(EventsStore.Default))
 
 export const AdminLive = HttpApiBuilder.api(AdminApi).pipe(
   Layer.provide(GroupsLive),

@@ -42,6 +42,19 @@ export class InvalidParam extends Schema.TaggedError<InvalidParam>()("InvalidPar
   }
 }
 
+/** §2.1.10: the box's MAC is not registered, or its box belongs to no enterprise yet (3001). */
+export class BoxNotRegistered extends Schema.TaggedError<BoxNotRegistered>()("BoxNotRegistered", {
+  message: Schema.String
+}) {}
+/** §2.1.10: `satellite` (the box's MAC) missing, or not a MAC (3002). */
+export class BoxMissingSatellite extends Schema.TaggedError<BoxMissingSatellite>()("BoxMissingSatellite", {
+  message: Schema.String
+}) {}
+/** §2.1.10: nothing to hand out to a polling box (3003). */
+export class BoxNoMessage extends Schema.TaggedError<BoxNoMessage>()("BoxNoMessage", {
+  message: Schema.String
+}) {}
+
 export type ApiError =
   | UpstreamFailed
   | AuthFailed
@@ -53,6 +66,9 @@ export type ApiError =
   | OverLimit
   | FileSaveFailed
   | InvalidParam
+  | BoxNotRegistered
+  | BoxMissingSatellite
+  | BoxNoMessage
 
 const codes: { readonly [K in ApiError["_tag"]]: number } = {
   UpstreamFailed: -1,
@@ -64,7 +80,10 @@ const codes: { readonly [K in ApiError["_tag"]]: number } = {
   NotFound: -11,
   OverLimit: -12,
   FileSaveFailed: -13,
-  InvalidParam: -14
+  InvalidParam: -14,
+  BoxNotRegistered: 3001,
+  BoxMissingSatellite: 3002,
+  BoxNoMessage: 3003
 }
 
 export const codeOf = (e: ApiError): number => codes[e._tag]

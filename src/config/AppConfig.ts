@@ -8,6 +8,7 @@ import * as path from "node:path"
 import { Context, Effect, Either, Layer, Schema } from "effect"
 import { problemsOf } from "../../schemas/Param.js"
 import { TargetSchema } from "../forwarding/Target.js"
+import { normalizeMac } from "../shared/Mac.js"
 import { isAddressOrRange } from "../shared/Network.js"
 import { isValidZone } from "../shared/Time.js"
 
@@ -24,6 +25,16 @@ const ReceiverConfig = Schema.Struct({
   token: Schema.optional(Schema.String.pipe(Schema.minLength(8, { message: () => "expected at least 8 characters" }))),
   /** when not empty, only these addresses or CIDR ranges may push */
   allowFrom: Schema.Array(Schema.String.pipe(Schema.filter((s) => isAddressOrRange(s) || `expected an IP address or CIDR range, got ${JSON.stringify(s)}`)))
+})
+
+/** A recording box (§2.1.10): its MAC (any spelling), its enterprise, and its RJ11 channels' extensions. */
+export const DeviceConfig = Schema.Struct({
+  mac: Schema.String.pipe(Schema.filter((s) => normalizeMac(s) !== undefined || `expected a MAC address such as 00:1A:2B:3C:4D:5E, got ${JSON.stringify(s)}`)),
+  enterprise: Schema.String.pipe(Schema.pattern(/^\d{6}$/, { message: () => "expected a 6-digit enterprise number" })),
+  channels: Schema.Record({
+    key: Schema.String.pipe(Schema.pattern(/^([1-9]|[1-5]\d|6[0-4])$/, { message: () => "expected a channel number from 1 to 64" })),
+    value: Schema.String.pipe(Schema.pattern(/^\d{9}$/, { message: () => "expected a 9-digit extension number" }))
+  })
 })
 
 export const ConfigSchema = Schema.Struct({
@@ -123,6 +134,12 @@ export const ConfigSchema = Schema.Struct({
     openTo: Schema.Array(
       Schema.String.pipe(Schema.filter((s) => isAddressOrRange(s) || `expected an IP address or CIDR range, got ${JSON.stringify(s)}`))
     )
+  }),
+  /** recording boxes registered from config (upserted at every start; the admin API adds more) */
+  devices: Schema.Array(DeviceConfig),
+  box: Schema.Struct({
+    /** a box's disk this full (percent) or fuller raises box.alert */
+    diskAlertPercent: Schema.Number.pipe(Schema.between(0, 100, { message: () => "expected a percentage from 0 to 100" }))
   })
 })
 export type AppConfigShape = typeof ConfigSchema.Type
@@ -165,6 +182,8 @@ export const defaults: typeof ConfigSchema.Encoded = {
     callback: { path: "/api/callback.json", allowFrom: [] }
   },
   targets: [],
+  devices: [],
+  box: { diskAlertPercent: 90 },
   forwarding: { circuitThreshold: 5, circuitCooldownMs: 30_000, retentionDays: 30, pollIntervalMs: 1000 }
 }
 

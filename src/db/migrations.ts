@@ -227,5 +227,35 @@ export const migrations: Record<string, Effect.Effect<void, unknown, SqlClient.S
   // Counts the events that end an extension's sessions (a password change, being disabled):
   // a session held in memory while the disk refused writes — or by a running bridge when the
   // CLI changes a password — remembers the count it began with and ends when it moved.
-  "0009_session_epoch": run(`ALTER TABLE extensions ADD COLUMN session_epoch INTEGER NOT NULL DEFAULT 0`)
+  "0009_session_epoch": run(`ALTER TABLE extensions ADD COLUMN session_epoch INTEGER NOT NULL DEFAULT 0`),
+  // Recording boxes (§2.1.10). A box that calls in unregistered is kept with no enterprise
+  // (pending) and its last address, so an operator can assign it. Its last status report and
+  // each channel's live state are kept, so a change of state is told from a heartbeat.
+  "0010_box_devices": run(
+    `CREATE TABLE box_devices (
+      mac TEXT PRIMARY KEY,
+      enterprise TEXT,
+      channels TEXT NOT NULL DEFAULT '{}',
+      origin TEXT NOT NULL,
+      last_address TEXT,
+      last_seen_at INTEGER,
+      status TEXT,
+      status_at INTEGER,
+      alert TEXT,
+      created_at INTEGER NOT NULL,
+      updated_at INTEGER NOT NULL
+    ) WITHOUT ROWID`,
+    `CREATE TABLE box_channels (
+      mac TEXT NOT NULL,
+      ch INTEGER NOT NULL,
+      state INTEGER NOT NULL,
+      phone TEXT NOT NULL DEFAULT '',
+      timelen INTEGER,
+      peer INTEGER,
+      serial TEXT,
+      changed_at INTEGER NOT NULL,
+      updated_at INTEGER NOT NULL,
+      PRIMARY KEY (mac, ch)
+    ) WITHOUT ROWID`
+  )
 }

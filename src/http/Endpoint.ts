@@ -11,7 +11,7 @@
  * server answers every route's (coded, HTTP 200; unreadable requests their 4xx).
  */
 import type { SqlError } from "@effect/sql/SqlError"
-import { Effect, Either, Schema, type Scope } from "effect"
+import { Clock, Effect, Either, Schema, type Scope } from "effect"
 import type { RawParams } from "../../schemas/Param.js"
 import { type ApiError, AuthFailed, codeOf, NoPermission } from "../api/Errors.js"
 import { toInvalidParam } from "../api/Implementation.js"
@@ -58,6 +58,10 @@ export type BodyKind =
       readonly kind: "files"
       /** the file parts, as documented (all required) */
       readonly fields: ReadonlyArray<string>
+      /** the parts some requests leave out, as documented (optional) */
+      readonly optionalFields?: ReadonlyArray<string>
+      /** requests without a file may come urlencoded too */
+      readonly urlencoded?: boolean
       readonly options: (req: RouteRequest, config: AppConfigShape) => Effect.Effect<FileOptions<Failure, never>, never, AppServices | Scope.Scope>
     }
 
@@ -72,7 +76,7 @@ export interface AnswerStyle<A> {
   readonly style: "coded" | "box" | "rest"
   readonly answer: (value: A) => Effect.Effect<HttpAnswer>
   /** a contract failure in this style (undefined: the server's coded answer) */
-  readonly failure?: (e: ApiError) => HttpAnswer
+  readonly failure?: (e: ApiError) => Effect.Effect<HttpAnswer>
   readonly responses: (kit: Converter) => Record<string, Json>
 }
 
@@ -90,14 +94,25 @@ export const coded = <A, I extends Fields>(result: Schema.Schema<A, I> & { reado
   }
 }
 
-/** The recording box's envelope: `{status: 0, …result}`; a failure `{status: <code>, message}`, HTTP 200. */
+/**
+ * The recording box's envelope: `{time, status: 0, …result}`; a failure `{time, status: <code>,
+ * message}`, HTTP 200. `time` is the Unix ms as text, as §2.1.10's examples write it.
+ */
 export const box = <A, I extends Fields>(result: Schema.Schema<A, I> & { readonly fields: Schema.Struct.Fields }, description: string): AnswerStyle<A> => {
   const encode = Schema.encode(result)
-  const status = { type: "object", required: ["status"], properties: { status: { type: "integer", description: "0 ok; 3001 device not registered or not assigned; 3002 missing satellite; 3003 no message" } } }
+  const status = {
+    type: "object",
+    required: ["status", "time"],
+    properties: {
+      status: { type: "integer", description: "0 ok; 3001 device not registered or not assigned; 3002 missing satellite; 3003 no message; -14 a malformed parameter" },
+      time: { type: "string", description: "Unix ms" }
+    }
+  }
   return {
     style: "box",
-    answer: (value) => Effect.map(Effect.orDie(encode(value)), (fields) => json({ status: 0, ...fields })),
-    failure: (e) => json({ status: codeOf(e), message: e.message }),
+    answer: (value) =>
+      Effect.flatMap(Effect.orDie(encode(value)), (fields) => Effect.map(Clock.currentTimeMillis, (now) => json({ time: String(now), status: 0, ...fields }))),
+    failure: (e) => Effect.map(Clock.currentTimeMillis, (now) => json({ time: String(now), status: codeOf(e), message: e.message })),
     responses: (kit) => ({ "200": { description, content: { "application/json": { schema: { anyOf: [{ allOf: [status, kit.structOf(result)] }, status] } } } } })
   }
 }
@@ -174,11 +189,14 @@ const pathList = (paths: string | ReadonlyArray<string>): ReadonlyArray<string> 
  * An answer given before the body was read through (refused credentials, a limit) closes the
  * connection after it is sent: the rest of an upload is not worth receiving.
  */
-const closingUnread = (req: RouteRequest) =>
+const closingUnread = (req: RouteRequest, failure: AnswerStyle<unknown>["failure"]) =>
   Effect.catchAll((e: Failure): Effect.Effect<HttpAnswer, Failure> => {
     if (req.complete || e._tag === "SqlError") return Effect.fail(e)
     const close = { connection: "close" }
-    return Effect.succeed(e._tag === "HttpRequestError" ? json({ code: e.code, message: e.message }, e.status, close) : json({ code: codeOf(e), message: e.message }, 200, close))
+    if (e._tag === "HttpRequestError") return Effect.succeed(json({ code: e.code, message: e.message }, e.status, close))
+    // a contract failure in the endpoint's own style, closing all the same
+    if (failure) return Effect.map(failure(e), (answer) => (answer._tag === "Json" ? { ...answer, headers: { ...answer.headers, ...close } } : answer))
+    return Effect.succeed(json({ code: codeOf(e), message: e.message }, 200, close))
   })
 
 const queryOnly = (req: RouteRequest): Collected => ({ pairs: queryPairs(req.url ?? ""), files: [], rawBody: undefined, bodyText: undefined, charset: "utf-8" })
@@ -233,13 +251,14 @@ export const endpoint = <P, I, A, const K extends AuthKind>(declaration: Declara
           // the scope holds the upload's temporary files: removed on every way out, moved into place or not
           return Effect.scoped(
             Effect.flatMap(body.options(req, config), (files) => Effect.flatMap(collect(req, { bodyLimit, files }), (collected) => run(req, collected)))
-          ).pipe(closingUnread(req))
+          ).pipe(closingUnread(req, answer.failure))
       }
     }
 
-    const styled = answer.failure
+    const failure = answer.failure
+    const styled = failure
       ? (effect: Effect.Effect<HttpAnswer, Failure, AppServices>) =>
-          Effect.catchIf(effect, (e): e is ApiError => e._tag !== "SqlError" && e._tag !== "HttpRequestError", (e) => Effect.succeed(answer.failure!(e)))
+          Effect.catchIf(effect, (e): e is ApiError => e._tag !== "SqlError" && e._tag !== "HttpRequestError", failure)
       : (effect: Effect.Effect<HttpAnswer, Failure, AppServices>) => effect
 
     return {
@@ -273,12 +292,14 @@ export const endpoint = <P, I, A, const K extends AuthKind>(declaration: Declara
     const input = (verb: Verb): Json => {
       if (body.kind === "files") {
         const file = { type: "string", contentMediaType: "application/octet-stream" }
+        const fileFields = [...body.fields, ...(body.optionalFields ?? [])]
         const schema = {
           type: "object",
           required: [...((typed.required ?? []) as ReadonlyArray<string>), ...body.fields],
-          properties: { ...(typed.properties as Json), ...Object.fromEntries(body.fields.map((f) => [f, file])) }
+          properties: { ...(typed.properties as Json), ...Object.fromEntries(fileFields.map((f) => [f, file])) }
         }
-        return { requestBody: { required: true, content: { "multipart/form-data": { schema } } } }
+        const content = { "multipart/form-data": { schema }, ...(body.urlencoded ? { "application/x-www-form-urlencoded": { schema: typed } } : {}) }
+        return { requestBody: { required: true, content } }
       }
       const query = [...pathParameters, ...queryParameters(typed)]
       if (body.kind === "none" || verb === "GET") return query.length > 0 ? { parameters: query } : {}

@@ -4,6 +4,7 @@
  * pushes — the busiest — come first.
  */
 import { jsondata } from "../api/routes.js"
+import { endpoints as boxEndpoints } from "../box/routes.js"
 import type { AppConfigShape } from "../config/AppConfig.js"
 import { endpoints as receivers } from "../receive/routes.js"
 import { endpoints as recordings } from "../recordings/routes.js"
@@ -12,6 +13,6 @@ import { endpoints as health } from "./health.js"
 import { documentEndpoint } from "./OpenApi.js"
 import type { Route } from "./Route.js"
 
-export const endpoints: ReadonlyArray<Endpoint> = [...receivers, jsondata, ...health, documentEndpoint(() => endpoints), ...recordings]
+export const endpoints: ReadonlyArray<Endpoint> = [...receivers, jsondata, ...health, documentEndpoint(() => endpoints), ...recordings, ...boxEndpoints]
 
 export const routesFor = (config: AppConfigShape): ReadonlyArray<Route> => endpoints.map((e) => e.route(config))

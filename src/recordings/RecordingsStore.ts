@@ -5,6 +5,7 @@
 import { SqlClient } from "@effect/sql"
 import { Effect } from "effect"
 import type { Caller } from "../auth/Auth.js"
+import type { Prepared } from "../db/Sqlite.js"
 import { type NewEvent, Outbox } from "../events/Outbox.js"
 import { reachableThroughCall } from "./Access.js"
 
@@ -66,6 +67,12 @@ export class RecordingsStore extends Effect.Service<RecordingsStore>()("Recordin
       )
     }
 
-    return { named, insert, reachableByAgent, forCallRecord } as const
+    /** The row alone, on the caller's connection inside its transaction (the box's upload commits it with its call and events). */
+    const insertIn = (prepared: Prepared, row: Omit<NewRecording, "uploaded_by"> & { readonly uploaded_by: number | null }) =>
+      prepared(
+        `INSERT INTO recordings (id, comp_number, file_name, rel_path, md5, size, content_type, uploaded_by, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`
+      ).run(row.id, row.comp_number, row.file_name, row.rel_path, row.md5, row.size, row.content_type, row.uploaded_by, row.created_at)
+
+    return { named, insert, insertIn, reachableByAgent, forCallRecord } as const
   })
 }) {}

@@ -100,6 +100,25 @@ const UPDATE_PLATFORM = `UPDATE cdrs SET extension = ?, phone = ?, last_phone = 
 const INSERT_PLATFORM = `INSERT INTO cdrs (cdr_id, comp_number, platform_cdr_id, source, created_at, extension, phone, last_phone, start_ms,
   hangup_ms, talk_secs, peer, record_file, fields, updated_at) VALUES (?, ?, ?, 'platform', ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`
 
+const SELECT_BOX = `SELECT cdr_id FROM cdrs WHERE comp_number = ? AND platform_cdr_id = ? AND source = 'box'`
+const INSERT_BOX = `INSERT INTO cdrs (cdr_id, comp_number, platform_cdr_id, source, created_at, extension, phone, last_phone, start_ms,
+  hangup_ms, talk_secs, peer, record_file, fields, updated_at) VALUES (?, ?, ?, 'box', ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`
+
+/** A call the recording box uploaded (§2.1.10 cmd=upload): keyed by the box's callid, kept as text. */
+export interface BoxCdr {
+  readonly callid: string
+  readonly extension: string
+  readonly phone: string
+  readonly startMs: number
+  readonly hangupMs: number | null
+  readonly talkSecs: number
+  readonly peer: number | null
+  /** the stored recording's file name, "" when the call has none */
+  readonly recordFile: string
+  /** the upload's fields as the box sent them */
+  readonly fields: Readonly<Record<string, unknown>>
+}
+
 type Joined = CdrRecord & { exte_name: string | null; rel_path: string | null }
 
 /**
@@ -293,6 +312,18 @@ export class CdrStore extends Effect.Service<CdrStore>()("CdrStore", {
         return { total: n, rows: yield* rowsOf(rows) }
       })
 
-    return { upsertFromClient, upsertFromPlatformIn, updateFromPlatformIn, findRow, search } as const
+    /** The record of a box's call, if that callid was stored already (an upload sent again). On the caller's connection. */
+    const boxCallIn = (prepared: Prepared, compNumber: string, callid: string) =>
+      (prepared(SELECT_BOX).get(compNumber, callid) as { cdr_id: number } | undefined)?.cdr_id
+
+    /** Stores a box's call once; on the caller's connection, inside its transaction. Answers its cdr_id. */
+    const insertFromBoxIn = (prepared: Prepared, compNumber: string, cdr: BoxCdr) => {
+      const now = Date.now()
+      const cdrId = ids.nextSync()
+      prepared(INSERT_BOX).run(cdrId, compNumber, cdr.callid, now, cdr.extension, cdr.phone, lastPhoneOf(cdr.phone), cdr.startMs, cdr.hangupMs, cdr.talkSecs, cdr.peer, cdr.recordFile, JSON.stringify(cdr.fields), now)
+      return cdrId
+    }
+
+    return { boxCallIn, insertFromBoxIn, upsertFromClient, upsertFromPlatformIn, updateFromPlatformIn, findRow, search } as const
   })
 }) {}

@@ -1,0 +1,301 @@
+/**
+ * The recording boxes (§2.1.10): which enterprise a box (by MAC) belongs to, which extension
+ * each of its RJ11 channels is, and the live state its heartbeats report. A box that calls in
+ * unregistered is remembered as pending (no enterprise) with its last address, so an operator
+ * can assign it. Heartbeat writes go through the group commit with their events: a channel's
+ * change of state and its `box.channel` event commit together.
+ */
+import type { SqlError } from "@effect/sql/SqlError"
+import { Effect } from "effect"
+import { CHANNEL_STATE_TEXT, type DeviceStatus } from "../../schemas/box.js"
+import { AppConfig } from "../config/AppConfig.js"
+import { GroupCommit } from "../db/GroupCommit.js"
+import { type Prepared, Sqlite } from "../db/Sqlite.js"
+import { Outbox } from "../events/Outbox.js"
+import { normalizeMac } from "../shared/Mac.js"
+
+/** channel number (as text) → extension number */
+export type ChannelMap = Readonly<Record<string, string>>
+
+interface DeviceRow {
+  readonly mac: string
+  readonly enterprise: string | null
+  readonly channels: string
+  readonly origin: string
+  readonly last_address: string | null
+  readonly last_seen_at: number | null
+  readonly status: string | null
+  readonly status_at: number | null
+  readonly alert: string | null
+  readonly created_at: number
+  readonly updated_at: number
+}
+
+interface ChannelRow {
+  readonly mac: string
+  readonly ch: number
+  readonly state: number
+  readonly phone: string
+  readonly timelen: number | null
+  readonly peer: number | null
+  readonly serial: string | null
+  readonly changed_at: number
+  readonly updated_at: number
+}
+
+export interface LiveChannel {
+  readonly ch: number
+  readonly extension: string | null
+  readonly state: number
+  readonly stateText: string
+  readonly phone: string
+  readonly timelen: number | null
+  readonly peer: number | null
+  readonly serial: string | null
+  readonly changedAt: number
+}
+
+export interface Device {
+  readonly mac: string
+  /** null: pending, an unknown box that called in */
+  readonly enterprise: string | null
+  readonly pending: boolean
+  readonly channels: ChannelMap
+  readonly origin: string
+  readonly lastAddress: string | null
+  readonly lastSeenAt: number | null
+  /** the last status report's device part (disk, ip), as decoded */
+  readonly status: Readonly<Record<string, unknown>> | null
+  readonly statusAt: number | null
+  /** the alert in force (`disk:<diskStatus>` or `usage`), null when none */
+  readonly alert: string | null
+  readonly live: ReadonlyArray<LiveChannel>
+}
+
+export interface DeviceInput {
+  readonly enterprise: string
+  readonly channels: ChannelMap
+}
+
+const parseObject = (text: string | null): Record<string, unknown> | null => {
+  if (text === null) return null
+  try {
+    const v: unknown = JSON.parse(text)
+    return typeof v === "object" && v !== null && !Array.isArray(v) ? (v as Record<string, unknown>) : null
+  } catch {
+    return null
+  }
+}
+
+const channelsOf = (row: DeviceRow): ChannelMap => {
+  const parsed = parseObject(row.channels) ?? {}
+  return Object.fromEntries(Object.entries(parsed).filter((e): e is [string, string] => typeof e[1] === "string"))
+}
+
+const toDevice = (row: DeviceRow, live: ReadonlyArray<ChannelRow>): Device => {
+  const channels = channelsOf(row)
+  return {
+    mac: row.mac,
+    enterprise: row.enterprise,
+    pending: row.enterprise === null,
+    channels,
+    origin: row.origin,
+    lastAddress: row.last_address,
+    lastSeenAt: row.last_seen_at,
+    status: parseObject(row.status),
+    statusAt: row.status_at,
+    alert: row.alert,
+    live: live.map((c) => ({
+      ch: c.ch,
+      extension: channels[String(c.ch)] ?? null,
+      state: c.state,
+      stateText: CHANNEL_STATE_TEXT[c.state] ?? "",
+      phone: c.phone,
+      timelen: c.timelen,
+      peer: c.peer,
+      serial: c.serial,
+      changedAt: c.changed_at
+    }))
+  }
+}
+
+const SELECT_DEVICE = `SELECT * FROM box_devices WHERE mac = ?`
+const SELECT_CHANNELS = `SELECT * FROM box_channels WHERE mac = ? ORDER BY ch`
+const UPSERT_CONFIGURED = `INSERT INTO box_devices (mac, enterprise, channels, origin, created_at, updated_at) VALUES (?, ?, ?, 'config', ?, ?)
+  ON CONFLICT (mac) DO UPDATE SET enterprise = excluded.enterprise, channels = excluded.channels, origin = 'config', updated_at = excluded.updated_at`
+const INSERT_PENDING = `INSERT INTO box_devices (mac, enterprise, origin, last_address, last_seen_at, created_at, updated_at) VALUES (?, NULL, 'pending', ?, ?, ?, ?)
+  ON CONFLICT (mac) DO UPDATE SET last_address = excluded.last_address, last_seen_at = excluded.last_seen_at`
+const TOUCH = `UPDATE box_devices SET last_address = ?, last_seen_at = ? WHERE mac = ?`
+const UPSERT_CHANNEL = `INSERT INTO box_channels (mac, ch, state, phone, timelen, peer, serial, changed_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
+  ON CONFLICT (mac, ch) DO UPDATE SET state = excluded.state, phone = excluded.phone, timelen = excluded.timelen, peer = excluded.peer,
+    serial = excluded.serial, updated_at = excluded.updated_at,
+    changed_at = CASE WHEN box_channels.state = excluded.state THEN box_channels.changed_at ELSE excluded.changed_at END`
+const SAVE_STATUS = `UPDATE box_devices SET status = ?, status_at = ?, alert = ?, last_address = ?, last_seen_at = ? WHERE mac = ?`
+
+/** How often a box that keeps calling in has its last-seen time written: a poll every second need not write every second. */
+const SEEN_RESOLUTION_MS = 5_000
+
+/** The alert a status report raises, or null: the disk not working, or fuller than the threshold. */
+const alertOf = (status: typeof DeviceStatus.Type, thresholdPercent: number): string | null => {
+  if (status.diskStatus !== undefined && status.diskStatus !== null && status.diskStatus !== 0) return `disk:${status.diskStatus}`
+  if (status.diskUsagePercent !== undefined && status.diskUsagePercent !== null && status.diskUsagePercent >= thresholdPercent) return "usage"
+  return null
+}
+
+const text = (v: string | number | null | undefined) => (v === undefined || v === null ? "" : String(v))
+
+export class DevicesStore extends Effect.Service<DevicesStore>()("DevicesStore", {
+  dependencies: [Outbox.Default, GroupCommit.Default],
+  effect: Effect.gen(function* () {
+    const sqlite = yield* Sqlite
+    const commit = yield* GroupCommit
+    const outbox = yield* Outbox
+    const config = yield* AppConfig
+
+    const deviceIn = (prepared: Prepared, mac: string): Device | undefined => {
+      const row = prepared(SELECT_DEVICE).get(mac) as DeviceRow | undefined
+      return row && toDevice(row, prepared(SELECT_CHANNELS).all(mac) as Array<ChannelRow>)
+    }
+
+    const get = (mac: string) => sqlite.exclusive((_, prepared) => deviceIn(prepared, mac))
+
+    const list = sqlite.exclusive((_, prepared) => {
+      const rows = prepared(`SELECT * FROM box_devices ORDER BY enterprise IS NULL, mac`).all() as Array<DeviceRow>
+      const channels = prepared(`SELECT * FROM box_channels ORDER BY mac, ch`).all() as Array<ChannelRow>
+      return rows.map((row) => toDevice(row, channels.filter((c) => c.mac === row.mac)))
+    })
+
+    /** The devices of the config, registered (or re-assigned) at start: config wins over earlier admin changes of the same box. */
+    const upsertConfigured = Effect.suspend(() => {
+      const now = Date.now()
+      return sqlite.exclusive((db, prepared) =>
+        db.transaction(() => {
+          for (const d of config.devices) prepared(UPSERT_CONFIGURED).run(normalizeMac(d.mac)!, d.enterprise, JSON.stringify(d.channels), now, now)
+        })()
+      )
+    })
+
+    /** Registers a box (or assigns a pending one); "exists" when it is registered already. */
+    const create = (mac: string, input: DeviceInput) =>
+      Effect.suspend(() => {
+        const now = Date.now()
+        return sqlite.exclusive((db, prepared) =>
+          db.transaction((): Device | "exists" => {
+            const existing = prepared(SELECT_DEVICE).get(mac) as DeviceRow | undefined
+            if (existing && existing.enterprise !== null) return "exists"
+            if (existing) prepared(`UPDATE box_devices SET enterprise = ?, channels = ?, origin = 'admin', updated_at = ? WHERE mac = ?`).run(input.enterprise, JSON.stringify(input.channels), now, mac)
+            else
+              prepared(`INSERT INTO box_devices (mac, enterprise, channels, origin, created_at, updated_at) VALUES (?, ?, ?, 'admin', ?, ?)`).run(
+                mac,
+                input.enterprise,
+                JSON.stringify(input.channels),
+                now,
+                now
+              )
+            return deviceIn(prepared, mac)!
+          })()
+        )
+      })
+
+    /** Changes what is given; undefined when there is no such box. */
+    const update = (mac: string, patch: Partial<DeviceInput>) =>
+      Effect.suspend(() => {
+        const now = Date.now()
+        return sqlite.exclusive((db, prepared) =>
+          db.transaction((): Device | undefined => {
+            const existing = prepared(SELECT_DEVICE).get(mac) as DeviceRow | undefined
+            if (!existing) return undefined
+            const enterprise = patch.enterprise ?? existing.enterprise
+            const channels = patch.channels ?? channelsOf(existing)
+            prepared(`UPDATE box_devices SET enterprise = ?, channels = ?, origin = CASE WHEN origin = 'pending' THEN 'admin' ELSE origin END, updated_at = ? WHERE mac = ?`).run(
+              enterprise,
+              JSON.stringify(channels),
+              now,
+              mac
+            )
+            return deviceIn(prepared, mac)
+          })()
+        )
+      })
+
+    /** Forgets a box and its live state; false when there was none. A box from config comes back at the next start. */
+    const remove = (mac: string) =>
+      sqlite.exclusive((db, prepared) =>
+        db.transaction(() => {
+          prepared(`DELETE FROM box_channels WHERE mac = ?`).run(mac)
+          return prepared(`DELETE FROM box_devices WHERE mac = ?`).run(mac).changes > 0
+        })()
+      )
+
+    /**
+     * A box calls in: its device when it is registered to an enterprise, else undefined — and
+     * it is remembered as pending. Its address and time are written when they moved (at most
+     * every few seconds for a box that polls).
+     */
+    const callIn = (mac: string, address: string | null, now: number) =>
+      Effect.flatMap(get(mac), (device): Effect.Effect<Device | undefined, SqlError> => {
+        const stale = !device || device.lastAddress !== address || device.lastSeenAt === null || now - device.lastSeenAt >= SEEN_RESOLUTION_MS
+        const known = device && !device.pending ? device : undefined
+        if (!stale) return Effect.succeed(known)
+        return Effect.as(
+          commit.submit((_, prepared) =>
+            device && !device.pending ? prepared(TOUCH).run(address, now, mac) : prepared(INSERT_PENDING).run(mac, address, now, now, now)
+          ),
+          known
+        )
+      })
+
+    /**
+     * A status report (cmd=channelstatus): the device's part and each channel's state are
+     * stored; a channel whose state changed raises `box.channel`, an alert that begins raises
+     * `box.alert` (an alert in force is not raised again on every heartbeat).
+     */
+    const report = (device: Device, status: typeof DeviceStatus.Type, address: string | null) =>
+      Effect.suspend(() => {
+        const now = Date.now()
+        const { channels, ...disk } = status
+        const alert = alertOf(status, config.box.diskAlertPercent)
+        return commit.submit((_, prepared) => {
+          const before = new Map((prepared(SELECT_CHANNELS).all(device.mac) as Array<ChannelRow>).map((c) => [c.ch, c]))
+          const previousAlert = (prepared(SELECT_DEVICE).get(device.mac) as DeviceRow | undefined)?.alert ?? null
+          let changed = 0
+          for (const c of channels) {
+            const prior = before.get(c.ch)
+            const timelen = c.timelen ?? null
+            const peer = c.peer ?? null
+            prepared(UPSERT_CHANNEL).run(device.mac, c.ch, c.state, text(c.phone), timelen, peer, c.serial === undefined || c.serial === null ? null : String(c.serial), now, now)
+            if (prior?.state === c.state) continue
+            changed++
+            outbox.emitIn(prepared, {
+              type: "box.channel",
+              enterprise: device.enterprise,
+              source: "box",
+              data: {
+                mac: device.mac,
+                ch: c.ch,
+                extension: device.channels[String(c.ch)] ?? null,
+                state: c.state,
+                stateText: CHANNEL_STATE_TEXT[c.state] ?? "",
+                previousState: prior?.state ?? null,
+                phone: text(c.phone),
+                timelen,
+                peer,
+                at: now
+              }
+            })
+          }
+          prepared(SAVE_STATUS).run(JSON.stringify(disk), now, alert, address, now, device.mac)
+          if (alert !== null && alert !== previousAlert)
+            outbox.emitIn(prepared, {
+              type: "box.alert",
+              enterprise: device.enterprise,
+              source: "box",
+              data: { mac: device.mac, alert, diskStatus: disk.diskStatus ?? null, diskUsagePercent: disk.diskUsagePercent ?? null, thresholdPercent: config.box.diskAlertPercent, at: now }
+            })
+          return { changed, alert }
+        })
+      })
+
+    return { get, list, upsertConfigured, create, update, remove, callIn, report } as const
+  })
+}) {}

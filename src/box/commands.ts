@@ -1,0 +1,186 @@
+/**
+ * The one registry of what the recording box sends (§2.1.10), by `cmd`: each command's
+ * parameters schema (schemas/box.ts) and its handler. A `cmd` not listed here is answered
+ * `{"time":…,"status":0}`, as the contract says; a new command is one entry.
+ */
+import * as fs from "node:fs"
+import * as path from "node:path"
+import { Effect, Either, Exit, Schema } from "effect"
+import * as BoxSchema from "../../schemas/box.js"
+import type { RawParams } from "../../schemas/Param.js"
+import { BoxNoMessage, FileSaveFailed, InvalidParam, StorageFailed } from "../api/Errors.js"
+import { toInvalidParam } from "../api/Implementation.js"
+import type { AppServices } from "../AppServices.js"
+import type { AppConfigShape } from "../config/AppConfig.js"
+import { GroupCommit } from "../db/GroupCommit.js"
+import { Outbox } from "../events/Outbox.js"
+import type { Failure } from "../http/Endpoint.js"
+import type { UploadedFile } from "../http/Params.js"
+import { commitFile, contentTypeOf, recordDir, sanitizeName } from "../recordings/Files.js"
+import { RecordingsStore } from "../recordings/RecordingsStore.js"
+import { CdrStore } from "../records/CdrStore.js"
+import { errnoCode } from "../shared/Errno.js"
+import { Ids } from "../shared/Ids.js"
+import { keyedLock } from "../shared/KeyedLock.js"
+import { formatLocal } from "../shared/Time.js"
+import { type Device, DevicesStore } from "./DevicesStore.js"
+
+/** What a command adds to the `{time, status: 0}` answer. */
+export const BoxResult = Schema.Struct({
+  callid: Schema.optional(BoxSchema.RecordingAnswer.fields.callid),
+  data: Schema.optional(BoxSchema.MessageListAnswer.fields.data)
+})
+export type BoxResult = typeof BoxResult.Type
+
+export interface BoxRequest {
+  readonly device: Device
+  readonly config: AppConfigShape
+  readonly address: string | null
+  readonly files: ReadonlyArray<UploadedFile>
+}
+
+export interface BoxCommand {
+  readonly schema: Schema.Schema.Any
+  readonly run: (request: BoxRequest, raw: RawParams) => Effect.Effect<BoxResult, Failure, AppServices>
+}
+
+/** A command: its parameters decoded with its schema (-14 naming the parameter), then its handler. */
+const command = <A, I>(schema: Schema.Schema<A, I>, handler: (request: BoxRequest, params: A) => Effect.Effect<BoxResult, Failure, AppServices>): BoxCommand => {
+  const decode = Schema.decodeUnknownEither(schema, { errors: "first", onExcessProperty: "ignore" })
+  return {
+    schema,
+    run: (request, raw) => {
+      const params = decode(raw)
+      return Either.isLeft(params) ? Effect.fail(toInvalidParam(params.left)) : handler(request, params.right)
+    }
+  }
+}
+
+const channelstatus = command(BoxSchema.channelstatus, ({ device, address }, { status }) =>
+  Effect.as(Effect.flatMap(DevicesStore, (devices) => devices.report(device, status, address)), {})
+)
+
+/** `cmd` sends of the dial queue (later): until then there is never anything to hand out. */
+const nothingYet = <A, I>(schema: Schema.Schema<A, I>) => command(schema, () => Effect.fail(new BoxNoMessage({ message: "no message to process" })))
+
+/** §2.1.10 `direction` → the contract's cdrPeer (1 outgoing, 2 incoming); a missed call (`unkown`) has none. */
+const PEER: Record<string, number | null> = { out: 1, in: 2, unkown: null, unknown: null }
+
+/** The stored name of a box's recording: its callid (unique among boxes), and the extension its file came with when that is a plain one. */
+const recordingName = (callid: string, sent: string) => {
+  const clean = sanitizeName(sent)
+  const ext = clean === undefined ? "" : path.extname(clean).toLowerCase()
+  return `box-${callid}${/^\.[a-z0-9]{1,5}$/.test(ext) ? ext : ".wav"}`
+}
+
+const saveFailed = (e: unknown) => new FileSaveFailed({ message: `the recording could not be saved (${errnoCode(e)})` })
+
+/** Two uploads of one call must not interleave: the second would find no record yet and store it again. */
+const oneUploadPerCall = keyedLock()
+
+const upload = command(BoxSchema.upload, ({ device, config, files }, p) => {
+  const comp = device.enterprise!
+  return oneUploadPerCall(
+    `${comp}/${p.callid}`,
+    Effect.gen(function* () {
+      const cdrs = yield* CdrStore
+      const commit = yield* GroupCommit
+      // a re-upload after a lost answer: acknowledged, nothing stored again
+      const seen = yield* commit.submit((_, prepared) => cdrs.boxCallIn(prepared, comp, p.callid))
+      if (seen !== undefined) return { callid: p.callid }
+      const file = files.find((f) => f.field === "file") ?? files[0]
+      if (!file && p.recorded === 1) return yield* new InvalidParam({ param: "file", problem: "is missing (recorded is 1: the recording is the multipart part `file`)" })
+      const recordings = yield* RecordingsStore
+      const outbox = yield* Outbox
+      const ids = yield* Ids
+      const now = Date.now()
+      const extension = device.channels[String(p.channel)] ?? ""
+      const startMs = p.start_time_secs * 1000
+      const hangupMs = p.start_time_hangup === undefined ? null : p.start_time_hangup * 1000
+      const name = file ? recordingName(p.callid, file.filename) : ""
+      const day = formatLocal(startMs, config.tz)
+      const relPath = file ? `${comp}/${day.slice(0, 4)}${day.slice(5, 7)}/${day.slice(8, 10)}/${name}` : ""
+      const absolute = file ? path.join(recordDir(config.dataDir), relPath) : ""
+      const peer = PEER[p.direction] ?? null
+      const phone = p.callid_dialed ?? ""
+      const talkSecs = p.duration_secs ?? 0
+      const recordingId = file ? yield* ids.next : 0
+      const fields = {
+        boxMac: device.mac,
+        boxChannel: p.channel,
+        boxDirection: p.direction,
+        boxRecordId: p.id ?? null,
+        boxRecorded: p.recorded ?? null,
+        ...(file ? { boxFileName: file.filename } : {})
+      }
+      const memo = {
+        cdrId: p.callid,
+        cdrExtension: extension,
+        cdrStartTime: formatLocal(startMs, config.tz),
+        cdrHangupTime: hangupMs === null ? "" : formatLocal(hangupMs, config.tz),
+        cdrTalktime: talkSecs,
+        cdrPeer: peer ?? 0,
+        cdrPhoneNum: phone,
+        cdrRecordFile: relPath
+      }
+      const callEvent = (type: 3 | 4) => ({
+        type: type === 3 ? "call.hangup" : "call.recording",
+        enterprise: comp,
+        source: "box",
+        data: { type, peer: peer ?? 0, phone, cdrId: p.callid, memo, memoParsed: true },
+        dedupKey: `box:${comp}:${p.callid}:${type}`
+      })
+      const write = commit.submit((_, prepared) => {
+        if (file)
+          recordings.insertIn(prepared, {
+            id: recordingId,
+            comp_number: comp,
+            file_name: name,
+            rel_path: relPath,
+            md5: file.md5,
+            size: file.size,
+            content_type: contentTypeOf(name),
+            uploaded_by: null,
+            created_at: now
+          })
+        const cdrId = cdrs.insertFromBoxIn(prepared, comp, { callid: p.callid, extension, phone, startMs, hangupMs, talkSecs, peer, recordFile: name, fields })
+        outbox.emitIn(prepared, callEvent(3))
+        if (file) {
+          outbox.emitIn(prepared, callEvent(4))
+          outbox.emitIn(prepared, {
+            type: "box.recording",
+            enterprise: comp,
+            source: "box",
+            data: { mac: device.mac, channel: p.channel, extension, callid: p.callid, cdrId: p.callid, localCdrId: cdrId, id: recordingId, path: relPath, md5: file.md5, size: file.size },
+            dedupKey: `box:${comp}:${p.callid}:recording`
+          })
+        }
+      })
+      const failed = (e: unknown) => Effect.zipRight(Effect.logError("a box upload could not be stored", e), Effect.fail(new StorageFailed({ message: "the upload could not be stored; send it again" })))
+      if (!file) {
+        yield* write.pipe(Effect.catchAll(failed))
+        return { callid: p.callid }
+      }
+      // from the rename on, the file and its rows succeed or fail together
+      yield* Effect.uninterruptible(
+        Effect.zipRight(
+          Effect.try({ try: () => commitFile(file.path, absolute, file.size), catch: saveFailed }),
+          write.pipe(
+            Effect.catchAllDefect(failed),
+            Effect.catchAll(failed),
+            Effect.onExit((exit) => (Exit.isSuccess(exit) ? Effect.void : Effect.sync(() => fs.rmSync(absolute, { force: true }))))
+          )
+        )
+      )
+      return { callid: p.callid }
+    })
+  )
+})
+
+export const boxCommands: Readonly<Record<string, BoxCommand>> = {
+  channelstatus,
+  upload,
+  getCallList: nothingYet(BoxSchema.getCallList),
+  getMessageList: nothingYet(BoxSchema.getMessageList),
+  getMessageList_1125: nothingYet(BoxSchema.getMessageList_1125)
+}

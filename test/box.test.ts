@@ -1,0 +1,237 @@
+/** §2.1.10 the recording box's URL, over real HTTP against a real bridge and a real receiver. */
+import * as crypto from "node:crypto"
+import * as fs from "node:fs"
+import * as path from "node:path"
+import { afterAll, beforeAll, describe, expect, it } from "vitest"
+import { rawRequest } from "./support/Raw.js"
+import { eventually, startReceiver } from "./support/Receiver.js"
+import { asAdmin, creds, startTestServer, type TestServer } from "./support/TestServer.js"
+
+const MAC = "00:1A:2B:3C:4D:5E"
+type Answer = Record<string, unknown> & { status: number; time: string }
+
+let server: TestServer
+let crm: Awaited<ReturnType<typeof startReceiver>>
+
+beforeAll(async () => {
+  crm = await startReceiver()
+  server = await startTestServer({
+    forwarding: { pollIntervalMs: 50, circuitThreshold: 5, circuitCooldownMs: 300, retentionDays: 30 },
+    targets: [{ name: "crm", url: crm.url, events: ["box.*", "call.*"] }],
+    devices: [{ mac: "00-1a-2b-3c-4d-5e", enterprise: "100008", channels: { "1": "100008800" } }]
+  })
+})
+afterAll(async () => {
+  await server.close()
+  await crm.close()
+})
+
+const post = async (fields: Record<string, string>, file?: { name: string; bytes: Buffer }, via: "form" | "multipart" = "form") => {
+  let body: URLSearchParams | FormData
+  if (via === "form" && !file) body = new URLSearchParams(fields)
+  else {
+    const fd = new FormData()
+    for (const [k, v] of Object.entries(fields)) fd.append(k, v)
+    if (file) fd.append("file", new Blob([file.bytes]), file.name)
+    body = fd
+  }
+  const res = await fetch(`${server.url}/voip/upload_record`, { method: "POST", body })
+  return Object.assign((await res.json()) as Answer, { httpStatus: res.status })
+}
+
+const admin = async (method: string, p: string, body?: unknown) => {
+  const token = fs.readFileSync(path.join(server.dataDir, "admin-token"), "utf8").trim()
+  const res = await fetch(`${server.url}/admin/api${p}`, {
+    method,
+    headers: { authorization: `Bearer ${token}`, ...(body === undefined ? {} : { "content-type": "application/json" }) },
+    ...(body === undefined ? {} : { body: JSON.stringify(body) })
+  })
+  return { status: res.status, body: (await res.json()) as Record<string, unknown> }
+}
+
+const alive = async () => expect((await fetch(`${server.url}/healthz`)).status).toBe(200)
+const events = (type: string) => crm.received.map((r) => JSON.parse(r.body) as { type: string; data: Record<string, unknown> }).filter((e) => e.type === type)
+const sent = (type: string, min = 1) => eventually(() => events(type).length >= min && events(type))
+const statusJson = (channels: ReadonlyArray<Record<string, unknown>>, disk: Record<string, unknown> = {}) =>
+  JSON.stringify({ diskUsagePercent: "5", diskSize: "1000", diskSurplusSize: "950", diskStatus: 0, ip: "192.168.1.9", channels, ...disk })
+
+describe("the box endpoint", () => {
+  it("answers every cmd with status and time; any other cmd status 0", async () => {
+    const before = Date.now()
+    const a = await post({ cmd: "whatever", satellite: MAC })
+    expect(a).toMatchObject({ status: 0, httpStatus: 200 })
+    expect(Number(a.time)).toBeGreaterThanOrEqual(before)
+    expect(await post({ cmd: "getCallList", satellite: MAC, id: "1" })).toMatchObject({ status: 3003 })
+    expect(await post({ cmd: "getMessageList", satellite: MAC })).toMatchObject({ status: 3003 })
+    expect(await post({ cmd: "getMessageList_1125", satellite: MAC }, undefined, "multipart")).toMatchObject({ status: 3003 })
+  })
+
+  it("3002 without satellite or with one that is not a MAC; every spelling of a MAC is the same box", async () => {
+    for (const satellite of [undefined, "", "00:00:00:00:01", "00:1a-2b:3c:4d:5e", "zz:1A:2B:3C:4D:5E"]) {
+      const a = await post({ cmd: "channelstatus", ...(satellite === undefined ? {} : { satellite }) })
+      expect(a.status, String(satellite)).toBe(3002)
+      expect(typeof a.time).toBe("string")
+    }
+    for (const satellite of ["00:1a:2b:3c:4d:5e", "00-1A-2B-3C-4D-5E", "001a2b3c4d5e", " 001A2B3C4D5E "]) expect((await post({ cmd: "x", satellite })).status, satellite).toBe(0)
+  })
+
+  it("3001 for a box not registered, which is then listed as pending with its address", async () => {
+    const a = await post({ cmd: "channelstatus", satellite: "aa:bb:cc:dd:ee:ff", status: statusJson([]) })
+    expect(a).toMatchObject({ status: 3001 })
+    const list = await admin("GET", "/devices")
+    expect(list.status).toBe(200)
+    const { items } = list.body as { items: Array<Record<string, unknown>> }
+    expect(items.find((d) => d.mac === "AA:BB:CC:DD:EE:FF")).toMatchObject({ pending: true, enterprise: null, lastAddress: "127.0.0.1" })
+    expect(items.find((d) => d.mac === MAC)).toMatchObject({ pending: false, enterprise: "100008", origin: "config", channels: { "1": "100008800" } })
+  })
+
+  it("the admin API registers, assigns, changes and forgets boxes", async () => {
+    const pendingMac = "aabbccddeeff"
+    await post({ cmd: "x", satellite: pendingMac })
+    const assigned = await admin("POST", "/devices", { mac: "AA-BB-CC-DD-EE-FF", enterprise: "100008", channels: { "2": "100008801" } })
+    expect(assigned).toMatchObject({ status: 201, body: { code: 0, device: { mac: "AA:BB:CC:DD:EE:FF", pending: false, channels: { "2": "100008801" } } } })
+    expect(await post({ cmd: "x", satellite: pendingMac })).toMatchObject({ status: 0 })
+    expect(await admin("POST", "/devices", { mac: "aa:bb:cc:dd:ee:ff", enterprise: "100008", channels: {} })).toMatchObject({ status: 409, body: { code: -10 } })
+    expect(await admin("POST", "/devices", { mac: "nope", enterprise: "100008", channels: {} })).toMatchObject({ status: 400, body: { code: -14 } })
+    expect(await admin("PATCH", "/devices/aa:bb:cc:dd:ee:ff", { channels: { "1": "100008802" } })).toMatchObject({ status: 200, body: { device: { channels: { "1": "100008802" } } } })
+    expect(await admin("GET", "/devices/AABBCCDDEEFF")).toMatchObject({ status: 200, body: { mac: "AA:BB:CC:DD:EE:FF", enterprise: "100008" } })
+    expect(await admin("DELETE", "/devices/aa-bb-cc-dd-ee-ff")).toMatchObject({ status: 200, body: { code: 0 } })
+    expect(await admin("GET", "/devices/aa-bb-cc-dd-ee-ff")).toMatchObject({ status: 404, body: { code: -11 } })
+    expect(await post({ cmd: "x", satellite: pendingMac })).toMatchObject({ status: 3001 })
+  })
+
+  it("GET is 405 with a coded body", async () => {
+    const res = await fetch(`${server.url}/upload_record?cmd=channelstatus&satellite=${MAC}`)
+    expect(res.status).toBe(405)
+    expect(await res.json()).toMatchObject({ status: -14 })
+    await alive()
+  })
+})
+
+describe("cmd=channelstatus", () => {
+  it("stores the live state; a change of state raises box.channel once, a heartbeat nothing", async () => {
+    const idle = [{ ch: "1", state: "1", phone: "", timelen: "", peer: "", serial: "1" }]
+    expect(await post({ cmd: "channelstatus", satellite: MAC, status: statusJson(idle) })).toMatchObject({ status: 0 })
+    await sent("box.channel")
+    expect(await post({ cmd: "channelstatus", satellite: MAC, status: statusJson(idle) })).toMatchObject({ status: 0 })
+    // relaxed JSON, as devices write it
+    const ringing = `{diskUsagePercent:5,diskStatus:0,ip:'192.168.1.9',channels:[{ch:1,state:2,phone:'13800138000',timelen:3,peer:2,serial:1}]}`
+    expect(await post({ cmd: "channelstatus", satellite: MAC, status: ringing })).toMatchObject({ status: 0 })
+    const changes = await sent("box.channel", 2)
+    await new Promise((r) => setTimeout(r, 200))
+    expect(events("box.channel")).toHaveLength(2)
+    expect(changes[1]!.data).toMatchObject({ mac: MAC, ch: 1, extension: "100008800", state: 2, previousState: 1, phone: "13800138000", peer: 2 })
+  })
+
+  it("a malformed status is -14 in the box's shape, and nothing is stored", async () => {
+    const before = events("box.channel").length
+    for (const status of ["{not json", JSON.stringify({ channels: [{ ch: 1, state: 9 }] }), "[]", ""]) {
+      const a = await post({ cmd: "channelstatus", satellite: MAC, status })
+      expect(a.status, status).toBe(-14)
+      expect(a.message).toMatch(/status/)
+      expect(typeof a.time).toBe("string")
+    }
+    await alive()
+    await new Promise((r) => setTimeout(r, 150))
+    expect(events("box.channel")).toHaveLength(before)
+  })
+
+  it("a disk not working or too full raises box.alert once", async () => {
+    const ch = [{ ch: 1, state: 2 }]
+    await post({ cmd: "channelstatus", satellite: MAC, status: statusJson(ch, { diskStatus: -3 }) })
+    await post({ cmd: "channelstatus", satellite: MAC, status: statusJson(ch, { diskStatus: -3 }) })
+    await sent("box.alert")
+    await post({ cmd: "channelstatus", satellite: MAC, status: statusJson(ch, { diskStatus: 0, diskUsagePercent: 95 }) })
+    const alerts = await sent("box.alert", 2)
+    await new Promise((r) => setTimeout(r, 150))
+    expect(events("box.alert").map((e) => e.data.alert)).toEqual(["disk:-3", "usage"])
+    expect(alerts[0]!.data).toMatchObject({ mac: MAC, diskStatus: -3 })
+  })
+})
+
+describe("cmd=upload", () => {
+  const callid = "7687658987667780097" // above 2^53
+  const wav = Buffer.concat([Buffer.from("RIFF"), crypto.randomBytes(2000)])
+  const fields = {
+    cmd: "upload",
+    satellite: "001A2B3C4D5E",
+    channel: "1",
+    start_time_secs: "1563957000",
+    start_time_hangup: "1563957071",
+    direction: "out",
+    callid_dialed: "013800138000",
+    duration_secs: "61",
+    id: "42",
+    recorded: "1",
+    callid
+  }
+
+  it("stores one call record and one recording, once, however often it is sent; the events reach the target", async () => {
+    const first = await post(fields, { name: "../../x.wav", bytes: wav })
+    expect(first).toMatchObject({ status: 0, callid })
+    const again = await post(fields, { name: "../../x.wav", bytes: wav })
+    expect(again).toMatchObject({ status: 0, callid })
+
+    const found = await asAdmin(server, "findDialrecord", { scdrId: callid })
+    const rows = (found as unknown as { rows?: Array<Record<string, unknown>>; data?: Array<Record<string, unknown>> })
+    const list = (rows.rows ?? rows.data ?? []) as Array<Record<string, unknown>>
+    expect(list).toHaveLength(1)
+    const row = list[0]!
+    expect(String(row.cdrId)).toBe(callid)
+    expect(row).toMatchObject({ cdrExtension: "100008800", cdrTalktime: 61, cdrPeer: 1, cdrPhoneNum: "013800138000", cdrStartTime: "2019-07-24 16:30:00", cdrHangupTime: "2019-07-24 16:31:11" })
+    expect(row.cdrRecordFile).toMatch(new RegExp(`^100008/201907/24/box-${callid}\\.wav$`))
+
+    // traversal-safe: the file is inside the record directory, under our name, with the bytes sent
+    const stored = path.join(server.dataDir, "record", String(row.cdrRecordFile))
+    expect(fs.readFileSync(stored).equals(wav)).toBe(true)
+    expect(fs.existsSync(path.join(server.dataDir, "x.wav"))).toBe(false)
+    expect(fs.existsSync(path.join(server.dataDir, "..", "x.wav"))).toBe(false)
+    expect(fs.readdirSync(path.dirname(stored))).toEqual([`box-${callid}.wav`])
+    expect(fs.readdirSync(path.join(server.dataDir, "tmp-box"))).toEqual([])
+
+    // downloadable like any other, by path and by call record id
+    const q = new URLSearchParams(creds())
+    const byPath = await fetch(`${server.url}/voip/record/${row.cdrRecordFile}?${q}`)
+    expect(Buffer.from(await byPath.arrayBuffer()).equals(wav)).toBe(true)
+    const byId = await fetch(`${server.url}/voip/api/client/download/record.json?id=${callid}&${q}`)
+    expect(byId.status).toBe(200)
+    expect(crypto.createHash("md5").update(Buffer.from(await byId.arrayBuffer())).digest("hex")).toBe(crypto.createHash("md5").update(wav).digest("hex"))
+
+    const [recording] = await sent("box.recording")
+    expect(recording!.data).toMatchObject({ mac: MAC, callid, md5: crypto.createHash("md5").update(wav).digest("hex"), size: wav.length })
+    const [hangup] = await sent("call.hangup")
+    expect(hangup!.data).toMatchObject({ type: 3, peer: 1, phone: "013800138000", cdrId: callid, memo: { cdrId: callid, cdrExtension: "100008800", cdrTalktime: 61 } })
+    await sent("call.recording")
+    await new Promise((r) => setTimeout(r, 200))
+    expect([events("box.recording").length, events("call.hangup").length, events("call.recording").length]).toEqual([1, 1, 1])
+  })
+
+  it("a missed call without a recording is a call record alone", async () => {
+    const a = await post({ ...fields, callid: "900000000000000001", direction: "unkown", recorded: "0", duration_secs: "0" }, undefined, "multipart")
+    expect(a).toMatchObject({ status: 0, callid: "900000000000000001" })
+    const found = (await asAdmin(server, "findDialrecord", { scdrId: "900000000000000001" })) as unknown as { rows?: Array<Record<string, unknown>> }
+    expect(found.rows?.[0]).toMatchObject({ cdrPeer: 0, cdrRecordFile: "", cdrTalktime: 0 })
+  })
+
+  it("refuses malformed fields with -14 and an unknown box with 3001, storing nothing", async () => {
+    const bad = await post({ ...fields, callid: "12345", direction: "sideways" }, { name: "a.wav", bytes: wav })
+    expect(bad).toMatchObject({ status: -14 })
+    const noFile = await post({ ...fields, callid: "12346" }, undefined, "multipart")
+    expect(noFile).toMatchObject({ status: -14 })
+    const unknown = await post({ ...fields, satellite: "11:22:33:44:55:66", callid: "12347" }, { name: "a.wav", bytes: wav })
+    expect(unknown).toMatchObject({ status: 3001 })
+    for (const id of ["12345", "12346", "12347"]) {
+      const found = (await asAdmin(server, "findDialrecord", { scdrId: id })) as unknown as { rows?: Array<unknown> }
+      expect(found.rows ?? []).toHaveLength(0)
+    }
+    expect(fs.readdirSync(path.join(server.dataDir, "tmp-box"))).toEqual([])
+    await alive()
+  })
+
+  it("exact request bytes: a urlencoded upload without a file", async () => {
+    const body = Buffer.from(`cmd=upload&satellite=${encodeURIComponent(MAC)}&channel=1&start_time_secs=1563957000&direction=in&callid=18446744073709551615&recorded=0`)
+    const res = await rawRequest(server.url, "POST", "/upload_record", { "Content-Type": "application/x-www-form-urlencoded" }, body)
+    expect(res.status).toBe(200)
+    expect(JSON.parse(res.body.toString())).toMatchObject({ status: 0, callid: "18446744073709551615" })
+  })
+})

@@ -66,8 +66,13 @@ describe("the box endpoint", () => {
     expect(await post({ cmd: "getMessageList_1125", satellite: MAC }, undefined, "multipart")).toMatchObject({ status: 3003 })
   })
 
+  it("takes the contract's own five-byte device number (3001 until it is registered)", async () => {
+    const res = await fetch(`${server.url}/voip/upload_record`, { method: "POST", body: new URLSearchParams({ cmd: "getMessageList", satellite: "00:00:00:00:01" }) })
+    expect(((await res.json()) as { status: number }).status).toBe(3001)
+  })
+
   it("3002 without satellite or with one that is not a MAC; every spelling of a MAC is the same box", async () => {
-    for (const satellite of [undefined, "", "00:00:00:00:01", "00:1a-2b:3c:4d:5e", "zz:1A:2B:3C:4D:5E"]) {
+    for (const satellite of [undefined, "", "00:00:01", "00:1a-2b:3c:4d:5e", "zz:1A:2B:3C:4D:5E"]) {
       const a = await post({ cmd: "channelstatus", ...(satellite === undefined ? {} : { satellite }) })
       expect(a.status, String(satellite)).toBe(3002)
       expect(typeof a.time).toBe("string")

@@ -3,6 +3,7 @@
  * the bridge (it used to end npm and leave node serving, holding the data directory's lock),
  * under load nothing acknowledged is lost, and the data directory is private to its user.
  */
+import * as crypto from "node:crypto"
 import * as fs from "node:fs"
 import * as path from "node:path"
 import Database from "better-sqlite3"
@@ -118,6 +119,18 @@ describe("the data directory", () => {
       for (const name of ["bridge.db", "bridge.db-wal", "bridge.db-shm", "admin-token", "bridge.lock"]) {
         expect(modeOf(path.join(dataDir, name)), name).toBe(0o600)
       }
+      // a recording too: the upload's own chmod used to make it 0644
+      const audio = Buffer.from("RIFF-not-really-audio")
+      const fd = new FormData()
+      fd.append("sa_user", "100008800")
+      fd.append("sa_password", crypto.createHash("md5").update("02367073578").digest("hex"))
+      fd.append("fileName", Buffer.from("mode.wav").toString("base64"))
+      fd.append("isBase", "true")
+      fd.append("fileMd5", crypto.createHash("md5").update(audio).digest("hex"))
+      fd.append("fileGsm", new Blob([audio]), "blob")
+      const uploaded = (await (await fetch(`${bridge.url}/voip/api/upload_record_file.html`, { method: "POST", body: fd })).json()) as { code: number; path: string }
+      expect(uploaded.code).toBe(0)
+      expect(modeOf(path.join(dataDir, "record", uploaded.path))).toBe(0o600)
     } finally {
       bridge.child.kill("SIGTERM")
       await bridge.exited

@@ -77,7 +77,7 @@ export const writeDurably = (target: string, data: Buffer) => {
   fs.mkdirSync(path.dirname(target), { recursive: true })
   const temp = `${target}.${process.pid}.${Date.now()}.part`
   try {
-    const fd = fs.openSync(temp, "w", 0o644)
+    const fd = fs.openSync(temp, "w", 0o600)
     try {
       writeAll(fd, data)
       fs.fsyncSync(fd)
@@ -102,8 +102,9 @@ export const commitFile = (temp: string, target: string, size: number) => {
   try {
     fs.fsyncSync(fd)
     if (fs.fstatSync(fd).size !== size) throw Object.assign(new Error("short write"), { code: "ESHORT" })
-    // the temporary file is private to the bridge; the recording is as readable as any other file it writes
-    fs.fchmodSync(fd, 0o644)
+    // recordings are as private as the rest of the data directory (0600), whatever umask the
+    // temporary file was made under
+    fs.fchmodSync(fd, 0o600)
   } finally {
     fs.closeSync(fd)
   }

@@ -1,7 +1,7 @@
 /**
- * findDialrecord at 10k and 1M call records: latency over real HTTP (auth, decode, query,
- * encode) against the same SQL run directly on SQLite in the same process (the ratio), and
- * the growth from 10k to 1M rows, for each filter combination.
+ * findDialrecord at 10k and 1M call records (and 10M with BENCH_CDR_10M=1): latency over real
+ * HTTP (auth, decode, query, encode) against the same SQL run directly on SQLite in the same
+ * process (the ratio), and the growth from each size to the next, for each filter combination.
  */
 import * as crypto from "node:crypto"
 import * as fs from "node:fs"
@@ -15,6 +15,9 @@ import { lastPhoneOf } from "../src/records/CdrStore.js"
 import { parseLocal } from "../src/shared/Time.js"
 
 const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 40)
+/** BENCH_CDR_10M=1 adds a 10M point (~2.6 GB on disk, minutes to fill) */
+const SIZES = process.env.BENCH_CDR_10M === "1" ? [10_000, 1_000_000, 10_000_000] : [10_000, 1_000_000]
+const label = (n: number) => (n >= 1_000_000 ? `${n / 1_000_000}M` : `${n / 1000}k`)
 const COMP = "100008"
 const DAY = 86_400_000
 const T0 = Date.UTC(2025, 10, 24)
@@ -44,25 +47,24 @@ const combos = (tz: string): ReadonlyArray<Combo> => {
       where: "c.comp_number = ? AND c.extension = ? AND c.talk_secs > ? AND c.peer = ?",
       args: [COMP, `${COMP}807`, 300, 1]
     },
-    { name: "page 500 (start 10000)", params: { start: "10000" }, where: "c.comp_number = ?", args: [COMP], start: 10_000, counted: true }
+    { name: "page 500 (start 10000)", params: { start: "10000" }, where: "c.comp_number = ?", args: [COMP], start: 10_000, counted: true },
+    { name: "one extension, page 50 (start 1000)", params: { extension: `${COMP}807`, start: "1000" }, where: "c.comp_number = ? AND c.extension = ?", args: [COMP, `${COMP}807`], start: 1_000 },
+    // half the calls match: its total counts half the enterprise's index entries
+    { name: "outbound, page 500 (start 10000)", params: { cdrPeer: "1", start: "10000" }, where: "c.comp_number = ? AND c.peer = ?", args: [COMP, 1], start: 10_000 }
   ]
 }
 
-const fill = (db: Database.Database, from: number, to: number) => {
-  const insert = db.prepare(`INSERT INTO cdrs (cdr_id, comp_number, extension, dial_id, phone, last_phone, start_ms, hangup_ms, talk_secs, peer, record_file, fields, source, created_at, updated_at)
-    VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, '', '{}', 'client', ?, ?)`)
-  const rnd = crypto.randomBytes(20 * (to - from))
-  db.transaction(() => {
-    for (let i = from; i < to; i++) {
-      const o = (i - from) * 20
-      const ext = `${COMP}${400 + (rnd.readUInt32LE(o) % 500)}`
-      const phone = `138000${String(rnd.readUInt32LE(o + 4) % 20_000).padStart(5, "0")}`
-      const start = T0 + (rnd.readUInt32LE(o + 8) % 365) * DAY + (rnd.readUInt32LE(o + 16) % DAY)
-      const talk = rnd.readUInt32LE(o + 12) % 600
-      insert.run(1_000_000_000 + i, COMP, ext, String(i), phone, phone, start, start + talk * 1000, talk, (i % 2) + 1, start, start)
-    }
-  })()
-}
+/**
+ * Rows `from`..`to` (exclusive) in one statement: a million in seconds, where one INSERT per row
+ * took ~50 s. Extensions 400–899, 20,000 phone numbers, a year of start times, talk 0–599 s.
+ */
+const fill = (db: Database.Database, from: number, to: number) =>
+  db.exec(`INSERT INTO cdrs (cdr_id, comp_number, extension, dial_id, phone, last_phone, start_ms, hangup_ms, talk_secs, peer, record_file, fields, source, created_at, updated_at)
+    WITH RECURSIVE s(i) AS (SELECT ${from} UNION ALL SELECT i + 1 FROM s WHERE i < ${to - 1}),
+      r AS (SELECT i, abs(random()) % 500 AS ext, abs(random()) % 20000 AS phone,
+              ${T0} + (abs(random()) % 365) * ${DAY} + abs(random()) % ${DAY} AS start, abs(random()) % 600 AS talk FROM s)
+    SELECT 1000000000 + i, '${COMP}', '${COMP}' || (400 + ext), CAST(i AS TEXT), '138000' || printf('%05d', phone), '138000' || printf('%05d', phone),
+      start, start + talk * 1000, talk, (i % 2) + 1, '', '{}', 'client', start, start FROM r`)
 
 const percentile = (xs: ReadonlyArray<number>, p: number) => {
   const s = [...xs].sort((a, b) => a - b)
@@ -81,8 +83,8 @@ const time = async (f: () => unknown) => {
 
 export const run = async () => {
   const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), "vb-bench-cdr-"))
-  // filling 1M rows blocks this process for seconds: a short keep-alive would close the client's idle connection under it
-  const config = await Effect.runPromise(loadConfig({ env: {}, overrides: { port: 0, host: "127.0.0.1", dataDir, logLevel: "error", http: { keepAliveTimeoutMs: 120_000 } } }))
+  // filling blocks this process for seconds (minutes for 10M): a short keep-alive would close the client's idle connection under it
+  const config = await Effect.runPromise(loadConfig({ env: {}, overrides: { port: 0, host: "127.0.0.1", dataDir, logLevel: "error", http: { keepAliveTimeoutMs: 600_000 } } }))
   const server = await startServer(config)
   const db = new Database(path.join(dataDir, "bridge.db"))
   const auth = `sa_user=${COMP}800&sa_password=${crypto.createHash("md5").update("02367073578").digest("hex")}`
@@ -90,20 +92,27 @@ export const run = async () => {
   const results = new Map<string, { http: number; direct: number }>()
   let filled = 0
   try {
-    for (const size of [10_000, 1_000_000]) {
+    for (const size of SIZES) {
       const t = performance.now()
+      // a cache the size of the indexes while filling (random-order index inserts), the default again to measure
+      db.pragma("cache_size = -2000000")
       fill(db, filled, size)
+      db.pragma("cache_size = -2000")
       filled = size
       db.pragma("optimize")
+      // as the bridge's own checkpoints would have left it: reads not looked up in a WAL of GBs
+      db.pragma("wal_checkpoint(TRUNCATE)")
       out.push(`${size.toLocaleString("en")} records (filled in ${((performance.now() - t) / 1000).toFixed(1)} s)`)
       for (const combo of combos(config.tz)) {
         const count = combo.counted
           ? db.prepare(`SELECT n FROM cdr_counts WHERE comp_number = ?`)
           : db.prepare(`SELECT count(*) AS n FROM cdrs c WHERE ${combo.where}`)
+        // as the store pages: the page's ids first, then their rows joined
         const page = db.prepare(`SELECT c.*, e.name AS exte_name, r.rel_path FROM cdrs c
           LEFT JOIN extensions e ON e.extension = c.extension
           LEFT JOIN recordings r ON c.record_file <> '' AND r.comp_number = c.comp_number AND r.file_name = c.record_file
-          WHERE ${combo.where} ORDER BY c.start_ms DESC, c.cdr_id DESC LIMIT 20 OFFSET ${combo.start ?? 0}`)
+          WHERE c.cdr_id IN (SELECT c.cdr_id FROM cdrs c WHERE ${combo.where} ORDER BY c.start_ms DESC, c.cdr_id DESC LIMIT 20 OFFSET ${combo.start ?? 0})
+          ORDER BY c.start_ms DESC, c.cdr_id DESC`)
         const url = `${server.url}/voip/api/jsondata.html?${auth}&method=findDialrecord&${new URLSearchParams(combo.params)}`
         const check = (await (await fetch(url)).json()) as { code: number; total: number }
         if (check.code !== 0) throw new Error(`${combo.name}: ${JSON.stringify(check)}`)
@@ -118,11 +127,13 @@ export const run = async () => {
         )
       }
     }
-    out.push("growth 10k → 1M (http p50):")
-    for (const combo of combos(config.tz)) {
-      const small = results.get(`10000:${combo.name}`)!
-      const large = results.get(`1000000:${combo.name}`)!
-      out.push(`  ${combo.name.padEnd(36)} ${small.http.toFixed(2)} ms → ${large.http.toFixed(2)} ms (${(large.http / small.http).toFixed(1)}x)`)
+    for (const [a, b] of SIZES.slice(1).map((size, i) => [SIZES[i]!, size] as const)) {
+      out.push(`growth ${label(a)} → ${label(b)} (http p50):`)
+      for (const combo of combos(config.tz)) {
+        const small = results.get(`${a}:${combo.name}`)!
+        const large = results.get(`${b}:${combo.name}`)!
+        out.push(`  ${combo.name.padEnd(36)} ${small.http.toFixed(2)} ms → ${large.http.toFixed(2)} ms (${(large.http / small.http).toFixed(1)}x)`)
+      }
     }
   } finally {
     db.close()

@@ -321,3 +321,89 @@ describe("a call record stored before nesting was limited", () => {
     }
   })
 })
+
+describe("deep pages", () => {
+  // 1,500 calls at only 9 distinct start times (ties on start_ms everywhere), stored in
+  // shuffled id order, over three extensions, both directions and talk times 0–599 s
+  interface Stored {
+    readonly id: number
+    readonly extension: string
+    readonly phone: string
+    readonly start: number
+    readonly talk: number
+    readonly peer: number
+  }
+  const N = 1500
+  const T = Date.UTC(2026, 10, 1, 2)
+  // the high half of a 32-bit LCG: its low bits repeat with short periods
+  const lcg = (seed: number) => () => (seed = (Math.imul(seed, 1103515245) + 12345) >>> 0) >>> 16
+  const next = lcg(17)
+  const stored: Array<Stored> = Array.from({ length: N }, (_, i) => ({
+    id: 7_000_000 + i,
+    extension: ["100008800", "100008401", "100008402"][next() % 3]!,
+    phone: `1380000${String(next() % 40).padStart(4, "0")}`,
+    start: T + (next() % 9) * 60_000,
+    talk: next() % 600,
+    peer: (next() % 2) + 1
+  }))
+  /** what findDialrecord answered before its pages were found by id: newest first, ties by id, descending */
+  const expected = (keep: (s: Stored) => boolean) =>
+    stored
+      .filter(keep)
+      .sort((a, b) => b.start - a.start || b.id - a.id)
+      .map((s) => s.id)
+
+  let own: TestServer
+  beforeAll(async () => {
+    own = await startTestServer()
+    await asAdmin(own, "addExtension", { exteExtension: "401", extePassword: "agent-pw", exteName: "坐席401" })
+    await asAdmin(own, "addExtension", { exteExtension: "402", extePassword: "other-pw", exteName: "坐席402" })
+    const db = new Database(path.join(own.dataDir, "bridge.db"))
+    try {
+      const insert = db.prepare(`INSERT INTO cdrs (cdr_id, comp_number, extension, dial_id, phone, last_phone, start_ms, talk_secs, peer, fields, source, created_at, updated_at)
+        VALUES (?, '100008', ?, ?, ?, ?, ?, ?, ?, '{}', 'client', ?, ?)`)
+      const shuffled = [...stored].sort((a, b) => (a.id * 7919) % N - (b.id * 7919) % N)
+      db.transaction(() => {
+        for (const s of shuffled) insert.run(s.id, s.extension, String(s.id), s.phone, s.phone, s.start, s.talk, s.peer, s.start, s.start)
+      })()
+    } finally {
+      db.close()
+    }
+  })
+  afterAll(() => own.close())
+
+  const ids = async (params: Record<string, string>, who = creds()) => {
+    const body = await callApi(own, { ...who, method: "findDialrecord", ...params })
+    expect(body.code).toBe(0)
+    return { total: body.total as number, ids: (body.rows as Array<Row>).map((r) => r.cdrId) }
+  }
+
+  it.each([
+    ["no filter", {}, () => true],
+    ["one extension", { extension: "100008401" }, (s: Stored) => s.extension === "100008401"],
+    ["talk > 300, outbound", { talktimeSql: "0", talktime: "300", cdrPeer: "1" }, (s: Stored) => s.talk > 300 && s.peer === 1],
+    ["extension, talk < 200, inbound", { extension: "100008800", talktimeSql: "1", talktime: "200", cdrPeer: "2" }, (s: Stored) => s.extension === "100008800" && s.talk < 200 && s.peer === 2],
+    ["phone number", { phoneNum: "13800000007" }, (s: Stored) => s.phone === "13800000007"],
+    ["two extensions, from the third minute", { extension: "100008401,100008402", startTime: "2026-11-01 10:03:00" }, (s: Stored) => s.extension !== "100008800" && s.start >= T + 180_000]
+  ] as const)("%s: every page, at every depth, holds the calls the whole order puts there", async (_, params, keep) => {
+    const want = expected(keep)
+    expect(want.length).toBeGreaterThan(7)
+    const walked: Array<number | string> = []
+    for (let start = 0; start < want.length; start += 37) {
+      const page = await ids({ ...params, start: String(start), limit: "37" })
+      expect(page.total).toBe(want.length)
+      walked.push(...page.ids)
+    }
+    expect(walked).toEqual(want)
+    for (const start of [want.length - 1, want.length - 5, Math.floor(want.length / 2)])
+      expect((await ids({ ...params, start: String(start), limit: "5" })).ids).toEqual(want.slice(start, start + 5))
+    expect((await ids({ ...params, start: String(want.length), limit: "5" })).ids).toEqual([])
+  })
+
+  it("an agent's deep pages hold its own calls only, in the same order", async () => {
+    const want = expected((s) => s.extension === "100008401")
+    const page = await ids({ start: String(want.length - 30), limit: "50" }, agent)
+    expect(page).toEqual({ total: want.length, ids: want.slice(-30) })
+    expect((await fetch(`${own.url}/healthz`)).status).toBe(200)
+  })
+})

@@ -133,6 +133,9 @@ const storedFields = (r: CdrRecord): Either.Either<Readonly<Record<string, unkno
 
 const WARNED_MAX = 10_000
 
+/** findDialrecord's order: a total one (ids are unique), so OFFSET pages neither repeat nor skip a call */
+const NEWEST_FIRST = "c.start_ms DESC, c.cdr_id DESC"
+
 /** What an update adds its fields to. Unreadable stored fields are replaced: kept, they would make every later update of that call fail. */
 const priorFields = (existing: CdrRecord | undefined): Readonly<Record<string, unknown>> =>
   existing === undefined ? {} : Either.getOrElse(storedFields(existing), () => ({}))
@@ -285,6 +288,14 @@ export class CdrStore extends Effect.Service<CdrStore>()("CdrStore", {
     const findRow = (cdrId: number) =>
       Effect.flatMap(sql<Joined>`${joined(undefined)} WHERE c.cdr_id = ${cdrId}`, (rows) => Effect.map(rowsOf(rows), (out) => out[0]))
 
+    /**
+     * The ids of one page, found before anything is joined: OFFSET then skips index entries
+     * (the indexes hold the order's columns and, but for the phone's, the talk time and
+     * direction) instead of whole joined rows — page 500 of 1M read 10,000 rows to return 20.
+     */
+    const pageIds = (condition: Fragment, filter: CdrFilter) =>
+      sql`SELECT c.cdr_id FROM cdrs c WHERE ${condition} ORDER BY ${sql.literal(NEWEST_FIRST)} LIMIT ${filter.limit} OFFSET ${filter.start}`
+
     /** findDialrecord: total and one page, newest first (ties by id), every filter optional. */
     const search = (filter: CdrFilter) =>
       Effect.gen(function* () {
@@ -308,7 +319,7 @@ export class CdrStore extends Effect.Service<CdrStore>()("CdrStore", {
         const rows =
           filter.limit === 0 || filter.start >= n
             ? []
-            : yield* sql<Joined>`${joined(filter.viewer)} WHERE ${condition} ORDER BY c.start_ms DESC, c.cdr_id DESC LIMIT ${filter.limit} OFFSET ${filter.start}`
+            : yield* sql<Joined>`${joined(filter.viewer)} WHERE c.cdr_id IN (${pageIds(condition, filter)}) ORDER BY ${sql.literal(NEWEST_FIRST)}`
         return { total: n, rows: yield* rowsOf(rows) }
       })
 

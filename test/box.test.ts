@@ -184,14 +184,15 @@ describe("cmd=upload", () => {
     const row = list[0]!
     expect(String(row.cdrId)).toBe(callid)
     expect(row).toMatchObject({ cdrExtension: "100008800", cdrTalktime: 61, cdrPeer: 1, cdrPhoneNum: "013800138000", cdrStartTime: "2019-07-24 16:30:00", cdrHangupTime: "2019-07-24 16:31:11" })
-    expect(row.cdrRecordFile).toMatch(new RegExp(`^100008/201907/24/box-${callid}\\.wav$`))
+    // in the boxes' own directory, named by callid and the recording's id (no app upload can hold that name)
+    expect(row.cdrRecordFile).toMatch(new RegExp(`^100008/box/201907/24/box-${callid}-\\d+\\.wav$`))
 
     // traversal-safe: the file is inside the record directory, under our name, with the bytes sent
     const stored = path.join(server.dataDir, "record", String(row.cdrRecordFile))
     expect(fs.readFileSync(stored).equals(wav)).toBe(true)
     expect(fs.existsSync(path.join(server.dataDir, "x.wav"))).toBe(false)
     expect(fs.existsSync(path.join(server.dataDir, "..", "x.wav"))).toBe(false)
-    expect(fs.readdirSync(path.dirname(stored))).toEqual([`box-${callid}.wav`])
+    expect(fs.readdirSync(path.dirname(stored))).toEqual([path.basename(stored)])
     expect(fs.readdirSync(path.join(server.dataDir, "tmp-box"))).toEqual([])
 
     // downloadable like any other, by path and by call record id

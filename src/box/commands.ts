@@ -66,14 +66,21 @@ const nothingYet = <A, I>(schema: Schema.Schema<A, I>) => command(schema, () => 
 /** §2.1.10 `direction` → the contract's cdrPeer (1 outgoing, 2 incoming); a missed call (`unkown`) has none. */
 const PEER: Record<string, number | null> = { out: 1, in: 2, unkown: null, unknown: null }
 
-/** The stored name of a box's recording: its callid (unique among boxes), and the extension its file came with when that is a plain one. */
-const recordingName = (callid: string, sent: string) => {
+/**
+ * The stored name of a box's recording: its callid and the recording's own id — unique by
+ * construction, so no app upload (§2.1.5, names chosen by clients) can hold it already — and the
+ * extension its file came with when that is a plain one.
+ */
+const recordingName = (callid: string, recordingId: number, sent: string) => {
   const clean = sanitizeName(sent)
   const ext = clean === undefined ? "" : path.extname(clean).toLowerCase()
-  return `box-${callid}${/^\.[a-z0-9]{1,5}$/.test(ext) ? ext : ".wav"}`
+  return `box-${callid}-${recordingId}${/^\.[a-z0-9]{1,5}$/.test(ext) ? ext : ".wav"}`
 }
 
 const saveFailed = (e: unknown) => new FileSaveFailed({ message: `the recording could not be saved (${errnoCode(e)})` })
+
+/** The latest call time taken (2100-01-01): later ones are no clock's, and no date can show them. */
+const LATEST_MS = 4_102_444_800_000
 
 /** Two uploads of one call must not interleave: the second would find no record yet and store it again. */
 const oneUploadPerCall = keyedLock()
@@ -97,14 +104,19 @@ const upload = command(BoxSchema.upload, ({ device, config, files }, p) => {
       const extension = device.channels[String(p.channel)] ?? ""
       const startMs = p.start_time_secs * 1000
       const hangupMs = p.start_time_hangup === undefined ? null : p.start_time_hangup * 1000
-      const name = file ? recordingName(p.callid, file.filename) : ""
+      // a time no calendar can show would fail every retry later on: refused now, as the parameter it is
+      for (const [param, ms] of [["start_time_secs", startMs], ["start_time_hangup", hangupMs]] as const)
+        if (ms !== null && !(ms >= 0 && ms <= LATEST_MS))
+          return yield* new InvalidParam({ param, problem: `expected Unix seconds up to ${LATEST_MS / 1000} (the year 2100), got ${ms / 1000}` })
+      const recordingId = file ? yield* ids.next : 0
+      const name = file ? recordingName(p.callid, recordingId, file.filename) : ""
       const day = formatLocal(startMs, config.tz)
-      const relPath = file ? `${comp}/${day.slice(0, 4)}${day.slice(5, 7)}/${day.slice(8, 10)}/${name}` : ""
+      // a directory of their own: no name an app upload (§2.1.5) is given can be the box's path
+      const relPath = file ? `${comp}/box/${day.slice(0, 4)}${day.slice(5, 7)}/${day.slice(8, 10)}/${name}` : ""
       const absolute = file ? path.join(recordDir(config.dataDir), relPath) : ""
       const peer = PEER[p.direction] ?? null
       const phone = p.callid_dialed ?? ""
       const talkSecs = p.duration_secs ?? 0
-      const recordingId = file ? yield* ids.next : 0
       const fields = {
         boxMac: device.mac,
         boxChannel: p.channel,
@@ -164,7 +176,8 @@ const upload = command(BoxSchema.upload, ({ device, config, files }, p) => {
       // from the rename on, the file and its rows succeed or fail together
       yield* Effect.uninterruptible(
         Effect.zipRight(
-          Effect.try({ try: () => commitFile(file.path, absolute, file.size), catch: saveFailed }),
+          // never over a file that is there: removing it again on failure would lose somebody's recording
+          Effect.try({ try: () => commitFile(file.path, absolute, file.size, { replace: false }), catch: saveFailed }),
           write.pipe(
             Effect.catchAllDefect(failed),
             Effect.catchAll(failed),

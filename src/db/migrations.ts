@@ -267,5 +267,14 @@ export const migrations: Record<string, Effect.Effect<void, unknown, SqlClient.S
     `CREATE INDEX cdrs_newest ON cdrs(comp_number, start_ms DESC, cdr_id DESC, talk_secs, peer)`,
     `DROP INDEX IF EXISTS cdrs_extension`,
     `CREATE INDEX cdrs_extension ON cdrs(comp_number, extension, start_ms DESC, cdr_id DESC, talk_secs, peer)`
+  ),
+  // A box's callid is its own key: the box and the platform number calls independently, so a
+  // callid may equal a platform cdrId of the enterprise (the call records' id index refused the
+  // box's call then, and its upload was retried forever). The callid is also the record's
+  // platform id when that is free, so findDialrecord and downloads name it as before.
+  "0012_box_callid": run(
+    `ALTER TABLE cdrs ADD COLUMN box_callid TEXT`,
+    `UPDATE cdrs SET box_callid = platform_cdr_id WHERE source = 'box'`,
+    `CREATE UNIQUE INDEX cdrs_box ON cdrs(comp_number, box_callid) WHERE box_callid IS NOT NULL`
   )
 }

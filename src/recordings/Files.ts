@@ -95,9 +95,9 @@ export const writeDurably = (target: string, data: Buffer) => {
 /**
  * Moves a received upload (a temporary file under the same data directory) to `target`:
  * flushed and its size checked against what was received before the rename, so the final
- * name never holds a partial file.
+ * name never holds a partial file. `replace: false` refuses (EEXIST) to take a name that exists.
  */
-export const commitFile = (temp: string, target: string, size: number) => {
+export const commitFile = (temp: string, target: string, size: number, options: { readonly replace: boolean } = { replace: true }) => {
   const fd = fs.openSync(temp, "r+")
   try {
     fs.fsyncSync(fd)
@@ -109,7 +109,11 @@ export const commitFile = (temp: string, target: string, size: number) => {
     fs.closeSync(fd)
   }
   fs.mkdirSync(path.dirname(target), { recursive: true })
-  fs.renameSync(temp, target)
+  if (options.replace) return fs.renameSync(temp, target)
+  // a second name, then the temporary one gone: fails (EEXIST) instead of replacing a file
+  // someone else wrote there
+  fs.linkSync(temp, target)
+  fs.rmSync(temp, { force: true })
 }
 
 /** Where uploads are received before they are checked and moved into place. */

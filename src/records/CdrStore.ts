@@ -100,9 +100,12 @@ const UPDATE_PLATFORM = `UPDATE cdrs SET extension = ?, phone = ?, last_phone = 
 const INSERT_PLATFORM = `INSERT INTO cdrs (cdr_id, comp_number, platform_cdr_id, source, created_at, extension, phone, last_phone, start_ms,
   hangup_ms, talk_secs, peer, record_file, fields, updated_at) VALUES (?, ?, ?, 'platform', ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`
 
-const SELECT_BOX = `SELECT cdr_id FROM cdrs WHERE comp_number = ? AND platform_cdr_id = ? AND source = 'box'`
-const INSERT_BOX = `INSERT INTO cdrs (cdr_id, comp_number, platform_cdr_id, source, created_at, extension, phone, last_phone, start_ms,
-  hangup_ms, talk_secs, peer, record_file, fields, updated_at) VALUES (?, ?, ?, 'box', ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`
+const SELECT_BOX = `SELECT cdr_id FROM cdrs WHERE comp_number = ? AND box_callid = ?`
+/** The callid is the record's platform id too, unless a platform push took that id first (migration 0012). */
+const INSERT_BOX = `INSERT INTO cdrs (cdr_id, comp_number, box_callid, platform_cdr_id, source, created_at, extension, phone, last_phone, start_ms,
+  hangup_ms, talk_secs, peer, record_file, fields, updated_at)
+  VALUES (?, ?, ?, CASE WHEN EXISTS (SELECT 1 FROM cdrs WHERE comp_number = ? AND platform_cdr_id = ?) THEN NULL ELSE ? END,
+    'box', ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`
 
 /** A call the recording box uploaded (§2.1.10 cmd=upload): keyed by the box's callid, kept as text. */
 export interface BoxCdr {
@@ -331,7 +334,7 @@ export class CdrStore extends Effect.Service<CdrStore>()("CdrStore", {
     const insertFromBoxIn = (prepared: Prepared, compNumber: string, cdr: BoxCdr) => {
       const now = Date.now()
       const cdrId = ids.nextSync()
-      prepared(INSERT_BOX).run(cdrId, compNumber, cdr.callid, now, cdr.extension, cdr.phone, lastPhoneOf(cdr.phone), cdr.startMs, cdr.hangupMs, cdr.talkSecs, cdr.peer, cdr.recordFile, JSON.stringify(cdr.fields), now)
+      prepared(INSERT_BOX).run(cdrId, compNumber, cdr.callid, compNumber, cdr.callid, cdr.callid, now, cdr.extension, cdr.phone, lastPhoneOf(cdr.phone), cdr.startMs, cdr.hangupMs, cdr.talkSecs, cdr.peer, cdr.recordFile, JSON.stringify(cdr.fields), now)
       return cdrId
     }
 

@@ -47,7 +47,7 @@ export const CHANNEL_STATE_TEXT: Record<number, string> = {
 }
 
 export const Channel = Schema.Struct({
-  ch: d("录音设备配置的 RJ11 口")(NumLike),
+  ch: d("录音设备配置的 RJ11 口（1–64，一次上报内不重复）")(NumLike.pipe(Schema.filter((n) => (Number.isInteger(n) && n >= 1 && n <= 64) || "expected a channel from 1 to 64"))),
   state: d("0=未连接, 1=空闲/在线, 2=震铃中, 3=拨号中, 4=通话中, 5=超时")(NumLike.pipe(Schema.filter((n) => (Number.isInteger(n) && n >= 0 && n <= 5) || "expected a state from 0 to 5"))),
   phone: opt(d("拨打的电话号码")(Schema.NullOr(Schema.Union(Str, Num)))),
   timelen: opt(d("持续时间（在 state 为 2 的时候会记录到内存，坐席监控查询字段 calltime）")(NumOrEmpty)),
@@ -61,7 +61,10 @@ export const DeviceStatus = Schema.Struct({
   diskSurplusSize: opt(d("剩余空间")(NumOrEmpty)),
   diskStatus: opt(d("磁盘的工作状态 0：正常 -1：没有找到磁盘 -2：挂载失败 -3:不能写 -4：未知错误")(NumOrEmpty)),
   ip: opt(d("设置的内网 IP 地址")(Schema.NullOr(Str))),
-  channels: d("坐席状态")(Schema.Array(Channel))
+  // a channel named twice in one report has no one state: refused, not stored twice over
+  channels: d("坐席状态")(
+    Schema.Array(Channel).pipe(Schema.filter((cs) => new Set(cs.map((c) => c.ch)).size === cs.length || "expected each channel (ch) once"))
+  )
 })
 
 /** `status`: the device's JSON (strict or relaxed) → DeviceStatus. */

@@ -56,7 +56,11 @@ export const Bootstrap = Layer.effectDiscard(
     const config = yield* AppConfig
     if (config.bootstrap.enabled) yield* seedEnterprise
     yield* ensureAdminToken
-    // the boxes of the config are registered as it says at every start
-    yield* (yield* DevicesStore).upsertConfigured
+    // the boxes of the config are registered as it says at every start; one that cannot be is
+    // logged and left out, and the bridge serves the others
+    const { refused, removed } = yield* (yield* DevicesStore).upsertConfigured
+    for (const { mac, problem } of refused)
+      yield* Effect.logError("a configured recording box is not registered: its enterprise or a channel's extension is unknown").pipe(Effect.annotateLogs({ mac, problem }))
+    for (const mac of removed) yield* Effect.logInfo("forgot a recording box the config no longer registers").pipe(Effect.annotateLogs({ mac }))
   })
 )

@@ -2,10 +2,14 @@
 import * as crypto from "node:crypto"
 import * as fs from "node:fs"
 import * as path from "node:path"
-import { afterAll, beforeAll, describe, expect, it } from "vitest"
+import Database from "better-sqlite3"
+import { Effect } from "effect"
+import { afterAll, beforeAll, describe, expect, it, onTestFinished, vi } from "vitest"
+import { loadConfig } from "../src/config/AppConfig.js"
+import { startServer } from "../src/http/Server.js"
 import { rawRequest } from "./support/Raw.js"
 import { eventually, startReceiver } from "./support/Receiver.js"
-import { asAdmin, creds, startTestServer, type TestServer } from "./support/TestServer.js"
+import { asAdmin, creds, startTestServer, tempDir, type TestServer } from "./support/TestServer.js"
 
 const MAC = "00:1A:2B:3C:4D:5E"
 type Answer = Record<string, unknown> & { status: number; time: string }
@@ -20,6 +24,8 @@ beforeAll(async () => {
     targets: [{ name: "crm", url: crm.url, events: ["box.*", "call.*"] }],
     devices: [{ mac: "00-1a-2b-3c-4d-5e", enterprise: "100008", channels: { "1": "100008800" } }]
   })
+  // the extensions the admin tests assign channels to: a channel names an existing extension of its enterprise
+  for (const exteExtension of ["801", "802"]) expect((await asAdmin(server, "addExtension", { exteExtension, extePassword: "box-pw-801" })).code).toBe(0)
 })
 afterAll(async () => {
   await server.close()
@@ -239,5 +245,169 @@ describe("cmd=upload", () => {
     const res = await rawRequest(server.url, "POST", "/upload_record", { "Content-Type": "application/x-www-form-urlencoded" }, body)
     expect(res.status).toBe(200)
     expect(JSON.parse(res.body.toString())).toMatchObject({ status: 0, callid: "18446744073709551615" })
+  })
+})
+
+/** Another enterprise with an extension, written straight into a bridge's database (the API makes only the first). */
+const addForeignEnterprise = (dataDir: string) => {
+  const db = new Database(path.join(dataDir, "bridge.db"))
+  try {
+    db.prepare(`INSERT OR IGNORE INTO enterprises (comp_number, comp_name, created_at) VALUES ('200008', 'other', 0)`).run()
+    db.prepare(`INSERT OR IGNORE INTO extensions (exte_id, comp_number, suffix, extension, password_hash, created_at, updated_at) VALUES (9200008800, '200008', 800, '200008800', 'x', 0, 0)`).run()
+  } finally {
+    db.close()
+  }
+}
+
+describe("the box endpoint, hostile input", () => {
+  it("a cmd naming an Object.prototype member is an unknown cmd: {time, status: 0}", async () => {
+    for (const cmd of ["constructor", "toString", "__proto__", "hasOwnProperty", "valueOf"]) {
+      const a = await post({ cmd, satellite: MAC })
+      expect(a, cmd).toMatchObject({ status: 0, httpStatus: 200 })
+      expect(typeof a.time).toBe("string")
+    }
+    await alive()
+  })
+
+  it("ch must be an integer 1–64, once per report (-14, nothing stored, nothing raised)", async () => {
+    const channelEvents = events("box.channel").length
+    for (const channels of [[{ ch: "NaN", state: 1 }], [{ ch: "Infinity", state: 1 }], [{ ch: 1.5, state: 1 }], [{ ch: -3, state: 1 }], [{ ch: 0, state: 1 }], [{ ch: 65, state: 1 }], [{ ch: 9, state: 1 }, { ch: "9", state: 4 }]]) {
+      const a = await post({ cmd: "channelstatus", satellite: MAC, status: statusJson(channels) })
+      expect(a.status, JSON.stringify(channels)).toBe(-14)
+      expect(a.message).toMatch(/ch/)
+      expect(typeof a.time).toBe("string")
+    }
+    await alive()
+    const live = (await admin("GET", `/devices/${MAC}`)).body as { live: Array<{ ch: number }> }
+    expect(live.live.map((c) => c.ch).filter((ch) => ch !== 1)).toEqual([])
+    await new Promise((r) => setTimeout(r, 150))
+    expect(events("box.channel")).toHaveLength(channelEvents)
+  })
+
+  it("a storage failure answers in the box's shape: {time, status: -6, message}", async () => {
+    const s = await startTestServer({ devices: [{ mac: MAC, enterprise: "100008", channels: { "1": "100008800" } }] })
+    try {
+      const db = new Database(path.join(s.dataDir, "bridge.db"))
+      db.prepare("ALTER TABLE box_channels RENAME TO box_channels_gone").run()
+      const res = await fetch(`${s.url}/voip/upload_record`, { method: "POST", body: new URLSearchParams({ cmd: "channelstatus", satellite: MAC, status: statusJson([{ ch: 1, state: 1 }]) }) })
+      expect(res.status).toBe(200)
+      const a = (await res.json()) as Answer
+      expect(a).toMatchObject({ status: -6 })
+      expect(typeof a.time).toBe("string")
+      expect(typeof a.message).toBe("string")
+      expect(a).not.toHaveProperty("code")
+      db.prepare("ALTER TABLE box_channels_gone RENAME TO box_channels").run()
+      db.close()
+      expect((await fetch(`${s.url}/healthz`)).status).toBe(200)
+      const again = await fetch(`${s.url}/voip/upload_record`, { method: "POST", body: new URLSearchParams({ cmd: "channelstatus", satellite: MAC, status: statusJson([{ ch: 1, state: 1 }]) }) })
+      expect(((await again.json()) as Answer).status).toBe(0)
+    } finally {
+      await s.close()
+    }
+  })
+
+  it("unknown boxes are remembered as pending up to 1000, the longest unseen forgotten first", { timeout: 60_000 }, async () => {
+    const s = await startTestServer()
+    try {
+      const macOf = (i: number) => `02:00:00:00:${((i >> 8) & 0xff).toString(16).padStart(2, "0")}:${(i & 0xff).toString(16).padStart(2, "0")}`.toUpperCase()
+      for (let i = 0; i < 1010; i += 10)
+        await Promise.all(
+          Array.from({ length: 10 }, async (_, k) => {
+            const res = await fetch(`${s.url}/voip/upload_record`, { method: "POST", body: new URLSearchParams({ cmd: "x", satellite: macOf(i + k) }) })
+            expect(((await res.json()) as Answer).status).toBe(3001)
+          })
+        )
+      const db = new Database(path.join(s.dataDir, "bridge.db"), { readonly: true })
+      try {
+        expect(db.prepare("SELECT count(*) AS n FROM box_devices WHERE enterprise IS NULL").get()).toEqual({ n: 1000 })
+        // the newest is kept
+        expect(db.prepare("SELECT count(*) AS n FROM box_devices WHERE mac = ?").get(macOf(1009))).toEqual({ n: 1 })
+      } finally {
+        db.close()
+      }
+      expect((await fetch(`${s.url}/healthz`)).status).toBe(200)
+    } finally {
+      await s.close()
+    }
+  })
+})
+
+describe("assigning boxes: the enterprise and the channels' extensions must exist", () => {
+  it("the admin API refuses an unknown enterprise and another enterprise's extension with 400/-14 naming the field, changing nothing", async () => {
+    addForeignEnterprise(server.dataDir)
+    const mac = "02:AA:00:00:00:01"
+    const unknownEnterprise = await admin("POST", "/devices", { mac, enterprise: "999999", channels: {} })
+    expect(unknownEnterprise).toMatchObject({ status: 400, body: { code: -14 } })
+    expect(unknownEnterprise.body.message).toMatch(/^enterprise/)
+    const foreign = await admin("POST", "/devices", { mac, enterprise: "100008", channels: { "3": "200008800" } })
+    expect(foreign).toMatchObject({ status: 400, body: { code: -14 } })
+    expect(foreign.body.message).toMatch(/^channels\.3/)
+    expect(await admin("GET", `/devices/${mac}`)).toMatchObject({ status: 404 })
+
+    expect(await admin("POST", "/devices", { mac, enterprise: "100008", channels: { "1": "100008801" } })).toMatchObject({ status: 201 })
+    const patchForeign = await admin("PATCH", `/devices/${mac}`, { channels: { "1": "200008800" } })
+    expect(patchForeign).toMatchObject({ status: 400, body: { code: -14 } })
+    expect(patchForeign.body.message).toMatch(/^channels\.1/)
+    // moving the box to the other enterprise alone leaves its channels naming this one's extensions
+    const patchEnterprise = await admin("PATCH", `/devices/${mac}`, { enterprise: "200008" })
+    expect(patchEnterprise).toMatchObject({ status: 400, body: { code: -14 } })
+    expect(await admin("PATCH", `/devices/${mac}`, { enterprise: "999999", channels: {} })).toMatchObject({ status: 400, body: { code: -14 } })
+    expect(await admin("GET", `/devices/${mac}`)).toMatchObject({ status: 200, body: { enterprise: "100008", channels: { "1": "100008801" } } })
+    expect(await admin("PATCH", `/devices/${mac}`, { enterprise: "200008", channels: { "1": "200008800" } })).toMatchObject({ status: 200, body: { device: { enterprise: "200008" } } })
+    expect(await admin("DELETE", `/devices/${mac}`)).toMatchObject({ status: 200 })
+    await alive()
+  })
+
+  it("at start, a configured box with an unknown enterprise or extension is left out (the bridge serves); one the config dropped is forgotten", { timeout: 30_000 }, async () => {
+    const dataDir = tempDir()
+    const boot = async (devices: ReadonlyArray<unknown>) =>
+      startServer(await Effect.runPromise(loadConfig({ env: {}, overrides: { port: 0, host: "127.0.0.1", dataDir, logLevel: "info", devices } })))
+    // the bridge logs JSON lines through the console: what it said at start is read from there
+    const logged: Array<string> = []
+    const spy = vi.spyOn(console, "log").mockImplementation((...args: Array<unknown>) => void logged.push(args.map(String).join(" ")))
+    onTestFinished(() => spy.mockRestore())
+    const said = (level: string, mac: string) => logged.some((l) => l.includes(`"logLevel":"${level}"`) && l.includes(mac))
+    const good = { mac: "02:BB:00:00:00:01", enterprise: "100008", channels: { "1": "100008800" } }
+    const noEnterprise = { mac: "02:BB:00:00:00:02", enterprise: "999999", channels: {} }
+    const foreign = { mac: "02:BB:00:00:00:03", enterprise: "100008", channels: { "1": "200008800" } }
+    const first = await boot([])
+    await first.close()
+    addForeignEnterprise(dataDir)
+
+    const second = await boot([good, noEnterprise, foreign])
+    const statusOf = async (url: string, satellite: string) =>
+      ((await (await fetch(`${url}/voip/upload_record`, { method: "POST", body: new URLSearchParams({ cmd: "x", satellite }) })).json()) as Answer).status
+    try {
+      expect((await fetch(`${second.url}/healthz`)).status).toBe(200)
+      expect(await statusOf(second.url, good.mac)).toBe(0)
+      expect(await statusOf(second.url, noEnterprise.mac)).toBe(3001)
+      expect(await statusOf(second.url, foreign.mac)).toBe(3001)
+      expect([said("ERROR", noEnterprise.mac), said("ERROR", foreign.mac), said("ERROR", good.mac)]).toEqual([true, true, false])
+    } finally {
+      await second.close()
+    }
+
+    const third = await boot([])
+    try {
+      expect(await statusOf(third.url, good.mac)).toBe(3001)
+      expect(said("INFO", good.mac)).toBe(true)
+      const db = new Database(path.join(dataDir, "bridge.db"), { readonly: true })
+      try {
+        expect(db.prepare("SELECT count(*) AS n FROM box_devices WHERE origin = 'config'").get()).toEqual({ n: 0 })
+      } finally {
+        db.close()
+      }
+    } finally {
+      await third.close()
+    }
+  })
+})
+
+describe("a report naming a channel twice", () => {
+  it("is refused, so repeating it cannot raise box.channel on every heartbeat", async () => {
+    const before = events("box.channel").length
+    for (let i = 0; i < 3; i++) expect((await post({ cmd: "channelstatus", satellite: MAC, status: statusJson([{ ch: 1, state: 1 }, { ch: 1, state: 4 }]) })).status).toBe(-14)
+    await new Promise((r) => setTimeout(r, 150))
+    expect(events("box.channel")).toHaveLength(before)
   })
 })

@@ -277,6 +277,7 @@ const DevicesLive = HttpApiBuilder.group(AdminApi, "devices", (handlers) =>
         const mac = yield* macFrom(body.mac)
         const created = yield* storage((yield* DevicesStore).create(mac, body))
         if (created === "exists") return yield* Effect.fail(new Conflict({ code: -10, message: `device ${mac} is registered already` }))
+        if ("refused" in created) return yield* Effect.fail(BadRequest.of(created.refused))
         return { code: 0, message: "OK", device: created } as const
       })
     )
@@ -287,6 +288,7 @@ const DevicesLive = HttpApiBuilder.group(AdminApi, "devices", (handlers) =>
         const patch = yield* decodeDevicePatch(yield* jsonBody(request))
         const device = yield* storage((yield* DevicesStore).update(mac, patch))
         if (!device) return yield* Effect.fail(NotFound.of(`device ${mac}`))
+        if ("refused" in device) return yield* Effect.fail(BadRequest.of(device.refused))
         return { code: 0, message: "OK", device } as const
       })
     )

@@ -77,6 +77,11 @@ export interface DeviceInput {
   readonly channels: ChannelMap
 }
 
+/** An assignment that cannot stand: the problem names its field (`enterprise`, `channels.<ch>`). */
+export interface Refused {
+  readonly refused: string
+}
+
 const parseObject = (text: string | null): Record<string, unknown> | null => {
   if (text === null) return null
   try {
@@ -131,6 +136,26 @@ const UPSERT_CHANNEL = `INSERT INTO box_channels (mac, ch, state, phone, timelen
     serial = excluded.serial, updated_at = excluded.updated_at,
     changed_at = CASE WHEN box_channels.state = excluded.state THEN box_channels.changed_at ELSE excluded.changed_at END`
 const SAVE_STATUS = `UPDATE box_devices SET status = ?, status_at = ?, alert = ?, last_address = ?, last_seen_at = ? WHERE mac = ?`
+const ENTERPRISE_EXISTS = `SELECT 1 FROM enterprises WHERE comp_number = ?`
+const EXTENSION_OF = `SELECT 1 FROM extensions WHERE extension = ? AND comp_number = ?`
+
+/**
+ * Unknown boxes remembered as pending at most: each calls in unasked, so without a bound any
+ * sender of made-up MACs could grow the table forever. Over it, the pending boxes seen longest
+ * ago are forgotten (a real box that still calls in comes back at its next call).
+ */
+const MAX_PENDING = 1000
+const DROP_OLDEST_PENDING = `DELETE FROM box_devices WHERE mac IN (
+  SELECT mac FROM box_devices WHERE enterprise IS NULL ORDER BY last_seen_at DESC, mac LIMIT -1 OFFSET ${MAX_PENDING})`
+
+/** Why a box cannot be assigned so (the enterprise unknown, a channel not one of its extensions), or undefined. */
+const problemIn = (prepared: Prepared, enterprise: string | null, channels: ChannelMap): string | undefined => {
+  if (enterprise === null) return "enterprise: a box is assigned to an enterprise"
+  if (!prepared(ENTERPRISE_EXISTS).get(enterprise)) return `enterprise: no enterprise ${enterprise}`
+  for (const [ch, extension] of Object.entries(channels))
+    if (!prepared(EXTENSION_OF).get(extension, enterprise)) return `channels.${ch}: ${extension} is not an extension of enterprise ${enterprise}`
+  return undefined
+}
 
 /** How often a box that keeps calling in has its last-seen time written: a poll every second need not write every second. */
 const SEEN_RESOLUTION_MS = 5_000
@@ -165,12 +190,36 @@ export class DevicesStore extends Effect.Service<DevicesStore>()("DevicesStore",
       return rows.map((row) => toDevice(row, channels.filter((c) => c.mac === row.mac)))
     })
 
-    /** The devices of the config, registered (or re-assigned) at start: config wins over earlier admin changes of the same box. */
+    /**
+     * The devices of the config, registered (or re-assigned) at start: config wins over earlier
+     * admin changes of the same box. One whose enterprise or extensions are unknown is refused
+     * (the caller logs it); a box the config registered before and no longer names (or names
+     * wrongly now) is forgotten, as the config is the whole truth about its own boxes.
+     */
     const upsertConfigured = Effect.suspend(() => {
       const now = Date.now()
       return sqlite.exclusive((db, prepared) =>
         db.transaction(() => {
-          for (const d of config.devices) prepared(UPSERT_CONFIGURED).run(normalizeMac(d.mac)!, d.enterprise, JSON.stringify(d.channels), now, now)
+          const refused: Array<{ readonly mac: string; readonly problem: string }> = []
+          const registered = new Set<string>()
+          for (const d of config.devices) {
+            const mac = normalizeMac(d.mac)!
+            const problem = problemIn(prepared, d.enterprise, d.channels)
+            if (problem !== undefined) {
+              refused.push({ mac, problem })
+              continue
+            }
+            prepared(UPSERT_CONFIGURED).run(mac, d.enterprise, JSON.stringify(d.channels), now, now)
+            registered.add(mac)
+          }
+          const stale = (prepared(`SELECT mac FROM box_devices WHERE origin = 'config'`).all() as Array<{ mac: string }>)
+            .map((r) => r.mac)
+            .filter((mac) => !registered.has(mac))
+          for (const mac of stale) {
+            prepared(`DELETE FROM box_channels WHERE mac = ?`).run(mac)
+            prepared(`DELETE FROM box_devices WHERE mac = ?`).run(mac)
+          }
+          return { refused, removed: stale }
         })()
       )
     })
@@ -180,9 +229,11 @@ export class DevicesStore extends Effect.Service<DevicesStore>()("DevicesStore",
       Effect.suspend(() => {
         const now = Date.now()
         return sqlite.exclusive((db, prepared) =>
-          db.transaction((): Device | "exists" => {
+          db.transaction((): Device | "exists" | Refused => {
             const existing = prepared(SELECT_DEVICE).get(mac) as DeviceRow | undefined
             if (existing && existing.enterprise !== null) return "exists"
+            const problem = problemIn(prepared, input.enterprise, input.channels)
+            if (problem !== undefined) return { refused: problem }
             if (existing) prepared(`UPDATE box_devices SET enterprise = ?, channels = ?, origin = 'admin', updated_at = ? WHERE mac = ?`).run(input.enterprise, JSON.stringify(input.channels), now, mac)
             else
               prepared(`INSERT INTO box_devices (mac, enterprise, channels, origin, created_at, updated_at) VALUES (?, ?, ?, 'admin', ?, ?)`).run(
@@ -197,16 +248,18 @@ export class DevicesStore extends Effect.Service<DevicesStore>()("DevicesStore",
         )
       })
 
-    /** Changes what is given; undefined when there is no such box. */
+    /** Changes what is given (the result must still be an assignment that stands); undefined when there is no such box. */
     const update = (mac: string, patch: Partial<DeviceInput>) =>
       Effect.suspend(() => {
         const now = Date.now()
         return sqlite.exclusive((db, prepared) =>
-          db.transaction((): Device | undefined => {
+          db.transaction((): Device | undefined | Refused => {
             const existing = prepared(SELECT_DEVICE).get(mac) as DeviceRow | undefined
             if (!existing) return undefined
             const enterprise = patch.enterprise ?? existing.enterprise
             const channels = patch.channels ?? channelsOf(existing)
+            const problem = problemIn(prepared, enterprise, channels)
+            if (problem !== undefined) return { refused: problem }
             prepared(`UPDATE box_devices SET enterprise = ?, channels = ?, origin = CASE WHEN origin = 'pending' THEN 'admin' ELSE origin END, updated_at = ? WHERE mac = ?`).run(
               enterprise,
               JSON.stringify(channels),
@@ -238,9 +291,13 @@ export class DevicesStore extends Effect.Service<DevicesStore>()("DevicesStore",
         const known = device && !device.pending ? device : undefined
         if (!stale) return Effect.succeed(known)
         return Effect.as(
-          commit.submit((_, prepared) =>
-            device && !device.pending ? prepared(TOUCH).run(address, now, mac) : prepared(INSERT_PENDING).run(mac, address, now, now, now)
-          ),
+          commit.submit((_, prepared) => {
+            if (device && !device.pending) prepared(TOUCH).run(address, now, mac)
+            else {
+              prepared(INSERT_PENDING).run(mac, address, now, now, now)
+              if (!device) prepared(DROP_OLDEST_PENDING).run()
+            }
+          }),
           known
         )
       })
@@ -263,7 +320,10 @@ export class DevicesStore extends Effect.Service<DevicesStore>()("DevicesStore",
             const prior = before.get(c.ch)
             const timelen = c.timelen ?? null
             const peer = c.peer ?? null
-            prepared(UPSERT_CHANNEL).run(device.mac, c.ch, c.state, text(c.phone), timelen, peer, c.serial === undefined || c.serial === null ? null : String(c.serial), now, now)
+            const serial = c.serial === undefined || c.serial === null ? null : String(c.serial)
+            prepared(UPSERT_CHANNEL).run(device.mac, c.ch, c.state, text(c.phone), timelen, peer, serial, now, now)
+            // what the next channel of this report compares with: a channel named twice must not read as a change on every heartbeat
+            before.set(c.ch, { mac: device.mac, ch: c.ch, state: c.state, phone: text(c.phone), timelen, peer, serial, changed_at: prior?.state === c.state ? prior.changed_at : now, updated_at: now })
             if (prior?.state === c.state) continue
             changed++
             outbox.emitIn(prepared, {

@@ -8,7 +8,7 @@ import * as fs from "node:fs"
 import * as path from "node:path"
 import { Clock, Effect, Schema } from "effect"
 import * as P from "../../schemas/Param.js"
-import { BoxMissingSatellite, BoxNotRegistered } from "../api/Errors.js"
+import { BoxMissingSatellite, BoxNotRegistered, storageFailed } from "../api/Errors.js"
 import type { AppConfigShape } from "../config/AppConfig.js"
 import { box, type Endpoint, endpoint, type Failure, NO_PARAMS, rest, type RouteRequest } from "../http/Endpoint.js"
 import { type ByteBudget, type FileOptions, type Pairs, toRawParams } from "../http/Params.js"
@@ -60,7 +60,9 @@ const boxFiles = (_req: RouteRequest, config: AppConfigShape) =>
         const satellite = P.single(toRawParams(sofar), "satellite")
         const mac = satellite === undefined ? undefined : normalizeMac(satellite)
         if (mac === undefined) return Effect.succeed(undefined)
-        return Effect.flatMap(devices.get(mac), (device) => (device && !device.pending ? Effect.succeed(undefined) : Effect.fail(notRegistered(mac))))
+        return Effect.flatMap(Effect.catchTag(devices.get(mac), "SqlError", storageFailed), (device) =>
+          device && !device.pending ? Effect.succeed(undefined) : Effect.fail(notRegistered(mac))
+        )
       }
     }
     return options
@@ -88,10 +90,14 @@ const uploadRecord = endpoint({
       const address = req.socket.remoteAddress ?? null
       const device = yield* (yield* DevicesStore).callIn(mac, address, yield* Clock.currentTimeMillis)
       if (!device) return yield* notRegistered(mac)
-      const command = params.cmd === undefined ? undefined : boxCommands[params.cmd.trim()]
-      if (!command) return {}
-      return yield* command.run({ device, config, address, files: collected.files }, raw)
-    })
+      const name = params.cmd?.trim()
+      // own keys only: `constructor` or `__proto__` is an unknown cmd, not the object's prototype
+      if (name === undefined || !Object.hasOwn(boxCommands, name)) return {}
+      return yield* boxCommands[name]!.run({ device, config, address, files: collected.files }, raw)
+    }).pipe(
+      // in the box's own shape ({time, status: -6, message}), not the envelope's bare code
+      Effect.catchTag("SqlError", storageFailed)
+    )
 })
 
 /** The box only POSTs (§2.1.10): a GET is told so, in the box's shape. */

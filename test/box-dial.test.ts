@@ -144,6 +144,18 @@ describe("dialling through a recording box", () => {
     await alive()
   })
 
+  it("a box forgotten (or given to another enterprise) loses the dials queued for it", async () => {
+    const mac = "00:1A:2B:3C:4D:6D"
+    expect((await admin("POST", "/devices", { mac, enterprise: "100008", channels: { "1": "100008800" } })).status).toBe(201)
+    expect(await dial({ mac, channel: "1", phone: "13800138010" })).toMatchObject({ code: 0 })
+    expect((await admin("DELETE", `/devices/${mac}`)).status).toBeLessThan(300)
+    expect((await admin("POST", "/devices", { mac, enterprise: "100008", channels: { "1": "100008800" } })).status).toBe(201)
+    expect(await poll({}, mac)).toMatchObject({ status: 3003 })
+    expect(await dial({ mac, channel: "1", phone: "13800138011" })).toMatchObject({ code: 0 })
+    expect((await admin("PATCH", `/devices/${mac}`, { enterprise: "200008", channels: { "1": "200008800" } })).status).toBe(200)
+    expect(await poll({}, mac)).toMatchObject({ status: 3003 })
+  })
+
   it("a pending box (called in, never assigned) is unknown: -11", async () => {
     const pending = "00:1A:2B:3C:4D:6C"
     expect(await poll({}, pending)).toMatchObject({ status: 3001 })

@@ -122,6 +122,7 @@ describe("Prism as a validating proxy in front of the bridge", () => {
     expect((await call({ method: "recvMsg", client: "1" })).code).toBe(0)
     // coded failures are answers the document describes too
     expect((await call({ method: "delExtension", exteId: "999999" })).code).not.toBe(0)
+    expect((await call({ method: "sendTelCall", mac: "00:1A:2B:3C:4D:99", channel: "1", phone: "13800000000" }, "form")).code).toBe(-11)
     expect((await jsondata({ method: "getExtension", sa_password: md5("wrong") })).json.code).toBe(-2)
     expect([...implementationsByName.values()].map((i) => i.spec.name).filter((name) => !exercised.has(name))).toEqual([])
   }, 120_000)

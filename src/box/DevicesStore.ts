@@ -136,6 +136,8 @@ const UPSERT_CHANNEL = `INSERT INTO box_channels (mac, ch, state, phone, timelen
     serial = excluded.serial, updated_at = excluded.updated_at,
     changed_at = CASE WHEN box_channels.state = excluded.state THEN box_channels.changed_at ELSE excluded.changed_at END`
 const SAVE_STATUS = `UPDATE box_devices SET status = ?, status_at = ?, alert = ?, last_address = ?, last_seen_at = ? WHERE mac = ?`
+/** A box forgotten or given to another enterprise: the dials its former owner queued must not ring on the new owner's phones. */
+const FORGET_DIALS = `DELETE FROM box_dials WHERE mac = ?`
 const ENTERPRISE_EXISTS = `SELECT 1 FROM enterprises WHERE comp_number = ?`
 const EXTENSION_OF = `SELECT 1 FROM extensions WHERE extension = ? AND comp_number = ?`
 
@@ -216,6 +218,7 @@ export class DevicesStore extends Effect.Service<DevicesStore>()("DevicesStore",
             .map((r) => r.mac)
             .filter((mac) => !registered.has(mac))
           for (const mac of stale) {
+            prepared(FORGET_DIALS).run(mac)
             prepared(`DELETE FROM box_channels WHERE mac = ?`).run(mac)
             prepared(`DELETE FROM box_devices WHERE mac = ?`).run(mac)
           }
@@ -260,6 +263,7 @@ export class DevicesStore extends Effect.Service<DevicesStore>()("DevicesStore",
             const channels = patch.channels ?? channelsOf(existing)
             const problem = problemIn(prepared, enterprise, channels)
             if (problem !== undefined) return { refused: problem }
+            if (enterprise !== existing.enterprise) prepared(FORGET_DIALS).run(mac)
             prepared(`UPDATE box_devices SET enterprise = ?, channels = ?, origin = CASE WHEN origin = 'pending' THEN 'admin' ELSE origin END, updated_at = ? WHERE mac = ?`).run(
               enterprise,
               JSON.stringify(channels),
@@ -275,6 +279,7 @@ export class DevicesStore extends Effect.Service<DevicesStore>()("DevicesStore",
     const remove = (mac: string) =>
       sqlite.exclusive((db, prepared) =>
         db.transaction(() => {
+          prepared(FORGET_DIALS).run(mac)
           prepared(`DELETE FROM box_channels WHERE mac = ?`).run(mac)
           return prepared(`DELETE FROM box_devices WHERE mac = ?`).run(mac).changes > 0
         })()

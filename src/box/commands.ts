@@ -23,6 +23,7 @@ import { errnoCode } from "../shared/Errno.js"
 import { Ids } from "../shared/Ids.js"
 import { keyedLock } from "../shared/KeyedLock.js"
 import { formatLocal } from "../shared/Time.js"
+import { takeDials } from "./Dials.js"
 import { type Device, DevicesStore } from "./DevicesStore.js"
 
 /** What a command adds to the `{time, status: 0}` answer. */
@@ -60,8 +61,17 @@ const channelstatus = command(BoxSchema.channelstatus, ({ device, address }, { s
   Effect.as(Effect.flatMap(DevicesStore, (devices) => devices.report(device, status, address)), {})
 )
 
-/** `cmd` sends of the dial queue (later): until then there is never anything to hand out. */
-const nothingYet = <A, I>(schema: Schema.Schema<A, I>) => command(schema, () => Effect.fail(new BoxNoMessage({ message: "no message to process" })))
+const noMessage = () => new BoxNoMessage({ message: "no message to process" })
+
+/** The message lists (§2.1.10, web messages to the box): nothing queues them, so there is never anything to hand out. */
+const nothingYet = <A, I>(schema: Schema.Schema<A, I>) => command(schema, () => Effect.fail(noMessage()))
+
+/** The dials queued by sendTelCall (§2.5.1), each handed out once: status "0" is "dial", mdcWan the channel, mdcCode the dial's id. */
+const getCallList = command(BoxSchema.getCallList, ({ device }, { id }) =>
+  Effect.flatMap(takeDials(device.mac, id), (dials) =>
+    dials.length === 0 ? Effect.fail(noMessage()) : Effect.succeed({ data: dials.map((d) => ({ status: "0", mdcWan: String(d.channel), mdcCode: String(d.id), phone: d.phone })) })
+  )
+)
 
 /** §2.1.10 `direction` → the contract's cdrPeer (1 outgoing, 2 incoming); a missed call (`unkown`) has none. */
 const PEER: Record<string, number | null> = { out: 1, in: 2, unkown: null, unknown: null }
@@ -193,7 +203,7 @@ const upload = command(BoxSchema.upload, ({ device, config, files }, p) => {
 export const boxCommands: Readonly<Record<string, BoxCommand>> = {
   channelstatus,
   upload,
-  getCallList: nothingYet(BoxSchema.getCallList),
+  getCallList,
   getMessageList: nothingYet(BoxSchema.getMessageList),
   getMessageList_1125: nothingYet(BoxSchema.getMessageList_1125)
 }

@@ -139,7 +139,9 @@ export const ConfigSchema = Schema.Struct({
   devices: Schema.Array(DeviceConfig),
   box: Schema.Struct({
     /** a box's disk this full (percent) or fuller raises box.alert */
-    diskAlertPercent: Schema.Number.pipe(Schema.between(0, 100, { message: () => "expected a percentage from 0 to 100" }))
+    diskAlertPercent: Schema.Number.pipe(Schema.between(0, 100, { message: () => "expected a percentage from 0 to 100" })),
+    /** how long a queued dial (sendTelCall) waits for the box's getCallList poll before it is dropped */
+    dialTtlMs: PositiveInt
   })
 })
 export type AppConfigShape = typeof ConfigSchema.Type
@@ -183,7 +185,7 @@ export const defaults: typeof ConfigSchema.Encoded = {
   },
   targets: [],
   devices: [],
-  box: { diskAlertPercent: 90 },
+  box: { diskAlertPercent: 90, dialTtlMs: 60_000 },
   forwarding: { circuitThreshold: 5, circuitCooldownMs: 30_000, retentionDays: 30, pollIntervalMs: 1000 }
 }
 

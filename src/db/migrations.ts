@@ -276,5 +276,20 @@ export const migrations: Record<string, Effect.Effect<void, unknown, SqlClient.S
     `ALTER TABLE cdrs ADD COLUMN box_callid TEXT`,
     `UPDATE cdrs SET box_callid = platform_cdr_id WHERE source = 'box'`,
     `CREATE UNIQUE INDEX cdrs_box ON cdrs(comp_number, box_callid) WHERE box_callid IS NOT NULL`
+  ),
+  // Dials queued for a box's channel (§2.5.1 sendTelCall), handed out by its getCallList poll
+  // (§2.1.10). taken_at marks a dial handed out, so no second poll hands it out again; a dial
+  // not taken by expires_at is never handed out (nobody is waiting at the phone any more).
+  "0013_box_dials": run(
+    `CREATE TABLE box_dials (
+      id INTEGER PRIMARY KEY,
+      mac TEXT NOT NULL,
+      channel INTEGER NOT NULL,
+      phone TEXT NOT NULL,
+      created_at INTEGER NOT NULL,
+      expires_at INTEGER NOT NULL,
+      taken_at INTEGER
+    )`,
+    `CREATE INDEX box_dials_waiting ON box_dials(mac, channel, id) WHERE taken_at IS NULL`
   )
 }

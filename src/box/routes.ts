@@ -4,16 +4,15 @@
  * `satellite` is missing or not a MAC, 3001 when the box is not registered to an enterprise
  * (it is then remembered as pending), -14 for a malformed parameter of its command.
  */
-import * as fs from "node:fs"
 import * as path from "node:path"
 import { Clock, Effect, Schema } from "effect"
 import * as P from "../../schemas/Param.js"
 import { BoxMissingSatellite, BoxNotRegistered, storageFailed } from "../api/Errors.js"
 import type { AppConfigShape } from "../config/AppConfig.js"
 import { box, type Endpoint, endpoint, type Failure, NO_PARAMS, rest, type RouteRequest } from "../http/Endpoint.js"
-import { type ByteBudget, type FileOptions, type Pairs, toRawParams } from "../http/Params.js"
+import { type FileOptions, type Pairs, toRawParams } from "../http/Params.js"
 import { json } from "../http/Route.js"
-import { byteBudget } from "../recordings/Files.js"
+import { clearLeftoversOnce, uploadBudgets } from "../recordings/Files.js"
 import { normalizeMac } from "../shared/Mac.js"
 import { BoxResult, boxCommands } from "./commands.js"
 import { DevicesStore } from "./DevicesStore.js"
@@ -23,17 +22,10 @@ const PATHS = ["/voip/upload_record", "/upload_record"]
 /** Where a box's recording is received: a directory of its own (the upload route clears its own at start). */
 const boxTempDir = (dataDir: string) => path.join(dataDir, "tmp-box")
 
-/** Bytes of box recordings being received at once, per running bridge (its config). */
-const budgets = new WeakMap<AppConfigShape, ByteBudget>()
 const budgetOf = (config: AppConfigShape) => {
-  let budget = budgets.get(config)
-  if (!budget) {
-    // the first box upload of this bridge: what is in the directory was left by an earlier run that died
-    fs.rmSync(boxTempDir(config.dataDir), { recursive: true, force: true })
-    budget = byteBudget(config.recordings.maxInFlightBytes)
-    budgets.set(config, budget)
-  }
-  return budget
+  clearLeftoversOnce(config, boxTempDir(config.dataDir))
+  // a box is known before its file is read (its MAC is checked first): the authenticated share
+  return uploadBudgets(config).authenticated
 }
 
 const macOf = (satellite: string | undefined) =>

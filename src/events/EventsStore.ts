@@ -6,7 +6,7 @@ import { SqlClient } from "@effect/sql"
 import type { SqlError } from "@effect/sql/SqlError"
 import { Effect } from "effect"
 import type { EventItem } from "../../schemas/admin.js"
-import { storedData } from "../forwarding/DeadLetters.js"
+import { storedData } from "../db/StoredJson.js"
 import type { StoredEvent } from "./Outbox.js"
 
 export interface EventQuery {

@@ -6,11 +6,11 @@
 import { SqlClient } from "@effect/sql"
 import type { SqlError } from "@effect/sql/SqlError"
 import type { Fragment } from "@effect/sql/Statement"
-import { Clock, Effect, Either } from "effect"
+import { Clock, Effect } from "effect"
 import type { Attempt, DeliveryItem } from "../../schemas/admin.js"
 import { Sqlite } from "../db/Sqlite.js"
+import { storedData } from "../db/StoredJson.js"
 import { HELD, holdsOrder, Outbox, orderKeyOf } from "../events/Outbox.js"
-import { readStored } from "./Formats.js"
 import { Targets } from "./Targets.js"
 
 export interface DeadLetterFilter {
@@ -39,10 +39,6 @@ interface Row {
   readonly source: string
   readonly data: string
 }
-
-/** An event's data for a listing: one that cannot be read back is listed as unreadable, never fails the page. */
-export const storedData = (text: string): { readonly data: unknown; readonly unreadable?: true } =>
-  Either.match(readStored(text), { onLeft: () => ({ data: null, unreadable: true }), onRight: (data) => ({ data }) })
 
 export class DeadLetters extends Effect.Service<DeadLetters>()("DeadLetters", {
   dependencies: [Outbox.Default, Targets.Default],

@@ -4,9 +4,9 @@
  */
 import jsonata from "jsonata"
 import { Effect, Either, Schema } from "effect"
-import { nestingOf } from "../../schemas/Param.js"
 import { jsonataMessage, type Target } from "./Target.js"
 
+import { readStored } from "../db/StoredJson.js"
 import type { StoredEvent } from "../events/Outbox.js"
 
 export interface Request {
@@ -27,23 +27,6 @@ export class TransformFailed extends Schema.TaggedError<TransformFailed>()("Tran
  * without end is stopped (JSONata's own guardrails) rather than freezing the bridge.
  */
 export const TRANSFORM_LIMITS = { timeout: 250, stack: 500, sequence: 100_000 } as const
-
-/**
- * Stored JSON deeper than this is not read back. What the bridge takes in now nests a few
- * levels more than JSON_LIMITS.depth at most; a row stored before that limit may nest
- * thousands deep, and serialising it again (a listing, a delivery) would overflow the stack.
- */
-export const STORED_JSON_MAX_DEPTH = 256
-
-/** A stored event's `data` or `raw`, or why it cannot be read back. */
-export const readStored = (text: string): Either.Either<unknown, string> => {
-  if (nestingOf(text, STORED_JSON_MAX_DEPTH) > STORED_JSON_MAX_DEPTH) return Either.left(`nested deeper than ${STORED_JSON_MAX_DEPTH} levels`)
-  try {
-    return Either.right(JSON.parse(text) as unknown)
-  } catch (e) {
-    return Either.left(`not JSON: ${e instanceof Error ? e.message : String(e)}`)
-  }
-}
 
 /** A stored event that cannot be read back can only fail again: a dead letter at once. */
 const stored = (e: StoredEvent, column: "data" | "raw", text: string) =>

@@ -5,6 +5,7 @@
  */
 import * as fs from "node:fs"
 import * as path from "node:path"
+import type { AppConfigShape } from "../config/AppConfig.js"
 import type { ByteBudget } from "../http/Params.js"
 
 export const recordDir = (dataDir: string) => path.join(dataDir, "record")
@@ -133,4 +134,51 @@ export const byteBudget = (limit: number, refusal?: string): ByteBudget => {
       held -= n
     }
   }
+}
+
+/**
+ * Bytes of uploads being received, per running bridge (its config), across its requests —
+ * recordings uploaded by clients (§2.1.5) and by boxes (§2.1.10) alike, so together they hold
+ * at most `recordings.maxInFlightBytes`. An upload whose credentials come after its file is read
+ * before anyone knows who sent it: those draw from a share of their own, one at a time per
+ * address, so bytes from anyone can never hold what authenticated uploads need.
+ */
+export interface UploadBudgets {
+  /** uploads whose sender was known before their file (checked before a byte of it is read) */
+  readonly authenticated: ByteBudget
+  readonly anonymous: ByteBudget
+  /** addresses with an anonymous upload in progress */
+  readonly anonymousFrom: Set<string>
+}
+
+/** The part of recordings.maxInFlightBytes uploads that have not yet shown their credentials may hold. */
+const ANONYMOUS_SHARE = 1 / 8
+
+const budgets = new WeakMap<AppConfigShape, UploadBudgets>()
+export const uploadBudgets = (config: AppConfigShape): UploadBudgets => {
+  let found = budgets.get(config)
+  if (!found) {
+    const { maxInFlightBytes } = config.recordings
+    const share = Math.max(1, Math.floor(maxInFlightBytes * ANONYMOUS_SHARE))
+    found = {
+      authenticated: byteBudget(maxInFlightBytes),
+      anonymous: byteBudget(share, `too many uploads without credentials before their file are in progress (${share} bytes at most); send sa_user and sa_password or sessionId before the file, or try again later`),
+      anonymousFrom: new Set()
+    }
+    budgets.set(config, found)
+  }
+  return found
+}
+
+const cleared = new WeakMap<AppConfigShape, Set<string>>()
+/**
+ * Empties a temporary directory the first time this bridge (its config) receives into it: one
+ * bridge owns a data directory, so what is there was left by an earlier run that died.
+ */
+export const clearLeftoversOnce = (config: AppConfigShape, dir: string) => {
+  let done = cleared.get(config)
+  if (!done) cleared.set(config, (done = new Set()))
+  if (done.has(dir)) return
+  done.add(dir)
+  fs.rmSync(dir, { recursive: true, force: true })
 }

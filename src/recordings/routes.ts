@@ -19,45 +19,15 @@ import { keyedLock } from "../shared/KeyedLock.js"
 import { errnoCode } from "../shared/Errno.js"
 import { isUniqueViolation } from "../shared/Sql.js"
 import { formatLocal } from "../shared/Time.js"
-import { byteBudget, commitFile, contentTypeOf, mp3CacheDir, NAME_MAX_BYTES, recordDir, resolveInside, sanitizeName, uploadTempDir } from "./Files.js"
+import { clearLeftoversOnce, commitFile, contentTypeOf, mp3CacheDir, NAME_MAX_BYTES, recordDir, resolveInside, sanitizeName, type UploadBudgets, uploadBudgets, uploadTempDir } from "./Files.js"
 import { RecordingsStore } from "./RecordingsStore.js"
 import { Transcoder } from "./Transcoder.js"
 
 const notFound = json({ code: -11, message: "recording does not exist" }, 404)
 
-/**
- * Bytes of uploads being received, per running bridge (its config), across its requests. An
- * upload whose credentials come after its file is read before anyone knows who sent it: those
- * draw from a share of their own, one at a time per address, so bytes from anyone can never
- * hold what authenticated uploads need.
- */
-interface UploadBudgets {
-  /** uploads whose credentials came before their file (checked before a byte of it is read) */
-  readonly authenticated: ByteBudget
-  readonly anonymous: ByteBudget
-  /** addresses with an anonymous upload in progress */
-  readonly anonymousFrom: Set<string>
-}
-
-/** The part of recordings.maxInFlightBytes uploads that have not yet shown their credentials may hold. */
-const ANONYMOUS_SHARE = 1 / 8
-
-const inFlight = new WeakMap<AppConfigShape, UploadBudgets>()
 const inFlightBudgets = (config: AppConfigShape) => {
-  let budgets = inFlight.get(config)
-  if (!budgets) {
-    // the bridge's first upload: one bridge owns a data directory, so what is in its tmp now was left by an earlier run that died
-    fs.rmSync(uploadTempDir(config.dataDir), { recursive: true, force: true })
-    const { maxInFlightBytes } = config.recordings
-    const share = Math.max(1, Math.floor(maxInFlightBytes * ANONYMOUS_SHARE))
-    budgets = {
-      authenticated: byteBudget(maxInFlightBytes),
-      anonymous: byteBudget(share, `too many uploads without credentials before their file are in progress (${share} bytes at most); send sa_user and sa_password or sessionId before the file, or try again later`),
-      anonymousFrom: new Set()
-    }
-    inFlight.set(config, budgets)
-  }
-  return budgets
+  clearLeftoversOnce(config, uploadTempDir(config.dataDir))
+  return uploadBudgets(config)
 }
 
 const hasCredentials = (params: P.RawParams) => (params.sa_user !== undefined && params.sa_password !== undefined) || params.sessionId !== undefined

@@ -1,8 +1,8 @@
 /** §2.5.1 sendTelCall queues a dial; §2.1.10 cmd=getCallList hands it to the box exactly once — over real HTTP, real SQLite. */
-import * as fs from "node:fs"
 import * as path from "node:path"
 import Database from "better-sqlite3"
 import { afterAll, beforeAll, describe, expect, it } from "vitest"
+import { adminApi } from "./support/AdminApi.js"
 import { rawRequest } from "./support/Raw.js"
 import { eventually, startReceiver } from "./support/Receiver.js"
 import { asAdmin, startTestServer, type TestServer } from "./support/TestServer.js"
@@ -36,15 +36,7 @@ afterAll(async () => {
   await crm.close()
 })
 
-const admin = async (method: string, p: string, body?: unknown) => {
-  const token = fs.readFileSync(path.join(server.dataDir, "admin-token"), "utf8").trim()
-  const res = await fetch(`${server.url}/admin/api${p}`, {
-    method,
-    headers: { authorization: `Bearer ${token}`, ...(body === undefined ? {} : { "content-type": "application/json" }) },
-    ...(body === undefined ? {} : { body: JSON.stringify(body) })
-  })
-  return { status: res.status, body: (await res.json()) as Record<string, unknown> }
-}
+const admin = (method: string, p: string, body?: unknown) => adminApi(server, method, p, body)
 
 const poll = async (fields: Record<string, string> = {}, mac = MAC) => {
   const res = await fetch(`${server.url}/voip/upload_record`, { method: "POST", body: new URLSearchParams({ cmd: "getCallList", satellite: mac, ...fields }) })

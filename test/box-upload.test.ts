@@ -3,11 +3,11 @@
  * name is never overwritten nor removed, a callid the platform used as a cdrId is stored all the
  * same, and a call time no date can show is refused, not failed on every retry.
  */
-import * as crypto from "node:crypto"
 import * as fs from "node:fs"
 import * as path from "node:path"
 import { afterAll, beforeAll, describe, expect, it } from "vitest"
-import { asAdmin, creds, startTestServer, type TestServer } from "./support/TestServer.js"
+import { uploadRecording } from "./support/Recordings.js"
+import { asAdmin, startTestServer, type TestServer } from "./support/TestServer.js"
 
 let server: TestServer
 beforeAll(async () => {
@@ -37,26 +37,15 @@ const boxUpload = async (f: Record<string, string>, bytes: Buffer) => {
   return (await res.json()) as { status: number; callid?: string; message?: string }
 }
 
-const appUpload = async (name: string, bytes: Buffer) => {
-  const fd = new FormData()
-  for (const [k, v] of Object.entries(creds())) fd.append(k, v)
-  fd.append("fileName", Buffer.from(name).toString("base64"))
-  fd.append("isBase", "true")
-  fd.append("fileMd5", crypto.createHash("md5").update(bytes).digest("hex"))
-  fd.append("fileGsm", new Blob([bytes]), "blob")
-  const res = await fetch(`${server.url}/voip/api/upload_record_file.html`, { method: "POST", body: fd })
-  return (await res.json()) as { code: number; path: string }
-}
-
 describe("a box upload beside other recordings and calls", () => {
   it("never overwrites nor removes an app upload that has the box's file name", async () => {
     const agents = Buffer.from("the agent's own recording")
-    const app = await appUpload("box-88.wav", agents)
+    const app = await uploadRecording(server, agents, "box-88.wav")
     expect(app.code).toBe(0)
     const boxes = Buffer.from("the box's recording of call 88")
     const answer = await boxUpload(fields("88"), boxes)
     expect(answer.status).toBe(0)
-    expect(fs.readFileSync(path.join(server.dataDir, "record", app.path)).equals(agents)).toBe(true)
+    expect(fs.readFileSync(path.join(server.dataDir, "record", app.path!)).equals(agents)).toBe(true)
     const listed = await asAdmin(server, "findDialrecord", { scdrId: "88" })
     expect(listed.code).toBe(0)
   })

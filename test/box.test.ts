@@ -7,6 +7,7 @@ import { Effect } from "effect"
 import { afterAll, beforeAll, describe, expect, it, onTestFinished, vi } from "vitest"
 import { loadConfig } from "../src/config/AppConfig.js"
 import { startServer } from "../src/http/Server.js"
+import { adminApi } from "./support/AdminApi.js"
 import { rawRequest } from "./support/Raw.js"
 import { eventually, startReceiver } from "./support/Receiver.js"
 import { asAdmin, creds, startTestServer, tempDir, type TestServer } from "./support/TestServer.js"
@@ -45,15 +46,7 @@ const post = async (fields: Record<string, string>, file?: { name: string; bytes
   return Object.assign((await res.json()) as Answer, { httpStatus: res.status })
 }
 
-const admin = async (method: string, p: string, body?: unknown) => {
-  const token = fs.readFileSync(path.join(server.dataDir, "admin-token"), "utf8").trim()
-  const res = await fetch(`${server.url}/admin/api${p}`, {
-    method,
-    headers: { authorization: `Bearer ${token}`, ...(body === undefined ? {} : { "content-type": "application/json" }) },
-    ...(body === undefined ? {} : { body: JSON.stringify(body) })
-  })
-  return { status: res.status, body: (await res.json()) as Record<string, unknown> }
-}
+const admin = (method: string, p: string, body?: unknown) => adminApi(server, method, p, body)
 
 const alive = async () => expect((await fetch(`${server.url}/healthz`)).status).toBe(200)
 const events = (type: string) => crm.received.map((r) => JSON.parse(r.body) as { type: string; data: Record<string, unknown> }).filter((e) => e.type === type)

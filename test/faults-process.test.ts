@@ -3,12 +3,12 @@
  * the bridge (it used to end npm and leave node serving, holding the data directory's lock),
  * under load nothing acknowledged is lost, and the data directory is private to its user.
  */
-import * as crypto from "node:crypto"
 import * as fs from "node:fs"
 import * as path from "node:path"
 import Database from "better-sqlite3"
 import { describe, expect, it } from "vitest"
 import { startBridge } from "./support/Process.js"
+import { uploadRecording } from "./support/Recordings.js"
 import { tempDir } from "./support/TestServer.js"
 
 const npmStart = (env: Record<string, string>) => startBridge(env, { file: "npm", args: ["start", "--silent"] })
@@ -121,16 +121,9 @@ describe("the data directory", () => {
       }
       // a recording too: the upload's own chmod used to make it 0644
       const audio = Buffer.from("RIFF-not-really-audio")
-      const fd = new FormData()
-      fd.append("sa_user", "100008800")
-      fd.append("sa_password", crypto.createHash("md5").update("02367073578").digest("hex"))
-      fd.append("fileName", Buffer.from("mode.wav").toString("base64"))
-      fd.append("isBase", "true")
-      fd.append("fileMd5", crypto.createHash("md5").update(audio).digest("hex"))
-      fd.append("fileGsm", new Blob([audio]), "blob")
-      const uploaded = (await (await fetch(`${bridge.url}/voip/api/upload_record_file.html`, { method: "POST", body: fd })).json()) as { code: number; path: string }
+      const uploaded = await uploadRecording(bridge, audio, "mode.wav")
       expect(uploaded.code).toBe(0)
-      expect(modeOf(path.join(dataDir, "record", uploaded.path))).toBe(0o600)
+      expect(modeOf(path.join(dataDir, "record", uploaded.path!))).toBe(0o600)
     } finally {
       bridge.child.kill("SIGTERM")
       await bridge.exited

@@ -3,50 +3,21 @@
  * stop the bridge, an agent cannot download another agent's recording, and a range past the
  * end is 416, not 404.
  */
-import * as crypto from "node:crypto"
 import * as fs from "node:fs"
 import * as path from "node:path"
 import { afterAll, beforeAll, describe, expect, it } from "vitest"
 import { asAdmin, callApi, creds, startTestServer, type TestServer } from "./support/TestServer.js"
 import { rawRequest } from "./support/Raw.js"
+import { uploadRecording, wav } from "./support/Recordings.js"
 
 let server: TestServer
 
 /** A mono 8 kHz 16-bit PCM WAV of a 440 Hz tone (as in recordings.test.ts). */
-const wav = (seconds: number) => {
-  const rate = 8000
-  const n = Math.floor(seconds * rate)
-  const data = Buffer.alloc(n * 2)
-  for (let i = 0; i < n; i++) data.writeInt16LE(Math.round(Math.sin((2 * Math.PI * 440 * i) / rate) * 12000), i * 2)
-  const header = Buffer.alloc(44)
-  header.write("RIFF", 0)
-  header.writeUInt32LE(36 + data.length, 4)
-  header.write("WAVE", 8)
-  header.write("fmt ", 12)
-  header.writeUInt32LE(16, 16)
-  header.writeUInt16LE(1, 20)
-  header.writeUInt16LE(1, 22)
-  header.writeUInt32LE(rate, 24)
-  header.writeUInt32LE(rate * 2, 28)
-  header.writeUInt16LE(2, 32)
-  header.writeUInt16LE(16, 34)
-  header.write("data", 36)
-  header.writeUInt32LE(data.length, 40)
-  return Buffer.concat([header, data])
-}
-
 const agentA = creds("100008401", "agent-a-pw")
 const agentB = creds("100008402", "agent-b-pw")
 
 const upload = async (file: Buffer, name: string, who: Record<string, string> = creds()) => {
-  const fd = new FormData()
-  for (const [k, v] of Object.entries(who)) fd.append(k, v)
-  fd.append("fileName", Buffer.from(name, "utf8").toString("base64"))
-  fd.append("isBase", "true")
-  fd.append("fileMd5", crypto.createHash("md5").update(file).digest("hex"))
-  fd.append("fileGsm", new Blob([file]), "blob")
-  const res = await fetch(`${server.url}/voip/api/upload_record_file.html`, { method: "POST", body: fd })
-  const body = (await res.json()) as { code: number; path?: string }
+  const body = await uploadRecording(server, file, name, { who })
   expect(body.code).toBe(0)
   return body.path!
 }
@@ -297,14 +268,8 @@ describe("an agent downloads only the recordings findDialrecord shows it", () =>
     try {
       await asAdmin(open, "addExtension", { exteExtension: "402", extePassword: "agent-b-pw" })
       await callApi(open, { ...agentB, method: "addCdrRecord", dialId: "1", dialRecordFile: "open.wav" })
-      const fd = new FormData()
-      for (const [k, v] of Object.entries(creds())) fd.append(k, v)
-      fd.append("fileName", "open.wav")
-      fd.append("isBase", "false")
-      fd.append("fileMd5", crypto.createHash("md5").update(tone).digest("hex"))
-      fd.append("fileGsm", new Blob([tone]), "blob")
-      const { path: rel } = (await (await fetch(`${open.url}/voip/api/upload_record_file.html`, { method: "POST", body: fd })).json()) as { path: string }
-      const res = await fetch(`${open.url}/voip/record/${rel}`)
+      const { path: rel } = await uploadRecording(open, tone, "open.wav", { base64: false })
+      const res = await fetch(`${open.url}/voip/record/${rel!}`)
       expect(res.status).toBe(200)
       expect(Buffer.from(await res.arrayBuffer()).equals(tone)).toBe(true)
     } finally {
@@ -341,18 +306,13 @@ describe("a transcode that cannot write its MP3", () => {
     const own = await startTestServer()
     try {
       const tone = wav(0.5)
-      const fd = new FormData()
-      for (const [k, v] of Object.entries(creds())) fd.append(k, v)
-      fd.append("fileName", "unwritable.wav")
-      fd.append("fileMd5", crypto.createHash("md5").update(tone).digest("hex"))
-      fd.append("fileGsm", new Blob([tone]), "blob")
-      const up = (await (await fetch(`${own.url}/voip/api/upload_record_file.html`, { method: "POST", body: fd })).json()) as { code: number; path: string }
+      const up = await uploadRecording(own, tone, "unwritable.wav", { base64: false })
       expect(up.code).toBe(0)
       const cdr = await callApi(own, { ...creds(), method: "addCdrRecord", dialId: "960", dialPhoneNum: "13800000000", dialRecordFile: "unwritable.wav" })
       expect(cdr.code).toBe(0)
       const url = (mp3: boolean) => `${own.url}/voip/api/client/download/record.json?id=${String(cdr.cdrId)}&ismp3=${mp3 ? 1 : 0}&${new URLSearchParams(creds())}`
       // the month's cache directory is a plain file: the worker's mkdir fails with a path in its message
-      const monthDir = path.join(own.dataDir, "cache", "mp3", ...up.path.split("/").slice(0, 2))
+      const monthDir = path.join(own.dataDir, "cache", "mp3", ...up.path!.split("/").slice(0, 2))
       fs.mkdirSync(path.dirname(monthDir), { recursive: true })
       fs.writeFileSync(monthDir, "not a directory")
       const res = await fetch(url(true))
@@ -382,13 +342,7 @@ describe("a transcode when the bridge stops", () => {
     const dataDir = own.dataDir
     try {
       const file = wav(900)
-      const fd = new FormData()
-      for (const [k, v] of Object.entries(creds())) fd.append(k, v)
-      fd.append("fileName", Buffer.from("stopping.wav").toString("base64"))
-      fd.append("isBase", "true")
-      fd.append("fileMd5", crypto.createHash("md5").update(file).digest("hex"))
-      fd.append("fileGsm", new Blob([file]), "blob")
-      const up = (await (await fetch(`${own.url}/voip/api/upload_record_file.html`, { method: "POST", body: fd })).json()) as { code: number }
+      const up = await uploadRecording(own, file, "stopping.wav")
       expect(up.code).toBe(0)
       const cdr = await callApi(own, { ...creds(), method: "addCdrRecord", dialId: "990", dialPhoneNum: "13800000000", dialStartTime: "2026-11-24 10:00:00", dialRecordFile: "stopping.wav" })
       expect(cdr.code).toBe(0)

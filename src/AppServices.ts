@@ -4,6 +4,7 @@
  */
 import { Layer } from "effect"
 import { Auth } from "./auth/Auth.js"
+import { BoxQueue } from "./box/BoxQueue.js"
 import { DevicesStore } from "./box/DevicesStore.js"
 import { Passwords } from "./auth/Passwords.js"
 import type { AppConfig } from "./config/AppConfig.js"
@@ -38,7 +39,8 @@ export const featureServices = Layer.mergeAll(
   StorageWatch.Default,
   Transcoder.Default,
   RecordingsStore.Default,
-  DevicesStore.Default
+  DevicesStore.Default,
+  BoxQueue.Default
 )
 
 /** Every service a handler may use: derived from the layers that provide them. */

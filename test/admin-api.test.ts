@@ -58,6 +58,7 @@ describe("the admin part of /openapi.json, derived from the declaration", () => 
       "/admin/api/deliveries",
       "/admin/api/devices",
       "/admin/api/devices/{mac}",
+      "/admin/api/devices/{mac}/messages",
       "/admin/api/events",
       "/admin/api/events/{id}/resend",
       "/admin/api/targets",

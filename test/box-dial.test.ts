@@ -47,7 +47,7 @@ const alive = async () => expect((await fetch(`${server.url}/healthz`)).status).
 const waiting = () => {
   const db = new Database(path.join(server.dataDir, "bridge.db"), { readonly: true })
   try {
-    return db.prepare(`SELECT count(*) AS n FROM box_dials WHERE taken_at IS NULL`).get() as { n: number }
+    return db.prepare(`SELECT count(*) AS n FROM box_messages WHERE taken_at IS NULL`).get() as { n: number }
   } finally {
     db.close()
   }

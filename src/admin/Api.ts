@@ -37,6 +37,7 @@ export class NotFound extends Schema.TaggedError<NotFound>()("AdminNotFound", { 
 }
 export class Conflict extends Schema.TaggedError<Conflict>()("AdminConflict", { code: Schema.Literal(-10), message: Schema.String }) {}
 export class TooLarge extends Schema.TaggedError<TooLarge>()("AdminTooLarge", { code: Schema.Literal(-12), message: Schema.String }) {}
+export class Full extends Schema.TaggedError<Full>()("AdminFull", { code: Schema.Literal(-12), message: Schema.String }) {}
 export class UnsupportedCharset extends Schema.TaggedError<UnsupportedCharset>()("AdminUnsupportedCharset", { code: Schema.Literal(-14), message: Schema.String }) {}
 export class Internal extends Schema.TaggedError<Internal>()("AdminInternal", { code: Schema.Literal(-3), message: Schema.String }) {
   static readonly answer = new Internal({ code: -3, message: "internal error" })
@@ -47,6 +48,7 @@ const BadRequestAnswer = coded(BadRequest, -14, 400, "refused: a message naming 
 const NotFoundAnswer = coded(NotFound, -11, 404, "not found", (b) => new NotFound({ code: -11, message: b.message }))
 const ConflictAnswer = coded(Conflict, -10, 409, "exists already", (b) => new Conflict({ code: -10, message: b.message }))
 const TooLargeAnswer = coded(TooLarge, -12, 413, "the body is larger than http.bodyLimitBytes", (b) => new TooLarge({ code: -12, message: b.message }))
+const FullAnswer = coded(Full, -12, 429, "the queue has its maximum waiting", (b) => new Full({ code: -12, message: b.message }))
 const UnsupportedCharsetAnswer = coded(UnsupportedCharset, -14, 415, "the body declares a charset that cannot be read", (b) => new UnsupportedCharset({ code: -14, message: b.message }))
 const InternalAnswer = coded(Internal, -3, 500, "internal error (logged)", (b) => new Internal({ code: -3, message: b.message }))
 
@@ -167,11 +169,21 @@ export const DeviceItem = Schema.Struct({
   status: NullOr(Schema.Record({ key: Schema.String, value: Schema.Unknown })),
   statusAt: NullOr(Schema.Number),
   alert: NullOr(Schema.String),
+  presence: Schema.Literal("online", "offline", "unseen").annotations({ description: "offline: silent for box.offlineAfterMs (box.offline raised); unseen: never called in" }),
+  offlineAt: NullOr(Schema.Number),
   live: Schema.Array(LiveChannel)
 })
 export const DeviceBody = DeviceConfig
 export const DevicePatch = Schema.Struct({ enterprise: Schema.optional(DeviceConfig.fields.enterprise), channels: Schema.optional(DeviceConfig.fields.channels) })
 export const DeviceAnswer = Schema.Struct({ ...Ok, device: DeviceItem })
+/** A web message (§2.1.10 status 51) for a box's channel, handed out by its getMessageList poll. */
+export const DeviceMessageBody = Schema.Struct({
+  channel: Schema.Int.pipe(Schema.between(1, 64)).annotations({ description: "the RJ11 channel (mdcWan)" }),
+  phone: Schema.optionalWith(Schema.String.pipe(Schema.maxLength(64)), { default: () => "" }),
+  functionname: Schema.String.pipe(Schema.minLength(1), Schema.maxLength(100)),
+  paramvalue: Schema.optionalWith(Schema.String.pipe(Schema.maxLength(4000)), { default: () => "" })
+})
+export const DeviceMessageAnswer = Schema.Struct({ ...Ok, id: Schema.Number.annotations({ description: "the message's mdcCode" }) })
 const mac = HttpApiSchema.param("mac", Schema.String.annotations({ description: "the box's MAC, any spelling" }))
 
 export class DevicesGroup extends HttpApiGroup.make("devices")
@@ -191,6 +203,14 @@ export class DevicesGroup extends HttpApiGroup.make("devices")
       .addSuccess(DeviceAnswer)
       .addError(NotFoundAnswer)
       .annotate(OpenApi.Summary, "Change a box's enterprise or channels")
+  )
+  .add(
+    HttpApiEndpoint.post("message")`/devices/${mac}/messages`
+      .setPayload(DeviceMessageBody)
+      .addSuccess(DeviceMessageAnswer, { status: 201 })
+      .addError(NotFoundAnswer)
+      .addError(FullAnswer)
+      .annotate(OpenApi.Summary, "Queue a web message (status 51) for the box's getMessageList poll")
   )
   .add(HttpApiEndpoint.del("remove")`/devices/${mac}`.addSuccess(Schema.Struct(Ok)).addError(NotFoundAnswer).annotate(OpenApi.Summary, "Forget a box (one from config returns at the next start)")) {}
 

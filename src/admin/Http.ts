@@ -17,9 +17,10 @@ import { StoredTargetSchema, type Target, TargetSchema } from "../forwarding/Tar
 import { Targets } from "../forwarding/Targets.js"
 import { collect } from "../http/Params.js"
 import { sameSecret } from "../shared/Secret.js"
+import { BoxQueue, MAX_WAITING_PER_CHANNEL } from "../box/BoxQueue.js"
 import { DevicesStore } from "../box/DevicesStore.js"
 import { normalizeMac } from "../shared/Mac.js"
-import { AdminApi, AdminAuth, BadRequest, Conflict, DeviceBody, DevicePatch, Internal, NotFound, RecoverBody, ResendBody, TooLarge, Unauthorized, UnsupportedCharset } from "./Api.js"
+import { AdminApi, AdminAuth, BadRequest, Conflict, DeviceBody, DeviceMessageBody, DevicePatch, Full, Internal, NotFound, RecoverBody, ResendBody, TooLarge, Unauthorized, UnsupportedCharset } from "./Api.js"
 
 const problem = (e: ParseResult.ParseError) => {
   const [issue] = problemsOf(e)
@@ -265,6 +266,7 @@ const CodedDecodeErrors = HttpApiBuilder.middleware(AdminApi, (app) =>
 const macFrom = (text: string) => Effect.fromNullable(normalizeMac(text)).pipe(Effect.mapError(() => BadRequest.of(`mac: expected a MAC address such as 00:1A:2B:3C:4D:5E, got ${JSON.stringify(text.slice(0, 64))}`)))
 const decodeDevice = decoder(DeviceBody)
 const decodeDevicePatch = decoder(DevicePatch)
+const decodeDeviceMessage = decoder(DeviceMessageBody)
 const deviceOf = (mac: string) =>
   Effect.flatMap(storage(Effect.flatMap(DevicesStore, (d) => d.get(mac))), (device) => (device ? Effect.succeed(device) : Effect.fail(NotFound.of(`device ${mac}`))))
 
@@ -290,6 +292,17 @@ const DevicesLive = HttpApiBuilder.group(AdminApi, "devices", (handlers) =>
         if (!device) return yield* Effect.fail(NotFound.of(`device ${mac}`))
         if ("refused" in device) return yield* Effect.fail(BadRequest.of(device.refused))
         return { code: 0, message: "OK", device } as const
+      })
+    )
+    .handleRaw("message", ({ path, request }) =>
+      Effect.gen(function* () {
+        const mac = yield* macFrom(path.mac)
+        const body = yield* decodeDeviceMessage(yield* jsonBody(request))
+        const device = yield* deviceOf(mac)
+        if (device.pending) return yield* Effect.fail(NotFound.of(`registered device ${mac}`))
+        const queued = yield* storage((yield* BoxQueue).queue(device, { channel: body.channel, phone: body.phone, status: "51", memo: { functionname: body.functionname, paramvalue: body.paramvalue } }, { by: "admin", source: "admin" }))
+        if (queued.outcome === "full") return yield* Effect.fail(new Full({ code: -12, message: `channel ${body.channel} of box ${mac} has ${MAX_WAITING_PER_CHANNEL} entries waiting already` }))
+        return { code: 0, message: "OK", id: queued.id } as const
       })
     )
     .handle("remove", ({ path }) =>

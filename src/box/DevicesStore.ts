@@ -12,6 +12,7 @@ import { AppConfig } from "../config/AppConfig.js"
 import { GroupCommit } from "../db/GroupCommit.js"
 import { type Prepared, Sqlite } from "../db/Sqlite.js"
 import { Outbox } from "../events/Outbox.js"
+import type { Job } from "../jobs/Job.js"
 import { normalizeMac } from "../shared/Mac.js"
 
 /** channel number (as text) → extension number */
@@ -27,6 +28,7 @@ interface DeviceRow {
   readonly status: string | null
   readonly status_at: number | null
   readonly alert: string | null
+  readonly offline_at: number | null
   readonly created_at: number
   readonly updated_at: number
 }
@@ -69,6 +71,9 @@ export interface Device {
   readonly statusAt: number | null
   /** the alert in force (`disk:<diskStatus>` or `usage`), null when none */
   readonly alert: string | null
+  /** online: called in within box.offlineAfterMs; offline: silent since (offlineAt); unseen: never called in */
+  readonly presence: "online" | "offline" | "unseen"
+  readonly offlineAt: number | null
   readonly live: ReadonlyArray<LiveChannel>
 }
 
@@ -110,6 +115,8 @@ const toDevice = (row: DeviceRow, live: ReadonlyArray<ChannelRow>): Device => {
     status: parseObject(row.status),
     statusAt: row.status_at,
     alert: row.alert,
+    presence: row.offline_at !== null ? "offline" : row.last_seen_at === null ? "unseen" : "online",
+    offlineAt: row.offline_at,
     live: live.map((c) => ({
       ch: c.ch,
       extension: channels[String(c.ch)] ?? null,
@@ -130,14 +137,19 @@ const UPSERT_CONFIGURED = `INSERT INTO box_devices (mac, enterprise, channels, o
   ON CONFLICT (mac) DO UPDATE SET enterprise = excluded.enterprise, channels = excluded.channels, origin = 'config', updated_at = excluded.updated_at`
 const INSERT_PENDING = `INSERT INTO box_devices (mac, enterprise, origin, last_address, last_seen_at, created_at, updated_at) VALUES (?, NULL, 'pending', ?, ?, ?, ?)
   ON CONFLICT (mac) DO UPDATE SET last_address = excluded.last_address, last_seen_at = excluded.last_seen_at`
-const TOUCH = `UPDATE box_devices SET last_address = ?, last_seen_at = ? WHERE mac = ?`
+const TOUCH = `UPDATE box_devices SET last_address = ?, last_seen_at = ?, offline_at = NULL WHERE mac = ?`
+const OFFLINE_SINCE = `SELECT offline_at, last_seen_at FROM box_devices WHERE mac = ?`
+/** The registered boxes silent since before the cutoff, marked offline in the statement that finds them. */
+const MARK_OFFLINE = `UPDATE box_devices SET offline_at = ?
+  WHERE enterprise IS NOT NULL AND offline_at IS NULL AND last_seen_at IS NOT NULL AND last_seen_at < ?
+  RETURNING mac, enterprise, last_seen_at, last_address`
 const UPSERT_CHANNEL = `INSERT INTO box_channels (mac, ch, state, phone, timelen, peer, serial, changed_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
   ON CONFLICT (mac, ch) DO UPDATE SET state = excluded.state, phone = excluded.phone, timelen = excluded.timelen, peer = excluded.peer,
     serial = excluded.serial, updated_at = excluded.updated_at,
     changed_at = CASE WHEN box_channels.state = excluded.state THEN box_channels.changed_at ELSE excluded.changed_at END`
 const SAVE_STATUS = `UPDATE box_devices SET status = ?, status_at = ?, alert = ?, last_address = ?, last_seen_at = ? WHERE mac = ?`
 /** A box forgotten or given to another enterprise: the dials its former owner queued must not ring on the new owner's phones. */
-const FORGET_DIALS = `DELETE FROM box_dials WHERE mac = ?`
+const FORGET_DIALS = `DELETE FROM box_messages WHERE mac = ?`
 const ENTERPRISE_EXISTS = `SELECT 1 FROM enterprises WHERE comp_number = ?`
 const EXTENSION_OF = `SELECT 1 FROM extensions WHERE extension = ? AND comp_number = ?`
 
@@ -159,8 +171,11 @@ const problemIn = (prepared: Prepared, enterprise: string | null, channels: Chan
   return undefined
 }
 
-/** How often a box that keeps calling in has its last-seen time written: a poll every second need not write every second. */
-const SEEN_RESOLUTION_MS = 5_000
+/**
+ * How often a box that keeps calling in has its last-seen time written: a poll every second need
+ * not write every second. Well under box.offlineAfterMs, so a box that calls in is never seen as silent.
+ */
+const seenResolutionMs = (offlineAfterMs: number) => Math.min(5_000, Math.floor(offlineAfterMs / 4))
 
 /** The alert a status report raises, or null: the disk not working, or fuller than the threshold. */
 const alertOf = (status: typeof DeviceStatus.Type, thresholdPercent: number): string | null => {
@@ -178,6 +193,9 @@ export class DevicesStore extends Effect.Service<DevicesStore>()("DevicesStore",
     const commit = yield* GroupCommit
     const outbox = yield* Outbox
     const config = yield* AppConfig
+    /** Silence is only known once the bridge has listened as long: a box is not offline for the time the bridge was down. */
+    const listeningSince = Date.now()
+    const resolutionMs = seenResolutionMs(config.box.offlineAfterMs)
 
     const deviceIn = (prepared: Prepared, mac: string): Device | undefined => {
       const row = prepared(SELECT_DEVICE).get(mac) as DeviceRow | undefined
@@ -186,11 +204,27 @@ export class DevicesStore extends Effect.Service<DevicesStore>()("DevicesStore",
 
     const get = (mac: string) => sqlite.exclusive((_, prepared) => deviceIn(prepared, mac))
 
-    const list = sqlite.exclusive((_, prepared) => {
-      const rows = prepared(`SELECT * FROM box_devices ORDER BY enterprise IS NULL, mac`).all() as Array<DeviceRow>
-      const channels = prepared(`SELECT * FROM box_channels ORDER BY mac, ch`).all() as Array<ChannelRow>
-      return rows.map((row) => toDevice(row, channels.filter((c) => c.mac === row.mac)))
-    })
+    const byMac = (rows: ReadonlyArray<DeviceRow>, channels: ReadonlyArray<ChannelRow>) => {
+      const live = new Map<string, Array<ChannelRow>>()
+      for (const c of channels) live.set(c.mac, [...(live.get(c.mac) ?? []), c])
+      return rows.map((row) => toDevice(row, live.get(row.mac) ?? []))
+    }
+
+    const list = sqlite.exclusive((_, prepared) =>
+      byMac(
+        prepared(`SELECT * FROM box_devices ORDER BY enterprise IS NULL, mac`).all() as Array<DeviceRow>,
+        prepared(`SELECT * FROM box_channels ORDER BY mac, ch`).all() as Array<ChannelRow>
+      )
+    )
+
+    /** The boxes registered to one enterprise, with their live channels (channel monitoring, §2.2.1–2.2.2). */
+    const listOf = (enterprise: string) =>
+      sqlite.exclusive((_, prepared) =>
+        byMac(
+          prepared(`SELECT * FROM box_devices WHERE enterprise = ? ORDER BY mac`).all(enterprise) as Array<DeviceRow>,
+          prepared(`SELECT c.* FROM box_channels c JOIN box_devices d ON d.mac = c.mac WHERE d.enterprise = ? ORDER BY c.mac, c.ch`).all(enterprise) as Array<ChannelRow>
+        )
+      )
 
     /**
      * The devices of the config, registered (or re-assigned) at start: config wins over earlier
@@ -292,13 +326,25 @@ export class DevicesStore extends Effect.Service<DevicesStore>()("DevicesStore",
      */
     const callIn = (mac: string, address: string | null, now: number) =>
       Effect.flatMap(get(mac), (device): Effect.Effect<Device | undefined, SqlError> => {
-        const stale = !device || device.lastAddress !== address || device.lastSeenAt === null || now - device.lastSeenAt >= SEEN_RESOLUTION_MS
+        const stale =
+          !device || device.offlineAt !== null || device.lastAddress !== address || device.lastSeenAt === null || now - device.lastSeenAt >= resolutionMs
         const known = device && !device.pending ? device : undefined
         if (!stale) return Effect.succeed(known)
         return Effect.as(
           commit.submit((_, prepared) => {
-            if (device && !device.pending) prepared(TOUCH).run(address, now, mac)
-            else {
+            if (device && !device.pending) {
+              // read again in the write: the presence sweep may have marked it offline since
+              const was = prepared(OFFLINE_SINCE).get(mac) as { offline_at: number | null; last_seen_at: number | null } | undefined
+              prepared(TOUCH).run(address, now, mac)
+              if (was && was.offline_at !== null)
+                outbox.emitIn(prepared, {
+                  type: "box.online",
+                  enterprise: device.enterprise,
+                  source: "box",
+                  data: { mac, address, offlineAt: was.offline_at, lastSeenAt: was.last_seen_at, at: now },
+                  dedupKey: `box:${mac}:online:${was.offline_at}`
+                })
+            } else {
               prepared(INSERT_PENDING).run(mac, address, now, now, now)
               if (!device) prepared(DROP_OLDEST_PENDING).run()
             }
@@ -306,6 +352,32 @@ export class DevicesStore extends Effect.Service<DevicesStore>()("DevicesStore",
           known
         )
       })
+
+    /**
+     * The presence sweep: each registered box silent for box.offlineAfterMs is marked offline
+     * with its `box.offline` event, once (it is online again at its next call). Returns how many.
+     */
+    const markOffline = Effect.suspend(() => {
+      const now = Date.now()
+      if (now - listeningSince < config.box.offlineAfterMs) return Effect.succeed(0)
+      return commit.submit((_, prepared) => {
+        const silent = prepared(MARK_OFFLINE).all(now, now - config.box.offlineAfterMs) as Array<{
+          mac: string
+          enterprise: string
+          last_seen_at: number
+          last_address: string | null
+        }>
+        for (const d of silent)
+          outbox.emitIn(prepared, {
+            type: "box.offline",
+            enterprise: d.enterprise,
+            source: "box",
+            data: { mac: d.mac, lastSeenAt: d.last_seen_at, lastAddress: d.last_address, silentForMs: now - d.last_seen_at, at: now },
+            dedupKey: `box:${d.mac}:offline:${now}`
+          })
+        return silent.length
+      })
+    })
 
     /**
      * A status report (cmd=channelstatus): the device's part and each channel's state are
@@ -361,6 +433,20 @@ export class DevicesStore extends Effect.Service<DevicesStore>()("DevicesStore",
         })
       })
 
-    return { get, list, upsertConfigured, create, update, remove, callIn, report } as const
+    return { get, list, listOf, upsertConfigured, create, update, remove, callIn, report, markOffline } as const
   })
 }) {}
+
+/** Seconds that divide a minute, so a cron step is even: the sweep runs about four times per box.offlineAfterMs. */
+const STEPS = [1, 2, 3, 4, 5, 6, 10, 15, 20, 30]
+
+/** Marks silent boxes offline (box.offline); how often follows box.offlineAfterMs. */
+export const presenceSweep: Job = {
+  name: "box.presence",
+  schedule: (config) => {
+    const wanted = config.box.offlineAfterMs / 4000
+    const step = [...STEPS].reverse().find((s) => s <= wanted) ?? 1
+    return `*/${step} * * * * *`
+  },
+  run: Effect.flatMap(DevicesStore, (devices) => devices.markOffline)
+}

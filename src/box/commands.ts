@@ -23,7 +23,7 @@ import { errnoCode } from "../shared/Errno.js"
 import { Ids } from "../shared/Ids.js"
 import { keyedLock } from "../shared/KeyedLock.js"
 import { formatLocal } from "../shared/Time.js"
-import { takeDials } from "./Dials.js"
+import { type BoxMessage, BoxQueue } from "./BoxQueue.js"
 import { type Device, DevicesStore } from "./DevicesStore.js"
 
 /** What a command adds to the `{time, status: 0}` answer. */
@@ -63,15 +63,26 @@ const channelstatus = command(BoxSchema.channelstatus, ({ device, address }, { s
 
 const noMessage = () => new BoxNoMessage({ message: "no message to process" })
 
-/** The message lists (§2.1.10, web messages to the box): nothing queues them, so there is never anything to hand out. */
-const nothingYet = <A, I>(schema: Schema.Schema<A, I>) => command(schema, () => Effect.fail(noMessage()))
+/** An entry in the §2.1.10 data[] shape: status "0" dial or "51" web message, mdcWan the channel, mdcCode the entry's id. */
+const shaped = (m: BoxMessage) => ({
+  status: m.status,
+  mdcWan: String(m.channel),
+  mdcCode: String(m.id),
+  phone: m.phone,
+  ...(m.memo ? { memo: m.memo } : {})
+})
 
-/** The dials queued by sendTelCall (§2.5.1), each handed out once: status "0" is "dial", mdcWan the channel, mdcCode the dial's id. */
+const handedOut = (messages: ReadonlyArray<BoxMessage>) =>
+  messages.length === 0 ? Effect.fail(noMessage()) : Effect.succeed({ data: messages.map(shaped) })
+
+/** The dials queued by sendTelCall (§2.5.1), each handed out once; asked every second, so never held open. */
 const getCallList = command(BoxSchema.getCallList, ({ device }, { id }) =>
-  Effect.flatMap(takeDials(device.mac, id), (dials) =>
-    dials.length === 0 ? Effect.fail(noMessage()) : Effect.succeed({ data: dials.map((d) => ({ status: "0", mdcWan: String(d.channel), mdcCode: String(d.id), phone: d.phone })) })
-  )
+  Effect.flatMap(BoxQueue, (queue) => Effect.flatMap(queue.takeDials(device.mac, id), handedOut))
 )
+
+/** The long poll of old firmware (§2.1.10): dials and web messages, held open up to box.messageWaitMs. */
+const messageList = <A extends { readonly id?: number | undefined }, I>(schema: Schema.Schema<A, I>) =>
+  command(schema, ({ device }, { id }) => Effect.flatMap(BoxQueue, (queue) => Effect.flatMap(queue.takeOrWait(device.mac, id), handedOut)))
 
 /** §2.1.10 `direction` → the contract's cdrPeer (1 outgoing, 2 incoming); a missed call (`unkown`) has none. */
 const PEER: Record<string, number | null> = { out: 1, in: 2, unkown: null, unknown: null }
@@ -204,6 +215,6 @@ export const boxCommands: Readonly<Record<string, BoxCommand>> = {
   channelstatus,
   upload,
   getCallList,
-  getMessageList: nothingYet(BoxSchema.getMessageList),
-  getMessageList_1125: nothingYet(BoxSchema.getMessageList_1125)
+  getMessageList: messageList(BoxSchema.getMessageList),
+  getMessageList_1125: messageList(BoxSchema.getMessageList_1125)
 }

@@ -140,8 +140,12 @@ export const ConfigSchema = Schema.Struct({
   box: Schema.Struct({
     /** a box's disk this full (percent) or fuller raises box.alert */
     diskAlertPercent: Schema.Number.pipe(Schema.between(0, 100, { message: () => "expected a percentage from 0 to 100" })),
-    /** how long a queued dial (sendTelCall) waits for the box's getCallList poll before it is dropped */
-    dialTtlMs: PositiveInt
+    /** how long a queued dial (sendTelCall) or message waits for the box's poll before it is dropped */
+    dialTtlMs: PositiveInt,
+    /** how long a getMessageList long poll is held open waiting for something to hand out (0: answer at once) */
+    messageWaitMs: Schema.Number.pipe(Schema.int(), Schema.between(0, 60_000, { message: () => "expected milliseconds from 0 to 60000" })),
+    /** a registered box silent this long is marked offline (box.offline); it is online again at its next call (box.online) */
+    offlineAfterMs: PositiveInt
   })
 })
 export type AppConfigShape = typeof ConfigSchema.Type
@@ -185,7 +189,7 @@ export const defaults: typeof ConfigSchema.Encoded = {
   },
   targets: [],
   devices: [],
-  box: { diskAlertPercent: 90, dialTtlMs: 60_000 },
+  box: { diskAlertPercent: 90, dialTtlMs: 60_000, messageWaitMs: 20_000, offlineAfterMs: 90_000 },
   forwarding: { circuitThreshold: 5, circuitCooldownMs: 30_000, retentionDays: 30, pollIntervalMs: 1000 }
 }
 

@@ -291,5 +291,18 @@ export const migrations: Record<string, Effect.Effect<void, unknown, SqlClient.S
       taken_at INTEGER
     )`,
     `CREATE INDEX box_dials_waiting ON box_dials(mac, channel, id) WHERE taken_at IS NULL`
+  ),
+  // What a box is handed is not only dials: getMessageList (§2.1.10, old firmware) hands out
+  // web messages too (status 51 with a memo). One queue, so a dial is handed out once whichever
+  // of the two polls asks first. offline_at marks a registered box that went silent (set by the
+  // presence sweep, cleared when it calls in again): box.offline and box.online are raised once.
+  "0014_box_messages_presence": run(
+    `ALTER TABLE box_dials RENAME TO box_messages`,
+    `DROP INDEX box_dials_waiting`,
+    `ALTER TABLE box_messages ADD COLUMN status TEXT NOT NULL DEFAULT '0'`,
+    `ALTER TABLE box_messages ADD COLUMN memo TEXT`,
+    `CREATE INDEX box_messages_waiting ON box_messages(mac, channel, id) WHERE taken_at IS NULL`,
+    `ALTER TABLE box_devices ADD COLUMN offline_at INTEGER`,
+    `CREATE INDEX box_devices_online ON box_devices(last_seen_at) WHERE offline_at IS NULL AND enterprise IS NOT NULL`
   )
 }

@@ -13,12 +13,12 @@ import { jobs as registered } from "./registry.js"
 export const cronJobsLayer = (jobs: ReadonlyArray<Job> = registered) =>
   Layer.scopedDiscard(
     Effect.gen(function* () {
-      const { tz } = yield* AppConfig
+      const config = yield* AppConfig
       const runtime = yield* Effect.runtime<AppServices>()
       const running = new Set<Fiber.RuntimeFiber<void, never>>()
       const tasks = jobs.map((job) =>
         cron.schedule(
-          job.schedule,
+          typeof job.schedule === "string" ? job.schedule : job.schedule(config),
           () =>
             new Promise<void>((resolve) => {
               const fiber = Runtime.runFork(runtime)(
@@ -35,7 +35,7 @@ export const cronJobsLayer = (jobs: ReadonlyArray<Job> = registered) =>
                 resolve()
               })
             }),
-          { name: job.name, timezone: tz, noOverlap: true }
+          { name: job.name, timezone: config.tz, noOverlap: true }
         )
       )
       yield* Effect.addFinalizer(() =>

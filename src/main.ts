@@ -13,6 +13,8 @@ import { EXTE_STATUS, ExtensionsRepo } from "./extensions/ExtensionsRepo.js"
 import { DeadLetters } from "./forwarding/DeadLetters.js"
 import { startServer } from "./http/Server.js"
 import { usePrivateUmask } from "./db/DataDir.js"
+import { runSimulator, type SimulatorStats } from "./box/Simulator.js"
+import { normalizeMac } from "./shared/Mac.js"
 
 const HELP: Record<string, string> = {
   main: `voip-bridge — a self-hosted bridge for the 800ing call-centre platform
@@ -24,6 +26,7 @@ commands:
   migrate            apply database migrations and exit
   user add|passwd    manage extensions from the shell
   dlq list|redrive|purge   list, redrive or delete dead letters
+  box-sim            simulate a recording box against a running bridge
 
 Each command takes --help. Configuration: config/bridge.json (or BRIDGE_CONFIG) and the
 environment: BRIDGE_PORT, BRIDGE_HOST, BRIDGE_DATA_DIR, BRIDGE_CONFIG, BRIDGE_ADMIN_TOKEN,
@@ -48,6 +51,26 @@ puts every dead letter the filters match back in the queue (same webhook-id); pu
 them with their attempts, and needs at least one filter (--since 0 names them all). Both
 show a progress bar on stderr. TIME is ISO 8601 or Unix ms, matched against the event's time;
 TYPE may be a glob (call.*). A running bridge sends redriven deliveries within a second.
+`,
+  "box-sim": `usage: npm start -- box-sim --mac MAC --to URL [options]
+
+Simulates an 800ing recording box (§2.1.10) against a running bridge: it POSTs heartbeats
+(cmd=channelstatus) with its channels' states, polls cmd=getCallList once a second for each
+idle channel, "dials" what it is handed (sendTelCall) and uploads every call's CDR with a
+generated WAV recording (cmd=upload). A progress line goes to stderr; the totals to stdout.
+
+  --mac MAC           the box's MAC (register it first: config "devices" or POST /admin/api/devices)
+  --to URL            the bridge, e.g. http://127.0.0.1:8080
+  --channels N        RJ11 channels (default 2)
+  --calls N           incoming calls to generate and upload (default 0)
+  --rate R            generated calls per second (default 1)
+  --dials N           stop once N handed-out dials are made and uploaded
+  --duration S        stop after S seconds (default: when --calls and --dials are done;
+                      without either, run until Ctrl-C)
+  --heartbeat S       seconds between heartbeats (default 5)
+  --talk S            seconds each simulated call talks (default 2)
+
+Exit status 0 when every upload was acknowledged, 1 when any request failed.
 `,
   user: `usage:
   npm start -- user add <extension> [--password P] [--name NAME] [--admin]
@@ -208,6 +231,61 @@ const dlqCommand = async (args: ReadonlyArray<string>, overrides: Record<string,
   out(await withRuntime({ ...overrides, logLevel: "error" }, program))
 }
 
+const positive = (name: string, v: string | undefined, fallback: number, integer = true) => {
+  if (v === undefined) return fallback
+  const n = Number(v)
+  return Number.isFinite(n) && n >= 0 && (!integer || Number.isInteger(n)) ? n : fail(`box-sim: --${name} expects a ${integer ? "whole " : ""}number, got ${v}`)
+}
+
+const boxSimCommand = async (args: ReadonlyArray<string>) => {
+  const { values } = parseArgs({
+    args: [...args],
+    options: {
+      mac: { type: "string" },
+      to: { type: "string" },
+      channels: { type: "string" },
+      calls: { type: "string" },
+      rate: { type: "string" },
+      dials: { type: "string" },
+      duration: { type: "string" },
+      heartbeat: { type: "string" },
+      talk: { type: "string" },
+      help: { type: "boolean" }
+    }
+  })
+  if (values.help) return out(HELP["box-sim"]!)
+  if (!values.mac || normalizeMac(values.mac) === undefined) return fail(`box-sim: --mac expects a MAC address such as 00:1A:2B:3C:4D:5E\n\n${HELP["box-sim"]}`)
+  if (!values.to || !/^https?:\/\/[^/]+/.test(values.to)) return fail(`box-sim: --to expects the bridge's URL, e.g. http://127.0.0.1:8080\n\n${HELP["box-sim"]}`)
+  const channels = positive("channels", values.channels, 2)
+  if (channels < 1 || channels > 64) return fail("box-sim: --channels expects 1 to 64")
+  const rate = positive("rate", values.rate, 1, false)
+  if (rate <= 0) return fail("box-sim: --rate expects a number above 0")
+  const options = {
+    mac: values.mac,
+    to: values.to,
+    channels,
+    calls: positive("calls", values.calls, 0),
+    rate,
+    dials: values.dials === undefined ? undefined : positive("dials", values.dials, 0),
+    durationMs: values.duration === undefined ? undefined : positive("duration", values.duration, 0, false) * 1000,
+    heartbeatMs: Math.max(100, positive("heartbeat", values.heartbeat, 5, false) * 1000),
+    pollMs: 1000,
+    talkMs: positive("talk", values.talk, 2, false) * 1000
+  }
+  const interrupted = new AbortController()
+  process.once("SIGINT", () => interrupted.abort())
+  process.once("SIGTERM", () => interrupted.abort())
+  const line = (s: SimulatorStats) =>
+    `box-sim ${options.mac}: ${s.heartbeats} heartbeats, ${s.polls} polls, ${s.dials} dials, ${s.uploads} uploads` +
+    (options.calls > 0 ? ` (${s.callsStarted}/${options.calls} calls)` : "") +
+    `, ${s.errors} errors${s.lastError ? ` (last: ${s.lastError})` : ""}`
+  const tty = process.stderr.isTTY
+  const stats = await runSimulator(options, (s) => process.stderr.write(tty ? `\r${line(s)}` : ""), interrupted.signal)
+  if (tty) process.stderr.write("\n")
+  out(line(stats))
+  process.exitCode = stats.errors > 0 ? 1 : 0
+}
+
 const main = async () => {
   // before anything is written: the database, tokens and recordings are private to this user
   usePrivateUmask()
@@ -242,6 +320,8 @@ const main = async () => {
       return userCommand(rest, overrides)
     case "dlq":
       return dlqCommand(rest, overrides)
+    case "box-sim":
+      return boxSimCommand(rest)
     default:
       return fail(`voip-bridge: unknown command ${command}\n\n${HELP.main}`)
   }

@@ -141,7 +141,7 @@ describe("the channel monitor: systemChannels and getChannelList", () => {
         { ch: 3, state: 1 }
       ])
     ).toMatchObject({ status: 0 })
-    const sys = (await asAdmin(server, "systemChannels")) as Record<string, unknown> & { channelviewinfo: Array<Record<string, unknown>> }
+    const sys = (await asAdmin(server, "systemChannels")) as unknown as Record<string, unknown> & { channelviewinfo: Array<Record<string, unknown>> }
     expect(sys.code).toBe(0)
     const mine = sys.channelviewinfo.filter((c) => c.mac === MAC)
     expect(mine.map((c) => [c.ch, c.state, c.extension, c.phone])).toEqual([
@@ -155,17 +155,17 @@ describe("the channel monitor: systemChannels and getChannelList", () => {
     expect(sys.channelNum).toBe(sys.totalNum)
     expect(sys.useAgiCallNum).toBe(2)
 
-    const queue = (await asAdmin(server, "getChannelList", { queueSize: "1" })) as { code: number; rows: Array<Record<string, unknown>> }
+    const queue = (await asAdmin(server, "getChannelList", { queueSize: "1" })) as unknown as { code: number; rows: Array<Record<string, unknown>> }
     expect(queue.code).toBe(0)
     expect(queue.rows).toEqual([{ channelName: `${MAC}/1`, callinTel: "13900000001", createTime: expect.stringMatching(/^\d{4}-\d\d-\d\d \d\d:\d\d:\d\d$/), queueId: 1 }])
-    const all = (await asAdmin(server, "getChannelList", { queueSize: "0" })) as { rows: Array<Record<string, unknown>> }
+    const all = (await asAdmin(server, "getChannelList", { queueSize: "0" })) as unknown as { rows: Array<Record<string, unknown>> }
     expect(all.rows.map((r) => r.callinTel).sort()).toEqual(["13900000001", "13900000002"])
-    expect((await asAdmin(server, "getChannelList")) as { rows: unknown[] }).toMatchObject({ code: 0, rows: all.rows })
+    expect(await asAdmin(server, "getChannelList")).toMatchObject({ code: 0, rows: all.rows })
   })
 
   it("an offline box's lines read 未连接 whatever it said last", async () => {
     const sys = await eventually(async () => {
-      const s = (await asAdmin(server, "systemChannels")) as { channelviewinfo: Array<Record<string, unknown>> }
+      const s = (await asAdmin(server, "systemChannels")) as unknown as { channelviewinfo: Array<Record<string, unknown>> }
       const quiet = s.channelviewinfo.filter((c) => c.mac === QUIET_MAC)
       return quiet.length > 0 && quiet.every((c) => c.online === false) && quiet
     }, 8000)

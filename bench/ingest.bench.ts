@@ -60,10 +60,10 @@ export const load = (port: number, firstId: number, durationS = DURATION_S) => {
   })
 }
 
-export const startBridge = async (targets: ReadonlyArray<Record<string, unknown>>) => {
+export const startBridge = async (targets: ReadonlyArray<Record<string, unknown>>, config: Record<string, unknown> = {}) => {
   const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), "vb-bench-"))
   const configFile = path.join(dataDir, "bridge.json")
-  fs.writeFileSync(configFile, JSON.stringify({ targets }))
+  fs.writeFileSync(configFile, JSON.stringify({ ...config, targets }))
   const port = await freePortFor()
   // what `npm start` runs: the bundle, built from the sources as they are now
   await buildDist()

@@ -1,4 +1,4 @@
-/** The baseline: a bare express endpoint that parses the same body and answers the push ack. */
+/** The baseline: bare express endpoints that parse the same bodies and answer the push ack / the box's empty poll. */
 import express from "express"
 
 const app = express()
@@ -6,6 +6,10 @@ app.disable("x-powered-by")
 app.use(express.urlencoded({ extended: false, limit: "1mb" }))
 app.all("/api/voip.json", (_req, res) => {
   res.json({ code: 0, message: "OK" })
+})
+// the recording box's poll (§2.1.10), answered "nothing to hand out" as the bridge mostly does
+app.post("/voip/upload_record", (_req, res) => {
+  res.json({ time: String(Date.now()), status: 3003, message: "no message to process" })
 })
 const server = app.listen(0, "127.0.0.1", () => {
   const address = server.address()

@@ -9,6 +9,7 @@
 import { Effect } from "effect"
 import { AppConfig } from "../config/AppConfig.js"
 import { GroupCommit } from "../db/GroupCommit.js"
+import { Sqlite } from "../db/Sqlite.js"
 import { Outbox } from "../events/Outbox.js"
 import { Ids } from "../shared/Ids.js"
 import type { Device } from "./DevicesStore.js"
@@ -61,6 +62,10 @@ const take = (filter: { readonly channel: boolean; readonly dialsOnly: boolean }
   ) AND taken_at IS NULL
   RETURNING id, channel, phone, status, memo`
 
+/** Is anything waiting? Asked first, on the reader: an empty poll (most polls) writes nothing and waits for no commit. */
+const anyWaiting = (filter: { readonly channel: boolean; readonly dialsOnly: boolean }) =>
+  `SELECT 1 FROM box_messages WHERE mac = ? AND taken_at IS NULL AND expires_at > ?${filter.channel ? " AND channel = ?" : ""}${filter.dialsOnly ? " AND status = '0'" : ""} LIMIT 1`
+
 const toMessage = (row: Row): BoxMessage => {
   let memo: BoxMessage["memo"] = null
   if (row.memo !== null) {
@@ -74,6 +79,7 @@ export class BoxQueue extends Effect.Service<BoxQueue>()("BoxQueue", {
   dependencies: [Outbox.Default, GroupCommit.Default, Ids.Default],
   effect: Effect.gen(function* () {
     const commit = yield* GroupCommit
+    const sqlite = yield* Sqlite
     const outbox = yield* Outbox
     const ids = yield* Ids
     const { box } = yield* AppConfig
@@ -115,10 +121,14 @@ export class BoxQueue extends Effect.Service<BoxQueue>()("BoxQueue", {
 
     /** Takes (marks handed out) the box's waiting entries — of one channel when it names one — oldest first. */
     const takeNow = (mac: string, channel: number | undefined, dialsOnly: boolean) =>
-      Effect.suspend(() => {
+      Effect.gen(function* () {
         const now = Date.now()
-        const sql = take({ channel: channel !== undefined, dialsOnly })
-        return commit.submit((_, prepared) =>
+        const filter = { channel: channel !== undefined, dialsOnly }
+        const args = channel === undefined ? [mac, now] : [mac, now, channel]
+        const waiting = yield* sqlite.exclusive((_, prepared) => prepared(anyWaiting(filter)).get(...args) !== undefined)
+        if (!waiting) return []
+        const sql = take(filter)
+        return yield* commit.submit((_, prepared) =>
           // RETURNING follows no ORDER BY: sorted here, so a box is handed its entries in the order they were queued
           ((channel === undefined ? prepared(sql).all(now, mac, now) : prepared(sql).all(now, mac, now, channel)) as Array<Row>)
             .map(toMessage)

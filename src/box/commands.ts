@@ -198,7 +198,7 @@ const upload = command(BoxSchema.upload, ({ device, config, files }, p) => {
       yield* Effect.uninterruptible(
         Effect.zipRight(
           // never over a file that is there: removing it again on failure would lose somebody's recording
-          Effect.try({ try: () => commitFile(file.path, absolute, file.size, { replace: false }), catch: saveFailed }),
+          Effect.tryPromise({ try: () => commitFile(file.path, absolute, file.size, { replace: false }), catch: saveFailed }),
           write.pipe(
             Effect.catchAllDefect(failed),
             Effect.catchAll(failed),

@@ -98,23 +98,25 @@ export const writeDurably = (target: string, data: Buffer) => {
  * flushed and its size checked against what was received before the rename, so the final
  * name never holds a partial file. `replace: false` refuses (EEXIST) to take a name that exists.
  */
-export const commitFile = (temp: string, target: string, size: number, options: { readonly replace: boolean } = { replace: true }) => {
-  const fd = fs.openSync(temp, "r+")
+export const commitFile = async (temp: string, target: string, size: number, options: { readonly replace: boolean } = { replace: true }) => {
+  // on the thread pool: a recording's fsync takes milliseconds, which the event loop (every other
+  // request, the box's polls) must not wait out
+  const handle = await fs.promises.open(temp, "r+")
   try {
-    fs.fsyncSync(fd)
-    if (fs.fstatSync(fd).size !== size) throw Object.assign(new Error("short write"), { code: "ESHORT" })
+    await handle.sync()
+    if ((await handle.stat()).size !== size) throw Object.assign(new Error("short write"), { code: "ESHORT" })
     // recordings are as private as the rest of the data directory (0600), whatever umask the
     // temporary file was made under
-    fs.fchmodSync(fd, 0o600)
+    await handle.chmod(0o600)
   } finally {
-    fs.closeSync(fd)
+    await handle.close()
   }
-  fs.mkdirSync(path.dirname(target), { recursive: true })
-  if (options.replace) return fs.renameSync(temp, target)
+  await fs.promises.mkdir(path.dirname(target), { recursive: true })
+  if (options.replace) return fs.promises.rename(temp, target)
   // a second name, then the temporary one gone: fails (EEXIST) instead of replacing a file
   // someone else wrote there
-  fs.linkSync(temp, target)
-  fs.rmSync(temp, { force: true })
+  await fs.promises.link(temp, target)
+  await fs.promises.rm(temp, { force: true })
 }
 
 /** Where uploads are received before they are checked and moved into place. */

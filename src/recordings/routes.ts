@@ -127,7 +127,7 @@ const storeNow = (caller: Caller, config: AppConfigShape, name: string, file: Up
     // whatever fails after the rename (an error, or a defect such as a COMMIT that found the disk full) removes the file
     return yield* Effect.uninterruptible(
       Effect.gen(function* () {
-        yield* Effect.try({ try: () => commitFile(file.path, absolute, size), catch: saveFailed })
+        yield* Effect.tryPromise({ try: () => commitFile(file.path, absolute, size), catch: saveFailed })
         yield* recordings.insert(row, event).pipe(
           Effect.catchAllDefect((defect) =>
             Effect.zipRight(Effect.logError("the recording's row could not be stored", defect), Effect.fail(new StorageFailed({ message: "the recording could not be recorded in storage" })))

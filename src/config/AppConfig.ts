@@ -7,6 +7,7 @@ import * as fs from "node:fs"
 import * as path from "node:path"
 import { Context, Effect, Either, Layer, Schema } from "effect"
 import { problemsOf } from "../../schemas/Param.js"
+import { CrmConfig } from "../crm/ConfigSchema.js"
 import { TargetSchema } from "../forwarding/Target.js"
 import { normalizeMac } from "../shared/Mac.js"
 import { isAddressOrRange } from "../shared/Network.js"
@@ -142,7 +143,9 @@ export const ConfigSchema = Schema.Struct({
     diskAlertPercent: Schema.Number.pipe(Schema.between(0, 100, { message: () => "expected a percentage from 0 to 100" })),
     /** how long a queued dial (sendTelCall) waits for the box's getCallList poll before it is dropped */
     dialTtlMs: PositiveInt
-  })
+  }),
+  /** customer field labels and code lists (getTableFields, getCodes): built-in defaults, replaced here per enterprise or for all */
+  crm: CrmConfig
 })
 export type AppConfigShape = typeof ConfigSchema.Type
 
@@ -186,6 +189,7 @@ export const defaults: typeof ConfigSchema.Encoded = {
   targets: [],
   devices: [],
   box: { diskAlertPercent: 90, dialTtlMs: 60_000 },
+  crm: { fields: {}, codes: {}, enterprises: {} },
   forwarding: { circuitThreshold: 5, circuitCooldownMs: 30_000, retentionDays: 30, pollIntervalMs: 1000 }
 }
 

@@ -1,6 +1,7 @@
 /** The one list of scheduled jobs. */
 import { SqlClient } from "@effect/sql"
 import { Clock, Effect } from "effect"
+import { reminderJob } from "../crm/Memos.js"
 import { retention } from "../forwarding/Retention.js"
 import { purgeExpired } from "../messaging/handlers.js"
 import type { Job } from "./Job.js"
@@ -15,4 +16,4 @@ const sweepSessions: Job = {
   })
 }
 
-export const jobs: ReadonlyArray<Job> = [sweepSessions, purgeExpired, retention]
+export const jobs: ReadonlyArray<Job> = [sweepSessions, purgeExpired, retention, reminderJob]

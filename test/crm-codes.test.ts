@@ -2,9 +2,10 @@
 import { Effect } from "effect"
 import { afterAll, beforeAll, describe, expect, it } from "vitest"
 import { loadConfig } from "../src/config/AppConfig.js"
+import { startServer } from "../src/http/Server.js"
 import { adminApi } from "./support/AdminApi.js"
 import { addEnterpriseAdmin } from "./support/Enterprises.js"
-import { asAdmin, callApi, creds, startTestServer, type TestServer } from "./support/TestServer.js"
+import { asAdmin, callApi, creds, startTestServer, tempDir, type TestServer } from "./support/TestServer.js"
 
 let server: TestServer
 const other = creds("200008800", "other-pw")
@@ -159,6 +160,30 @@ describe("getCodes", () => {
     expect(lists.map((l) => [l.codeType, l.owner])).toEqual([["cpType", "config"], ["custLevel", "admin"], ["custSex", "config"], ["custSource", "config"], ["custStatus", "config"], ["custType", "config"]])
     expect(await adminApi(server, "GET", "/enterprises/999999/codes/custStatus")).toMatchObject({ status: 404, body: { code: -11 } })
     expect((await fetch(`${server.url}/healthz`)).status).toBe(200)
+  })
+
+  it("a changed config applies at the next start to lists the admin API has not edited; codes that stay keep their ids", async () => {
+    const dataDir = tempDir()
+    const start = async (crm: Record<string, unknown>) =>
+      startServer(await Effect.runPromise(loadConfig({ env: {}, overrides: { port: 0, host: "127.0.0.1", dataDir, logLevel: "error", crm } })))
+    const read = async (s: { url: string }, codeType: string) => (await callApi(s, { ...creds(), method: "getCodes", codeType })).rows as Array<Row>
+    const first = await start({})
+    let status: Array<Row>
+    try {
+      status = await read(first, "custStatus")
+      expect((await adminApi({ url: first.url, dataDir }, "POST", "/enterprises/100008/codes/custType", { code: "own", name: "自定义" })).status).toBe(201)
+    } finally {
+      await first.close()
+    }
+    const second = await start({ codes: { custStatus: [{ code: "2", name: "有意向" }, { code: "new", name: "新增" }], custType: [{ code: "t", name: "配置的" }] } })
+    try {
+      const now = await read(second, "custStatus")
+      expect(now.map((r) => [r.codeCode, r.codeName])).toEqual([["2", "有意向"], ["new", "新增"]])
+      expect(now[0]!.codeId).toBe(status[1]!.codeId)
+      expect((await read(second, "custType")).map((r) => r.codeCode)).toEqual(["1", "2", "3", "own"])
+    } finally {
+      await second.close()
+    }
   })
 
   it("the config is validated at start: a code list with an unknown parent or an unknown field label stops it, naming the key", async () => {

@@ -71,8 +71,17 @@ const sweepBatch = Effect.gen(function* () {
   )
 })
 
-/** Fires every due reminder. */
+/** Whether any reminder is due: a read, so an idle sweep never takes the write lock. */
+const anyDue = Effect.gen(function* () {
+  const sql = yield* SqlClient.SqlClient
+  const now = yield* Clock.currentTimeMillis
+  const rows = yield* sql`SELECT 1 AS due FROM crm_memos WHERE hint_at IS NOT NULL AND fired_at IS NULL AND hint_at <= ${now} LIMIT 1`
+  return rows.length > 0
+})
+
+/** Fires every due reminder; answers how many. */
 export const sweepReminders = Effect.gen(function* () {
+  if (!(yield* anyDue)) return 0
   let fired = 0
   for (;;) {
     const n = yield* sweepBatch

@@ -92,6 +92,7 @@ describe("addMemo and getMemos", () => {
     }
     expect((await memos({ phoneNum: "13800138%" })).total).toBe(0)
     expect((await memos({ phoneNum: "1380013800_" })).total).toBe(0)
+    expect((await memos({ phoneNum: " - " })).total).toBe(0)
   })
 
   it("keeps enterprises apart: another enterprise sees none of these memos, and its own are not seen here", async () => {

@@ -94,9 +94,8 @@ export const handlers = [
       if (limit > limits.pageMax) return yield* new OverLimit({ message: `parameter limit: at most ${limits.pageMax}, got ${limit}` })
       const start = p.start ?? 0
       const comp = caller.enterprise.comp_number
-      const key = p.phoneNum === undefined ? "" : phoneKey(p.phoneNum)
-      // no number: the enterprise's memos, newest first
-      const where = key === "" ? sql`m.comp_number = ${comp}` : sql`m.comp_number = ${comp} AND m.phone_key = ${key}`
+      // no number: the enterprise's memos, newest first (a number of only spaces and dashes matches none: no memo has an empty key)
+      const where = p.phoneNum === undefined ? sql`m.comp_number = ${comp}` : sql`m.comp_number = ${comp} AND m.phone_key = ${phoneKey(p.phoneNum)}`
       const total = (yield* sql<{ n: number }>`SELECT COUNT(*) AS n FROM crm_memos m WHERE ${where}`)[0]?.n ?? 0
       const rows =
         limit === 0 || start >= total

@@ -122,6 +122,10 @@ describe("Prism as a validating proxy in front of the bridge", () => {
     expect((await call({ method: "recvMsg", client: "1" })).code).toBe(0)
     expect((await call({ method: "systemChannels" })).code).toBe(0)
     expect((await call({ method: "getChannelList", queueSize: "1" })).code).toBe(0)
+    expect((await call({ method: "getTableFields", chinesename: "0" })).code).toBe(0)
+    expect((await call({ method: "getCodes", codeType: "custStatus" })).code).toBe(0)
+    expect((await call({ method: "addMemo", cdrMemo: "回访", cdrPhone: "13800000000", nhtIsHint: "1", nhtTime: "2026-11-24 10:00:00", nhtPhone: "13800000000" }, "form")).code).toBe(0)
+    expect((await call({ method: "getMemos", phoneNum: "13800000000" })).code).toBe(0)
     // coded failures are answers the document describes too
     expect((await call({ method: "delExtension", exteId: "999999" })).code).not.toBe(0)
     expect((await call({ method: "sendTelCall", mac: "00:1A:2B:3C:4D:99", channel: "1", phone: "13800000000" }, "form")).code).toBe(-11)

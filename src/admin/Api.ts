@@ -7,6 +7,7 @@ import { HttpApi, HttpApiEndpoint, HttpApiGroup, HttpApiMiddleware, HttpApiSchem
 import { Schema } from "effect"
 import * as AdminSchema from "../../schemas/admin.js"
 import { DeviceConfig } from "../config/AppConfig.js"
+import { CodeItem, CodeList, FieldName, Label } from "../crm/ConfigSchema.js"
 import { StoredTargetSchema, TargetSchema } from "../forwarding/Target.js"
 
 /**
@@ -214,6 +215,70 @@ export class DevicesGroup extends HttpApiGroup.make("devices")
   )
   .add(HttpApiEndpoint.del("remove")`/devices/${mac}`.addSuccess(Schema.Struct(Ok)).addError(NotFoundAnswer).annotate(OpenApi.Summary, "Forget a box (one from config returns at the next start)")) {}
 
+export const FieldItem = Schema.Struct({
+  fieldName: Schema.String,
+  fieldType: Schema.String.annotations({ description: "text, number, date, or code (its values: the code list of the same name)" }),
+  systemName: Schema.String.annotations({ description: "getTableFields chinesename=1" }),
+  label: Schema.String.annotations({ description: "the enterprise's label (getTableFields chinesename=0)" }),
+  origin: Schema.Literal("default", "config", "admin").annotations({ description: "where the label comes from" })
+})
+export const FieldsAnswer = Schema.Struct({ ...Ok, items: Schema.Array(FieldItem) })
+/** The labels to set; null drops the admin API's label (back to the configuration's or the built-in one). */
+export const FieldsBody = Schema.Struct({ labels: Schema.Record({ key: FieldName, value: NullOr(Label) }) })
+export const CodeRowSchema = Schema.Struct({ codeId: Schema.Number, codeCode: Schema.String, codeName: Schema.String, codeParentId: NullOr(Schema.Number) })
+export const CodeListAnswer = Schema.Struct({ ...Ok, codeType: Schema.String, items: Schema.Array(CodeRowSchema) })
+export const CodeListsAnswer = Schema.Struct({
+  ...Ok,
+  items: Schema.Array(Schema.Struct({ codeType: Schema.String, owner: Schema.String.annotations({ description: "config: follows the configuration; admin: edited here" }), items: Schema.Array(CodeRowSchema) }))
+})
+export const CodeListBody = Schema.Struct({ items: CodeList })
+export const CodeBody = CodeItem
+export const CodeAnswer = Schema.Struct({ ...Ok, item: CodeRowSchema })
+const comp = HttpApiSchema.param("comp", Schema.String.annotations({ description: "the enterprise's 6-digit number" }))
+const codeType = HttpApiSchema.param("codeType", Schema.String.annotations({ description: "a code list, e.g. custStatus" }))
+const codeId = HttpApiSchema.param("codeId", Schema.String.annotations({ description: "a codeId of the list" }))
+
+/** Customer field labels and code lists of an enterprise (getTableFields, getCodes). */
+export class CrmGroup extends HttpApiGroup.make("crm")
+  .middleware(AdminAuth)
+  .add(HttpApiEndpoint.get("fields")`/enterprises/${comp}/fields`.addSuccess(FieldsAnswer).addError(NotFoundAnswer).annotate(OpenApi.Summary, "Customer fields with the enterprise's labels"))
+  .add(
+    HttpApiEndpoint.put("setFields")`/enterprises/${comp}/fields`
+      .setPayload(FieldsBody)
+      .addSuccess(FieldsAnswer)
+      .addError(NotFoundAnswer)
+      .annotate(OpenApi.Summary, "Set field labels (null: back to the configuration's)")
+  )
+  .add(HttpApiEndpoint.get("lists")`/enterprises/${comp}/codes`.addSuccess(CodeListsAnswer).addError(NotFoundAnswer).annotate(OpenApi.Summary, "Every code list of the enterprise"))
+  .add(HttpApiEndpoint.get("codes")`/enterprises/${comp}/codes/${codeType}`.addSuccess(CodeListAnswer).addError(NotFoundAnswer).annotate(OpenApi.Summary, "A code list (an unknown type: empty)"))
+  .add(
+    HttpApiEndpoint.put("replaceCodes")`/enterprises/${comp}/codes/${codeType}`
+      .setPayload(CodeListBody)
+      .addSuccess(CodeListAnswer)
+      .addError(NotFoundAnswer)
+      .annotate(OpenApi.Summary, "Replace a code list (codes that stay keep their ids)")
+  )
+  .add(
+    HttpApiEndpoint.post("addCode")`/enterprises/${comp}/codes/${codeType}`
+      .setPayload(CodeBody)
+      .addSuccess(CodeAnswer, { status: 201 })
+      .addError(NotFoundAnswer)
+      .addError(ConflictAnswer)
+      .annotate(OpenApi.Summary, "Add a code at the end of a list")
+  )
+  .add(
+    HttpApiEndpoint.del("removeCode")`/enterprises/${comp}/codes/${codeType}/${codeId}`
+      .addSuccess(Schema.Struct(Ok))
+      .addError(NotFoundAnswer)
+      .annotate(OpenApi.Summary, "Remove a code (not one that is another's parent)")
+  )
+  .add(
+    HttpApiEndpoint.del("resetCodes")`/enterprises/${comp}/codes/${codeType}`
+      .addSuccess(CodeListAnswer)
+      .addError(NotFoundAnswer)
+      .annotate(OpenApi.Summary, "Drop the admin API's edits of a list: back to the configuration's")
+  ) {}
+
 export class EventsGroup extends HttpApiGroup.make("events")
   .middleware(AdminAuth)
   .add(HttpApiEndpoint.get("list", "/events").setUrlParams(EventsQuery).addSuccess(AdminSchema.Page(AdminSchema.EventItem)).annotate(OpenApi.Summary, "Events, newest first"))
@@ -258,6 +323,7 @@ export class AdminApi extends HttpApi.make("admin")
   .add(EventsGroup)
   .add(DeliveriesGroup)
   .add(DevicesGroup)
+  .add(CrmGroup)
   .addError(BadRequestAnswer)
   .addError(TooLargeAnswer)
   .addError(UnsupportedCharsetAnswer)

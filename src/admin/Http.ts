@@ -20,7 +20,10 @@ import { sameSecret } from "../shared/Secret.js"
 import { BoxQueue, MAX_WAITING_PER_CHANNEL } from "../box/BoxQueue.js"
 import { DevicesStore } from "../box/DevicesStore.js"
 import { normalizeMac } from "../shared/Mac.js"
-import { AdminApi, AdminAuth, BadRequest, Conflict, DeviceBody, DeviceMessageBody, DevicePatch, Full, Internal, NotFound, RecoverBody, ResendBody, TooLarge, Unauthorized, UnsupportedCharset } from "./Api.js"
+import { addCode, allCodesOf, codesOf, type Edit, fieldsOf, removeCode, replaceList, resetList, setLabels } from "../crm/Codes.js"
+import { CODE_TYPE } from "../crm/Defaults.js"
+import { SqlClient } from "@effect/sql"
+import { AdminApi, AdminAuth, BadRequest, CodeBody, CodeListBody, Conflict, DeviceBody, DeviceMessageBody, DevicePatch, FieldsBody, Full, Internal, NotFound, RecoverBody, ResendBody, TooLarge, Unauthorized, UnsupportedCharset } from "./Api.js"
 
 const problem = (e: ParseResult.ParseError) => {
   const [issue] = problemsOf(e)
@@ -314,7 +317,98 @@ const DevicesLive = HttpApiBuilder.group(AdminApi, "devices", (handlers) =>
     )
 )
 
-const GroupsLive = Layer.mergeAll(TargetsLive, EventsLive, DeliveriesLive, DevicesLive).pipe(Layer.provide(AuthLive), Layer.provide(EventsStore.Default))
+/** An enterprise of the path: 400 when it is no enterprise number, 404 when there is none such. */
+const enterprise = (comp: string) =>
+  Effect.gen(function* () {
+    if (!/^\d{6}$/.test(comp)) return yield* Effect.fail(BadRequest.of(`comp: expected a 6-digit enterprise number, got ${JSON.stringify(comp.slice(0, 64))}`))
+    const sql = yield* SqlClient.SqlClient
+    const found = yield* storage(sql<{ comp_number: string }>`SELECT comp_number FROM enterprises WHERE comp_number = ${comp}`)
+    if (found.length === 0) return yield* Effect.fail(NotFound.of(`enterprise ${comp}`))
+    return comp
+  })
+const codeTypeOf = (text: string) =>
+  CODE_TYPE.test(text) ? Effect.succeed(text) : Effect.fail(BadRequest.of(`codeType: expected a code type such as custStatus (letters, digits, _; at most 50), got ${JSON.stringify(text.slice(0, 64))}`))
+/** An edit's outcome as the admin API's answers. */
+const edited = <A>(edit: Edit<A>): Effect.Effect<A, NotFound | Conflict | BadRequest> =>
+  "ok" in edit
+    ? Effect.succeed(edit.ok)
+    : "missing" in edit
+      ? Effect.fail(NotFound.of(edit.missing))
+      : "exists" in edit
+        ? Effect.fail(new Conflict({ code: -10, message: edit.exists }))
+        : Effect.fail(BadRequest.of(edit.refused))
+const decodeFields = decoder(FieldsBody)
+const decodeCodeList = decoder(CodeListBody)
+const decodeCode = decoder(CodeBody)
+
+const CrmLive = HttpApiBuilder.group(AdminApi, "crm", (handlers) =>
+  handlers
+    .handle("fields", ({ path }) =>
+      Effect.gen(function* () {
+        const items = yield* storage(fieldsOf(yield* enterprise(path.comp)))
+        return { code: 0, message: "OK", items } as const
+      })
+    )
+    .handleRaw("setFields", ({ path, request }) =>
+      Effect.gen(function* () {
+        const comp = yield* enterprise(path.comp)
+        const { labels } = yield* decodeFields(yield* jsonBody(request))
+        const items = yield* storage(setLabels(comp, labels))
+        return { code: 0, message: "OK", items } as const
+      })
+    )
+    .handle("lists", ({ path }) =>
+      Effect.gen(function* () {
+        const items = yield* storage(allCodesOf(yield* enterprise(path.comp)))
+        return { code: 0, message: "OK", items } as const
+      })
+    )
+    .handle("codes", ({ path }) =>
+      Effect.gen(function* () {
+        const comp = yield* enterprise(path.comp)
+        const type = yield* codeTypeOf(path.codeType)
+        return { code: 0, message: "OK", codeType: type, items: yield* storage(codesOf(comp, type)) } as const
+      })
+    )
+    .handleRaw("replaceCodes", ({ path, request }) =>
+      Effect.gen(function* () {
+        const comp = yield* enterprise(path.comp)
+        const type = yield* codeTypeOf(path.codeType)
+        const { items } = yield* decodeCodeList(yield* jsonBody(request))
+        return { code: 0, message: "OK", codeType: type, items: yield* storage(replaceList(comp, type, items)) } as const
+      })
+    )
+    .handleRaw("addCode", ({ path, request }) =>
+      Effect.gen(function* () {
+        const comp = yield* enterprise(path.comp)
+        const type = yield* codeTypeOf(path.codeType)
+        const body = yield* decodeCode(yield* jsonBody(request))
+        const item = yield* Effect.flatMap(storage(addCode(comp, type, body)), edited)
+        return { code: 0, message: "OK", item } as const
+      })
+    )
+    .handle("removeCode", ({ path }) =>
+      Effect.gen(function* () {
+        const comp = yield* enterprise(path.comp)
+        const type = yield* codeTypeOf(path.codeType)
+        const id = /^\d{1,16}$/.test(path.codeId) ? Number(path.codeId) : undefined
+        if (id === undefined) return yield* Effect.fail(BadRequest.of(`codeId: expected a codeId of the list, got ${JSON.stringify(path.codeId.slice(0, 64))}`))
+        const removed = yield* storage(removeCode(comp, type, id))
+        if ("missing" in removed) return yield* Effect.fail(NotFound.of(removed.missing))
+        if ("refused" in removed) return yield* Effect.fail(BadRequest.of(removed.refused))
+        return { code: 0, message: "OK" } as const
+      })
+    )
+    .handle("resetCodes", ({ path }) =>
+      Effect.gen(function* () {
+        const comp = yield* enterprise(path.comp)
+        const type = yield* codeTypeOf(path.codeType)
+        return { code: 0, message: "OK", codeType: type, items: yield* storage(resetList(comp, type)) } as const
+      })
+    )
+)
+
+const GroupsLive = Layer.mergeAll(TargetsLive, EventsLive, DeliveriesLive, DevicesLive, CrmLive).pipe(Layer.provide(AuthLive), Layer.provide(EventsStore.Default))
 
 export const AdminLive = HttpApiBuilder.api(AdminApi).pipe(
   Layer.provide(GroupsLive),

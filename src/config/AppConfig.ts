@@ -7,6 +7,7 @@ import * as fs from "node:fs"
 import * as path from "node:path"
 import { Context, Effect, Either, Layer, Schema } from "effect"
 import { problemsOf } from "../../schemas/Param.js"
+import { CrmConfig } from "../crm/ConfigSchema.js"
 import { TargetSchema } from "../forwarding/Target.js"
 import { normalizeMac } from "../shared/Mac.js"
 import { isAddressOrRange } from "../shared/Network.js"
@@ -146,7 +147,9 @@ export const ConfigSchema = Schema.Struct({
     messageWaitMs: Schema.Number.pipe(Schema.int(), Schema.between(0, 60_000, { message: () => "expected milliseconds from 0 to 60000" })),
     /** a registered box silent this long is marked offline (box.offline); it is online again at its next call (box.online) */
     offlineAfterMs: PositiveInt
-  })
+  }),
+  /** customer field labels and code lists (getTableFields, getCodes): built-in defaults, replaced here per enterprise or for all */
+  crm: CrmConfig
 })
 export type AppConfigShape = typeof ConfigSchema.Type
 
@@ -190,6 +193,7 @@ export const defaults: typeof ConfigSchema.Encoded = {
   targets: [],
   devices: [],
   box: { diskAlertPercent: 90, dialTtlMs: 60_000, messageWaitMs: 20_000, offlineAfterMs: 90_000 },
+  crm: { fields: {}, codes: {}, enterprises: {} },
   forwarding: { circuitThreshold: 5, circuitCooldownMs: 30_000, retentionDays: 30, pollIntervalMs: 1000 }
 }
 

@@ -304,5 +304,53 @@ export const migrations: Record<string, Effect.Effect<void, unknown, SqlClient.S
     `CREATE INDEX box_messages_waiting ON box_messages(mac, channel, id) WHERE taken_at IS NULL`,
     `ALTER TABLE box_devices ADD COLUMN offline_at INTEGER`,
     `CREATE INDEX box_devices_online ON box_devices(last_seen_at) WHERE offline_at IS NULL AND enterprise IS NOT NULL`
+  ),
+  // CRM code lists (§2.6.6), field labels (§2.6.3) and follow-up memos (§2.9). A code list is
+  // copied from the configuration into the enterprise's rows (so codes keep their ids) and kept
+  // in step with it while no administrator has edited it (owner 'config'); crm_code_seeds holds
+  // the hash of the configuration the enterprise's lists were last synced with. A memo's
+  // reminder is pending while hint_at is set and fired_at is not: claiming it sets fired_at.
+  "0016_crm_codes_memos": run(
+    `CREATE TABLE crm_code_seeds (
+      comp_number TEXT PRIMARY KEY,
+      config_hash TEXT NOT NULL
+    )`,
+    `CREATE TABLE crm_code_lists (
+      comp_number TEXT NOT NULL,
+      code_type TEXT NOT NULL,
+      owner TEXT NOT NULL,
+      PRIMARY KEY (comp_number, code_type)
+    )`,
+    `CREATE TABLE crm_codes (
+      code_id INTEGER PRIMARY KEY,
+      comp_number TEXT NOT NULL,
+      code_type TEXT NOT NULL,
+      code_code TEXT NOT NULL,
+      code_name TEXT NOT NULL,
+      parent_id INTEGER,
+      position INTEGER NOT NULL,
+      UNIQUE (comp_number, code_type, code_code)
+    )`,
+    `CREATE TABLE crm_field_labels (
+      comp_number TEXT NOT NULL,
+      field_name TEXT NOT NULL,
+      label TEXT NOT NULL,
+      PRIMARY KEY (comp_number, field_name)
+    )`,
+    `CREATE TABLE crm_memos (
+      cmm_id INTEGER PRIMARY KEY,
+      comp_number TEXT NOT NULL,
+      extension TEXT NOT NULL,
+      phone TEXT NOT NULL,
+      phone_key TEXT NOT NULL,
+      memo TEXT NOT NULL,
+      created_at INTEGER NOT NULL,
+      hint_at INTEGER,
+      hint_phone TEXT,
+      fired_at INTEGER
+    )`,
+    `CREATE INDEX crm_memos_phone ON crm_memos(comp_number, phone_key, cmm_id DESC)`,
+    `CREATE INDEX crm_memos_newest ON crm_memos(comp_number, cmm_id DESC)`,
+    `CREATE INDEX crm_memos_due ON crm_memos(hint_at) WHERE hint_at IS NOT NULL AND fired_at IS NULL`
   )
 }

@@ -2,6 +2,7 @@
 import { SqlClient } from "@effect/sql"
 import { Clock, Effect } from "effect"
 import { presenceSweep } from "../box/DevicesStore.js"
+import { reminderJob } from "../crm/Memos.js"
 import { retention } from "../forwarding/Retention.js"
 import { purgeExpired } from "../messaging/handlers.js"
 import type { Job } from "./Job.js"
@@ -16,4 +17,4 @@ const sweepSessions: Job = {
   })
 }
 
-export const jobs: ReadonlyArray<Job> = [sweepSessions, purgeExpired, retention, presenceSweep]
+export const jobs: ReadonlyArray<Job> = [sweepSessions, purgeExpired, retention, presenceSweep, reminderJob]

@@ -52,6 +52,49 @@ const toMessage = (m: MessageRecord) => ({
   ...callFields(m.kind, m.content)
 })
 
+export interface NewMessage {
+  readonly comp: string
+  readonly extension: string
+  /** 1 PC, 2 mobile; 0 the bridge itself (a reminder) */
+  readonly fromClient: number
+  readonly toClient: number
+  readonly kind: number
+  readonly phone: string
+  readonly content: string
+  readonly lon: number | null
+  readonly lat: number | null
+  readonly time: number
+  readonly expiresAt: number | null
+}
+
+/**
+ * Stores a message for one client of an extension, for its recvMsg; answers its waterLine.
+ * Run inside the caller's transaction: one writer at a time (SQLite), so max+1 keeps the
+ * stamps strictly increasing even within a millisecond.
+ */
+export const storeMessage = (m: NewMessage) =>
+  Effect.gen(function* () {
+    const sql = yield* SqlClient.SqlClient
+    const now = yield* Clock.currentTimeMillis
+    const last = (yield* sql<{ w: number | null }>`SELECT max(water_line) AS w FROM messages WHERE comp_number = ${m.comp} AND extension = ${m.extension}`)[0]?.w ?? 0
+    const waterLine = Math.max(now, last + 1)
+    yield* sql`INSERT INTO messages ${sql.insert({
+      water_line: waterLine,
+      comp_number: m.comp,
+      extension: m.extension,
+      from_client: m.fromClient,
+      to_client: m.toClient,
+      kind: m.kind,
+      phone: m.phone,
+      content: m.content,
+      lon: m.lon,
+      lat: m.lat,
+      time_ms: m.time,
+      expires_at: m.expiresAt
+    })}`
+    return waterLine
+  })
+
 export const handlers = [
   implement(spec.sendMsg, (p, caller) =>
     Effect.gen(function* () {
@@ -72,23 +115,19 @@ export const handlers = [
       const content = p.content ?? ""
       return yield* sql.withTransaction(
         Effect.gen(function* () {
-          // one writer at a time (SQLite), so max+1 keeps the stamps strictly increasing even within a millisecond
-          const last = (yield* sql<{ w: number | null }>`SELECT max(water_line) AS w FROM messages WHERE comp_number = ${comp} AND extension = ${extension}`)[0]?.w ?? 0
-          const waterLine = Math.max(now, last + 1)
-          yield* sql`INSERT INTO messages ${sql.insert({
-            water_line: waterLine,
-            comp_number: comp,
+          const waterLine = yield* storeMessage({
+            comp,
             extension,
-            from_client: p.client,
-            to_client: p.client === 1 ? 2 : 1,
+            fromClient: p.client,
+            toClient: p.client === 1 ? 2 : 1,
             kind: p.kind,
             phone: p.phone,
             content,
             lon: p.lon ?? null,
             lat: p.lat ?? null,
-            time_ms: p.time ?? now,
-            expires_at: lostTime > 0 ? now + lostTime * 1000 : null
-          })}`
+            time: p.time ?? now,
+            expiresAt: lostTime > 0 ? now + lostTime * 1000 : null
+          })
           yield* outbox.emit({
             type: "message.sent",
             enterprise: comp,

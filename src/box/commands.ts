@@ -18,6 +18,7 @@ import type { Failure } from "../http/Endpoint.js"
 import type { UploadedFile } from "../http/Params.js"
 import { commitFile, contentTypeOf, recordDir, sanitizeName } from "../recordings/Files.js"
 import { RecordingsStore } from "../recordings/RecordingsStore.js"
+import { linkCallIn } from "../customers/Phones.js"
 import { CdrStore } from "../records/CdrStore.js"
 import { errnoCode } from "../shared/Errno.js"
 import { Ids } from "../shared/Ids.js"
@@ -145,11 +146,11 @@ const upload = command(BoxSchema.upload, ({ device, config, files }, p) => {
         cdrPhoneNum: phone,
         cdrRecordFile: relPath
       }
-      const callEvent = (type: 3 | 4) => ({
+      const callEvent = (type: 3 | 4, linked: { custId?: number }) => ({
         type: type === 3 ? "call.hangup" : "call.recording",
         enterprise: comp,
         source: "box",
-        data: { type, peer: peer ?? 0, phone, cdrId: p.callid, memo, memoParsed: true },
+        data: { type, peer: peer ?? 0, phone, cdrId: p.callid, memo, memoParsed: true, ...linked },
         dedupKey: `box:${comp}:${p.callid}:${type}`
       })
       const write = commit.submit((_, prepared) => {
@@ -166,14 +167,17 @@ const upload = command(BoxSchema.upload, ({ device, config, files }, p) => {
             created_at: now
           })
         const cdrId = cdrs.insertFromBoxIn(prepared, comp, { callid: p.callid, extension, phone, startMs, hangupMs, talkSecs, peer, recordFile: name, fields })
-        outbox.emitIn(prepared, callEvent(3))
+        // a call with a customer's number is that customer's latest call, and its events say whose
+        const custId = linkCallIn(prepared, comp, phone, startMs)
+        const linked = custId === undefined ? {} : { custId }
+        outbox.emitIn(prepared, callEvent(3, linked))
         if (file) {
-          outbox.emitIn(prepared, callEvent(4))
+          outbox.emitIn(prepared, callEvent(4, linked))
           outbox.emitIn(prepared, {
             type: "box.recording",
             enterprise: comp,
             source: "box",
-            data: { mac: device.mac, channel: p.channel, extension, callid: p.callid, cdrId: p.callid, localCdrId: cdrId, id: recordingId, path: relPath, md5: file.md5, size: file.size },
+            data: { mac: device.mac, channel: p.channel, extension, callid: p.callid, cdrId: p.callid, localCdrId: cdrId, id: recordingId, path: relPath, md5: file.md5, size: file.size, ...linked },
             dedupKey: `box:${comp}:${p.callid}:recording`
           })
         }

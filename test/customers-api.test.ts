@@ -43,7 +43,7 @@ interface Page {
   message: string
 }
 
-const save = async (params: Params, who = creds(), method = "saveCustomer") => (await callApi(server, { ...who, method, ...params }, "form")) as { code: number; custId: number; success: boolean; message: string }
+const save = async (params: Params, who = creds(), method = "saveCustomer") => (await callApi(server, { ...who, method, ...params }, "form")) as unknown as { code: number; custId: number; success: boolean; message: string }
 const page = async (params: Params = {}, who = creds()) => (await callApi(server, { ...who, method: "getCustomersPage", limit: "1000", ...params }, "form")) as unknown as Page
 const names = (p: Page) => p.rows_customer.map((c) => c.custName).sort()
 const getcustomer = async (phoneNum: string, who = creds()) =>
@@ -198,7 +198,12 @@ describe("saveCustomer / savecustomer (§2.6.4, §2.1.9)", () => {
     const before = customerCount()
     expect(await save({ custName: "x", cpPhone: "abc" })).toMatchObject({ code: -14, message: expect.stringContaining("cpPhone[0]") })
     expect(await save({ custName: "x", cpPhone: "13800000000' OR 1=1" })).toMatchObject({ code: -14 })
-    expect(await save({ custName: "x", "cpPhone[0]": "13800000001", "cpPhone[2]": "13800000003", recordCount_voip_customer_phone: "3" })).toMatchObject({
+    // an empty (or left out) cpPhone[1] keeps its place: it is named, not silently skipped
+    expect(await save({ custName: "x", "cpPhone[0]": "13800000001", "cpPhone[1]": "", "cpPhone[2]": "13800000003", recordCount_voip_customer_phone: "3" })).toMatchObject({
+      code: -14,
+      message: expect.stringContaining("cpPhone[1]")
+    })
+    expect(await save({ custName: "x", "cpPhone[0]": "13800000001", "cpPhone[1]": "13800000003", recordCount_voip_customer_phone: "3" })).toMatchObject({
       code: -14,
       message: expect.stringContaining("recordCount_voip_customer_phone")
     })

@@ -63,7 +63,8 @@ const phonesOf = (p: SaveParams): Effect.Effect<ReadonlyArray<PhoneValues> | und
     for (const [i, phone] of phones.entries()) {
       if (normalPhone(phone) === undefined)
         return yield* new InvalidParam({ param: `cpPhone[${i}]`, problem: `expected a telephone number (digits, spaces, dashes, parentheses, a leading +), got ${JSON.stringify(phone.slice(0, 80))}` })
-      const type = types[i] ?? (i === 0 ? FIRST_PHONE_TYPE : "")
+      // an empty cpType[i] arrives as "" (toRawParams keeps the list's places)
+      const type = types[i] || (i === 0 ? FIRST_PHONE_TYPE : "")
       const linkMan = linkMen[i] ?? ""
       if (type.length > PHONE_TYPE_MAX) return yield* new InvalidParam({ param: `cpType[${i}]`, problem: `expected at most ${PHONE_TYPE_MAX} characters, got ${type.length}` })
       if (linkMan.length > LINK_MAN_MAX) return yield* new InvalidParam({ param: `cpLinkMan[${i}]`, problem: `expected at most ${LINK_MAN_MAX} characters, got ${linkMan.length}` })

@@ -271,7 +271,11 @@ export class CustomersStore extends Effect.Service<CustomersStore>()("CustomersS
         const condition = sql.and(where)
         const dir = f.sort.descending ? "DESC" : "ASC"
         const order = sql.literal(`c.${SORT_COLUMNS[f.sort.field]} ${dir}, c.cust_id ${dir}`)
-        const total = (yield* sql<{ n: number }>`SELECT count(*) AS n FROM customers c WHERE ${condition}`)[0]?.n ?? 0
+        const counted =
+          where.length === 1
+            ? yield* sql<{ n: number }>`SELECT n FROM customer_counts WHERE comp_number = ${f.compNumber}`
+            : yield* sql<{ n: number }>`SELECT count(*) AS n FROM customers c WHERE ${condition}`
+        const total = counted[0]?.n ?? 0
         if (f.limit === 0 || f.start >= total) return { total, customers: [], phones: [] }
         // the page's ids first: OFFSET skips index entries, not whole rows
         const rows = yield* sql<CustomerRecord>`SELECT c.* FROM customers c WHERE c.cust_id IN

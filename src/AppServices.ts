@@ -19,6 +19,7 @@ import { StorageWatch } from "./ops/StorageWatch.js"
 import { RecordingsStore } from "./recordings/RecordingsStore.js"
 import { Transcoder } from "./recordings/Transcoder.js"
 import { CdrStore } from "./records/CdrStore.js"
+import { CustomersStore } from "./customers/CustomersStore.js"
 import { Ids } from "./shared/Ids.js"
 
 /**
@@ -34,6 +35,7 @@ export const featureServices = Layer.mergeAll(
   Targets.Default,
   Outbox.Default,
   CdrStore.Default,
+  CustomersStore.Default,
   GroupCommit.Default,
   DeadLetters.Default,
   StorageWatch.Default,

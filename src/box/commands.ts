@@ -12,6 +12,7 @@ import { BoxNoMessage, FileSaveFailed, InvalidParam, StorageFailed } from "../ap
 import { toInvalidParam } from "../api/Implementation.js"
 import type { AppServices } from "../AppServices.js"
 import type { AppConfigShape } from "../config/AppConfig.js"
+import { linkCallIn } from "../customers/Phones.js"
 import { GroupCommit } from "../db/GroupCommit.js"
 import { Outbox } from "../events/Outbox.js"
 import type { Failure } from "../http/Endpoint.js"
@@ -156,11 +157,11 @@ const upload = command(BoxSchema.upload, ({ device, config, files }, p) => {
         cdrPhoneNum: phone,
         cdrRecordFile: relPath
       }
-      const callEvent = (type: 3 | 4) => ({
+      const callEvent = (type: 3 | 4, linked: { custId?: number }) => ({
         type: type === 3 ? "call.hangup" : "call.recording",
         enterprise: comp,
         source: "box",
-        data: { type, peer: peer ?? 0, phone, cdrId: p.callid, memo, memoParsed: true },
+        data: { type, peer: peer ?? 0, phone, cdrId: p.callid, memo, memoParsed: true, ...linked },
         dedupKey: `box:${comp}:${p.callid}:${type}`
       })
       const write = commit.submit((_, prepared) => {
@@ -177,14 +178,17 @@ const upload = command(BoxSchema.upload, ({ device, config, files }, p) => {
             created_at: now
           })
         const cdrId = cdrs.insertFromBoxIn(prepared, comp, { callid: p.callid, extension, phone, startMs, hangupMs, talkSecs, peer, recordFile: name, fields })
-        outbox.emitIn(prepared, callEvent(3))
+        // a call with a customer's number is that customer's latest call, and its events say whose
+        const custId = linkCallIn(prepared, comp, phone, startMs)
+        const linked = custId === undefined ? {} : { custId }
+        outbox.emitIn(prepared, callEvent(3, linked))
         if (file) {
-          outbox.emitIn(prepared, callEvent(4))
+          outbox.emitIn(prepared, callEvent(4, linked))
           outbox.emitIn(prepared, {
             type: "box.recording",
             enterprise: comp,
             source: "box",
-            data: { mac: device.mac, channel: p.channel, extension, callid: p.callid, cdrId: p.callid, localCdrId: cdrId, id: recordingId, path: relPath, md5: file.md5, size: file.size },
+            data: { mac: device.mac, channel: p.channel, extension, callid: p.callid, cdrId: p.callid, localCdrId: cdrId, id: recordingId, path: relPath, md5: file.md5, size: file.size, ...linked },
             dedupKey: `box:${comp}:${p.callid}:recording`
           })
         }

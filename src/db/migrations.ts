@@ -352,5 +352,80 @@ export const migrations: Record<string, Effect.Effect<void, unknown, SqlClient.S
     `CREATE INDEX crm_memos_phone ON crm_memos(comp_number, phone_key, cmm_id DESC)`,
     `CREATE INDEX crm_memos_newest ON crm_memos(comp_number, cmm_id DESC)`,
     `CREATE INDEX crm_memos_due ON crm_memos(hint_at) WHERE hint_at IS NOT NULL AND fired_at IS NULL`
+  ),
+  // Customers (§2.6), their phones and sales (§2.8). Every getCustomersPage filter and sort has an
+  // index led by the enterprise and ending in cust_id (the page order's tie-break): a page is an
+  // index range, and a count an index-only scan of the matches.
+  "0017_customers": run(
+    `CREATE TABLE customers (
+      cust_id INTEGER PRIMARY KEY,
+      comp_number TEXT NOT NULL REFERENCES enterprises(comp_number),
+      name TEXT NOT NULL DEFAULT '',
+      corp_name TEXT NOT NULL DEFAULT '',
+      status TEXT NOT NULL DEFAULT '',
+      qq TEXT NOT NULL DEFAULT '',
+      addr TEXT NOT NULL DEFAULT '',
+      birthday_type INTEGER NOT NULL DEFAULT 0,
+      birthday TEXT NOT NULL DEFAULT '',
+      source TEXT NOT NULL DEFAULT '',
+      age INTEGER,
+      area TEXT NOT NULL DEFAULT '',
+      sex TEXT NOT NULL DEFAULT '',
+      memo TEXT NOT NULL DEFAULT '',
+      type TEXT NOT NULL DEFAULT '',
+      other1 TEXT NOT NULL DEFAULT '',
+      other2 TEXT NOT NULL DEFAULT '',
+      other3 TEXT NOT NULL DEFAULT '',
+      is_lock INTEGER NOT NULL DEFAULT 0,
+      locked_by INTEGER,
+      created_by INTEGER,
+      created_ms INTEGER NOT NULL,
+      updated_ms INTEGER NOT NULL,
+      last_call_ms INTEGER
+    )`,
+    `CREATE INDEX customers_newest ON customers(comp_number, cust_id)`,
+    // status alone, and status with type (the two lists a screen filters on together)
+    `CREATE INDEX customers_status ON customers(comp_number, status, type, cust_id)`,
+    `CREATE INDEX customers_type ON customers(comp_number, type, cust_id)`,
+    `CREATE INDEX customers_lock ON customers(comp_number, is_lock, cust_id)`,
+    `CREATE INDEX customers_name ON customers(comp_number, name, cust_id)`,
+    `CREATE INDEX customers_corp ON customers(comp_number, corp_name, cust_id)`,
+    `CREATE INDEX customers_created ON customers(comp_number, created_ms, cust_id)`,
+    `CREATE INDEX customers_last_call ON customers(comp_number, last_call_ms, cust_id)`,
+    `CREATE INDEX customers_birthday ON customers(comp_number, birthday, cust_id)`,
+    // an unfiltered getCustomersPage's total would otherwise count a million index entries per call
+    `CREATE TABLE customer_counts (comp_number TEXT PRIMARY KEY, n INTEGER NOT NULL) WITHOUT ROWID`,
+    `CREATE TRIGGER customers_counted AFTER INSERT ON customers BEGIN
+       INSERT OR IGNORE INTO customer_counts (comp_number, n) VALUES (NEW.comp_number, 0);
+       UPDATE customer_counts SET n = n + 1 WHERE comp_number = NEW.comp_number;
+     END`,
+    `CREATE TRIGGER customers_uncounted AFTER DELETE ON customers BEGIN
+       UPDATE customer_counts SET n = n - 1 WHERE comp_number = OLD.comp_number;
+     END`,
+    // a phone as given (phone) and as matched (norm: no formatting, country prefix or leading zeros)
+    `CREATE TABLE customer_phones (
+      cp_id INTEGER PRIMARY KEY,
+      cust_id INTEGER NOT NULL REFERENCES customers(cust_id) ON DELETE CASCADE,
+      comp_number TEXT NOT NULL,
+      seq INTEGER NOT NULL,
+      phone TEXT NOT NULL,
+      norm TEXT NOT NULL,
+      type TEXT NOT NULL DEFAULT '',
+      link_man TEXT NOT NULL DEFAULT ''
+    )`,
+    `CREATE INDEX customer_phones_norm ON customer_phones(comp_number, norm, cust_id)`,
+    `CREATE INDEX customer_phones_customer ON customer_phones(cust_id, seq)`,
+    `CREATE TABLE customer_sales (
+      cs_id INTEGER PRIMARY KEY,
+      cust_id INTEGER NOT NULL REFERENCES customers(cust_id) ON DELETE CASCADE,
+      comp_number TEXT NOT NULL,
+      extension TEXT NOT NULL DEFAULT '',
+      cust_type TEXT NOT NULL DEFAULT '',
+      status INTEGER NOT NULL,
+      phone TEXT NOT NULL DEFAULT '',
+      created_ms INTEGER NOT NULL,
+      updated_ms INTEGER NOT NULL
+    )`,
+    `CREATE INDEX customer_sales_customer ON customer_sales(cust_id, cs_id)`
   )
 }

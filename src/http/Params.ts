@@ -12,7 +12,7 @@ import * as path from "node:path"
 import type { Readable } from "node:stream"
 import busboy from "busboy"
 import { Effect, Exit, type Fiber, FiberId, Runtime, Schema, type Scope } from "effect"
-import { JSON_LIMITS, jsonTooDeep, parseJsonExact, type RawParams } from "../../schemas/Param.js"
+import { JSON_LIMITS, jsonTooDeep, MAX_LIST_ITEMS, parseJsonExact, type RawParams } from "../../schemas/Param.js"
 import { errnoCode } from "../shared/Errno.js"
 
 /** An HTTP request we cannot read: answered with a 4xx status and a coded JSON body. */
@@ -455,7 +455,7 @@ export function collect<E, R>(req: IncomingMessage, options: CollectOptions<E, R
 
 const INDEXED = /^(.+)\[(\d*)\]$/
 
-/** Pairs → RawParams: repeats and `name[i]` become arrays (in index order); empty values count as absent. */
+/** Pairs → RawParams: repeats and `name[i]` become arrays (in index order, a missing index as ""); empty values count as absent. */
 export const toRawParams = (pairs: Pairs): RawParams => {
   const plain = new Map<string, Array<string>>()
   const indexed = new Map<string, Array<readonly [number, string]>>()
@@ -476,7 +476,13 @@ export const toRawParams = (pairs: Pairs): RawParams => {
   for (const [k, vs] of plain) out[k] = vs.length === 1 ? vs[0]! : vs
   for (const [k, vs] of indexed) {
     // a stable sort keeps `name[]` repeats in arrival order
-    const ordered = [...vs].sort((a, b) => a[0] - b[0]).map(([, v]) => v)
+    const ordered: Array<string> = []
+    for (const [i, v] of [...vs].sort((a, b) => a[0] - b[0])) {
+      // an index left out (or sent empty) keeps its place as "": lists sent side by side
+      // (cpPhone[i], cpType[i]) stay aligned. Only within a list's bound: `x[999999999]` is no reason to allocate
+      if (i < MAX_LIST_ITEMS) while (ordered.length < i) ordered.push("")
+      ordered.push(v)
+    }
     const prior = plain.get(k) ?? []
     out[k] = [...prior, ...ordered]
   }

@@ -4,12 +4,17 @@
  * state the push changes besides (a call push upserts its call record).
  */
 import * as crypto from "node:crypto"
-import { Effect, type Schema } from "effect"
-import type { EmbeddedJson } from "../../schemas/Param.js"
+import { Effect, Option, Schema } from "effect"
+import { datetime, type EmbeddedJson } from "../../schemas/Param.js"
 import { CALL_EVENT_TYPES, CallbackPush, CallPush, WORKORDER_EVENT_TYPES, WorkOrderPush } from "../../schemas/push.js"
 import type { AppServices } from "../AppServices.js"
 import type { Prepared } from "../db/Sqlite.js"
+import { AppConfig } from "../config/AppConfig.js"
+import { linkCallIn } from "../customers/Phones.js"
 import { CdrStore } from "../records/CdrStore.js"
+import { parseLocal } from "../shared/Time.js"
+
+const startTime = Schema.decodeUnknownOption(datetime)
 
 export interface Received {
   readonly type: string
@@ -28,6 +33,11 @@ export interface Receiver<A, I> {
   readonly receive: (push: A) => Received
   /** a state change committed with the event: resolved before the commit, run inside it (synchronously) */
   readonly apply?: (received: Received) => Effect.Effect<((prepared: Prepared) => void) | undefined, never, AppServices>
+  /**
+   * What the event's data gains from the state it is committed with (the customer a call is
+   * with): run inside the commit before the event is written; re-runnable.
+   */
+  readonly link?: (received: Received) => Effect.Effect<((prepared: Prepared) => Readonly<Record<string, unknown>> | undefined) | undefined, never, AppServices>
 }
 
 /** A call's id as the platform writes it (digits, as a number or a string); anything else names no call. */
@@ -80,6 +90,21 @@ const voip: Receiver<typeof CallPush.Type, typeof CallPush.Encoded> = {
       return enterprise === null
         ? (prepared: Prepared) => void store.updateFromPlatformIn(prepared, memo, defaults)
         : (prepared: Prepared) => void store.upsertFromPlatformIn(prepared, enterprise, memo, defaults)
+    }),
+  // a call with a customer's number is that customer's latest call (as of its start), and its events say whose
+  link: (received) =>
+    Effect.map(AppConfig, ({ tz }) => {
+      const memo = received.data.memo as Record<string, unknown> | null
+      const enterprise = received.enterprise
+      if (!memo || received.key === null || enterprise === null) return undefined
+      const phone = memo.cdrPhoneNum ?? received.data.phone
+      if (typeof phone !== "string" && typeof phone !== "number") return undefined
+      // Java writes `.0` after the seconds
+      const start = Option.getOrUndefined(startTime(typeof memo.cdrStartTime === "string" ? memo.cdrStartTime.replace(/\.\d+$/, "") : ""))
+      return (prepared: Prepared) => {
+        const custId = linkCallIn(prepared, enterprise, String(phone), start === undefined ? Date.now() : parseLocal(start, tz))
+        return custId === undefined ? undefined : { custId }
+      }
     })
 }
 

@@ -165,6 +165,7 @@ const endpointFor = <A, I>(receiver: Receiver<A, I>) =>
         const outbox = yield* Outbox
         const commit = yield* GroupCommit
         const apply = receiver.apply ? yield* receiver.apply(received) : undefined
+        const link = receiver.link ? yield* receiver.link(received) : undefined
         const event = {
           type: received.type,
           enterprise: received.enterprise,
@@ -175,7 +176,8 @@ const endpointFor = <A, I>(receiver: Receiver<A, I>) =>
         }
         yield* commit
           .submit((_, prepared) => {
-            const eventId = outbox.emitIn(prepared, event)
+            const linked = link?.(prepared)
+            const eventId = outbox.emitIn(prepared, linked === undefined ? event : { ...event, data: { ...event.data, ...linked } })
             // a retry of a push already stored changes nothing
             if (eventId !== null && apply) apply(prepared)
           })

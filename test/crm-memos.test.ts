@@ -82,6 +82,19 @@ describe("addMemo and getMemos", () => {
     expect((await memos({})).total).toBeGreaterThanOrEqual(7)
   })
 
+  it("names the number by its customer (cmmPhoneName), however either was written; no customer, no name", async () => {
+    const saved = await asAdmin(server, "saveCustomer", { custName: "陈女士", custCorpName: "山城商贸", cpPhone: "+86 139-2222-3333" }, "form")
+    expect(saved.code).toBe(0)
+    await add({ cdrMemo: "约了周五", cdrPhone: "13922223333" })
+    await add({ cdrMemo: "没人认领的号码", cdrPhone: "13922224444" })
+    expect((await memos({ phoneNum: "0086 13922223333" })).rows.map((r) => [r.cmmPhoneName, r.cmmMemo])).toEqual([["陈女士", "约了周五"]])
+    expect((await memos({ phoneNum: "13922224444" })).rows.map((r) => r.cmmPhoneName)).toEqual([""])
+    // another enterprise's customer of the same number names nothing here
+    expect((await asAdmin(server, "delcustomer", { custId: String(saved.custId) })).code).toBe(0)
+    expect((await callApi(server, { ...other, method: "saveCustomer", custName: "别家客户", cpPhone: "13922223333" }, "form")).code).toBe(0)
+    expect((await memos({ phoneNum: "13922223333" })).rows.map((r) => r.cmmPhoneName)).toEqual([""])
+  })
+
   it("takes injection and wildcard strings as plain text: they match only themselves", async () => {
     const hostile = ["%", "_", "' OR '1'='1", "1%'; DROP TABLE crm_memos;--", "\\%"]
     for (const h of hostile) expect((await add({ cdrMemo: h, cdrPhone: h })).code, h).toBe(0)

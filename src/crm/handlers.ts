@@ -5,12 +5,12 @@ import * as spec from "../../schemas/customers.js"
 import { InvalidParam, OverLimit } from "../api/Errors.js"
 import { implement } from "../api/Implementation.js"
 import { AppConfig } from "../config/AppConfig.js"
+import { phoneMatchKey } from "../customers/Phones.js"
 import { Outbox } from "../events/Outbox.js"
 import { Ids } from "../shared/Ids.js"
 import { formatLocal, parseLocal } from "../shared/Time.js"
 import { codesOf, fieldsOf } from "./Codes.js"
 import { CODE_TYPE } from "./Defaults.js"
-import { phoneKey } from "./Phone.js"
 
 const DEFAULT_PAGE = 20
 
@@ -21,6 +21,7 @@ interface MemoRow {
   readonly phone: string
   readonly memo: string
   readonly created_at: number
+  readonly phone_name: string | null
 }
 
 export const handlers = [
@@ -37,8 +38,8 @@ export const handlers = [
 
   implement(spec.addMemo, (p, caller) =>
     Effect.gen(function* () {
-      const key = phoneKey(p.cdrPhone)
-      if (key === "") return yield* new InvalidParam({ param: "cdrPhone", problem: "is empty" })
+      const key = phoneMatchKey(p.cdrPhone)
+      if (key === "") return yield* new InvalidParam({ param: "cdrPhone", problem: "is empty or a number without digits" })
       if (p.cdrMemo.trim() === "") return yield* new InvalidParam({ param: "cdrMemo", problem: "is empty" })
       const hint = p.nhtIsHint === 1
       if (hint && p.nhtTime === undefined) return yield* new InvalidParam({ param: "nhtTime", problem: "is missing (nhtIsHint=1 needs the time to remind at)" })
@@ -95,12 +96,14 @@ export const handlers = [
       const start = p.start ?? 0
       const comp = caller.enterprise.comp_number
       // no number: the enterprise's memos, newest first (a number of only spaces and dashes matches none: no memo has an empty key)
-      const where = p.phoneNum === undefined ? sql`m.comp_number = ${comp}` : sql`m.comp_number = ${comp} AND m.phone_key = ${phoneKey(p.phoneNum)}`
+      const where = p.phoneNum === undefined ? sql`m.comp_number = ${comp}` : sql`m.comp_number = ${comp} AND m.phone_key = ${phoneMatchKey(p.phoneNum)}`
       const total = (yield* sql<{ n: number }>`SELECT COUNT(*) AS n FROM crm_memos m WHERE ${where}`)[0]?.n ?? 0
       const rows =
         limit === 0 || start >= total
           ? []
-          : yield* sql<MemoRow>`SELECT m.cmm_id, m.extension, e.name AS exte_name, m.phone, m.memo, m.created_at
+          : yield* sql<MemoRow>`SELECT m.cmm_id, m.extension, e.name AS exte_name, m.phone, m.memo, m.created_at,
+                (SELECT COALESCE(NULLIF(c.name, ''), c.corp_name) FROM customer_phones p JOIN customers c ON c.cust_id = p.cust_id
+                  WHERE p.comp_number = m.comp_number AND p.norm = m.phone_key ORDER BY p.cust_id DESC LIMIT 1) AS phone_name
               FROM crm_memos m LEFT JOIN extensions e ON e.extension = m.extension AND e.comp_number = m.comp_number
               WHERE ${where} ORDER BY m.cmm_id DESC LIMIT ${limit} OFFSET ${start}`
       return {
@@ -110,8 +113,8 @@ export const handlers = [
           cmmExtension: r.extension,
           exteName: r.exte_name ?? "",
           cmmPhone: r.phone,
-          // the number's name is the customer's, once customers are linked (issue 12, CRM-A)
-          cmmPhoneName: "",
+          // the number's name: its customer's (the newest, when several share it), as calls are linked
+          cmmPhoneName: r.phone_name ?? "",
           cmmTime: formatLocal(r.created_at, tz),
           cmmMemo: r.memo
         }))

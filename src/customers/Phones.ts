@@ -17,6 +17,16 @@ export const normalPhone = (phone: string): string | undefined => {
   return norm === "" ? undefined : norm
 }
 
+/**
+ * What a free-text phone field (a memo's cdrPhone) is matched by: a phone number's normal form,
+ * "" for one with no digits (matches nothing), and any other text as itself — so text that is no
+ * number still finds exactly what was stored with it, and never a number.
+ */
+export const phoneMatchKey = (text: string): string => {
+  const trimmed = text.trim()
+  return PHONE_SHAPE.test(trimmed) ? lastPhoneOf(trimmed) : trimmed
+}
+
 const CUSTOMER_OF_PHONE = `SELECT cust_id FROM customer_phones WHERE comp_number = ? AND norm = ? ORDER BY cust_id DESC LIMIT 1`
 const TOUCH_LAST_CALL = `UPDATE customers SET last_call_ms = ? WHERE cust_id = ? AND (last_call_ms IS NULL OR last_call_ms < ?)`
 

@@ -20,6 +20,7 @@ import { RecordingsStore } from "./recordings/RecordingsStore.js"
 import { Transcoder } from "./recordings/Transcoder.js"
 import { CdrStore } from "./records/CdrStore.js"
 import { CustomersStore } from "./customers/CustomersStore.js"
+import { Draining } from "./shared/Draining.js"
 import { Ids } from "./shared/Ids.js"
 
 /**
@@ -28,6 +29,7 @@ import { Ids } from "./shared/Ids.js"
  */
 export const featureServices = Layer.mergeAll(
   Ids.Default,
+  Draining.Default,
   Metrics.Default,
   Passwords.Default,
   ExtensionsRepo.Default,

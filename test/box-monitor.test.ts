@@ -3,6 +3,7 @@
  * (box.offline / box.online) and the channel monitor (systemChannels, getChannelList) — over
  * real HTTP and a real SQLite file.
  */
+import * as net from "node:net"
 import { afterAll, beforeAll, describe, expect, it } from "vitest"
 import { adminApi } from "./support/AdminApi.js"
 import { eventually, startReceiver } from "./support/Receiver.js"
@@ -10,6 +11,7 @@ import { asAdmin, callApi, creds, startTestServer, type TestServer } from "./sup
 
 const MAC = "00:1A:2B:3C:4D:7A"
 const QUIET_MAC = "00:1A:2B:3C:4D:7B"
+const OLD_MAC = "00:1A:2B:3C:4D:7C"
 type Answer = Record<string, unknown> & { status: number; time: string; data?: Array<Record<string, unknown>> }
 type Event = { type: string; data: Record<string, unknown> }
 
@@ -87,6 +89,67 @@ describe("getMessageList: the long poll of old firmware", () => {
     await new Promise((r) => setTimeout(r, 100))
     expect((await admin("POST", `/devices/${MAC}/messages`, { channel: 1, functionname: "ping" })).status).toBe(201)
     expect((await polling).data!.map((d) => (d.memo as { functionname: string }).functionname)).toEqual(["ping"])
+  })
+
+  it("a newer poll of the box supersedes an abandoned one (a connection left open by a box that restarted): the message reaches the live poll", async () => {
+    // the abandoned poll: sent, never read, never closed
+    const url = new URL(server.url)
+    const stale: Array<Buffer> = []
+    const body = new URLSearchParams({ satellite: MAC, cmd: "getMessageList" }).toString()
+    const socket = net.connect(Number(url.port), url.hostname, () =>
+      socket.write(`POST /voip/upload_record HTTP/1.1\r\nHost: ${url.host}\r\nContent-Type: application/x-www-form-urlencoded\r\nContent-Length: ${body.length}\r\n\r\n${body}`)
+    )
+    socket.on("data", (c: Buffer) => stale.push(c))
+    try {
+      await new Promise((r) => setTimeout(r, 200))
+      const live = box({ cmd: "getMessageList" })
+      await new Promise((r) => setTimeout(r, 200))
+      expect((await admin("POST", `/devices/${MAC}/messages`, { channel: 1, functionname: "after-restart" })).status).toBe(201)
+      expect((await live).data!.map((d) => (d.memo as { functionname: string }).functionname)).toEqual(["after-restart"])
+      // the abandoned one was answered "nothing", at once, having taken nothing
+      const text = await eventually(() => Buffer.concat(stale).toString().includes("\r\n\r\n") && Buffer.concat(stale).toString())
+      expect(JSON.parse(text.split("\r\n\r\n")[1]!)).toMatchObject({ status: 3003 })
+    } finally {
+      socket.destroy()
+    }
+  })
+
+  it("old firmware dials through its long poll; once a box polls getCallList, the dials are left to that poll", async () => {
+    const s = await startTestServer({ box: { messageWaitMs: 1500 }, devices: [{ mac: OLD_MAC, enterprise: "100008", channels: { "1": "100008800" } }] })
+    try {
+      const poll = async (cmd: string, extra: Record<string, string> = {}) => {
+        const res = await fetch(`${s.url}/voip/upload_record`, { method: "POST", body: new URLSearchParams({ satellite: OLD_MAC, cmd, ...extra }) })
+        return (await res.json()) as Answer
+      }
+      const dial = (phone: string) => asAdmin(s, "sendTelCall", { mac: OLD_MAC, channel: "1", phone }, "form")
+      // old firmware: only getMessageList, and the dial comes through it as soon as it is queued
+      const old = poll("getMessageList")
+      await new Promise((r) => setTimeout(r, 200))
+      expect(await dial("13800000011")).toMatchObject({ code: 0 })
+      expect((await old).data).toEqual([expect.objectContaining({ status: "0", mdcWan: "1", phone: "13800000011" })])
+      // new firmware polls getCallList off-hook and holds getMessageList_1125 open: the dial goes to getCallList
+      expect(await poll("getCallList", { id: "1" })).toMatchObject({ status: 3003 })
+      const held = poll("getMessageList_1125")
+      await new Promise((r) => setTimeout(r, 200))
+      expect(await dial("13800000012")).toMatchObject({ code: 0 })
+      expect((await poll("getCallList", { id: "1" })).data).toEqual([expect.objectContaining({ status: "0", phone: "13800000012" })])
+      expect(await held).toMatchObject({ status: 3003 })
+    } finally {
+      await s.close()
+    }
+  })
+
+  it("a stop does not wait out an open long poll: it is answered at once", async () => {
+    const s = await startTestServer({ box: { messageWaitMs: 60_000 }, devices: [{ mac: OLD_MAC, enterprise: "100008", channels: { "1": "100008800" } }] })
+    const polling = fetch(`${s.url}/voip/upload_record`, { method: "POST", body: new URLSearchParams({ satellite: OLD_MAC, cmd: "getMessageList" }) }).then(
+      async (r) => (await r.json()) as Answer
+    )
+    await new Promise((r) => setTimeout(r, 300))
+    const started = Date.now()
+    await s.close()
+    // far under the poll's 60 s: the stop did not wait for it
+    expect(Date.now() - started).toBeLessThan(20_000)
+    expect(await polling).toMatchObject({ status: 3003 })
   })
 
   it("the admin API refuses a message for an unknown box, a bad body, or a full channel", async () => {

@@ -172,6 +172,7 @@ export const DeviceItem = Schema.Struct({
   alert: NullOr(Schema.String),
   presence: Schema.Literal("online", "offline", "unseen").annotations({ description: "offline: silent for box.offlineAfterMs (box.offline raised); unseen: never called in" }),
   offlineAt: NullOr(Schema.Number),
+  callListAt: NullOr(Schema.Number).annotations({ description: "when the box first polled getCallList (it then dials through that poll, not its long poll)" }),
   live: Schema.Array(LiveChannel)
 })
 export const DeviceBody = DeviceConfig

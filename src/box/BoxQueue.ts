@@ -6,11 +6,13 @@
  * first. An entry not taken within `box.dialTtlMs` is never handed out: a phone picked up
  * minutes later must not start calling a stale number.
  */
+import type { SqlError } from "@effect/sql/SqlError"
 import { Effect } from "effect"
 import { AppConfig } from "../config/AppConfig.js"
 import { GroupCommit } from "../db/GroupCommit.js"
 import { Sqlite } from "../db/Sqlite.js"
 import { Outbox } from "../events/Outbox.js"
+import { Draining } from "../shared/Draining.js"
 import { Ids } from "../shared/Ids.js"
 import type { Device } from "./DevicesStore.js"
 
@@ -29,6 +31,16 @@ export interface BoxMessage {
   readonly status: MessageStatus
   /** a web message's {functionname, paramvalue} */
   readonly memo: { readonly functionname: string; readonly paramvalue: string } | null
+}
+
+interface Waiter {
+  /** the channel it polls for, or "*" */
+  readonly key: string
+  /** something was queued since it last looked */
+  woken: boolean
+  /** a newer poll of the same box and channel took over */
+  superseded: boolean
+  resume: (() => void) | null
 }
 
 export interface Queued {
@@ -54,17 +66,25 @@ const INSERT = `INSERT INTO box_messages (id, mac, channel, phone, status, memo,
  * One statement marks and returns: two polls at once (or two bridges on one file) cannot both
  * see an entry untaken, since SQLite runs the statement whole under its write lock.
  */
-const take = (filter: { readonly channel: boolean; readonly dialsOnly: boolean }) => `UPDATE box_messages SET taken_at = ?
+const take = (filter: Filter) => `UPDATE box_messages SET taken_at = ?
   WHERE id IN (
     SELECT id FROM box_messages
-    WHERE mac = ? AND taken_at IS NULL AND expires_at > ?${filter.channel ? " AND channel = ?" : ""}${filter.dialsOnly ? " AND status = '0'" : ""}
+    WHERE ${where(filter)}
     ORDER BY id LIMIT ${MAX_PER_POLL}
   ) AND taken_at IS NULL
   RETURNING id, channel, phone, status, memo`
 
+/** Which entries a poll takes: getCallList the dials, a new box's long poll the web messages, an old box's long poll both. */
+type Kinds = "dials" | "messages" | "all"
+interface Filter {
+  readonly channel: boolean
+  readonly kinds: Kinds
+}
+const KIND_SQL: Record<Kinds, string> = { dials: " AND status = '0'", messages: " AND status <> '0'", all: "" }
+const where = (f: Filter) => `mac = ? AND taken_at IS NULL AND expires_at > ?${f.channel ? " AND channel = ?" : ""}${KIND_SQL[f.kinds]}`
+
 /** Is anything waiting? Asked first, on the reader: an empty poll (most polls) writes nothing and waits for no commit. */
-const anyWaiting = (filter: { readonly channel: boolean; readonly dialsOnly: boolean }) =>
-  `SELECT 1 FROM box_messages WHERE mac = ? AND taken_at IS NULL AND expires_at > ?${filter.channel ? " AND channel = ?" : ""}${filter.dialsOnly ? " AND status = '0'" : ""} LIMIT 1`
+const anyWaiting = (filter: Filter) => `SELECT 1 FROM box_messages WHERE ${where(filter)} LIMIT 1`
 
 const toMessage = (row: Row): BoxMessage => {
   let memo: BoxMessage["memo"] = null
@@ -76,19 +96,22 @@ const toMessage = (row: Row): BoxMessage => {
 }
 
 export class BoxQueue extends Effect.Service<BoxQueue>()("BoxQueue", {
-  dependencies: [Outbox.Default, GroupCommit.Default, Ids.Default],
+  dependencies: [Outbox.Default, GroupCommit.Default, Ids.Default, Draining.Default],
   effect: Effect.gen(function* () {
     const commit = yield* GroupCommit
     const sqlite = yield* Sqlite
     const outbox = yield* Outbox
     const ids = yield* Ids
     const { box } = yield* AppConfig
-    /** Long polls waiting, by MAC: woken when something is queued for their box. */
-    const waiters = new Map<string, Set<() => void>>()
+    const draining = yield* Draining
+    /** Long polls open, by MAC: woken when something is queued for their box. */
+    const waiters = new Map<string, Set<Waiter>>()
 
     const wake = (mac: string) => {
-      const set = waiters.get(mac)
-      if (set) for (const w of [...set]) w()
+      for (const w of waiters.get(mac) ?? []) {
+        w.woken = true
+        w.resume?.()
+      }
     }
 
     /**
@@ -119,11 +142,23 @@ export class BoxQueue extends Effect.Service<BoxQueue>()("BoxQueue", {
         return { outcome, id }
       })
 
+    /** Puts taken entries back: their answer never reached the box. */
+    const giveBack = (mac: string, taken: ReadonlyArray<BoxMessage>) =>
+      Effect.zipRight(
+        commit.submit((_, prepared) => {
+          const now = Date.now()
+          for (const m of taken) prepared(`UPDATE box_messages SET taken_at = NULL WHERE id = ? AND expires_at > ?`).run(m.id, now)
+        }),
+        Effect.logWarning("a box poll went away while being answered: its entries are queued again").pipe(Effect.annotateLogs({ ids: taken.map((m) => m.id) }))
+      ).pipe(
+        Effect.tap(() => Effect.sync(() => wake(mac))),
+        Effect.catchAll((e) => Effect.logError("entries taken by a poll that went away could not be queued again", e))
+      )
     /** Takes (marks handed out) the box's waiting entries — of one channel when it names one — oldest first. */
-    const takeNow = (mac: string, channel: number | undefined, dialsOnly: boolean) =>
+    const takeNow = (mac: string, channel: number | undefined, kinds: Kinds) =>
       Effect.gen(function* () {
         const now = Date.now()
-        const filter = { channel: channel !== undefined, dialsOnly }
+        const filter = { channel: channel !== undefined, kinds }
         const args = channel === undefined ? [mac, now] : [mac, now, channel]
         const waiting = yield* sqlite.exclusive((_, prepared) => prepared(anyWaiting(filter)).get(...args) !== undefined)
         if (!waiting) return []
@@ -136,47 +171,80 @@ export class BoxQueue extends Effect.Service<BoxQueue>()("BoxQueue", {
         )
       })
 
-    /** Resolves when something is queued for the box, or after `ms`; leaves no waiter behind when interrupted. */
-    const queuedOrAfter = (mac: string, ms: number) =>
+    /** Waits for `me` to be woken (something queued, a newer poll, draining), or `ms`. */
+    const wokenOrAfter = (me: Waiter, ms: number) =>
       Effect.async<void>((resume) => {
-        const set = waiters.get(mac) ?? new Set<() => void>()
-        waiters.set(mac, set)
-        const done = () => {
+        const timer = setTimeout(() => resume(Effect.void), ms)
+        me.resume = () => {
           clearTimeout(timer)
-          set.delete(done)
-          if (set.size === 0) waiters.delete(mac)
           resume(Effect.void)
         }
-        const timer = setTimeout(done, ms)
-        set.add(done)
         return Effect.sync(() => {
           clearTimeout(timer)
-          set.delete(done)
-          if (set.size === 0) waiters.delete(mac)
+          me.resume = null
         })
-      })
+      }).pipe(Effect.ensuring(Effect.sync(() => (me.resume = null))))
 
     /**
      * The long poll of getMessageList: what is waiting now, else the first entries queued within
-     * `box.messageWaitMs` — an empty list when none came.
+     * `box.messageWaitMs` — an empty list when none came. A box runs one long poll: a newer poll
+     * of the same box and channel supersedes an older one, which answers empty without taking
+     * anything (the older one may be a connection the box abandoned when it restarted). Entries
+     * taken by a poll that is then interrupted (the box went away) are queued again.
      */
-    const takeOrWait = (mac: string, channel: number | undefined) =>
+    const takeOrWait = (mac: string, channel: number | undefined, dialsToo: boolean) =>
       Effect.gen(function* () {
+        const key = channel === undefined ? "*" : String(channel)
+        // registered before the first look: an entry queued between the look and the wait still wakes it
+        const me: Waiter = { key, woken: false, superseded: false, resume: null }
+        const set = waiters.get(mac) ?? new Set<Waiter>()
+        waiters.set(mac, set)
+        for (const older of set)
+          if (older.key === key) {
+            older.superseded = true
+            older.resume?.()
+          }
+        set.add(me)
+        const leave = Effect.sync(() => {
+          set.delete(me)
+          if (set.size === 0 && waiters.get(mac) === set) waiters.delete(mac)
+        })
         const deadline = Date.now() + box.messageWaitMs
-        for (;;) {
-          const taken = yield* takeNow(mac, channel, false)
-          const left = deadline - Date.now()
-          if (taken.length > 0 || left <= 0) return taken
-          yield* queuedOrAfter(mac, left)
-        }
+        const poll: Effect.Effect<ReadonlyArray<BoxMessage>, SqlError> = Effect.gen(function* () {
+          for (;;) {
+            if (me.superseded || (yield* draining.isDraining)) return []
+            me.woken = false
+            const taken = yield* takeNow(mac, channel, dialsToo ? "all" : "messages")
+            const left = deadline - Date.now()
+            if (taken.length > 0 || left <= 0) return taken
+            if (!me.woken) yield* Effect.raceFirst(wokenOrAfter(me, left), draining.begun)
+          }
+        })
+        return yield* Effect.uninterruptibleMask((restore) =>
+          Effect.flatMap(restore(poll), (taken) => {
+            if (taken.length === 0) return Effect.succeed(taken)
+            // an interruption that came while the take was being written lands here: the box never gets them
+            return restore(Effect.succeed(taken)).pipe(Effect.onInterrupt(() => giveBack(mac, taken)))
+          })
+        ).pipe(Effect.ensuring(leave))
       })
+
+    /** Every box's handed-out and expired entries (a box never queued for again is not pruned by its own queueing). */
+    const prune = Effect.suspend(() => {
+      const now = Date.now()
+      const any = sqlite.exclusive((_, prepared) => prepared(`SELECT 1 FROM box_messages WHERE taken_at IS NOT NULL OR expires_at <= ? LIMIT 1`).get(now) !== undefined)
+      return Effect.flatMap(any, (some) =>
+        some ? commit.submit((_, prepared) => void prepared(`DELETE FROM box_messages WHERE taken_at IS NOT NULL OR expires_at <= ?`).run(now)) : Effect.void
+      )
+    })
 
     return {
       queue,
+      prune,
       /** getCallList: the dials only, never waiting (the box asks again a second later). */
-      takeDials: (mac: string, channel: number | undefined) => takeNow(mac, channel, true),
+      takeDials: (mac: string, channel: number | undefined) => takeNow(mac, channel, "dials"),
       takeOrWait,
-      /** long polls waiting now (for the bench and the admin page) */
+      /** long polls open now (for the admin page) */
       waiting: () => [...waiters.values()].reduce((n, s) => n + s.size, 0)
     } as const
   })

@@ -14,6 +14,7 @@ import { type Prepared, Sqlite } from "../db/Sqlite.js"
 import { Outbox } from "../events/Outbox.js"
 import type { Job } from "../jobs/Job.js"
 import { normalizeMac } from "../shared/Mac.js"
+import { BoxQueue } from "./BoxQueue.js"
 
 /** channel number (as text) → extension number */
 export type ChannelMap = Readonly<Record<string, string>>
@@ -29,6 +30,7 @@ interface DeviceRow {
   readonly status_at: number | null
   readonly alert: string | null
   readonly offline_at: number | null
+  readonly call_list_at: number | null
   readonly created_at: number
   readonly updated_at: number
 }
@@ -74,6 +76,8 @@ export interface Device {
   /** online: called in within box.offlineAfterMs; offline: silent since (offlineAt); unseen: never called in */
   readonly presence: "online" | "offline" | "unseen"
   readonly offlineAt: number | null
+  /** when the box first polled getCallList (new firmware: it dials through that poll), or null */
+  readonly callListAt: number | null
   readonly live: ReadonlyArray<LiveChannel>
 }
 
@@ -117,6 +121,7 @@ const toDevice = (row: DeviceRow, live: ReadonlyArray<ChannelRow>): Device => {
     alert: row.alert,
     presence: row.offline_at !== null ? "offline" : row.last_seen_at === null ? "unseen" : "online",
     offlineAt: row.offline_at,
+    callListAt: row.call_list_at,
     live: live.map((c) => ({
       ch: c.ch,
       extension: channels[String(c.ch)] ?? null,
@@ -433,14 +438,23 @@ export class DevicesStore extends Effect.Service<DevicesStore>()("DevicesStore",
         })
       })
 
-    return { get, list, listOf, upsertConfigured, create, update, remove, callIn, report, markOffline } as const
+    /** The box polls getCallList: noted once, so its long poll leaves the dials to that poll. */
+    const notePollsCallList = (device: Device) =>
+      device.callListAt !== null
+        ? Effect.void
+        : Effect.suspend(() => {
+            const now = Date.now()
+            return commit.submit((_, prepared) => void prepared(`UPDATE box_devices SET call_list_at = ? WHERE mac = ? AND call_list_at IS NULL`).run(now, device.mac))
+          })
+
+    return { notePollsCallList, get, list, listOf, upsertConfigured, create, update, remove, callIn, report, markOffline } as const
   })
 }) {}
 
 /** Seconds that divide a minute, so a cron step is even: the sweep runs about four times per box.offlineAfterMs. */
 const STEPS = [1, 2, 3, 4, 5, 6, 10, 15, 20, 30]
 
-/** Marks silent boxes offline (box.offline); how often follows box.offlineAfterMs. */
+/** Marks silent boxes offline (box.offline) and prunes what the boxes were handed; how often follows box.offlineAfterMs. */
 export const presenceSweep: Job = {
   name: "box.presence",
   schedule: (config) => {
@@ -448,5 +462,8 @@ export const presenceSweep: Job = {
     const step = [...STEPS].reverse().find((s) => s <= wanted) ?? 1
     return `*/${step} * * * * *`
   },
-  run: Effect.flatMap(DevicesStore, (devices) => devices.markOffline)
+  run: Effect.zipRight(
+    Effect.flatMap(DevicesStore, (devices) => devices.markOffline),
+    Effect.flatMap(BoxQueue, (queue) => queue.prune)
+  )
 }

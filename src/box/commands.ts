@@ -78,12 +78,18 @@ const handedOut = (messages: ReadonlyArray<BoxMessage>) =>
 
 /** The dials queued by sendTelCall (§2.5.1), each handed out once; asked every second, so never held open. */
 const getCallList = command(BoxSchema.getCallList, ({ device }, { id }) =>
-  Effect.flatMap(BoxQueue, (queue) => Effect.flatMap(queue.takeDials(device.mac, id), handedOut))
+  Effect.zipRight(
+    Effect.flatMap(DevicesStore, (devices) => devices.notePollsCallList(device)),
+    Effect.flatMap(BoxQueue, (queue) => Effect.flatMap(queue.takeDials(device.mac, id), handedOut))
+  )
 )
 
-/** The long poll of old firmware (§2.1.10): dials and web messages, held open up to box.messageWaitMs. */
+/** The long poll (§2.1.10 getMessageList of old firmware, getMessageList_1125 of new): held open up to box.messageWaitMs. */
 const messageList = <A extends { readonly id?: number | undefined }, I>(schema: Schema.Schema<A, I>) =>
-  command(schema, ({ device }, { id }) => Effect.flatMap(BoxQueue, (queue) => Effect.flatMap(queue.takeOrWait(device.mac, id), handedOut)))
+  command(schema, ({ device }, { id }) =>
+    // a box that polls getCallList dials through it (the seed recommends it): its long poll carries web messages only
+    Effect.flatMap(BoxQueue, (queue) => Effect.flatMap(queue.takeOrWait(device.mac, id, device.callListAt === null), handedOut))
+  )
 
 /** §2.1.10 `direction` → the contract's cdrPeer (1 outgoing, 2 incoming); a missed call (`unkown`) has none. */
 const PEER: Record<string, number | null> = { out: 1, in: 2, unkown: null, unknown: null }

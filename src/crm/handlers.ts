@@ -97,7 +97,8 @@ export const handlers = [
       const comp = caller.enterprise.comp_number
       // no number: the enterprise's memos, newest first (a number of only spaces and dashes matches none: no memo has an empty key)
       const where = p.phoneNum === undefined ? sql`m.comp_number = ${comp}` : sql`m.comp_number = ${comp} AND m.phone_key = ${phoneMatchKey(p.phoneNum)}`
-      const total = (yield* sql<{ n: number }>`SELECT COUNT(*) AS n FROM crm_memos m WHERE ${where}`)[0]?.n ?? 0
+      // COUNT is a bigint on PostgreSQL, read as text: a number either way
+      const total = Number((yield* sql<{ n: number | string }>`SELECT COUNT(*) AS n FROM crm_memos m WHERE ${where}`)[0]?.n ?? 0)
       const rows =
         limit === 0 || start >= total
           ? []

@@ -427,5 +427,12 @@ export const migrations: Record<string, Effect.Effect<void, unknown, SqlClient.S
       updated_ms INTEGER NOT NULL
     )`,
     `CREATE INDEX customer_sales_customer ON customer_sales(cust_id, cs_id)`
+  ),
+  // A box that polls getCallList (new firmware) dials through it, as the seed recommends: from its
+  // first such poll on, its getMessageList_1125 long poll is handed web messages only
+  // (call_list_at). The queue is pruned by MAC: its only index was partial (untaken entries).
+  "0018_box_call_list": run(
+    `ALTER TABLE box_devices ADD COLUMN call_list_at INTEGER`,
+    `CREATE INDEX box_messages_mac ON box_messages(mac, id)`
   )
 }

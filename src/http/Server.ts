@@ -17,6 +17,7 @@ import type { HttpRequestError } from "./Params.js"
 import { type HttpAnswer, json, type Route } from "./Route.js"
 import { routesFor } from "./routes.js"
 import { usePrivateUmask } from "../db/DataDir.js"
+import { Draining } from "../shared/Draining.js"
 
 export type AppRuntime = ManagedRuntime.ManagedRuntime<AppServices, unknown>
 
@@ -187,7 +188,9 @@ export const startServer = async (config: AppConfigShape): Promise<RunningServer
   let closing: Promise<void> | undefined
   const close = () =>
     (closing ??= (async () => {
-      // stop accepting, let in-flight requests finish, then release the runtime (database last)
+      // long polls answer now rather than at the end of their wait; then stop accepting, let
+      // in-flight requests finish, and release the runtime (database last)
+      await runtime.runPromise(Effect.flatMap(Draining, (d) => d.begin))
       await closeConnections()
       await runtime.dispose()
     })())

@@ -289,6 +289,10 @@ export const item = {
 /** One extension number (坐席号), e.g. 100008800. */
 export const extension = Schema.compose(text, item.extension)
 
+/** Text bounded in length where the contract calls a longer one "too much" (-12, not -14), e.g. an SMS of more than 70 characters. */
+export const textAtMost = (max: number) =>
+  text.pipe(Schema.filter((s) => s.length <= max || `expected at most ${max} characters, got ${s.length}`, { schemaId: OverMaximumId }))
+
 /** Text bounded in length (characters), the message saying the bound. */
 export const textMax = (max: number) =>
   text.pipe(Schema.filter((s) => s.length <= max || `expected at most ${max} characters, got ${s.length}`))

@@ -46,7 +46,7 @@ export const smsSend = method({
   title: "短信发送",
   params: {
     phoneNum: d("手机号，以“,”做为分隔符")(P.commaList(P.item.phone)),
-    memo: d("发送内容，70 个字以内")(P.textMax(70)),
+    memo: d("发送内容，70 个字以内（更长：-12）")(P.textAtMost(70)),
     listId: opt(d("批次号")(P.int))
   },
   result: { listId: d("批次号（bridge 增加的字段）")(Num) }

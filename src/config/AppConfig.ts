@@ -149,7 +149,18 @@ export const ConfigSchema = Schema.Struct({
     offlineAfterMs: PositiveInt
   }),
   /** customer field labels and code lists (getTableFields, getCodes): built-in defaults, replaced here per enterprise or for all */
-  crm: CrmConfig
+  crm: CrmConfig,
+  /** verification codes by SMS (sendCallAgiPhoneSms / CallAgiverificationCode, §2.11.6–2.11.7) */
+  verification: Schema.Struct({
+    /** digits in a code */
+    codeLength: Schema.Int.pipe(Schema.between(4, 8, { message: () => "expected 4 to 8 digits" })),
+    /** how long a code is valid */
+    ttlMs: PositiveInt,
+    /** wrong codes before the pending one is void (-12) */
+    maxAttempts: PositiveInt,
+    /** a new code for the same number no sooner than this (-12) */
+    resendAfterMs: Schema.Int.pipe(Schema.nonNegative())
+  })
 })
 export type AppConfigShape = typeof ConfigSchema.Type
 
@@ -194,6 +205,7 @@ export const defaults: typeof ConfigSchema.Encoded = {
   devices: [],
   box: { diskAlertPercent: 90, dialTtlMs: 60_000, messageWaitMs: 20_000, offlineAfterMs: 90_000 },
   crm: { fields: {}, codes: {}, enterprises: {} },
+  verification: { codeLength: 6, ttlMs: 5 * 60_000, maxAttempts: 5, resendAfterMs: 60_000 },
   forwarding: { circuitThreshold: 5, circuitCooldownMs: 30_000, retentionDays: 30, pollIntervalMs: 1000 }
 }
 

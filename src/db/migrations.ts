@@ -434,5 +434,34 @@ export const migrations: Record<string, Effect.Effect<void, unknown, SqlClient.S
   "0018_box_call_list": run(
     `ALTER TABLE box_devices ADD COLUMN call_list_at INTEGER`,
     `CREATE INDEX box_messages_mac ON box_messages(mac, id)`
+  ),
+  // SMS sent through smsSend (§2.2.3) are SMS records like the clients' (§2.1.7) with their batch
+  // (list_id). Verification codes (§2.11.6–2.11.7) are kept as hashes, one pending per number,
+  // with their expiry and the wrong guesses so far. Proxy dialling (§2.2.5): what to dial when a
+  // source calls a destination, until it expires; numbers matched by their normal form.
+  "0021_sms_verification_ivr": run(
+    `ALTER TABLE sms_records ADD COLUMN list_id INTEGER`,
+    `CREATE INDEX sms_list ON sms_records(comp_number, list_id) WHERE list_id IS NOT NULL`,
+    `CREATE TABLE verification_codes (
+      comp_number TEXT NOT NULL,
+      phone_key TEXT NOT NULL,
+      code_hash TEXT NOT NULL,
+      sent_at INTEGER NOT NULL,
+      expires_at INTEGER NOT NULL,
+      attempts INTEGER NOT NULL DEFAULT 0,
+      PRIMARY KEY (comp_number, phone_key)
+    )`,
+    `CREATE TABLE ivr_dialing (
+      comp_number TEXT NOT NULL,
+      source_key TEXT NOT NULL,
+      desc_key TEXT NOT NULL,
+      source_phone TEXT NOT NULL,
+      desc_phone TEXT NOT NULL,
+      dial_phone TEXT NOT NULL,
+      expires_at INTEGER NOT NULL,
+      set_by TEXT NOT NULL,
+      updated_at INTEGER NOT NULL,
+      PRIMARY KEY (comp_number, source_key, desc_key)
+    )`
   )
 }

@@ -360,6 +360,38 @@ describe("setCustomerLock (§2.7.3)", () => {
   })
 })
 
+describe("after review: locks and numbers", () => {
+  it("a sale of a locked customer cannot be moved away by another agent (-5); the locker may", async () => {
+    const locked = await save({ custName: "锁着的", cpPhone: "13633330001" }, agent)
+    const free = await save({ custName: "没锁的", cpPhone: "13633330002" }, other)
+    const sale = (await callApi(server, { ...agent, method: "setCustomerSales", custId: String(locked.custId), status: "1" })) as unknown as { code: number; csId: number }
+    expect(sale.code).toBe(0)
+    expect((await callApi(server, { ...agent, method: "setCustomerLock", custId: String(locked.custId), custIsLock: "1" })).code).toBe(0)
+    expect((await callApi(server, { ...other, method: "setCustomerSales", csId: String(sale.csId), custId: String(free.custId), status: "0" })).code).toBe(-5)
+    expect(dbAll<{ cust_id: number; status: number }>("SELECT cust_id, status FROM customer_sales WHERE cs_id = ?", sale.csId)).toEqual([{ cust_id: locked.custId, status: 1 }])
+    expect((await callApi(server, { ...agent, method: "setCustomerSales", csId: String(sale.csId), custId: String(free.custId), status: "1" })).code).toBe(0)
+    expect(events("sale.saved").at(-1)).toMatchObject({ data: { csId: sale.csId, custId: free.custId, formerCustId: locked.custId } })
+  })
+
+  it("takes the seed's form: cpPhone beside cpPhone[0..n] is the first phone, not another one", async () => {
+    const a = await save({ custName: "种子格式", cpPhone: "13644440001", "cpPhone[0]": "13644440001", "cpType[0]": "手机", "cpPhone[1]": "13644440002", "cpType[1]": "办公", recordCount_voip_customer_phone: "2" })
+    expect(a.code).toBe(0)
+    expect((await getcustomer("13644440002")).customerphone.map((p) => [p.cpPhone, p.cpType])).toEqual([
+      ["13644440001", "手机"],
+      ["13644440002", "办公"]
+    ])
+  })
+
+  it("a later customer with the same number does not take the number over: calls, sales and getcustomer stay with the first", async () => {
+    const first = await save({ custName: "原主", cpPhone: "13655550001" }, agent)
+    expect((await callApi(server, { ...agent, method: "setCustomerLock", custId: String(first.custId), custIsLock: "1" })).code).toBe(0)
+    expect((await save({ custName: "冒名", cpPhone: "136-5555-0001" }, other)).code).toBe(0)
+    expect((await getcustomer("13655550001", other)).customer).toMatchObject({ custId: first.custId, custName: "原主" })
+    const sale = (await callApi(server, { ...other, method: "setCustomerSales", phone: "13655550001", status: "1" })) as unknown as { code: number }
+    expect(sale.code).toBe(-5)
+  })
+})
+
 describe("getCustomerSales / setCustomerSales (§2.8)", () => {
   it("adds a sale (csId empty), updates it by csId, lists it by any of the customer's phones; -11 for unknown ids", async () => {
     const { custId } = await save({ custName: "签单客户", custType: "VIP", cpPhone: ["13633330000", "023-88889999"] })

@@ -104,7 +104,7 @@ export const handlers = [
           ? []
           : yield* sql<MemoRow>`SELECT m.cmm_id, m.extension, e.name AS exte_name, m.phone, m.memo, m.created_at,
                 (SELECT COALESCE(NULLIF(c.name, ''), c.corp_name) FROM customer_phones p JOIN customers c ON c.cust_id = p.cust_id
-                  WHERE p.comp_number = m.comp_number AND p.norm = m.phone_key ORDER BY p.cust_id DESC LIMIT 1) AS phone_name
+                  WHERE p.comp_number = m.comp_number AND p.norm = m.phone_key ORDER BY p.cust_id LIMIT 1) AS phone_name
               FROM crm_memos m LEFT JOIN extensions e ON e.extension = m.extension AND e.comp_number = m.comp_number
               WHERE ${where} ORDER BY m.cmm_id DESC LIMIT ${limit} OFFSET ${start}`
       return {
@@ -114,7 +114,7 @@ export const handlers = [
           cmmExtension: r.extension,
           exteName: r.exte_name ?? "",
           cmmPhone: r.phone,
-          // the number's name: its customer's (the newest, when several share it), as calls are linked
+          // the number's name: its customer's (the first to have it, when several do), as calls are linked
           cmmPhoneName: r.phone_name ?? "",
           cmmTime: formatLocal(r.created_at, tz),
           cmmMemo: r.memo

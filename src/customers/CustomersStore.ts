@@ -166,13 +166,13 @@ export class CustomersStore extends Effect.Service<CustomersStore>()("CustomersS
     const find = (compNumber: string, custId: number) =>
       Effect.map(sql<CustomerRecord>`SELECT * FROM customers WHERE comp_number = ${compNumber} AND cust_id = ${custId}`, (rows) => rows[0])
 
-    /** The customer who has this number (the newest, when several do). */
+    /** The customer who has this number (the first to have it, when several do: a later customer of the same number never takes its calls or sales over). */
     const findByPhone = (compNumber: string, phone: string) =>
       Effect.gen(function* () {
         const norm = normalPhone(phone)
         if (norm === undefined) return undefined
         const rows = yield* sql<CustomerRecord>`SELECT c.* FROM customers c WHERE c.comp_number = ${compNumber} AND c.cust_id =
-          (SELECT p.cust_id FROM customer_phones p WHERE p.comp_number = ${compNumber} AND p.norm = ${norm} ORDER BY p.cust_id DESC LIMIT 1)`
+          (SELECT p.cust_id FROM customer_phones p WHERE p.comp_number = ${compNumber} AND p.norm = ${norm} ORDER BY p.cust_id LIMIT 1)`
         return rows[0]
       })
 

@@ -27,12 +27,12 @@ export const phoneMatchKey = (text: string): string => {
   return PHONE_SHAPE.test(trimmed) ? lastPhoneOf(trimmed) : trimmed
 }
 
-const CUSTOMER_OF_PHONE = `SELECT cust_id FROM customer_phones WHERE comp_number = ? AND norm = ? ORDER BY cust_id DESC LIMIT 1`
+const CUSTOMER_OF_PHONE = `SELECT cust_id FROM customer_phones WHERE comp_number = ? AND norm = ? ORDER BY cust_id LIMIT 1`
 const TOUCH_LAST_CALL = `UPDATE customers SET last_call_ms = ? WHERE cust_id = ? AND (last_call_ms IS NULL OR last_call_ms < ?)`
 
 /**
  * A call of the enterprise's to or from `phone`, at `atMs`: the customer who has that number
- * (the newest, when several do) gets it as its last call time unless it has a later one, and
+ * (the first to have it, when several do) gets it as its last call time unless it has a later one, and
  * its id is answered for the call's events. Synchronous, inside the caller's transaction, and
  * safe to run twice (a group commit re-runs a failed batch's writers).
  */

@@ -244,6 +244,8 @@ export const handlers = [
             if (customer === undefined) return yield* new NotFound({ message: `parameter phone: no customer has ${p.phone}` })
           } else return yield* new InvalidParam({ param: "custId", problem: "is missing (a new sale is of a customer: custId, or a phone of one)" })
           yield* mayChange(customer, caller)
+          // a sale moved to another customer is a change of the one it leaves too: its lock holds
+          if (existing !== undefined && existing.cust_id !== customer.cust_id) yield* mayChange(yield* customerOf(existing.cust_id, caller), caller)
           const values = {
             cust_id: customer.cust_id,
             extension: p.extension ?? existing?.extension ?? caller.extension.extension,
@@ -254,7 +256,7 @@ export const handlers = [
           const csId = existing === undefined ? yield* store.insertSale(comp, values, now) : existing.cs_id
           if (existing !== undefined) yield* store.updateSale(comp, csId, values, now)
           const sale = yield* store.saleById(comp, csId)
-          yield* outbox.emit({ type: "sale.saved", enterprise: comp, source: "api:setCustomerSales", data: { csId, custId: customer.cust_id, created: existing === undefined, by: caller.extension.extension, sale } })
+          yield* outbox.emit({ type: "sale.saved", enterprise: comp, source: "api:setCustomerSales", data: { csId, custId: customer.cust_id, formerCustId: existing !== undefined && existing.cust_id !== customer.cust_id ? existing.cust_id : null, created: existing === undefined, by: caller.extension.extension, sale } })
           return { csId }
         })
       )

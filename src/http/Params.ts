@@ -455,7 +455,18 @@ export function collect<E, R>(req: IncomingMessage, options: CollectOptions<E, R
 
 const INDEXED = /^(.+)\[(\d*)\]$/
 
-/** Pairs → RawParams: repeats and `name[i]` become arrays (in index order, a missing index as ""); empty values count as absent. */
+/**
+ * Places one request's lists may be padded with at most, all names together: padding keeps
+ * side-by-side lists aligned, and a request is far smaller than the lists a gap could ask for
+ * (`a[999]=1&b[999]=1&…` would otherwise make a thousand entries of every 12 bytes sent).
+ */
+const PAD_BUDGET = 2 * MAX_LIST_ITEMS
+
+/**
+ * Pairs → RawParams: repeats and `name[i]` become arrays (in index order, a missing index as "");
+ * empty values count as absent. A plain `name` sent beside `name[i]` (the seed's saveCustomer
+ * sends `cpPhone` with `cpPhone[0..n]`) is the list's own first value repeated: the indexed list wins.
+ */
 export const toRawParams = (pairs: Pairs): RawParams => {
   const plain = new Map<string, Array<string>>()
   const indexed = new Map<string, Array<readonly [number, string]>>()
@@ -474,17 +485,21 @@ export const toRawParams = (pairs: Pairs): RawParams => {
   }
   const out: Record<string, string | ReadonlyArray<string>> = {}
   for (const [k, vs] of plain) out[k] = vs.length === 1 ? vs[0]! : vs
+  let padBudget = PAD_BUDGET
   for (const [k, vs] of indexed) {
     // a stable sort keeps `name[]` repeats in arrival order
     const ordered: Array<string> = []
     for (const [i, v] of [...vs].sort((a, b) => a[0] - b[0])) {
       // an index left out (or sent empty) keeps its place as "": lists sent side by side
-      // (cpPhone[i], cpType[i]) stay aligned. Only within a list's bound: `x[999999999]` is no reason to allocate
-      if (i < MAX_LIST_ITEMS) while (ordered.length < i) ordered.push("")
+      // (cpPhone[i], cpType[i]) stay aligned. Only within a list's bound and the request's budget
+      const gap = i < MAX_LIST_ITEMS ? i - ordered.length : 0
+      if (gap > 0 && gap <= padBudget) {
+        padBudget -= gap
+        while (ordered.length < i) ordered.push("")
+      }
       ordered.push(v)
     }
-    const prior = plain.get(k) ?? []
-    out[k] = [...prior, ...ordered]
+    out[k] = ordered
   }
   return out
 }

@@ -12,6 +12,7 @@ import type { DatabaseLive } from "./db/Database.js"
 import { GroupCommit } from "./db/GroupCommit.js"
 import { Outbox } from "./events/Outbox.js"
 import { ExtensionsRepo } from "./extensions/ExtensionsRepo.js"
+import { FlowsStore } from "./flows/FlowsStore.js"
 import { DeadLetters } from "./forwarding/DeadLetters.js"
 import { Targets } from "./forwarding/Targets.js"
 import { Metrics } from "./http/Metrics.js"
@@ -44,7 +45,8 @@ export const featureServices = Layer.mergeAll(
   Transcoder.Default,
   RecordingsStore.Default,
   DevicesStore.Default,
-  BoxQueue.Default
+  BoxQueue.Default,
+  FlowsStore.Default
 )
 
 /** Every service a handler may use: derived from the layers that provide them. */

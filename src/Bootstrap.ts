@@ -12,6 +12,7 @@ import { Passwords } from "./auth/Passwords.js"
 import { DevicesStore } from "./box/DevicesStore.js"
 import { AppConfig } from "./config/AppConfig.js"
 import { EXTE_STATUS, ExtensionsRepo } from "./extensions/ExtensionsRepo.js"
+import { FlowsStore } from "./flows/FlowsStore.js"
 
 export const adminTokenFile = (dataDir: string) => path.join(dataDir, "admin-token")
 
@@ -62,5 +63,8 @@ export const Bootstrap = Layer.effectDiscard(
     for (const { mac, problem } of refused)
       yield* Effect.logError("a configured recording box is not registered: its enterprise or a channel's extension is unknown").pipe(Effect.annotateLogs({ mac, problem }))
     for (const mac of removed) yield* Effect.logInfo("forgot a recording box the config no longer registers").pipe(Effect.annotateLogs({ mac }))
+    const flows = yield* (yield* FlowsStore).upsertConfigured
+    for (const { flow, problem } of flows.refused) yield* Effect.logError("a configured call flow is not registered").pipe(Effect.annotateLogs({ flow, problem }))
+    for (const flow of flows.removed) yield* Effect.logInfo("removed a call flow the config no longer has").pipe(Effect.annotateLogs({ flow }))
   })
 )

@@ -139,6 +139,7 @@ describe("Prism as a validating proxy in front of the bridge", () => {
     expect((await call({ method: "sendCallAgiPhoneSms", phone: "13800000000" })).code).toBe(0)
     expect((await call({ method: "CallAgiverificationCode", phone: "13800000000", vtCode: "000000" })).code).not.toBe(0)
     expect((await call({ method: "setIvrDialing", sourcePhone: "13800000000", descPhone: "02363846384", dialPhone: "13900000000" })).code).toBe(0)
+    expect((await call({ method: "findCallFlow" })).code).toBe(0)
     // coded failures are answers the document describes too
     expect((await call({ method: "delExtension", exteId: "999999" })).code).not.toBe(0)
     expect((await call({ method: "sendTelCall", mac: "00:1A:2B:3C:4D:99", channel: "1", phone: "13800000000" }, "form")).code).toBe(-11)

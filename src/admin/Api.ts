@@ -8,6 +8,7 @@ import { Schema } from "effect"
 import * as AdminSchema from "../../schemas/admin.js"
 import { DeviceConfig } from "../config/AppConfig.js"
 import { CodeItem, CodeList, FieldName, Label } from "../crm/ConfigSchema.js"
+import { FlowBody, FlowItem, FlowPatch, SoundBody } from "../flows/FlowSchema.js"
 import { StoredTargetSchema, TargetSchema } from "../forwarding/Target.js"
 
 /**
@@ -319,12 +320,50 @@ export class DeliveriesGroup extends HttpApiGroup.make("deliveries")
       .annotate(OpenApi.Summary, "Delete every dead letter the filter matches (at least one filter; since=0 names all)")
   ) {}
 
+const flowId = HttpApiSchema.param("id", Schema.NumberFromString.annotations({ description: "the flow's id (cflId)" }))
+const soundName = HttpApiSchema.param("name", Schema.String.annotations({ description: "the sound's file name, e.g. welcome.wav" }))
+const FlowAnswer = Schema.Struct({ ...Ok, flow: FlowItem })
+
+export class FlowsGroup extends HttpApiGroup.make("flows")
+  .middleware(AdminAuth)
+  .add(
+    HttpApiEndpoint.get("list")`/enterprises/${comp}/flows`
+      .addSuccess(Schema.Struct({ items: Schema.Array(FlowItem) }))
+      .addError(NotFoundAnswer)
+      .annotate(OpenApi.Summary, "Call flows (findCallFlow), the example first")
+  )
+  .add(
+    HttpApiEndpoint.post("create")`/enterprises/${comp}/flows`
+      .setPayload(FlowBody)
+      .addSuccess(FlowAnswer, { status: 201 })
+      .addError(NotFoundAnswer)
+      .addError(ConflictAnswer)
+      .annotate(OpenApi.Summary, "Add a call flow (its sound PUT first)")
+  )
+  .add(
+    HttpApiEndpoint.patch("update")`/enterprises/${comp}/flows/${flowId}`
+      .setPayload(FlowPatch)
+      .addSuccess(FlowAnswer)
+      .addError(NotFoundAnswer)
+      .addError(ConflictAnswer)
+      .annotate(OpenApi.Summary, "Change a call flow")
+  )
+  .add(HttpApiEndpoint.del("remove")`/enterprises/${comp}/flows/${flowId}`.addSuccess(Schema.Struct(Ok)).addError(NotFoundAnswer).annotate(OpenApi.Summary, "Delete a call flow"))
+  .add(
+    HttpApiEndpoint.put("sound")`/enterprises/${comp}/sounds/${soundName}`
+      .setPayload(SoundBody)
+      .addSuccess(Schema.Struct({ ...Ok, wfPath: Schema.String }))
+      .addError(NotFoundAnswer)
+      .annotate(OpenApi.Summary, "Store a sound (replacing one of that name), served at /voip/sound/{wfPath}")
+  ) {}
+
 export class AdminApi extends HttpApi.make("admin")
   .add(TargetsGroup)
   .add(EventsGroup)
   .add(DeliveriesGroup)
   .add(DevicesGroup)
   .add(CrmGroup)
+  .add(FlowsGroup)
   .addError(BadRequestAnswer)
   .addError(TooLargeAnswer)
   .addError(UnsupportedCharsetAnswer)

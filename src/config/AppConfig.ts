@@ -8,6 +8,7 @@ import * as path from "node:path"
 import { Context, Effect, Either, Layer, Schema } from "effect"
 import { problemsOf } from "../../schemas/Param.js"
 import { CrmConfig } from "../crm/ConfigSchema.js"
+import { FlowConfig } from "../flows/FlowSchema.js"
 import { TargetSchema } from "../forwarding/Target.js"
 import { normalizeMac } from "../shared/Mac.js"
 import { isAddressOrRange } from "../shared/Network.js"
@@ -150,6 +151,8 @@ export const ConfigSchema = Schema.Struct({
   }),
   /** customer field labels and code lists (getTableFields, getCodes): built-in defaults, replaced here per enterprise or for all */
   crm: CrmConfig,
+  /** call flows (§2.10.1) registered from config, by enterprise and name (upserted at every start) */
+  callFlows: Schema.Array(FlowConfig),
   /** verification codes by SMS (sendCallAgiPhoneSms / CallAgiverificationCode, §2.11.6–2.11.7) */
   verification: Schema.Struct({
     /** digits in a code */
@@ -205,6 +208,7 @@ export const defaults: typeof ConfigSchema.Encoded = {
   devices: [],
   box: { diskAlertPercent: 90, dialTtlMs: 60_000, messageWaitMs: 20_000, offlineAfterMs: 90_000 },
   crm: { fields: {}, codes: {}, enterprises: {} },
+  callFlows: [],
   verification: { codeLength: 6, ttlMs: 5 * 60_000, maxAttempts: 5, resendAfterMs: 60_000 },
   forwarding: { circuitThreshold: 5, circuitCooldownMs: 30_000, retentionDays: 30, pollIntervalMs: 1000 }
 }

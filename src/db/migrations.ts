@@ -463,5 +463,29 @@ export const migrations: Record<string, Effect.Effect<void, unknown, SqlClient.S
       updated_at INTEGER NOT NULL,
       PRIMARY KEY (comp_number, source_key, desc_key)
     )`
+  ),
+  // Call flows (§2.10.1): what an automatic call plays (a sound under <dataDir>/sound/<enterprise>/),
+  // transfers, records and texts. Unique by name per enterprise (config flows are keyed by it);
+  // call_flow_seeds marks an enterprise given the example flow, so one deleted stays deleted.
+  "0022_call_flows": run(
+    `CREATE TABLE call_flows (
+      cfl_id INTEGER PRIMARY KEY,
+      comp_number TEXT NOT NULL,
+      name TEXT NOT NULL,
+      sound TEXT NOT NULL DEFAULT '',
+      transfer_mode INTEGER NOT NULL,
+      transfer_times INTEGER NOT NULL,
+      is_record INTEGER NOT NULL,
+      send_interval INTEGER NOT NULL,
+      sms_status INTEGER NOT NULL,
+      sms_times INTEGER NOT NULL,
+      sms_content TEXT NOT NULL,
+      group_call_times INTEGER NOT NULL,
+      origin TEXT NOT NULL,
+      created_at INTEGER NOT NULL,
+      updated_at INTEGER NOT NULL,
+      UNIQUE (comp_number, name)
+    )`,
+    `CREATE TABLE call_flow_seeds (comp_number TEXT PRIMARY KEY)`
   )
 }

@@ -6,6 +6,7 @@
 import { jsondata } from "../api/routes.js"
 import { endpoints as boxEndpoints } from "../box/routes.js"
 import type { AppConfigShape } from "../config/AppConfig.js"
+import { endpoints as flows } from "../flows/routes.js"
 import { endpoints as receivers } from "../receive/routes.js"
 import { endpoints as recordings } from "../recordings/routes.js"
 import type { Endpoint } from "./Endpoint.js"
@@ -13,6 +14,6 @@ import { endpoints as health } from "./health.js"
 import { documentEndpoint } from "./OpenApi.js"
 import type { Route } from "./Route.js"
 
-export const endpoints: ReadonlyArray<Endpoint> = [...receivers, jsondata, ...health, documentEndpoint(() => endpoints), ...recordings, ...boxEndpoints]
+export const endpoints: ReadonlyArray<Endpoint> = [...receivers, jsondata, ...health, documentEndpoint(() => endpoints), ...recordings, ...boxEndpoints, ...flows]
 
 export const routesFor = (config: AppConfigShape): ReadonlyArray<Route> => endpoints.map((e) => e.route(config))

@@ -13,10 +13,11 @@ import { workerLayer } from "./forwarding/Worker.js"
 import { cronJobsLayer } from "./jobs/CronJobs.js"
 import { storageWatchLayer } from "./ops/StorageWatch.js"
 import { ImmediateScheduler } from "./shared/ImmediateScheduler.js"
+import { conventionalJson } from "./shared/JsonLogger.js"
 
-/** Structured JSON log lines at the configured level. */
+/** JSON log lines ({time, level, msg, …context}) at the configured level. */
 export const loggerLayer = (config: AppConfigShape) =>
-  Layer.merge(Logger.json, Logger.minimumLogLevel(LogLevel.fromLiteral(levelName(config.logLevel))))
+  Layer.merge(Logger.replace(Logger.defaultLogger, Logger.withConsoleLog(conventionalJson)), Logger.minimumLogLevel(LogLevel.fromLiteral(levelName(config.logLevel))))
 
 const levelName = (l: AppConfigShape["logLevel"]) =>
   (({ all: "All", trace: "Trace", debug: "Debug", info: "Info", warning: "Warning", error: "Error", fatal: "Fatal", none: "None" }) as const)[l]

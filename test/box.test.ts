@@ -361,7 +361,7 @@ describe("assigning boxes: the enterprise and the channels' extensions must exis
     const logged: Array<string> = []
     const spy = vi.spyOn(console, "log").mockImplementation((...args: Array<unknown>) => void logged.push(args.map(String).join(" ")))
     onTestFinished(() => spy.mockRestore())
-    const said = (level: string, mac: string) => logged.some((l) => l.includes(`"logLevel":"${level}"`) && l.includes(mac))
+    const said = (level: string, mac: string) => logged.some((l) => l.includes(`"level":"${level.toLowerCase()}"`) && l.includes(mac))
     const good = { mac: "02:BB:00:00:00:01", enterprise: "100008", channels: { "1": "100008800" } }
     const noEnterprise = { mac: "02:BB:00:00:00:02", enterprise: "999999", channels: {} }
     const foreign = { mac: "02:BB:00:00:00:03", enterprise: "100008", channels: { "1": "200008800" } }

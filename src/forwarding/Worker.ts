@@ -20,7 +20,7 @@ import { AppConfig } from "../config/AppConfig.js"
 import { attempt } from "./Attempt.js"
 import { claim, type Claimed, reclaimExpired, recoverAtStart } from "./Claims.js"
 import { DeadLetters } from "./DeadLetters.js"
-import { capacity, type Circuit, circuitAfter, CLOSED, nextState, rateSlot } from "./Decisions.js"
+import { capacity, type Circuit, circuitAfter, CLOSED, type NextState, nextState, type Outcome, rateSlot } from "./Decisions.js"
 import { makeHealth, WorkerHealth } from "./Health.js"
 import { markEventMissing, markTargetGone, recordAttempt, releaseLater } from "./Record.js"
 import type { Target } from "./Target.js"
@@ -39,6 +39,24 @@ const SHUTDOWN_GRACE_MS = 5_000
 const UNEXPECTED_RETRY_MS = 30_000
 /** how often deliveries whose lease ended are looked for */
 const LEASE_SWEEP_MS = 1_000
+
+/**
+ * What an operator reading the log at info level needs: a retry, a dead letter, a circuit that
+ * opens or closes (a delivery is not logged when it simply succeeds: that is what metrics count).
+ */
+const attemptLogged = (
+  outcome: Outcome,
+  next: NextState,
+  at: { readonly event: string; readonly attempt: number; readonly latencyMs: number; readonly opened: boolean; readonly recovered: boolean; readonly openUntil: number; readonly failures: number }
+) =>
+  Effect.gen(function* () {
+    const error = "error" in outcome ? outcome.error : undefined
+    const status = "status" in outcome ? outcome.status : null
+    if (next.status === "pending") yield* Effect.logInfo("delivery failed; retried later").pipe(Effect.annotateLogs({ event: at.event, attempt: at.attempt, status, error, retryAt: new Date(next.at).toISOString() }))
+    if (next.status === "dead") yield* Effect.logWarning("delivery dead-lettered").pipe(Effect.annotateLogs({ event: at.event, attempt: at.attempt, status, error, reason: next.reason }))
+    if (at.opened) yield* Effect.logWarning("circuit opened: the target is probed again later").pipe(Effect.annotateLogs({ failures: at.failures, openUntil: new Date(at.openUntil).toISOString() }))
+    if (at.recovered) yield* Effect.logInfo("circuit closed: the target answers again")
+  })
 
 export const workerLayer = Layer.scoped(
   WorkerHealth,
@@ -87,6 +105,7 @@ export const workerLayer = Layer.scoped(
         state.circuit = circuit
         const next = nextState(outcome, n, current.retry.scheduleMs, now)
         yield* recordAttempt({ target: current, delivery: d, event, outcome, startedAt, latencyMs, n, next, circuit: { opened, recovered, failures: circuit.failures } }, health)
+        yield* attemptLogged(outcome, next, { event: event.type, attempt: n, latencyMs, opened, recovered, openUntil: circuit.openUntil, failures: circuit.failures })
         if (opened && current.autoDisable) {
           yield* targets.save({ ...current, enabled: false }, "api")
           yield* Effect.logWarning("target disabled: its circuit opened and autoDisable is set").pipe(Effect.annotateLogs({ target: current.name }))

@@ -8,6 +8,7 @@ import * as path from "node:path"
 import { Context, Effect, Either, Layer, Schema } from "effect"
 import { problemsOf } from "../../schemas/Param.js"
 import { CrmConfig } from "../crm/ConfigSchema.js"
+import { TelephonyConfig } from "../telephony/ConfigSchema.js"
 import { TargetSchema } from "../forwarding/Target.js"
 import { normalizeMac } from "../shared/Mac.js"
 import { isAddressOrRange } from "../shared/Network.js"
@@ -149,7 +150,9 @@ export const ConfigSchema = Schema.Struct({
     offlineAfterMs: PositiveInt
   }),
   /** customer field labels and code lists (getTableFields, getCodes): built-in defaults, replaced here per enterprise or for all */
-  crm: CrmConfig
+  crm: CrmConfig,
+  /** which driver makes the phones ring (callbackPhone, phoneAudit, sendTelCall), and its settings */
+  telephony: TelephonyConfig
 })
 export type AppConfigShape = typeof ConfigSchema.Type
 
@@ -194,6 +197,7 @@ export const defaults: typeof ConfigSchema.Encoded = {
   devices: [],
   box: { diskAlertPercent: 90, dialTtlMs: 60_000, messageWaitMs: 20_000, offlineAfterMs: 90_000 },
   crm: { fields: {}, codes: {}, enterprises: {} },
+  telephony: { driver: "simulator" },
   forwarding: { circuitThreshold: 5, circuitCooldownMs: 30_000, retentionDays: 30, pollIntervalMs: 1000 }
 }
 

@@ -46,7 +46,7 @@ describe("a method's own document, in Prism", () => {
   })
 
   it("is not served for a method that is not implemented", async () => {
-    const res = await fetch(`${server.url}/openapi.json?method=phoneAudit`)
+    const res = await fetch(`${server.url}/openapi.json?method=setIvrDialing`)
     expect(res.status).toBe(404)
     expect(await res.json()).toMatchObject({ code: -11 })
   })

@@ -235,6 +235,7 @@ describe("callbacks on the simulator", () => {
     expect(await asAdmin(server, "getPhoneAudit", { status: "4", sipShowPhone: "0" })).toMatchObject({ total: 1, rows: [expect.objectContaining({ wsShowPhone: "" })] })
     expect(await asAdmin(server, "getPhoneAudit", { page: "2", rows: "1" })).toMatchObject({ total: 1, rows: [] })
     expect(await asAdmin(server, "getPhoneAudit", { loginId: "100008801" })).toMatchObject({ total: 0 })
+    expect(await asAdmin(server, "getPhoneAudit", { status: "4,9" })).toMatchObject({ code: -14 })
     const events = await eventually(() => {
       const audits = crm.received.map((r) => JSON.parse(r.body) as { type: string; data: Record<string, unknown> }).filter((e) => e.type === "phoneaudit.status" && e.data.wsId === id)
       return audits.length >= 3 ? audits : undefined

@@ -10,9 +10,10 @@ import Database from "better-sqlite3"
 import { Effect, Exit } from "effect"
 import { afterAll, beforeAll, describe, expect, it } from "vitest"
 import { loadConfig } from "../src/config/AppConfig.js"
+import { startServer } from "../src/http/Server.js"
 import { adminApi } from "./support/AdminApi.js"
 import { eventually, startReceiver } from "./support/Receiver.js"
-import { ADMIN, asAdmin, md5, startTestServer, type TestServer } from "./support/TestServer.js"
+import { ADMIN, asAdmin, md5, startTestServer, tempDir, type TestServer } from "./support/TestServer.js"
 
 const b64 = (s: string) => Buffer.from(s, "utf8").toString("base64")
 const fields = (body: string) => Object.fromEntries(new URLSearchParams(body))
@@ -356,6 +357,84 @@ describe("telephony config", () => {
       const exit = await load(bad)
       expect(Exit.isFailure(exit)).toBe(true)
       expect(JSON.stringify(exit)).toMatch(/telephony/)
+    }
+  })
+})
+
+describe("the box driver", () => {
+  const MAC = "00:1A:2B:3C:4D:8A"
+  it("a callback is dialled from the agent's own box channel (getCallList), calling from then on; sendTelCall queues as before", async () => {
+    const hooks = await startReceiver()
+    const server = await startTestServer({
+      forwarding: { pollIntervalMs: 50, circuitThreshold: 5, circuitCooldownMs: 300, retentionDays: 30 },
+      devices: [{ mac: MAC, enterprise: "100008", channels: { "2": ADMIN.user } }],
+      telephony: { driver: "box", callbackDelivery: { scheduleMs: [0, 50] } }
+    })
+    try {
+      const answer = await asAdmin(server, "callbackPhone", { sourcePhone: "02367073578", descPhone: "13800138000", callbackUrl: b64(`${hooks.url}?cbkId={cbkId}`) })
+      expect(answer.code).toBe(0)
+      const res = await fetch(`${server.url}/voip/upload_record`, { method: "POST", body: new URLSearchParams({ cmd: "getCallList", satellite: MAC }) })
+      const polled = (await res.json()) as { status: number; data: Array<Record<string, string>> }
+      expect(polled).toMatchObject({ status: 0, data: [expect.objectContaining({ mdcWan: "2", phone: "13800138000", status: "0" })] })
+      const pushes = await eventually(() => (hooks.received.length >= 2 ? hooks.received.map((r) => fields(r.body)) : undefined))
+      expect(pushes.map((p) => p.cbkStatus)).toEqual(["0", "1"])
+      expect(await asAdmin(server, "sendTelCall", { mac: MAC, channel: "2", phone: "13800138009" })).toMatchObject({ code: 0 })
+      expect(await asAdmin(server, "sendTelCall", { mac: "00:1A:2B:3C:4D:99", channel: "1", phone: "13800138009" })).toMatchObject({ code: -11 })
+    } finally {
+      await server.close()
+      await hooks.close()
+    }
+  })
+
+  it("an agent with no box channel of its own: -3, nothing stored", async () => {
+    const server = await startTestServer({ devices: [{ mac: MAC, enterprise: "100008", channels: { "2": "100008801" } }], telephony: { driver: "box" } })
+    try {
+      const refused = await asAdmin(server, "callbackPhone", { sourcePhone: "02367073578", descPhone: "13800138000" })
+      expect(refused.code).toBe(-3)
+      expect(refused.message).toMatch(/100008800 has none/)
+      expect(count(server, "callbacks")).toBe(0)
+      await alive(server)
+    } finally {
+      await server.close()
+    }
+  })
+})
+
+describe("a stop in the middle of a simulated call", () => {
+  it("ends it at the next start (status 3, INTERRUPTED), pushed like any change", async () => {
+    const hooks = await startReceiver()
+    const dataDir = tempDir()
+    // ringing for an hour: the stop comes first
+    const config = await Effect.runPromise(
+      loadConfig({
+        env: {},
+        overrides: {
+          port: 0,
+          host: "127.0.0.1",
+          dataDir,
+          logLevel: "error",
+          forwarding: { pollIntervalMs: 50, circuitThreshold: 5, circuitCooldownMs: 300, retentionDays: 30 },
+          telephony: { driver: "simulator", simulator: { outcomes: { answered: 1 }, ringMs: { min: 3_600_000, max: 3_600_000 } }, callbackDelivery: { scheduleMs: [0, 50] } }
+        }
+      })
+    )
+    const first = await startServer(config)
+    try {
+      const answer = await asAdmin(first, "callbackPhone", { sourcePhone: "02367073578", descPhone: "13800138000", callbackUrl: b64(`${hooks.url}?cbkId={cbkId}`) })
+      expect(answer.code).toBe(0)
+      await eventually(() => hooks.received.length >= 2)
+    } finally {
+      await first.close()
+    }
+    const second = await startServer(config)
+    try {
+      const pushes = await eventually(() => (hooks.received.length >= 3 ? hooks.received.map((r) => fields(r.body)) : undefined))
+      expect(pushes.map((p) => p.cbkStatus)).toEqual(["0", "1", "3"])
+      expect(pushes[2]).toMatchObject({ cbkResultCode: "INTERRUPTED" })
+      expect(pushes[2]!.cbkEndTime).toMatch(TIME)
+    } finally {
+      await second.close()
+      await hooks.close()
     }
   })
 })

@@ -11,7 +11,8 @@ import { GroupCommit } from "../db/GroupCommit.js"
 import type { Prepared } from "../db/Sqlite.js"
 import { Outbox } from "../events/Outbox.js"
 import { formatLocal } from "../shared/Time.js"
-import type { CallState } from "../telephony/Driver.js"
+import { type CallState, initialState } from "../telephony/Driver.js"
+import { INTERRUPTED } from "./Callbacks.js"
 
 export interface AuditRecord {
   readonly ws_id: number
@@ -134,6 +135,22 @@ export class Audits extends Effect.Service<Audits>()("Audits", {
           if (row) announceIn(prepared, row)
         })
         .pipe(Effect.catchAll((e) => Effect.logError("a verification call's progress could not be stored", e)))
+
+    // a simulated call does not outlive the process that played it (as Callbacks.ts)
+    const cut = yield* sql<AuditRecord>`SELECT * FROM phone_audits WHERE driver = 'simulator' AND end_ms IS NULL`
+    for (const r of cut)
+      yield* progress(r.ws_id, {
+        ...initialState,
+        status: r.status < 4 ? 3 : (r.status as CallState["status"]),
+        beginMs: r.begin_ms,
+        successMs: r.success_ms,
+        endMs: Date.now(),
+        talkSecs: r.talk_secs,
+        resultCode: INTERRUPTED,
+        recordFile: r.record_path,
+        cdrId: r.cdr_id,
+        ended: true
+      })
 
     const list = (f: AuditFilter) =>
       Effect.gen(function* () {

@@ -57,6 +57,9 @@ export interface CallbackFilter {
 /** `{cbkId}` in the callback URL, as §2.3.1 writes it (any case, encoded or not). */
 export const resolveCallbackUrl = (template: string, id: number) => template.replace(/\{cbkId\}|%7BcbkId%7D/gi, String(id))
 
+/** The cause of a simulated call the bridge's stop cut short. */
+export const INTERRUPTED = "INTERRUPTED"
+
 const SELECT_ONE = `SELECT * FROM callbacks WHERE cbk_id = ?`
 const INSERT = `INSERT INTO callbacks (cbk_id, comp_number, exte_id, extension, source_phone, desc_phone, status, created_ms, type, url, driver, upstream_answer)
   VALUES (?, ?, ?, ?, ?, ?, 0, ?, 0, ?, ?, ?)`
@@ -164,6 +167,25 @@ export class Callbacks extends Effect.Service<Callbacks>()("Callbacks", {
         })
         yield* targets.wake
       }).pipe(Effect.catchAll((e) => Effect.logError("a callback's progress could not be stored", e)))
+
+    // a simulated call does not outlive the process that played it: one a stop cut short has ended, and says so
+    const cut = yield* sql<CallbackRecord>`SELECT * FROM callbacks WHERE driver = 'simulator' AND end_ms IS NULL`
+    for (const r of cut)
+      yield* progress(r.cbk_id, {
+        status: r.status < 4 ? 3 : (r.status as CallState["status"]),
+        beginMs: r.begin_ms,
+        successMs: r.success_ms,
+        endMs: Date.now(),
+        transferSuccessMs: r.transfer_success_ms,
+        transferEndMs: r.transfer_success_ms === null ? null : Date.now(),
+        talkSecs: r.times,
+        transferSecs: r.transfer_times,
+        resultCode: INTERRUPTED,
+        errorCode: "",
+        recordFile: r.wav_file,
+        cdrId: r.cdr_id,
+        ended: true
+      })
 
     const list = (f: CallbackFilter) =>
       Effect.gen(function* () {

@@ -24,9 +24,9 @@ import { CdrStore, lastPhoneOf } from "../records/CdrStore.js"
 import { Ids } from "../shared/Ids.js"
 import { formatLocal } from "../shared/Time.js"
 import { toneWav } from "../box/Simulator.js"
+import type { AppConfig } from "../config/AppConfig.js"
 import type { Outcome } from "./ConfigSchema.js"
 import { type CallRequest, type CallState, initialState, STATUS, type TelephonyDriver } from "./Driver.js"
-import { AppConfig } from "../config/AppConfig.js"
 
 const voip = receivers[0]
 const decodePush = Schema.decodeUnknown(CallPush)
@@ -51,7 +51,7 @@ export const makeSimulator = (config: AppConfigShape, device: Pick<TelephonyDriv
     const commit = yield* GroupCommit
     const recordings = yield* RecordingsStore
 
-    const between = (range: { readonly min: number; readonly max: number }) => Effect.map(Random.nextIntBetween(range.min, range.max + 1), (n) => n)
+    const between = (range: { readonly min: number; readonly max: number }) => Random.nextIntBetween(range.min, range.max + 1)
     const pick = Effect.gen(function* () {
       const o = settings.outcomes
       const weights: ReadonlyArray<readonly [Outcome, number]> = [["answered", o.answered], ["noAnswer", o.noAnswer], ["busy", o.busy], ["failed", o.failed]]

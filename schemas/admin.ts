@@ -47,6 +47,7 @@ export const EventItem = Schema.Struct({
 export const DeliveryItem = Schema.Struct({
   id: Schema.Number,
   target: Schema.String,
+  url: Schema.optional(Schema.String.annotations({ description: "the delivery's own URL (a callback's callbackUrl, target $adhoc), instead of its target's" })),
   status: Schema.String.annotations({ description: "pending, in_flight, delivered or dead" }),
   reason: Schema.NullOr(Schema.String).annotations({ description: "why a dead letter is dead: exhausted, refused, transform, target deleted…" }),
   webhookId: Schema.String,

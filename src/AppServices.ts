@@ -21,6 +21,9 @@ import { RecordingsStore } from "./recordings/RecordingsStore.js"
 import { Transcoder } from "./recordings/Transcoder.js"
 import { CdrStore } from "./records/CdrStore.js"
 import { CustomersStore } from "./customers/CustomersStore.js"
+import { Audits } from "./callbacks/Audits.js"
+import { Callbacks } from "./callbacks/Callbacks.js"
+import { Telephony } from "./telephony/Telephony.js"
 import { Draining } from "./shared/Draining.js"
 import { Ids } from "./shared/Ids.js"
 
@@ -46,7 +49,10 @@ export const featureServices = Layer.mergeAll(
   RecordingsStore.Default,
   DevicesStore.Default,
   BoxQueue.Default,
-  FlowsStore.Default
+  FlowsStore.Default,
+  Telephony.Default,
+  Callbacks.Default,
+  Audits.Default
 )
 
 /** Every service a handler may use: derived from the layers that provide them. */

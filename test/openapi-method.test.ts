@@ -5,6 +5,8 @@
  * method, cannot.
  */
 import { afterAll, beforeAll, describe, expect, it } from "vitest"
+import { methods } from "../schemas/index.js"
+import { implementationsByName } from "../src/api/methods.js"
 import { type Prism, startPrism, viaPrism } from "./support/Prism.js"
 import { creds, startTestServer, type TestServer } from "./support/TestServer.js"
 
@@ -46,7 +48,10 @@ describe("a method's own document, in Prism", () => {
   })
 
   it("is not served for a method that is not implemented", async () => {
-    const res = await fetch(`${server.url}/openapi.json?method=phoneAudit`)
+    // any method of the contract without an implementation (while there is one)
+    const unbuilt = methods.find((m) => !implementationsByName.has(m.name))
+    if (unbuilt === undefined) return
+    const res = await fetch(`${server.url}/openapi.json?method=${unbuilt.name}`)
     expect(res.status).toBe(404)
     expect(await res.json()).toMatchObject({ code: -11 })
   })

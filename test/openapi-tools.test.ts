@@ -140,6 +140,13 @@ describe("Prism as a validating proxy in front of the bridge", () => {
     expect((await call({ method: "CallAgiverificationCode", phone: "13800000000", vtCode: "000000" })).code).not.toBe(0)
     expect((await call({ method: "setIvrDialing", sourcePhone: "13800000000", descPhone: "02363846384", dialPhone: "13900000000" })).code).toBe(0)
     expect((await call({ method: "findCallFlow" })).code).toBe(0)
+    // telephony on the simulator (the default driver): a callback and a verification call, and their lists
+    const callback = await call({ method: "callbackPhone", sourcePhone: "02367073578", descPhone: "13800000000", callbackUrl: Buffer.from("http://127.0.0.1:9/cb?cbkId={cbkId}").toString("base64") }, "form")
+    expect(callback.code).toBe(0)
+    expect((await call({ method: "getCallbackList", start: "0", limit: "25", id: String(callback.id) })).code).toBe(0)
+    expect((await call({ method: "phoneAudit", yzm: "1234", type: "1", phone: "13800000000", isRecord: "0" })).code).toBe(0)
+    // one state: the jsondata operation documents `status` once for every method (a number elsewhere), so a list "3,4,5" is not describable there
+    expect((await call({ method: "getPhoneAudit", status: "1", page: "1", rows: "10" })).code).toBe(0)
     // coded failures are answers the document describes too
     expect((await call({ method: "delExtension", exteId: "999999" })).code).not.toBe(0)
     expect((await call({ method: "sendTelCall", mac: "00:1A:2B:3C:4D:99", channel: "1", phone: "13800000000" }, "form")).code).toBe(-11)

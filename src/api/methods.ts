@@ -5,6 +5,7 @@
 import { handlers as areas } from "../areas/handlers.js"
 import { handlers as blacklist } from "../blacklist/handlers.js"
 import { handlers as box } from "../box/handlers.js"
+import { handlers as callbacks } from "../callbacks/handlers.js"
 import { handlers as crm } from "../crm/handlers.js"
 import { handlers as customers } from "../customers/handlers.js"
 import { handlers as extensions } from "../extensions/handlers.js"
@@ -15,7 +16,7 @@ import { handlers as records } from "../records/handlers.js"
 import { handlers as sms } from "../sms/handlers.js"
 import type { Implementation } from "./Implementation.js"
 
-export const implementations: ReadonlyArray<Implementation> = [...extensions, ...blacklist, ...records, ...messaging, ...areas, ...box, ...crm, ...customers, ...sms, ...ivr, ...flows]
+export const implementations: ReadonlyArray<Implementation> = [...extensions, ...blacklist, ...records, ...messaging, ...areas, ...box, ...crm, ...customers, ...sms, ...ivr, ...flows, ...callbacks]
 
 export const implementationsByName: ReadonlyMap<string, Implementation> = new Map(
   implementations.flatMap((impl) => [impl.spec.name, ...impl.spec.aliases].map((n) => [n, impl] as const))

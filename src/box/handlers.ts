@@ -6,12 +6,12 @@
 import { Effect } from "effect"
 import * as spec from "../../schemas/system.js"
 import { CHANNEL_STATE_TEXT } from "../../schemas/box.js"
-import { InvalidParam, NoPermission, NotFound, OverLimit } from "../api/Errors.js"
+import { NoPermission } from "../api/Errors.js"
 import { implement } from "../api/Implementation.js"
 import { AppConfig } from "../config/AppConfig.js"
-import { normalizeMac } from "../shared/Mac.js"
 import { formatLocal } from "../shared/Time.js"
-import { BoxQueue, MAX_WAITING_PER_CHANNEL } from "./BoxQueue.js"
+import { refuseBlacklisted } from "../blacklist/Listed.js"
+import { Telephony } from "../telephony/Telephony.js"
 import { type Device, DevicesStore } from "./DevicesStore.js"
 
 /** Channel states of a line in use: ringing, dialling, talking. */
@@ -53,20 +53,11 @@ const ownEnterprise = (compNumber: string | undefined, own: string) =>
     : Effect.fail(new NoPermission({ message: `enterprise ${compNumber} is not yours` }))
 
 export const handlers = [
+  // the driver in force dials: the box and simulator drivers queue it for the box's getCallList, upstream relays it
   implement(spec.sendTelCall, ({ mac, channel, phone }, caller) =>
     Effect.gen(function* () {
-      const devices = yield* DevicesStore
-      const normal = normalizeMac(mac)
-      const device = normal === undefined ? undefined : yield* devices.get(normal)
-      // a pending box belongs to nobody yet: as unknown as a box never seen
-      if (!device || device.pending) return yield* new NotFound({ message: `no registered box ${mac}` })
-      if (device.enterprise !== caller.enterprise.comp_number) return yield* new NoPermission({ message: `box ${device.mac} belongs to another enterprise` })
-      // the box's channels: those assigned an extension and those its heartbeats report
-      const known = Object.hasOwn(device.channels, String(channel)) || device.live.some((c) => c.ch === channel)
-      if (!known) return yield* new InvalidParam({ param: "channel", problem: `box ${device.mac} has no channel ${channel}` })
-      const { outcome } = yield* (yield* BoxQueue).queue(device, { channel, phone, status: "0" }, { by: caller.extension.extension, source: "api:sendTelCall" })
-      if (outcome === "full")
-        return yield* new OverLimit({ message: `channel ${channel} of box ${device.mac} has ${MAX_WAITING_PER_CHANNEL} dials waiting already` })
+      yield* refuseBlacklisted(caller, [["phone", phone]])
+      yield* (yield* Telephony).dialOnDevice({ mac, channel, phone }, caller)
       return {}
     })
   ),

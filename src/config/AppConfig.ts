@@ -9,6 +9,7 @@ import { Context, Effect, Either, Layer, Schema } from "effect"
 import { problemsOf } from "../../schemas/Param.js"
 import { CrmConfig } from "../crm/ConfigSchema.js"
 import { FlowConfig } from "../flows/FlowSchema.js"
+import { TelephonyConfig } from "../telephony/ConfigSchema.js"
 import { TargetSchema } from "../forwarding/Target.js"
 import { normalizeMac } from "../shared/Mac.js"
 import { isAddressOrRange } from "../shared/Network.js"
@@ -163,7 +164,9 @@ export const ConfigSchema = Schema.Struct({
     maxAttempts: PositiveInt,
     /** a new code for the same number no sooner than this (-12) */
     resendAfterMs: Schema.Int.pipe(Schema.nonNegative())
-  })
+  }),
+  /** which driver makes the phones ring (callbackPhone, phoneAudit, sendTelCall), and its settings */
+  telephony: TelephonyConfig
 })
 export type AppConfigShape = typeof ConfigSchema.Type
 
@@ -210,6 +213,7 @@ export const defaults: typeof ConfigSchema.Encoded = {
   crm: { fields: {}, codes: {}, enterprises: {} },
   callFlows: [],
   verification: { codeLength: 6, ttlMs: 5 * 60_000, maxAttempts: 5, resendAfterMs: 60_000 },
+  telephony: { driver: "simulator" },
   forwarding: { circuitThreshold: 5, circuitCooldownMs: 30_000, retentionDays: 30, pollIntervalMs: 1000 }
 }
 

@@ -487,5 +487,66 @@ export const migrations: Record<string, Effect.Effect<void, unknown, SqlClient.S
       UNIQUE (comp_number, name)
     )`,
     `CREATE TABLE call_flow_seeds (comp_number TEXT PRIMARY KEY)`
+  ),
+  // Telephony actions (src/telephony, src/callbacks). A delivery may name its own URL: a callback's
+  // status pushes go to the callbackUrl the request gave, through the same queue, retries and
+  // dead letters as a target's (the built-in target CALLBACK_TARGET supplies the policy).
+  "0023_telephony": run(
+    `ALTER TABLE deliveries ADD COLUMN url TEXT`,
+    `CREATE TABLE callbacks (
+      cbk_id INTEGER PRIMARY KEY,
+      comp_number TEXT NOT NULL,
+      exte_id INTEGER NOT NULL,
+      extension TEXT NOT NULL,
+      source_phone TEXT NOT NULL,
+      desc_phone TEXT NOT NULL,
+      status INTEGER NOT NULL DEFAULT 0,
+      created_ms INTEGER NOT NULL,
+      begin_ms INTEGER,
+      success_ms INTEGER,
+      end_ms INTEGER,
+      transfer_success_ms INTEGER,
+      transfer_end_ms INTEGER,
+      times INTEGER NOT NULL DEFAULT 0,
+      transfer_times INTEGER NOT NULL DEFAULT 0,
+      result_code TEXT NOT NULL DEFAULT '',
+      error_code TEXT NOT NULL DEFAULT '',
+      wav_file TEXT NOT NULL DEFAULT '',
+      type INTEGER NOT NULL DEFAULT 0,
+      url TEXT NOT NULL DEFAULT '',
+      driver TEXT NOT NULL,
+      upstream_answer TEXT,
+      cdr_id TEXT,
+      seq INTEGER NOT NULL DEFAULT 0
+    )`,
+    `CREATE INDEX callbacks_created ON callbacks(comp_number, created_ms, cbk_id)`,
+    `CREATE INDEX callbacks_extension ON callbacks(comp_number, extension, created_ms)`,
+    `CREATE TABLE phone_audits (
+      ws_id INTEGER PRIMARY KEY,
+      comp_number TEXT NOT NULL,
+      exte_id INTEGER NOT NULL,
+      extension TEXT NOT NULL,
+      login_id TEXT NOT NULL,
+      phone TEXT NOT NULL,
+      value TEXT NOT NULL,
+      type INTEGER NOT NULL,
+      is_record INTEGER NOT NULL DEFAULT 0,
+      command_no TEXT NOT NULL DEFAULT '',
+      connect_id TEXT,
+      status INTEGER NOT NULL DEFAULT 0,
+      created_ms INTEGER NOT NULL,
+      begin_ms INTEGER,
+      success_ms INTEGER,
+      end_ms INTEGER,
+      talk_secs INTEGER NOT NULL DEFAULT 0,
+      record_path TEXT NOT NULL DEFAULT '',
+      result_key TEXT NOT NULL DEFAULT '',
+      sip_round TEXT NOT NULL DEFAULT '',
+      show_phone TEXT NOT NULL DEFAULT '',
+      driver TEXT NOT NULL,
+      upstream_answer TEXT,
+      cdr_id TEXT
+    )`,
+    `CREATE INDEX phone_audits_created ON phone_audits(comp_number, created_ms, ws_id)`
   )
 }

@@ -42,7 +42,9 @@ export const orderKeyOf = (data: unknown): string | null => {
   const d = data as Record<string, unknown>
   const memo = typeof d.memo === "object" && d.memo !== null ? (d.memo as Record<string, unknown>) : undefined
   const id = d.cdrId ?? memo?.cdrId
-  return typeof id === "string" || typeof id === "number" ? String(id) : null
+  if (typeof id === "string" || typeof id === "number") return String(id)
+  // a callback is a call too: its status pushes keep their order
+  return typeof d.cbkId === "string" || typeof d.cbkId === "number" ? `cbk:${d.cbkId}` : null
 }
 
 /**
@@ -65,8 +67,8 @@ const BEHIND_DEAD = `SELECT 1 FROM deliveries WHERE target = ? AND order_key = ?
 
 const INSERT_EVENT = `INSERT INTO events (id, type, occurred_at, enterprise, source, data, raw, dedup_key)
   VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (dedup_key) DO NOTHING`
-const INSERT_DELIVERY = `INSERT INTO deliveries (id, event_id, target, status, next_attempt_at, order_key, webhook_id, created_at, updated_at)
-  VALUES (?, ?, ?, 'pending', ?, ?, ?, ?, ?)`
+const INSERT_DELIVERY = `INSERT INTO deliveries (id, event_id, target, status, next_attempt_at, order_key, webhook_id, created_at, updated_at, url)
+  VALUES (?, ?, ?, 'pending', ?, ?, ?, ?, ?, ?)`
 
 export class Outbox extends Effect.Service<Outbox>()("Outbox", {
   dependencies: [Ids.Default, Targets.Default],
@@ -85,10 +87,10 @@ export class Outbox extends Effect.Service<Outbox>()("Outbox", {
      * One delivery of an event to a target, in the call's order, held (see HELD) when the call
      * waits behind a dead letter; on the caller's connection. Answers the delivery's id.
      */
-    const addDeliveryIn = (prepared: Prepared, eventId: number, target: string, orderKey: string | null, now: number) => {
+    const addDeliveryIn = (prepared: Prepared, eventId: number, target: string, orderKey: string | null, now: number, url: string | null = null) => {
       const deliveryId = ids.nextSync()
       const held = orderKey !== null && prepared(BEHIND_DEAD).get(target, orderKey) !== undefined
-      prepared(INSERT_DELIVERY).run(deliveryId, eventId, target, held ? HELD : now, orderKey, `msg_${deliveryId}`, now, now)
+      prepared(INSERT_DELIVERY).run(deliveryId, eventId, target, held ? HELD : now, orderKey, `msg_${deliveryId}`, now, now, url)
       return deliveryId
     }
 

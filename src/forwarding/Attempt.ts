@@ -19,7 +19,7 @@ export type Sent = Outcome & { readonly excerpt: string }
 const unsendable = (what: string) => (defect: unknown) =>
   Effect.fail(new TransformFailed({ message: `${what}: ${defect instanceof Error ? defect.message : String(defect)}`, reason: "unsendable" }))
 
-export const attempt = (target: Target, event: StoredEvent, webhookId: string): Effect.Effect<Sent> =>
+export const attempt = (target: Target, event: StoredEvent, webhookId: string, ownUrl: string | null = null): Effect.Effect<Sent> =>
   Effect.gen(function* () {
     const request = yield* Effect.suspend(() => render(target, event)).pipe(Effect.catchAllDefect(unsendable("the request could not be made")))
     const now = yield* Clock.currentTimeMillis
@@ -37,7 +37,8 @@ export const attempt = (target: Target, event: StoredEvent, webhookId: string): 
         Effect.catchAll(unsendable("the request could not be signed"))
       )
     }
-    const url = request.query ? `${target.url}${target.url.includes("?") ? "&" : "?"}${request.query}` : target.url
+    const base = ownUrl ?? target.url
+    const url = request.query ? `${base}${base.includes("?") ? "&" : "?"}${request.query}` : base
     const { status, retryAfter, excerpt } = yield* post(url, headers, request.body, { timeoutMs: target.timeoutMs, excerptBytes: EXCERPT })
     return { ...outcomeOfAnswer(status, retryAfter, Date.now()), excerpt }
   }).pipe(

@@ -18,6 +18,8 @@ export interface Claimed {
   readonly attempts: number
   readonly webhook_id: string
   readonly order_key: string | null
+  /** the delivery's own URL (a callback's callbackUrl), instead of its target's */
+  readonly url: string | null
   /** null when the event is gone (deleted under the delivery) */
   readonly event: StoredEvent | null
 }
@@ -28,6 +30,7 @@ interface DueRow {
   readonly attempts: number
   readonly webhook_id: string
   readonly order_key: string | null
+  readonly url: string | null
   readonly e_id: number | null
   readonly e_type: string
   readonly e_occurred_at: number
@@ -43,6 +46,7 @@ const claimedOf = (r: DueRow): Claimed => ({
   attempts: r.attempts,
   webhook_id: r.webhook_id,
   order_key: r.order_key,
+  url: r.url,
   event:
     r.e_id === null
       ? null
@@ -50,7 +54,7 @@ const claimedOf = (r: DueRow): Claimed => ({
 })
 
 // with the event itself: one statement per claim rather than one more per delivery
-const SELECT_DUE = `SELECT d.id, d.event_id, d.attempts, d.webhook_id, d.order_key,
+const SELECT_DUE = `SELECT d.id, d.event_id, d.attempts, d.webhook_id, d.order_key, d.url,
     e.id AS e_id, e.type AS e_type, e.occurred_at AS e_occurred_at, e.enterprise AS e_enterprise, e.source AS e_source, e.data AS e_data, e.raw AS e_raw
   FROM deliveries d LEFT JOIN events e ON e.id = d.event_id
   WHERE d.target = ? AND d.status = 'pending' AND d.next_attempt_at <= ?

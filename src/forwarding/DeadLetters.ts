@@ -25,6 +25,7 @@ export interface DeadLetterFilter {
 interface Row {
   readonly id: number
   readonly target: string
+  readonly url: string | null
   readonly status: string
   readonly attempts: number
   readonly webhook_id: string
@@ -85,13 +86,14 @@ export class DeadLetters extends Effect.Service<DeadLetters>()("DeadLetters", {
     const list = (status: string | undefined, f: DeadLetterFilter, limit = 1000, before?: number): Effect.Effect<ReadonlyArray<typeof DeliveryItem.Type>, SqlError> =>
       Effect.gen(function* () {
         const page = before === undefined ? where(status, f) : sql.and([where(status, f), sql`d.id < ${before}`])
-        const rows = yield* sql<Row>`SELECT d.id, d.target, d.status, d.attempts, d.webhook_id, d.last_error, d.dead_reason, d.next_attempt_at, d.updated_at,
+        const rows = yield* sql<Row>`SELECT d.id, d.target, d.url, d.status, d.attempts, d.webhook_id, d.last_error, d.dead_reason, d.next_attempt_at, d.updated_at,
             e.id AS event_id, e.type, e.occurred_at, e.enterprise, e.source, e.data
           FROM deliveries d JOIN events e ON e.id = d.event_id WHERE ${page} ORDER BY d.id DESC LIMIT ${limit}`
         const attempts = yield* attemptsOf(rows.map((r) => r.id))
         return rows.map((r) => ({
           id: r.id,
           target: r.target,
+          ...(r.url !== null ? { url: r.url } : {}),
           status: r.status,
           reason: r.dead_reason,
           webhookId: r.webhook_id,
@@ -129,7 +131,7 @@ export class DeadLetters extends Effect.Service<DeadLetters>()("DeadLetters", {
     // (what it held back would wait for the worker's sweep)
     const redrive = (f: DeadLetterFilter, onProgress?: (done: number, total: number) => void) =>
       Effect.uninterruptible(Effect.gen(function* () {
-        const known = new Set(targets.snapshot().map((t) => t.name))
+        const known = new Set(targets.sending().map((t) => t.name))
         const matched = yield* matchingDead(f)
         const kept = matched.filter((d) => known.has(d.target))
         const chosen = kept.map((d) => d.id)

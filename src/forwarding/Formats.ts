@@ -81,7 +81,8 @@ const platformFormat = (e: StoredEvent): Request => {
     fields.set("memo", data.memo ? JSON.stringify(data.memo) : String(data.memoRaw ?? ""))
     return { body: fields.toString(), contentType: "application/x-www-form-urlencoded" }
   }
-  if (e.type.startsWith("workorder.")) return form(data)
+  // §2.3.1: the platform calls a callbackUrl with the cbk* fields
+  if (e.type.startsWith("workorder.") || e.type === "callback.status") return form(data)
   return { body: JSON.stringify(envelopeOf(e)), contentType: "application/json" }
 }
 

@@ -98,3 +98,26 @@ export const matches = (target: Target, type: string) =>
     if (!r) compiled.set(g, (r = globToRegExp(g)))
     return r.test(type)
   })
+
+/**
+ * The built-in target of deliveries to a URL the event's originator named (a callback's own
+ * `callbackUrl`), not a configured target: each such delivery carries its URL, this target its
+ * policy (timeout, retry schedule, concurrency) — the queue, retries, dead letters and redrive
+ * are the same as every target's. `$` cannot start a configured target's name, so none can take it.
+ * It matches no event type: only deliveries added for it by name go to it.
+ */
+export const ADHOC_TARGET = "$adhoc"
+
+export const adhocTarget = (policy: { readonly timeoutMs: number; readonly scheduleMs: ReadonlyArray<number> }): Target => ({
+  name: ADHOC_TARGET,
+  // never used: every delivery of this target names its own URL
+  url: "http://127.0.0.1/",
+  events: [],
+  format: "800ing",
+  headers: {},
+  timeoutMs: policy.timeoutMs,
+  retry: { scheduleMs: [...policy.scheduleMs] },
+  concurrency: 8,
+  enabled: true,
+  autoDisable: false
+})

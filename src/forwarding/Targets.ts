@@ -8,7 +8,7 @@ import { SqlClient } from "@effect/sql"
 import { Clock, Effect, Either, Queue, Schema } from "effect"
 import { problemsOf } from "../../schemas/Param.js"
 import { AppConfig } from "../config/AppConfig.js"
-import { StoredTargetSchema, type Target, TargetSchema } from "./Target.js"
+import { adhocTarget, StoredTargetSchema, type Target, TargetSchema } from "./Target.js"
 
 const encode = Schema.encodeSync(StoredTargetSchema)
 const decodeStrict = Schema.decodeUnknownEither(TargetSchema, { errors: "first" })
@@ -76,6 +76,12 @@ export class Targets extends Effect.Service<Targets>()("Targets", {
         changed()
         return removed
       })
-    return { list, get, save, remove, wake: wakeups.offer(undefined), wakeSync: () => void wakeups.unsafeOffer(undefined), wakeups, snapshot: () => current } as const
+    // built in, not the operator's: never listed, saved or deleted by the admin API, but sent by the worker
+    const builtIn = new Map<string, Target>([adhocTarget(config.telephony.callbackDelivery)].map((t) => [t.name, t]))
+    /** the target a delivery is sent by: a configured one, or a built-in one */
+    const forDelivery = (name: string) => Effect.sync(() => byName.get(name) ?? builtIn.get(name))
+    /** every target the worker sends for */
+    const sending = () => [...current, ...builtIn.values()]
+    return { list, get, save, remove, forDelivery, sending, wake: wakeups.offer(undefined), wakeSync: () => void wakeups.unsafeOffer(undefined), wakeups, snapshot: () => current } as const
   })
 }) {}

@@ -79,7 +79,7 @@ export const workerLayer = Layer.scoped(
     const health = makeHealth()
 
     // circuits open when the bridge stopped are open again, their cool-down over: a probe goes first
-    for (const f of yield* recoverAtStart(targets.snapshot().map((t) => t.name))) stateOf(f.target).circuit = { failures: f.failures, openUntil: Date.now() }
+    for (const f of yield* recoverAtStart(targets.sending().map((t) => t.name))) stateOf(f.target).circuit = { failures: f.failures, openUntil: Date.now() }
 
     const deliver = (target: Target, d: Claimed) =>
       Effect.gen(function* () {
@@ -88,7 +88,7 @@ export const workerLayer = Layer.scoped(
         if (!event) return yield* markEventMissing(d.id)
         // the target as it is now: an edit applies to deliveries already waiting; a deleted one
         // sends nothing more (its deliveries were dead-lettered with it)
-        const current = yield* targets.get(target.name)
+        const current = yield* targets.forDelivery(target.name)
         if (!current) return yield* markTargetGone(d.id)
         if (current.rateLimit) {
           const { waitMs, nextSendAt } = rateSlot(state.nextSendAt, yield* Clock.currentTimeMillis, current.rateLimit)
@@ -96,7 +96,7 @@ export const workerLayer = Layer.scoped(
           if (waitMs > 0) yield* Effect.sleep(Duration.millis(waitMs))
         }
         const startedAt = Date.now()
-        const outcome = yield* attempt(current, event, d.webhook_id)
+        const outcome = yield* attempt(current, event, d.webhook_id, d.url)
         const latencyMs = Date.now() - startedAt
         const now = Date.now()
         const n = d.attempts + 1
@@ -132,7 +132,7 @@ export const workerLayer = Layer.scoped(
 
     const pump = Effect.gen(function* () {
       const now = yield* Clock.currentTimeMillis
-      for (const target of targets.snapshot()) {
+      for (const target of targets.sending()) {
         if (!target.enabled) continue
         const state = stateOf(target.name)
         const free = capacity(state.circuit, now, target.concurrency, state.inFlight)
@@ -151,7 +151,7 @@ export const workerLayer = Layer.scoped(
 
     // deliveries held behind a dead letter that is gone (a redrive or purge stopped short: a
     // crash, Ctrl-C of the CLI) are released at start and then every minute
-    const sweepHeld = Effect.suspend(() => deadLetters.releaseHeld(targets.snapshot().map((t) => t.name))).pipe(
+    const sweepHeld = Effect.suspend(() => deadLetters.releaseHeld(targets.sending().map((t) => t.name))).pipe(
       Effect.catchAllCause((cause) => Effect.logError("could not release held deliveries", cause))
     )
     yield* sweepHeld

@@ -7,7 +7,6 @@ import * as crypto from "node:crypto"
 import { Effect, Option, Schema } from "effect"
 import { datetime, type EmbeddedJson } from "../../schemas/Param.js"
 import { CALL_EVENT_TYPES, CallbackPush, CallPush, WORKORDER_EVENT_TYPES, WorkOrderPush } from "../../schemas/push.js"
-import type { AppServices } from "../AppServices.js"
 import type { Prepared } from "../db/Sqlite.js"
 import { AppConfig } from "../config/AppConfig.js"
 import { linkCallIn } from "../customers/Phones.js"
@@ -32,12 +31,12 @@ export interface Receiver<A, I> {
   readonly methods: ReadonlyArray<"GET" | "POST">
   readonly receive: (push: A) => Received
   /** a state change committed with the event: resolved before the commit, run inside it (synchronously) */
-  readonly apply?: (received: Received) => Effect.Effect<((prepared: Prepared) => void) | undefined, never, AppServices>
+  readonly apply?: (received: Received) => Effect.Effect<((prepared: Prepared) => void) | undefined, never, CdrStore>
   /**
    * What the event's data gains from the state it is committed with (the customer a call is
    * with): run inside the commit before the event is written; re-runnable.
    */
-  readonly link?: (received: Received) => Effect.Effect<((prepared: Prepared) => Readonly<Record<string, unknown>> | undefined) | undefined, never, AppServices>
+  readonly link?: (received: Received) => Effect.Effect<((prepared: Prepared) => Readonly<Record<string, unknown>> | undefined) | undefined, never, AppConfig>
 }
 
 /** A call's id as the platform writes it (digits, as a number or a string); anything else names no call. */

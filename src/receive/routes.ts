@@ -4,12 +4,11 @@
  * sender's retry (same natural key) is acknowledged again and stored once.
  */
 import type { IncomingMessage } from "node:http"
-import { Clock, Effect, Either } from "effect"
-import { InvalidParam, StorageFailed } from "../api/Errors.js"
-import { GroupCommit } from "../db/GroupCommit.js"
-import { Outbox } from "../events/Outbox.js"
+import { Effect, Either } from "effect"
+import { InvalidParam } from "../api/Errors.js"
 import { coded, type Endpoint, endpoint, NO_PARAMS } from "../http/Endpoint.js"
 import { type Collected, queryPairs, requestTarget } from "../http/Params.js"
+import { ingest } from "./Ingest.js"
 import { type Receiver, receivers, requestKey } from "./receivers.js"
 
 /** the parameter that carries a receiver's shared token (or the X-Bridge-Token header) */
@@ -161,31 +160,11 @@ const endpointFor = <A, I>(receiver: Receiver<A, I>) =>
       Effect.gen(function* () {
         const raw = rawOf(req, collected, config.receive[receiver.name].token)
         if (Either.isLeft(raw)) return yield* raw.left
-        const received = receiver.receive(params)
-        const outbox = yield* Outbox
-        const commit = yield* GroupCommit
-        const apply = receiver.apply ? yield* receiver.apply(received) : undefined
-        const link = receiver.link ? yield* receiver.link(received) : undefined
-        const event = {
-          type: received.type,
-          enterprise: received.enterprise,
-          source: `push:${receiver.name}`,
-          data: received.data,
+        yield* ingest(receiver, params, {
           raw: raw.right,
-          dedupKey: received.key ?? `${receiver.name}:${requestKey(collected.pairs.filter(([k]) => !isTokenName(k)), yield* Clock.currentTimeMillis)}`
-        }
-        yield* commit
-          .submit((_, prepared) => {
-            const linked = link?.(prepared)
-            const eventId = outbox.emitIn(prepared, linked === undefined ? event : { ...event, data: { ...event.data, ...linked } })
-            // a retry of a push already stored changes nothing
-            if (eventId !== null && apply) apply(prepared)
-          })
-          .pipe(
-            Effect.catchAll((e) =>
-              Effect.zipRight(Effect.logError("push could not be stored", e), Effect.fail(new StorageFailed({ message: "the push could not be stored; send it again" })))
-            )
-          )
+          source: `push:${receiver.name}`,
+          fallbackKey: () => requestKey(collected.pairs.filter(([k]) => !isTokenName(k)), Date.now())
+        })
         return {}
       })
   })

@@ -1,0 +1,27 @@
+/** Whether the enterprise's blacklist (§2.2.6–2.2.8) holds a number: as written, or in its plain form (no formatting, prefix or leading zeros). */
+import { SqlClient } from "@effect/sql"
+import { Effect } from "effect"
+import { NoPermission } from "../api/Errors.js"
+import type { Caller } from "../auth/Auth.js"
+import { lastPhoneOf } from "../records/CdrStore.js"
+
+/** The first of `phones` the enterprise has blacklisted, if any. */
+export const firstListed = (compNumber: string, phones: ReadonlyArray<string>) =>
+  Effect.gen(function* () {
+    const sql = yield* SqlClient.SqlClient
+    for (const phone of phones) {
+      const forms = [...new Set([phone, lastPhoneOf(phone), `0${lastPhoneOf(phone)}`])]
+      const rows = yield* sql<{ phone: string }>`SELECT phone FROM blacklist WHERE comp_number = ${compNumber} AND ${sql.in("phone", forms)} LIMIT 1`
+      if (rows.length > 0) return phone
+    }
+    return undefined
+  })
+
+/** -5 naming the parameter whose number is blacklisted: a call to it is not placed. */
+export const refuseBlacklisted = (caller: Caller, numbers: ReadonlyArray<readonly [param: string, phone: string]>) =>
+  Effect.gen(function* () {
+    const listed = yield* firstListed(caller.enterprise.comp_number, numbers.map(([, phone]) => phone))
+    if (listed === undefined) return
+    const param = numbers.find(([, phone]) => phone === listed)?.[0]
+    return yield* new NoPermission({ message: `parameter ${param}: ${listed} is on the enterprise's blacklist` })
+  })

@@ -1,0 +1,33 @@
+/**
+ * The telephony driver in force (config `telephony.driver`): simulator (default), box or
+ * upstream. Methods that make a phone ring use this service and never know which driver runs.
+ * Calls in progress are fibers of this service: stopping the bridge interrupts them.
+ */
+import { Effect, FiberSet } from "effect"
+import { BoxQueue } from "../box/BoxQueue.js"
+import { DevicesStore } from "../box/DevicesStore.js"
+import { AppConfig } from "../config/AppConfig.js"
+import { GroupCommit } from "../db/GroupCommit.js"
+import { Outbox } from "../events/Outbox.js"
+import { RecordingsStore } from "../recordings/RecordingsStore.js"
+import { CdrStore } from "../records/CdrStore.js"
+import { Ids } from "../shared/Ids.js"
+import { makeBoxDriver } from "./BoxDriver.js"
+import type { TelephonyDriver } from "./Driver.js"
+import { makeSimulator } from "./Simulator.js"
+import { makeUpstreamDriver } from "./Upstream.js"
+
+export class Telephony extends Effect.Service<Telephony>()("Telephony", {
+  dependencies: [DevicesStore.Default, BoxQueue.Default, CdrStore.Default, Outbox.Default, GroupCommit.Default, RecordingsStore.Default, Ids.Default],
+  scoped: Effect.gen(function* () {
+    const config = yield* AppConfig
+    const calls = yield* FiberSet.make()
+    const box = yield* makeBoxDriver
+    const { driver: name, upstream } = config.telephony
+    const driver: TelephonyDriver =
+      name === "box" ? box : name === "upstream" && upstream !== undefined ? makeUpstreamDriver(upstream) : yield* makeSimulator(config, box)
+    /** runs a placed call's life in the background, for as long as the bridge runs */
+    const start = (life: Effect.Effect<void>) => Effect.asVoid(FiberSet.run(calls, life))
+    return { ...driver, start }
+  })
+}) {}

@@ -22,6 +22,7 @@ import { CdrStore } from "./records/CdrStore.js"
 import { CustomersStore } from "./customers/CustomersStore.js"
 import { Draining } from "./shared/Draining.js"
 import { Ids } from "./shared/Ids.js"
+import { WorkOrdersStore } from "./workorders/WorkOrdersStore.js"
 
 /**
  * The features' services. Each declares what it depends on (`dependencies`), so this list names
@@ -44,7 +45,8 @@ export const featureServices = Layer.mergeAll(
   Transcoder.Default,
   RecordingsStore.Default,
   DevicesStore.Default,
-  BoxQueue.Default
+  BoxQueue.Default,
+  WorkOrdersStore.Default
 )
 
 /** Every service a handler may use: derived from the layers that provide them. */

@@ -12,6 +12,7 @@ import { TargetSchema } from "../forwarding/Target.js"
 import { normalizeMac } from "../shared/Mac.js"
 import { isAddressOrRange } from "../shared/Network.js"
 import { isValidZone } from "../shared/Time.js"
+import { WorkOrdersConfig } from "../workorders/Definition.js"
 
 const Port = Schema.Int.pipe(Schema.between(0, 65535, { message: () => "expected a port number from 0 to 65535" }))
 const PositiveInt = Schema.Int.pipe(Schema.positive({ message: () => "expected a positive integer" }))
@@ -149,7 +150,9 @@ export const ConfigSchema = Schema.Struct({
     offlineAfterMs: PositiveInt
   }),
   /** customer field labels and code lists (getTableFields, getCodes): built-in defaults, replaced here per enterprise or for all */
-  crm: CrmConfig
+  crm: CrmConfig,
+  /** work-order types (§2.12), the example seeded on first start, attachment size */
+  workorders: WorkOrdersConfig
 })
 export type AppConfigShape = typeof ConfigSchema.Type
 
@@ -194,6 +197,7 @@ export const defaults: typeof ConfigSchema.Encoded = {
   devices: [],
   box: { diskAlertPercent: 90, dialTtlMs: 60_000, messageWaitMs: 20_000, offlineAfterMs: 90_000 },
   crm: { fields: {}, codes: {}, enterprises: {} },
+  workorders: { seedExample: true, attachmentMaxBytes: 10 * 1024 * 1024, types: [] },
   forwarding: { circuitThreshold: 5, circuitCooldownMs: 30_000, retentionDays: 30, pollIntervalMs: 1000 }
 }
 

@@ -17,6 +17,7 @@ import { ExtensionsRepo } from "../src/extensions/ExtensionsRepo.js"
 import { TypeDefinition } from "../src/workorders/Definition.js"
 import { WorkOrdersStore } from "../src/workorders/WorkOrdersStore.js"
 import { SqlClient } from "@effect/sql"
+import { adminApi } from "./support/AdminApi.js"
 import { rawRequest } from "./support/Raw.js"
 import { startReceiver } from "./support/Receiver.js"
 import { asAdmin, callApi, creds, type Params, startTestServer, type TestServer } from "./support/TestServer.js"
@@ -454,5 +455,60 @@ describe("the §2.12.9 push to a type's URL", () => {
     expect(dbAll<{ target: string; status: string }>("SELECT DISTINCT target, status FROM deliveries WHERE target LIKE 'workorder-type-%'")).toEqual([
       { target: `workorder-type-${pushTypeId}`, status: "delivered" }
     ])
+  })
+})
+
+describe("admin API: work-order types", () => {
+  it("creates a type with its steps, people, pushes, labels and codes; reads, replaces and deletes it", async () => {
+    const body = {
+      name: "安装工单",
+      pushUrl: "http://127.0.0.1:9/hook",
+      steps: [
+        { name: "登记", people: ["100008800"], push: { save: true } },
+        { name: "安装", people: ["100008401", "100008402"], push: { submit: true } },
+        { name: "完成", end: true }
+      ],
+      fields: { woOther1: "地址", woMoney: "费用" },
+      codes: { woOther2: [{ code: "P", name: "产品" }, { code: "P1", name: "空调", parent: "P" }] }
+    }
+    const created = await adminApi(server, "POST", "/enterprises/100008/workorder-types", body)
+    expect(created.status).toBe(200)
+    const type = created.body.type as Row & { steps: Array<Row> }
+    expect(type).toMatchObject({ name: "安装工单", pushUrl: body.pushUrl, fields: body.fields, pushTarget: `workorder-type-${String(type.wotId)}` })
+    expect(type.steps.map((s) => [s.wosIndex, s.name, s.end, s.people])).toEqual([
+      [1, "登记", false, ["100008800"]],
+      [2, "安装", false, ["100008401", "100008402"]],
+      [3, "完成", true, []]
+    ])
+    const wotId = String(type.wotId)
+    // the contract's endpoints see it at once
+    expect(rowsOf(await wo("GetDeptPersonTree", { sessionId: session, wotId, wosIndex: "2" })).map((r) => r.exteExtension)).toEqual(["100008401", "100008402"])
+    const codes = (await wo("loadWorkCode", { sessionId: session, fieldname: `woOther2_${wotId}` })).parentdata as Array<Row>
+    expect(codes.map((c) => [c.codeCode, c.codeParentId === null ? null : codes.find((p) => p.codeId === c.codeParentId)!.codeCode])).toEqual([
+      ["P", null],
+      ["P1", "P"]
+    ])
+    // the type's push target is a target like any other
+    expect((await adminApi(server, "GET", `/targets/workorder-type-${wotId}`)).body).toMatchObject({ url: body.pushUrl, format: "800ing", events: [] })
+
+    // replaced by name: steps keep their ids, the push URL gone takes its target with it
+    const replaced = await adminApi(server, "POST", "/enterprises/100008/workorder-types", { ...body, pushUrl: undefined, steps: body.steps.map((s) => ({ ...s, people: [] })) })
+    const again = replaced.body.type as Row & { steps: Array<Row> }
+    expect(again.wotId).toBe(wotId)
+    expect(again.steps.map((s) => s.wosId)).toEqual(type.steps.map((s) => s.wosId))
+    expect((await adminApi(server, "GET", `/targets/workorder-type-${wotId}`)).status).toBe(404)
+    expect((await adminApi(server, "GET", `/enterprises/100008/workorder-types/${wotId}`)).body.type).toMatchObject({ wotId, pushUrl: null })
+    expect(((await adminApi(server, "GET", "/enterprises/100008/workorder-types")).body.items as Array<Row>).map((t) => t.name)).toContain("安装工单")
+
+    // refusals: unknown people, one end step, unknown enterprise, a type in use
+    const refused = await adminApi(server, "POST", "/enterprises/100008/workorder-types", { ...body, steps: [{ name: "a", people: ["200001800"] }, { name: "b", end: true }] })
+    expect([refused.status, refused.body.code]).toEqual([400, -14])
+    expect((await adminApi(server, "POST", "/enterprises/100008/workorder-types", { ...body, steps: [{ name: "a" }, { name: "b" }] })).body.code).toBe(-14)
+    expect((await adminApi(server, "GET", "/enterprises/999999/workorder-types")).status).toBe(404)
+    expect((await adminApi(server, "DELETE", `/enterprises/100008/workorder-types/${wotId}`)).body.code).toBe(0)
+    expect((await adminApi(server, "GET", `/enterprises/100008/workorder-types/${wotId}`)).status).toBe(404)
+    expect((await adminApi(server, "DELETE", `/enterprises/100008/workorder-types/${wotId}`)).status).toBe(404)
+    const inUse = await adminApi(server, "DELETE", `/enterprises/100008/workorder-types/${pushTypeId}`)
+    expect([inUse.status, inUse.body.code]).toEqual([409, -10])
   })
 })

@@ -58,6 +58,30 @@ export const TypeDefinition = Schema.Struct({
 })
 export type TypeDefinition = typeof TypeDefinition.Type
 
+/** A definition as the admin API takes it: the enterprise is the path's. */
+export const TypeBody = TypeDefinition.omit("enterprise")
+
+/** A stored type, read back whole (the admin API's answer). */
+export const TypeItem = Schema.Struct({
+  wotId: Schema.String,
+  name: Schema.String,
+  pushUrl: Schema.NullOr(Schema.String),
+  pushTarget: Schema.NullOr(Schema.String).annotations({ description: "the target its pushes are delivered through (deliveries, dead letters, redrive)" }),
+  steps: Schema.Array(
+    Schema.Struct({
+      wosId: Schema.Number,
+      wosIndex: Schema.Number,
+      name: Schema.String,
+      end: Schema.Boolean,
+      people: Schema.Array(Schema.String),
+      push: Schema.Struct({ save: Schema.Boolean, submit: Schema.Boolean, return: Schema.Boolean })
+    })
+  ),
+  fields: Schema.Record({ key: Schema.String, value: Schema.String }),
+  codes: Schema.Record({ key: Schema.String, value: Schema.Array(Schema.Struct({ codeId: Schema.Number, code: Schema.String, name: Schema.String, parent: Schema.NullOr(Schema.String) })) })
+})
+export type TypeItem = typeof TypeItem.Type
+
 export const WorkOrdersConfig = Schema.Struct({
   /** the example type 售后工单 in the bootstrap enterprise, when it has no work-order type yet */
   seedExample: Schema.Boolean,

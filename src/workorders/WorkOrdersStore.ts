@@ -11,7 +11,7 @@ import { Targets } from "../forwarding/Targets.js"
 import { AppConfig } from "../config/AppConfig.js"
 import { Ids } from "../shared/Ids.js"
 import { formatLocal } from "../shared/Time.js"
-import type { TypeDefinition } from "./Definition.js"
+import type { TypeDefinition, TypeItem } from "./Definition.js"
 
 export interface TypeRecord {
   readonly wot_id: number
@@ -204,6 +204,37 @@ export class WorkOrdersStore extends Effect.Service<WorkOrdersStore>()("WorkOrde
         return "removed" as const
       })
 
+    /** A stored type, whole, as the admin API answers it. */
+    const definition = (compNumber: string, wotId: number) =>
+      Effect.gen(function* () {
+        const t = yield* type(compNumber, wotId)
+        if (t === undefined) return undefined
+        const stepRows = yield* steps(wotId)
+        const named = yield* sql<{ idx: number; extension: string }>`SELECT p.idx, e.extension FROM wo_step_people p JOIN extensions e ON e.exte_id = p.exte_id
+          WHERE p.wot_id = ${wotId} ORDER BY e.suffix`
+        const labels = yield* fields(wotId)
+        const codeRows = yield* sql<CodeRecord & { field: string }>`SELECT code_id, code_code, code_name, parent_id, field FROM wo_codes WHERE wot_id = ${wotId} ORDER BY field, position`
+        const codeOf = new Map(codeRows.map((c) => [c.code_id, c.code_code]))
+        const codes: Record<string, Array<TypeItem["codes"][string][number]>> = {}
+        for (const c of codeRows) (codes[c.field] ??= []).push({ codeId: c.code_id, code: c.code_code, name: c.code_name, parent: c.parent_id === null ? null : (codeOf.get(c.parent_id) ?? null) })
+        return {
+          wotId: String(t.wot_id),
+          name: t.name,
+          pushUrl: t.push_url,
+          pushTarget: t.push_url === null ? null : pushTargetName(t.wot_id),
+          steps: stepRows.map((s) => ({
+            wosId: s.wos_id,
+            wosIndex: s.idx,
+            name: s.name,
+            end: s.is_end === 1,
+            people: named.filter((p) => p.idx === s.idx).map((p) => p.extension),
+            push: { save: s.push_save === 1, submit: s.push_submit === 1, return: s.push_return === 1 }
+          })),
+          fields: Object.fromEntries(labels.map((l) => [l.field, l.label])),
+          codes
+        } satisfies TypeItem
+      })
+
     const find = (compNumber: string, woId: number) =>
       Effect.map(sql<WorkOrderRecord>`SELECT * FROM work_orders WHERE comp_number = ${compNumber} AND wo_id = ${woId}`, (rows) => rows[0])
 
@@ -276,6 +307,7 @@ export class WorkOrdersStore extends Effect.Service<WorkOrdersStore>()("WorkOrde
       codes,
       fields,
       saveType,
+      definition,
       unknownPeople,
       removeType,
       find,

@@ -501,6 +501,8 @@ export const migrations: Record<string, Effect.Effect<void, unknown, SqlClient.S
       end_ms INTEGER
     )`,
     `CREATE INDEX work_orders_list ON work_orders(comp_number, wot_id, created_ms, wo_id)`,
+    // GetWorkList by step (stepindex): counted and paged within the step's own range
+    `CREATE INDEX work_orders_step ON work_orders(comp_number, wot_id, step, created_ms, wo_id)`,
     `CREATE INDEX work_orders_phone ON work_orders(comp_number, phone_norm, wo_id)`,
     `CREATE INDEX work_orders_customer ON work_orders(comp_number, cust_id, wo_id) WHERE cust_id IS NOT NULL`,
     `CREATE TABLE wo_attachments (

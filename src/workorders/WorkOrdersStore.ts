@@ -265,9 +265,12 @@ export class WorkOrdersStore extends Effect.Service<WorkOrdersStore>()("WorkOrde
         if (f.step !== undefined) where.push(sql`w.step = ${f.step}`)
         if (f.phoneNorm !== undefined) where.push(sql`w.phone_norm = ${f.phoneNorm}`)
         if (f.text !== undefined) {
-          // instr, not LIKE: the text is a value, `%` and `_` in it are themselves; in the fields, their values only (not their names)
+          // instr, not LIKE: the text is a value, `%` and `_` in it are themselves. In the fields, their values only
+          // (not their names): JSON escapes character by character, so a value holding the text holds it escaped in the
+          // JSON — a cheap test that rules out most rows before json_each reads the values
+          const escaped = JSON.stringify(f.text).slice(1, -1)
           where.push(sql`(instr(w.code, ${f.text}) > 0 OR instr(w.question, ${f.text}) > 0 OR instr(w.phone, ${f.text}) > 0
-            OR EXISTS (SELECT 1 FROM json_each(w.fields) j WHERE instr(j.value, ${f.text}) > 0))`)
+            OR (instr(w.fields, ${escaped}) > 0 AND EXISTS (SELECT 1 FROM json_each(w.fields) j WHERE instr(j.value, ${f.text}) > 0)))`)
         }
         if (f.agent !== undefined) where.push(visibleTo(f.agent))
         const condition = sql.and(where)

@@ -224,8 +224,8 @@ describe("UpdateWorkOrder (§2.12.5) and GetWorkList (§2.12.4)", () => {
     })
     expect(created.code).toBe(0)
     const woId = String(created.woId)
-    // submitted to step 2, assigned to the agent
-    expect((await wo("UpdateWorkOrder", { sessionId: session, woId, next_exteId: String(agentId) })).code).toBe(0)
+    // submitted to step 2, assigned to the agent (the client echoes the step it is at)
+    expect((await wo("UpdateWorkOrder", { sessionId: session, woId, woStepId: "1", next_exteId: String(agentId) })).code).toBe(0)
     // the agent answers and saves at step 2
     expect((await wo("UpdateWorkOrder", { sessionId: agentSession, woId, woStep2Answer: "已上门更换电源", woStep2Status: "满意" })).code).toBe(0)
     // the agent closes it: step 3 ends it
@@ -412,6 +412,10 @@ describe("attachments (§2.12.7, §2.12.8)", () => {
     const big = await upload(woId, { name: "big.jpg", data: Buffer.alloc(MAX_ATTACHMENT + 1) })
     expect([big.status, big.body.code]).toEqual([413, -13])
     expect((await upload(woId, undefined)).body.code).toBe(-14)
+    expect((await wo("GetWorkInfoFile", { sessionId: session })).code).toBe(-14)
+    expect((await wo("GetWorkInfoFile", { sessionId: session, woId: "../1" })).code).toBe(-14)
+    expect((await wo("GetWorkInfoFile", { sessionId: session, woId: "987654321" })).code).toBe(-11)
+    expect((await wo("GetWorkInfoFile", { sessionId: "wrong", woId })).code).toBe(-2)
     expect((await upload("123456", { name: "a.jpg", data: Buffer.from("x") })).body.code).toBe(-11)
     expect((await upload(woId, { name: "a.jpg", data: Buffer.from("x") }, strangerSession)).body.code).toBe(-11)
     const { body, type } = multipart({ woId }, { name: "a.jpg", data: Buffer.from("x") })

@@ -236,11 +236,14 @@ export const updateWorkOrder = (p: UpdateParams, caller: Caller) =>
         const type = existing !== undefined ? (yield* store.type(comp, existing.wot_id))! : yield* typeOf(caller, p.wo_wotId !== undefined ? "wo_wotId" : "wotId", typeText!)
         const steps = yield* store.steps(type.wot_id)
         const current = existing?.step ?? 1
-        const target = p.woStepId ?? (p.next_exteId !== undefined ? current + 1 : current)
+        // woStepId below the current step returns the work order there; a next handler (or woStepId one past
+        // the current) submits it to the next step; woStepId at the current step, as clients echo it, saves it
+        const asked = p.woStepId
+        if (asked !== undefined && asked > current + 1) return yield* new InvalidParam({ param: "woStepId", problem: `a work order moves one step at a time: it is at step ${current}, got ${asked}` })
+        const target = asked !== undefined && asked < current ? asked : p.next_exteId !== undefined || asked === current + 1 ? current + 1 : current
         const to = steps.find((s) => s.idx === target)
         const from = steps.find((s) => s.idx === current)!
-        if (to === undefined) return yield* new InvalidParam({ param: "woStepId", problem: `expected a step of the type (1 to ${steps.length}), got ${target}` })
-        if (target > current + 1) return yield* new InvalidParam({ param: "woStepId", problem: `a work order moves one step at a time: it is at step ${current}` })
+        if (to === undefined) return yield* new InvalidParam({ param: asked === undefined ? "next_exteId" : "woStepId", problem: `expected a step of the type (1 to ${steps.length}), got ${target}` })
         if (existing?.end_ms != null && target >= current)
           return yield* new InvalidParam({ param: "woId", problem: "the work order has ended: return it to an earlier step (woStepId) to change it" })
         const action: 1 | 2 | 3 | 4 = target === current ? 1 : target < current ? 3 : to.is_end === 1 ? 4 : 2

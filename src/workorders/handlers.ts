@@ -45,7 +45,7 @@ const typeOf = (caller: Caller, param: string, text: string) =>
   })
 
 /** A work order the caller may see; another's answers as an unknown one. */
-const workOrderOf = (caller: Caller, text: string) =>
+export const workOrderOf = (caller: Caller, text: string) =>
   Effect.gen(function* () {
     const store = yield* WorkOrdersStore
     const woId = yield* idOf("woId", text)
@@ -318,4 +318,4 @@ export const getWorkInfoFile = ({ woId }: ParamsOf<typeof spec.GetWorkInfoFile>,
 
 export const ATTACHMENT_PREFIX = "/voip/workorderattachment/"
 export const attachmentUrl = (relPath: string) => `${ATTACHMENT_PREFIX}${relPath}`
-export { workOrderOf }
+

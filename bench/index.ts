@@ -15,6 +15,8 @@ export const benches: ReadonlyArray<Bench> = [
   { name: "box", run: () => import("./box.bench.js").then((m) => m.run()) },
   // not in the default run: filling 1M customers takes a while (BENCH_CUSTOMERS_SIZES to choose)
   { name: "customers", run: () => import("./customers.bench.js").then((m) => m.run()), only: true },
+  // not in the default run: fills 100k work orders (BENCH_WORKORDERS_SIZE to choose)
+  { name: "workorders", run: () => import("./workorders.bench.js").then((m) => m.run()), only: true },
   // not in the default run: the short guard of the two above
   { name: "quick", run: () => import("./quick.bench.js").then((m) => m.run()), only: true }
 ]

@@ -126,7 +126,9 @@ export const UpdateWorkOrder = method({
     woCreate_exteId: opt(d("创建人 ID")(P.id)),
     woCreate_exteName: opt(d("创建人")(P.textMax(64))),
     next_exteId: opt(d("下一步处理人")(P.id)),
-    ispost: opt(d("是否要提醒")(P.intOneOf(0, 1))),
+    ispost: opt(d("是否要提醒（1：本次操作推送到工单类型的推送地址，即使该步骤未设置推送）")(P.intOneOf(0, 1))),
+    woMoney: opt(d("自定义金额")(P.decimal)),
+    woMoney2: opt(d("自定义金额 2")(P.decimal)),
     ...woOtherFields,
     ...stepFields
   },
@@ -148,7 +150,10 @@ export const upload = method({
   section: "2.12.7",
   title: "工单文件上传（file 为 multipart 文件）",
   params: { woId: d("工单 ID")(P.idText) },
-  result: {}
+  result: {
+    waName: opt(d("原文件名（bridge 增加的字段）")(Str)),
+    waPath: opt(d("下载路径，凭同样的认证下载（bridge 增加的字段）")(Str))
+  }
 })
 
 export const GetWorkInfoFile = method({

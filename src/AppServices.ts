@@ -26,6 +26,7 @@ import { Callbacks } from "./callbacks/Callbacks.js"
 import { Telephony } from "./telephony/Telephony.js"
 import { Draining } from "./shared/Draining.js"
 import { Ids } from "./shared/Ids.js"
+import { WorkOrdersStore } from "./workorders/WorkOrdersStore.js"
 
 /**
  * The features' services. Each declares what it depends on (`dependencies`), so this list names
@@ -52,7 +53,8 @@ export const featureServices = Layer.mergeAll(
   FlowsStore.Default,
   Telephony.Default,
   Callbacks.Default,
-  Audits.Default
+  Audits.Default,
+  WorkOrdersStore.Default
 )
 
 /** Every service a handler may use: derived from the layers that provide them. */

@@ -13,6 +13,7 @@ import { DevicesStore } from "./box/DevicesStore.js"
 import { AppConfig } from "./config/AppConfig.js"
 import { EXTE_STATUS, ExtensionsRepo } from "./extensions/ExtensionsRepo.js"
 import { FlowsStore } from "./flows/FlowsStore.js"
+import { setUpWorkOrders } from "./workorders/Setup.js"
 
 export const adminTokenFile = (dataDir: string) => path.join(dataDir, "admin-token")
 
@@ -56,6 +57,7 @@ export const Bootstrap = Layer.effectDiscard(
   Effect.gen(function* () {
     const config = yield* AppConfig
     if (config.bootstrap.enabled) yield* seedEnterprise
+    yield* setUpWorkOrders
     yield* ensureAdminToken
     // the boxes of the config are registered as it says at every start; one that cannot be is
     // logged and left out, and the bridge serves the others

@@ -39,7 +39,7 @@ const targetsStored = () => {
 }
 
 const VERBS = ["get", "post", "put", "patch", "delete"] as const
-const concrete = (p: string) => p.replace("{name}", "t").replace("{id}", "1").replace("{mac}", "00-1A-2B-3C-4D-5E").replace("{comp}", "100008").replace("{codeType}", "custStatus").replace("{codeId}", "1")
+const concrete = (p: string) => p.replace("{name}", "t").replace("{id}", "1").replace("{mac}", "00-1A-2B-3C-4D-5E").replace("{comp}", "100008").replace("{codeType}", "custStatus").replace("{codeId}", "1").replace("{wotId}", "1")
 
 describe("the admin part of /openapi.json, derived from the declaration", () => {
   const doc = adminOpenApi() as { paths: Record<string, Record<string, { security?: unknown }>>; components: Record<string, unknown> }
@@ -66,6 +66,8 @@ describe("the admin part of /openapi.json, derived from the declaration", () => 
       "/admin/api/enterprises/{comp}/flows",
       "/admin/api/enterprises/{comp}/flows/{id}",
       "/admin/api/enterprises/{comp}/sounds/{name}",
+      "/admin/api/enterprises/{comp}/workorder-types",
+      "/admin/api/enterprises/{comp}/workorder-types/{wotId}",
       "/admin/api/events",
       "/admin/api/events/{id}/resend",
       "/admin/api/targets",

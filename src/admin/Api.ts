@@ -10,6 +10,7 @@ import { DeviceConfig } from "../config/AppConfig.js"
 import { CodeItem, CodeList, FieldName, Label } from "../crm/ConfigSchema.js"
 import { FlowBody, FlowItem, FlowPatch, SoundBody } from "../flows/FlowSchema.js"
 import { StoredTargetSchema, TargetSchema } from "../forwarding/Target.js"
+import { TypeBody, TypeItem } from "../workorders/Definition.js"
 
 /**
  * An error answer whose body is exactly the contract's `{code, message}`: the tagged error is
@@ -281,6 +282,31 @@ export class CrmGroup extends HttpApiGroup.make("crm")
       .annotate(OpenApi.Summary, "Drop the admin API's edits of a list: back to the configuration's")
   ) {}
 
+export const WorkOrderTypeAnswer = Schema.Struct({ ...Ok, type: TypeItem })
+export const WorkOrderTypesAnswer = Schema.Struct({ ...Ok, items: Schema.Array(TypeItem) })
+export const WorkOrderTypeBody = TypeBody
+const wotId = HttpApiSchema.param("wotId", Schema.String.annotations({ description: "a work-order type's id (wotId)" }))
+
+/** Work-order types of an enterprise, each a whole definition: steps, their people and pushes, field labels, code trees (§2.12). */
+export class WorkOrdersGroup extends HttpApiGroup.make("workorders")
+  .middleware(AdminAuth)
+  .add(HttpApiEndpoint.get("types")`/enterprises/${comp}/workorder-types`.addSuccess(WorkOrderTypesAnswer).addError(NotFoundAnswer).annotate(OpenApi.Summary, "Work-order types with their steps, people, fields and codes"))
+  .add(
+    HttpApiEndpoint.post("saveType")`/enterprises/${comp}/workorder-types`
+      .setPayload(WorkOrderTypeBody)
+      .addSuccess(WorkOrderTypeAnswer)
+      .addError(NotFoundAnswer)
+      .annotate(OpenApi.Summary, "Create a type, or replace the one of the same name (steps keep their ids by index; people, labels and codes are replaced)")
+  )
+  .add(HttpApiEndpoint.get("type")`/enterprises/${comp}/workorder-types/${wotId}`.addSuccess(WorkOrderTypeAnswer).addError(NotFoundAnswer).annotate(OpenApi.Summary, "A work-order type"))
+  .add(
+    HttpApiEndpoint.del("removeType")`/enterprises/${comp}/workorder-types/${wotId}`
+      .addSuccess(Schema.Struct(Ok))
+      .addError(NotFoundAnswer)
+      .addError(ConflictAnswer)
+      .annotate(OpenApi.Summary, "Delete a type no work order uses (-10 when one does)")
+  ) {}
+
 export class EventsGroup extends HttpApiGroup.make("events")
   .middleware(AdminAuth)
   .add(HttpApiEndpoint.get("list", "/events").setUrlParams(EventsQuery).addSuccess(AdminSchema.Page(AdminSchema.EventItem)).annotate(OpenApi.Summary, "Events, newest first"))
@@ -364,6 +390,7 @@ export class AdminApi extends HttpApi.make("admin")
   .add(DevicesGroup)
   .add(CrmGroup)
   .add(FlowsGroup)
+  .add(WorkOrdersGroup)
   .addError(BadRequestAnswer)
   .addError(TooLargeAnswer)
   .addError(UnsupportedCharsetAnswer)

@@ -6,7 +6,7 @@ import { HttpApiBuilder, HttpApiError, HttpBody, HttpServerError, HttpServerRequ
 import * as NodeHttpServer from "@effect/platform-node/NodeHttpServer"
 import * as NodeHttpServerRequest from "@effect/platform-node/NodeHttpServerRequest"
 import { SqlError } from "@effect/sql/SqlError"
-import { Cause, Effect, Either, Layer, Option, ParseResult, Redacted, Schema } from "effect"
+import { Cause, Clock, Effect, Either, Layer, Option, ParseResult, Redacted, Schema } from "effect"
 import * as AdminSchema from "../../schemas/admin.js"
 import { problemsOf } from "../../schemas/Param.js"
 import { ensureAdminToken } from "../Bootstrap.js"
@@ -25,7 +25,8 @@ import { normalizeMac } from "../shared/Mac.js"
 import { addCode, allCodesOf, codesOf, type Edit, fieldsOf, removeCode, replaceList, resetList, setLabels } from "../crm/Codes.js"
 import { CODE_TYPE } from "../crm/Defaults.js"
 import { SqlClient } from "@effect/sql"
-import { AdminApi, AdminAuth, BadRequest, CodeBody, CodeListBody, Conflict, DeviceBody, DeviceMessageBody, DevicePatch, FieldsBody, Full, Internal, NotFound, RecoverBody, ResendBody, TooLarge, Unauthorized, UnsupportedCharset } from "./Api.js"
+import { WorkOrdersStore } from "../workorders/WorkOrdersStore.js"
+import { AdminApi, AdminAuth, BadRequest, CodeBody, CodeListBody, Conflict, DeviceBody, DeviceMessageBody, DevicePatch, FieldsBody, Full, Internal, NotFound, RecoverBody, ResendBody, TooLarge, Unauthorized, UnsupportedCharset, WorkOrderTypeBody } from "./Api.js"
 
 const problem = (e: ParseResult.ParseError) => {
   const [issue] = problemsOf(e)
@@ -471,7 +472,58 @@ const FlowsLive = HttpApiBuilder.group(AdminApi, "flows", (handlers) =>
     )
 )
 
-const GroupsLive = Layer.mergeAll(TargetsLive, EventsLive, DeliveriesLive, DevicesLive, CrmLive, FlowsLive).pipe(Layer.provide(AuthLive), Layer.provide(EventsStore.Default))
+const decodeWorkOrderType = decoder(WorkOrderTypeBody)
+
+const typeIdOf = (text: string) => {
+  const n = Number(text)
+  return /^\d{1,16}$/.test(text) && Number.isSafeInteger(n) ? Effect.succeed(n) : Effect.fail(BadRequest.of(`wotId: expected a work-order type's id, got ${JSON.stringify(text.slice(0, 64))}`))
+}
+
+const WorkOrdersLive = HttpApiBuilder.group(AdminApi, "workorders", (handlers) =>
+  handlers
+    .handle("types", ({ path }) =>
+      Effect.gen(function* () {
+        const comp = yield* enterprise(path.comp)
+        const store = yield* WorkOrdersStore
+        const items = yield* storage(Effect.forEach(yield* storage(store.types(comp)), (t) => store.definition(comp, t.wot_id)))
+        return { code: 0, message: "OK", items: items.filter((t) => t !== undefined) } as const
+      })
+    )
+    .handleRaw("saveType", ({ path, request }) =>
+      Effect.gen(function* () {
+        const comp = yield* enterprise(path.comp)
+        const body = yield* decodeWorkOrderType(yield* jsonBody(request))
+        const def = { ...body, enterprise: comp }
+        const store = yield* WorkOrdersStore
+        const sql = yield* SqlClient.SqlClient
+        const unknown = yield* storage(store.unknownPeople(def))
+        if (unknown.length > 0) return yield* Effect.fail(BadRequest.of(`steps: people ${unknown.join(", ")} are not extensions of enterprise ${comp}`))
+        const wotId = yield* storage(Effect.flatMap(Clock.currentTimeMillis, (now) => sql.withTransaction(store.saveType(def, now))))
+        return { code: 0, message: "OK", type: (yield* storage(store.definition(comp, wotId)))! } as const
+      })
+    )
+    .handle("type", ({ path }) =>
+      Effect.gen(function* () {
+        const comp = yield* enterprise(path.comp)
+        const wotId = yield* typeIdOf(path.wotId)
+        const found = yield* storage((yield* WorkOrdersStore).definition(comp, wotId))
+        if (found === undefined) return yield* Effect.fail(NotFound.of(`work-order type ${wotId} of enterprise ${comp}`))
+        return { code: 0, message: "OK", type: found } as const
+      })
+    )
+    .handle("removeType", ({ path }) =>
+      Effect.gen(function* () {
+        const comp = yield* enterprise(path.comp)
+        const wotId = yield* typeIdOf(path.wotId)
+        const outcome = yield* storage((yield* WorkOrdersStore).removeType(comp, wotId))
+        if (outcome === "missing") return yield* Effect.fail(NotFound.of(`work-order type ${wotId} of enterprise ${comp}`))
+        if (outcome === "in use") return yield* Effect.fail(new Conflict({ code: -10, message: `work-order type ${wotId} has work orders: it stays` }))
+        return { code: 0, message: "OK" } as const
+      })
+    )
+)
+
+const GroupsLive = Layer.mergeAll(TargetsLive, EventsLive, DeliveriesLive, DevicesLive, CrmLive, FlowsLive, WorkOrdersLive).pipe(Layer.provide(AuthLive), Layer.provide(EventsStore.Default))
 
 export const AdminLive = HttpApiBuilder.api(AdminApi).pipe(
   Layer.provide(GroupsLive),

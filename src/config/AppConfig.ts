@@ -14,6 +14,7 @@ import { TargetSchema } from "../forwarding/Target.js"
 import { normalizeMac } from "../shared/Mac.js"
 import { isAddressOrRange } from "../shared/Network.js"
 import { isValidZone } from "../shared/Time.js"
+import { WorkOrdersConfig } from "../workorders/Definition.js"
 
 const Port = Schema.Int.pipe(Schema.between(0, 65535, { message: () => "expected a port number from 0 to 65535" }))
 const PositiveInt = Schema.Int.pipe(Schema.positive({ message: () => "expected a positive integer" }))
@@ -166,7 +167,9 @@ export const ConfigSchema = Schema.Struct({
     resendAfterMs: Schema.Int.pipe(Schema.nonNegative())
   }),
   /** which driver makes the phones ring (callbackPhone, phoneAudit, sendTelCall), and its settings */
-  telephony: TelephonyConfig
+  telephony: TelephonyConfig,
+  /** work-order types (§2.12), the example seeded on first start, attachment size */
+  workorders: WorkOrdersConfig
 })
 export type AppConfigShape = typeof ConfigSchema.Type
 
@@ -214,6 +217,7 @@ export const defaults: typeof ConfigSchema.Encoded = {
   callFlows: [],
   verification: { codeLength: 6, ttlMs: 5 * 60_000, maxAttempts: 5, resendAfterMs: 60_000 },
   telephony: { driver: "simulator" },
+  workorders: { seedExample: true, attachmentMaxBytes: 10 * 1024 * 1024, types: [] },
   forwarding: { circuitThreshold: 5, circuitCooldownMs: 30_000, retentionDays: 30, pollIntervalMs: 1000 }
 }
 

@@ -13,6 +13,7 @@ import type { Caller } from "../auth/Auth.js"
 import { AppConfig } from "../config/AppConfig.js"
 import { Outbox } from "../events/Outbox.js"
 import { parseLocal } from "../shared/Time.js"
+import { WorkOrdersStore } from "../workorders/WorkOrdersStore.js"
 import { type CustomerRecord, type CustomerValues, CustomersStore, type PhoneValues, SORT_COLUMNS, type SortField } from "./CustomersStore.js"
 import { normalPhone } from "./Phones.js"
 
@@ -172,8 +173,8 @@ export const handlers = [
       const store = yield* CustomersStore
       const found = yield* store.findByPhone(caller.enterprise.comp_number, phoneNum)
       if (found === undefined) return { customer: null, customerphone: [], customersales: [], worktype: [] }
-      // work orders are not kept yet: the list is empty until they are
-      return { ...(yield* store.detail(found)), worktype: [] }
+      const worktype = yield* (yield* WorkOrdersStore).ofCustomer(caller.enterprise.comp_number, found.cust_id)
+      return { ...(yield* store.detail(found)), worktype }
     })
   ),
 

@@ -548,5 +548,88 @@ export const migrations: Record<string, Effect.Effect<void, unknown, SqlClient.S
       cdr_id TEXT
     )`,
     `CREATE INDEX phone_audits_created ON phone_audits(comp_number, created_ms, ws_id)`
+  ),
+  // Work orders (§2.12): types with their steps, the people of each step (none listed: every
+  // extension of the enterprise), field labels and code trees per field, the work orders and their
+  // attachments. A work order's many contract fields (woOtherN, woStepN*, woMoney*) are one JSON
+  // object; what GetWorkList filters on has its own column, led by the enterprise and type.
+  "0024_workorders": run(
+    `CREATE TABLE wo_types (
+      wot_id INTEGER PRIMARY KEY,
+      comp_number TEXT NOT NULL REFERENCES enterprises(comp_number),
+      name TEXT NOT NULL,
+      push_url TEXT,
+      created_ms INTEGER NOT NULL,
+      UNIQUE (comp_number, name)
+    )`,
+    `CREATE TABLE wo_steps (
+      wos_id INTEGER PRIMARY KEY,
+      wot_id INTEGER NOT NULL REFERENCES wo_types(wot_id) ON DELETE CASCADE,
+      idx INTEGER NOT NULL,
+      name TEXT NOT NULL,
+      is_end INTEGER NOT NULL DEFAULT 0,
+      push_save INTEGER NOT NULL DEFAULT 0,
+      push_submit INTEGER NOT NULL DEFAULT 0,
+      push_return INTEGER NOT NULL DEFAULT 0,
+      UNIQUE (wot_id, idx)
+    )`,
+    `CREATE TABLE wo_step_people (
+      wot_id INTEGER NOT NULL REFERENCES wo_types(wot_id) ON DELETE CASCADE,
+      idx INTEGER NOT NULL,
+      exte_id INTEGER NOT NULL REFERENCES extensions(exte_id) ON DELETE CASCADE,
+      PRIMARY KEY (wot_id, idx, exte_id)
+    ) WITHOUT ROWID`,
+    `CREATE TABLE wo_fields (
+      wot_id INTEGER NOT NULL REFERENCES wo_types(wot_id) ON DELETE CASCADE,
+      field TEXT NOT NULL,
+      label TEXT NOT NULL,
+      kind TEXT NOT NULL DEFAULT 'text',
+      PRIMARY KEY (wot_id, field)
+    ) WITHOUT ROWID`,
+    `CREATE TABLE wo_codes (
+      code_id INTEGER PRIMARY KEY,
+      wot_id INTEGER NOT NULL REFERENCES wo_types(wot_id) ON DELETE CASCADE,
+      field TEXT NOT NULL,
+      code_code TEXT NOT NULL,
+      code_name TEXT NOT NULL,
+      parent_id INTEGER,
+      position INTEGER NOT NULL
+    )`,
+    `CREATE INDEX wo_codes_field ON wo_codes(wot_id, field, position)`,
+    `CREATE TABLE work_orders (
+      wo_id INTEGER PRIMARY KEY,
+      comp_number TEXT NOT NULL,
+      wot_id INTEGER NOT NULL REFERENCES wo_types(wot_id),
+      cust_id INTEGER,
+      code TEXT NOT NULL,
+      phone TEXT NOT NULL DEFAULT '',
+      phone_norm TEXT NOT NULL DEFAULT '',
+      step INTEGER NOT NULL,
+      question TEXT NOT NULL DEFAULT '',
+      create_exte_id INTEGER,
+      create_exte_name TEXT NOT NULL DEFAULT '',
+      assignee INTEGER,
+      fields TEXT NOT NULL,
+      created_ms INTEGER NOT NULL,
+      updated_ms INTEGER NOT NULL,
+      end_ms INTEGER
+    )`,
+    `CREATE INDEX work_orders_list ON work_orders(comp_number, wot_id, created_ms, wo_id)`,
+    // GetWorkList by step (stepindex): counted and paged within the step's own range
+    `CREATE INDEX work_orders_step ON work_orders(comp_number, wot_id, step, created_ms, wo_id)`,
+    `CREATE INDEX work_orders_phone ON work_orders(comp_number, phone_norm, wo_id)`,
+    `CREATE INDEX work_orders_customer ON work_orders(comp_number, cust_id, wo_id) WHERE cust_id IS NOT NULL`,
+    `CREATE TABLE wo_attachments (
+      wa_id INTEGER PRIMARY KEY,
+      wo_id INTEGER NOT NULL REFERENCES work_orders(wo_id) ON DELETE CASCADE,
+      comp_number TEXT NOT NULL,
+      name TEXT NOT NULL,
+      rel_path TEXT NOT NULL UNIQUE,
+      size INTEGER NOT NULL,
+      md5 TEXT NOT NULL,
+      uploaded_by INTEGER,
+      created_ms INTEGER NOT NULL
+    )`,
+    `CREATE INDEX wo_attachments_order ON wo_attachments(wo_id, wa_id)`
   )
 }

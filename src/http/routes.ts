@@ -13,7 +13,8 @@ import type { Endpoint } from "./Endpoint.js"
 import { endpoints as health } from "./health.js"
 import { documentEndpoint } from "./OpenApi.js"
 import type { Route } from "./Route.js"
+import { endpoints as workorders } from "../workorders/routes.js"
 
-export const endpoints: ReadonlyArray<Endpoint> = [...receivers, jsondata, ...health, documentEndpoint(() => endpoints), ...recordings, ...boxEndpoints, ...flows]
+export const endpoints: ReadonlyArray<Endpoint> = [...receivers, jsondata, ...health, documentEndpoint(() => endpoints), ...recordings, ...boxEndpoints, ...flows, ...workorders]
 
 export const routesFor = (config: AppConfigShape): ReadonlyArray<Route> => endpoints.map((e) => e.route(config))

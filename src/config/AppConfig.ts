@@ -149,7 +149,18 @@ export const ConfigSchema = Schema.Struct({
     offlineAfterMs: PositiveInt
   }),
   /** customer field labels and code lists (getTableFields, getCodes): built-in defaults, replaced here per enterprise or for all */
-  crm: CrmConfig
+  crm: CrmConfig,
+  /** every inbound request and its answer as JSON lines, for replay (src/capture, `npm start -- replay`) */
+  capture: Schema.Struct({
+    /** the JSONL file; capturing starts with the bridge when set (BRIDGE_CAPTURE), else by POST /admin/api/capture */
+    file: Schema.optional(Schema.String.pipe(Schema.minLength(1, { message: () => "expected a file path" }))),
+    /** the file is rotated (to <file>.1, .2, .3) when it passes this size */
+    maxBytes: PositiveInt,
+    /** keep sa_password, sessionId, receiver tokens and Authorization as they were (a capture is then a secret) */
+    keepCredentials: Schema.Boolean,
+    /** a body (request or answer) longer than this is cut there and marked truncated */
+    maxBodyBytes: PositiveInt
+  })
 })
 export type AppConfigShape = typeof ConfigSchema.Type
 
@@ -194,6 +205,7 @@ export const defaults: typeof ConfigSchema.Encoded = {
   devices: [],
   box: { diskAlertPercent: 90, dialTtlMs: 60_000, messageWaitMs: 20_000, offlineAfterMs: 90_000 },
   crm: { fields: {}, codes: {}, enterprises: {} },
+  capture: { maxBytes: 100 * 1024 * 1024, keepCredentials: false, maxBodyBytes: 1024 * 1024 },
   forwarding: { circuitThreshold: 5, circuitCooldownMs: 30_000, retentionDays: 30, pollIntervalMs: 1000 }
 }
 
@@ -207,7 +219,8 @@ const envKeys: ReadonlyArray<readonly [env: string, key: ReadonlyArray<string>, 
   ["LOG_LEVEL", ["logLevel"], "string"],
   ["BRIDGE_BOOTSTRAP", ["bootstrap", "enabled"], "boolean"],
   ["BRIDGE_DB_SYNCHRONOUS", ["db", "synchronous"], "string"],
-  ["BRIDGE_DB_BUSY_TIMEOUT_MS", ["db", "busyTimeoutMs"], "number"]
+  ["BRIDGE_DB_BUSY_TIMEOUT_MS", ["db", "busyTimeoutMs"], "number"],
+  ["BRIDGE_CAPTURE", ["capture", "file"], "string"]
 ]
 
 export class ConfigError extends Schema.TaggedError<ConfigError>()("ConfigError", { message: Schema.String }) {}

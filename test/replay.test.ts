@@ -55,6 +55,8 @@ const realisticTraffic = async (server: TestServer) => {
   expect((await asAdmin(server, "getcustomer", { phoneNum: "13800138000" })).code).toBe(0)
   const login = await asAdmin(server, "getExtension", {})
   expect(login.code).toBe(0)
+  // a work-order style call by the session the login handed out (followed on replay like an id)
+  expect((await callApi(server, { sessionId: String(login.sessionId), method: "findDialrecord" })).code).toBe(0)
   expect((await fetch(`${server.url}/api/voip.json?type=1&peer=2&phone=13800138000`)).status).toBe(200)
   expect((await adminApi(server, "POST", "/devices", { mac: "00:1A:2B:3C:4D:5E", enterprise: "100008", channels: { "1": "100008800" } })).status).toBe(201)
   const beat = await fetch(`${server.url}/voip/upload_record`, {
@@ -105,6 +107,20 @@ describe("capture", () => {
     await asAdmin(server, "getExtension", {})
     const [line] = await waitLines(file, 1)
     expect(line!.query).toContain(`sa_password=${md5(ADMIN.password)}`)
+  })
+
+  it("cuts a body at maxBodyBytes and says so; replay refuses to send a cut request", async () => {
+    const file = path.join(tempDir(), "cap.jsonl")
+    const server = await start(captureTo(file, { maxBodyBytes: 200 }))
+    const res = await fetch(`${server.url}/voip/api/jsondata.html`, { method: "POST", body: new URLSearchParams({ method: "getExtension", ...creds(), pad: "x".repeat(1000) }) })
+    expect(res.status).toBe(200)
+    const [line] = await waitLines(file, 1)
+    expect(line!.body).toMatchObject({ truncated: true })
+    expect(line!.body.bytes).toBeGreaterThan(1000)
+    expect(line!.body.text.length).toBe(200)
+    const r = await run([file, "--to", server.url])
+    expect(r.err).toContain("cap.jsonl:1: the request's body was cut")
+    expect(r.code).toBe(2)
   })
 
   it("rotates the file by size", async () => {
@@ -160,25 +176,43 @@ describe("replay", () => {
     for (let i = 0; i < 3; i++) await asAdmin(server, "saveCustomer", { custName: `x${i}` })
     const before = (await waitLines(file, 3)).length
     await realisticTraffic(server)
-    const all = await waitLines(file, before + 8)
+    const all = await waitLines(file, before + 9)
     const tail = path.join(path.dirname(file), "tail.jsonl")
     fs.writeFileSync(tail, all.slice(before).map((l) => JSON.stringify(l)).join("\n") + "\n")
     const report = path.join(path.dirname(file), "report.json")
     const har = path.join(path.dirname(file), "out.har")
     const r = await run([tail, "--fresh", "--report", report, "--har-out", har, "--validate"])
-    expect(r.out).toContain("8 sent: 8 same, 0 different, 0 failed")
+    expect(r.out).toContain("9 sent: 9 same, 0 different, 0 failed")
     expect(r.code).toBe(0)
     const json = JSON.parse(fs.readFileSync(report, "utf8"))
-    expect(json.totals).toMatchObject({ sent: 8, same: 8, different: 0, errors: 0, problems: 0 })
+    expect(json.totals).toMatchObject({ sent: 9, same: 9, different: 0, errors: 0, problems: 0 })
     expect(json.latency.replayed.p50).toBeTypeOf("number")
     const harDoc = JSON.parse(fs.readFileSync(har, "utf8"))
     expect(harDoc.log.version).toBe("1.2")
-    expect(harDoc.log.entries).toHaveLength(8)
+    expect(harDoc.log.entries).toHaveLength(9)
     // the update was sent with the custId the fresh bridge issued, not the captured one
     const update = harDoc.log.entries[1].request
     const created = JSON.parse(harDoc.log.entries[0].response.content.text)
     expect(new URL(update.url).searchParams.get("custId")).toBe(String(created.custId))
     expect(String(created.custId)).not.toBe(JSON.parse(all[before]!.answer.body.text).custId.toString())
+  })
+
+  it("a capture replayed into another bridge reproduces its state: customers, boxes, events", async () => {
+    const file = path.join(tempDir(), "cap.jsonl")
+    const a = await start(captureTo(file))
+    await asAdmin(a, "saveCustomer", { custName: "留下", "cpPhone[0]": "13900139000" })
+    await realisticTraffic(a)
+    await waitLines(file, 10)
+    const b = await start()
+    const r = await run([file, "--to", b.url, "--credentials", `${ADMIN.user}:${md5(ADMIN.password)}`, "--admin-token", adminToken(b)])
+    expect(r.code).toBe(0)
+    const names = async (s: TestServer) => ((await asAdmin(s, "getCustomersPage", { start: "0", limit: "10" })).rows_customer as Array<{ custName: string }>).map((c) => c.custName)
+    expect(await names(b)).toEqual(await names(a))
+    const devices = async (s: TestServer) => ((await adminApi(s, "GET", "/devices")).body.items as Array<{ mac: string; channels: unknown; presence: string }>).map((d) => [d.mac, d.channels, d.presence])
+    expect(await devices(b)).toEqual(await devices(a))
+    const events = async (s: TestServer) => ((await adminApi(s, "GET", "/events")).body.items as Array<{ type: string }>).map((e) => e.type).sort()
+    expect(await events(b)).toEqual(await events(a))
+    expect((await events(a)).length).toBeGreaterThan(0)
   })
 
   it("reports the differences of a changed server, exit 1; --ignore and --only narrow them", async () => {

@@ -44,11 +44,12 @@ export interface CaptureRecord {
 const KEEP = 3
 
 const utf8 = new TextDecoder("utf-8", { fatal: true })
-const bodyOf = (chunks: ReadonlyArray<Buffer>, total: number, max: number): CapturedBody | undefined => {
+/** `bytes`: what was kept (redacted already), `total`: the body's length as it was sent */
+const bodyOf = (bytes: Buffer, total: number, max: number): CapturedBody | undefined => {
   if (total === 0) return undefined
-  const bytes = Buffer.concat(chunks)
   const kept = bytes.length > max ? bytes.subarray(0, max) : bytes
-  const truncated = total > kept.length ? { truncated: true } : {}
+  // judged on the body as sent: redaction changes lengths
+  const truncated = total > max ? { truncated: true } : {}
   try {
     const text = utf8.decode(kept)
     // NUL is valid UTF-8 but no text a tester wants to read or edit: binary
@@ -162,8 +163,8 @@ export class Capture extends Effect.Service<Capture>()("Capture", {
         const keep = config.keepCredentials
         const reqType = req.headers["content-type"]
         const resType = res.getHeader("content-type")
-        const reqBody = reqBytes === 0 ? [] : [keep ? Buffer.concat(reqChunks) : redact.body(reqType, Buffer.concat(reqChunks))]
-        const resBody = resBytes === 0 ? [] : [keep ? Buffer.concat(resChunks) : redact.body(typeof resType === "string" ? resType : undefined, Buffer.concat(resChunks))]
+        const reqBody = keep ? Buffer.concat(reqChunks) : redact.body(reqType, Buffer.concat(reqChunks))
+        const resBody = keep ? Buffer.concat(resChunks) : redact.body(typeof resType === "string" ? resType : undefined, Buffer.concat(resChunks))
         const line: CaptureRecord = {
           v: 1,
           time: new Date(performance.timeOrigin + started).toISOString(),

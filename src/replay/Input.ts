@@ -9,6 +9,8 @@ export interface Answer {
   readonly status: number
   readonly headers: Readonly<Record<string, string>>
   readonly body?: Buffer | undefined
+  /** the capture kept only the start of the body (capture.maxBodyBytes): its whole length */
+  readonly truncatedBytes?: number | undefined
 }
 
 export interface Entry {
@@ -78,8 +80,15 @@ export const fromCaptureLine = (line: string, where: string): Entry | BadInput =
   if (!isObject(value)) return { where, message: "expected a JSON object" }
   if (typeof value.method !== "string" || !/^[A-Za-z]+$/.test(value.method)) return { where, message: "method: expected an HTTP method" }
   if (typeof value.path !== "string" || !value.path.startsWith("/")) return { where, message: "path: expected a path starting with /" }
+  if (isObject(value.body) && value.body.truncated === true) return { where, message: "the request's body was cut at capture.maxBodyBytes: it cannot be sent again" }
+  const answerBody = isObject(value.answer) ? value.answer.body : undefined
   const answer = isObject(value.answer) && typeof value.answer.status === "number"
-    ? { status: value.answer.status, headers: stringRecord(value.answer.headers), body: bodyFrom(value.answer.body) }
+    ? {
+        status: value.answer.status,
+        headers: stringRecord(value.answer.headers),
+        body: bodyFrom(answerBody),
+        truncatedBytes: isObject(answerBody) && answerBody.truncated === true && typeof answerBody.bytes === "number" ? answerBody.bytes : undefined
+      }
     : undefined
   const at = typeof value.time === "string" ? Date.parse(value.time) : undefined
   return {

@@ -23,13 +23,22 @@ const start = async (overrides: Record<string, unknown> = {}) => {
   servers.push(s)
   return s
 }
+interface Line {
+  readonly method: string
+  readonly path: string
+  readonly query: string
+  readonly headers: Record<string, string>
+  readonly body: { readonly text: string; readonly base64: string; readonly bytes: number; readonly truncated?: boolean }
+  readonly answer: { readonly status: number; readonly body: { readonly text: string } }
+  readonly ms: number
+}
 const captureTo = (file: string, extra: Record<string, unknown> = {}) => ({ capture: { file, ...extra } })
 const lines = (file: string) =>
   fs
     .readFileSync(file, "utf8")
     .split("\n")
     .filter(Boolean)
-    .map((l) => JSON.parse(l) as Record<string, any>)
+    .map((l) => JSON.parse(l) as Line)
 /** until the capture has written `n` lines (they are written after the answers) */
 const waitLines = async (file: string, n: number) => {
   for (let i = 0; i < 200; i++) {
@@ -99,6 +108,24 @@ describe("capture", () => {
     expect(admin!.headers.authorization).toMatch(/^Bearer redacted-/)
     expect(JSON.stringify(got)).not.toContain(adminToken(server))
     expect((await fetch(`${server.url}/healthz`)).status).toBe(200)
+  })
+
+  it("hides a receiver's token (query or header) and a password in a multipart body", async () => {
+    const file = path.join(tempDir(), "cap.jsonl")
+    const token = "receiver-secret-1234"
+    const server = await start({ ...captureTo(file), receive: { voip: { path: "/api/voip.json", token, allowFrom: [] } } })
+    expect((await fetch(`${server.url}/api/voip.json?type=1&peer=2&phone=13800138000&token=${token}`)).status).toBe(200)
+    expect((await fetch(`${server.url}/api/voip.json?type=1&peer=2&phone=13800138001`, { headers: { "x-bridge-token": token } })).status).toBe(200)
+    const fd = new FormData()
+    for (const [k, v] of Object.entries({ ...creds(), method: "getExtension" })) fd.append(k, v)
+    expect(((await (await fetch(`${server.url}/voip/api/jsondata.html`, { method: "POST", body: fd })).json()) as { code: number }).code).toBe(0)
+    const got = await waitLines(file, 3)
+    const text = JSON.stringify(got)
+    expect(text).not.toContain(token)
+    expect(text).not.toContain(md5(ADMIN.password))
+    expect(got[0]!.query).toMatch(/token=redacted-/)
+    expect(got[1]!.headers["x-bridge-token"]).toMatch(/^redacted-/)
+    expect(got[2]!.body.text).toMatch(/name="sa_password"\r\n\r\nredacted-[0-9a-f]{12}\r\n/)
   })
 
   it("keeps credentials when keepCredentials is set", async () => {

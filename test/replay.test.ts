@@ -224,6 +224,18 @@ describe("replay", () => {
     expect(String(created.custId)).not.toBe(JSON.parse(all[before]!.answer.body.text).custId.toString())
   })
 
+  it("an extension created in the capture logs in on replay with the password it was given (hidden in the capture)", async () => {
+    const file = path.join(tempDir(), "cap.jsonl")
+    const server = await start(captureTo(file))
+    expect((await asAdmin(server, "addExtension", { exteExtension: "401", exteName: "新人", extePassword: "pw-123456" })).code).toBe(0)
+    expect((await callApi(server, { ...creds("100008401", "pw-123456"), method: "getExtension" })).code).toBe(0)
+    const got = await waitLines(file, 2)
+    expect(JSON.stringify(got)).not.toContain("pw-123456")
+    const r = await run([file, "--fresh"])
+    expect(r.out).toContain("2 sent: 2 same")
+    expect(r.code).toBe(0)
+  })
+
   it("a capture replayed into another bridge reproduces its state: customers, boxes, events", async () => {
     const file = path.join(tempDir(), "cap.jsonl")
     const a = await start(captureTo(file))

@@ -6,8 +6,8 @@
  */
 import * as crypto from "node:crypto"
 
-/** parameters and JSON keys whose values are secrets */
-export const SECRET_PARAMS: ReadonlySet<string> = new Set(["sa_password", "sessionId", "token"])
+/** parameters and JSON keys whose values are secrets: credentials, and the passwords an extension is given or handed */
+export const SECRET_PARAMS: ReadonlySet<string> = new Set(["sa_password", "sessionId", "token", "extePassword", "password"])
 /** headers whose values are secrets (lower case, as Node names them) */
 export const SECRET_HEADERS: ReadonlySet<string> = new Set(["authorization", "proxy-authorization", "x-bridge-token", "cookie"])
 

@@ -6,11 +6,12 @@
  * session, one sa_user, one box, one pushed call — also wait for the previous one of their lane
  * to be answered, so with `concurrency` > 1 only independent streams overlap.
  */
+import * as crypto from "node:crypto"
 import * as http from "node:http"
 import * as https from "node:https"
 import { type Difference, diffAnswers, type Matcher, parseJson } from "./Diff.js"
 import { type Answer, type BadInput, type Entry, sendableHeaders } from "./Input.js"
-import { learnIds, paramsOf, rewrite, type Substitutions } from "./Rewrite.js"
+import { learnIds, type Outgoing, paramsOf, rewrite, type Substitutions } from "./Rewrite.js"
 import { type Problem, surfaceName, validateAnswer } from "./Validate.js"
 
 export interface ReplayOptions {
@@ -92,12 +93,29 @@ const send = (agent: http.Agent, base: URL, out: { method: string; path: string;
     req.end(out.body && out.body.length > 0 ? out.body : undefined)
   })
 
+/**
+ * An extension made during the replay (addExtension, registerExtension, initExtensionPassword's
+ * answer names it by exteId only, so not that one): its password is the one sent or answered,
+ * and its later requests log in with it. A capture hides passwords: the placeholder sent is
+ * then the password, consistently.
+ */
+const learnCredentials = (out: Outgoing, answer: Answer, into: Map<string, string>) => {
+  const b = parseJson(answer.body)
+  if (!b.ok || typeof b.value !== "object" || b.value === null) return
+  const v = b.value as Record<string, unknown>
+  if (v.code !== 0 || typeof v.extension !== "string") return
+  const password = typeof v.password === "string" ? v.password : paramsOf(out).get("extePassword")
+  if (password !== undefined) into.set(v.extension, crypto.createHash("md5").update(password).digest("hex"))
+}
+
 export const replay = async (entries: ReadonlyArray<Entry>, options: ReplayOptions): Promise<{ results: Array<Result>; ids: Map<string, string> }> => {
   const base = new URL(options.to)
   const agentOptions = { keepAlive: true, maxSockets: Math.max(1, options.concurrency) }
   const agent = base.protocol === "https:" ? new https.Agent(agentOptions) : new http.Agent(agentOptions)
   const ids = new Map<string, string>()
-  const subs: Substitutions = { ids, credentials: options.credentials, adminToken: options.adminToken }
+  // given ones, and those of extensions the replay creates (their passwords are known once sent or answered)
+  const credentials = new Map(options.credentials)
+  const subs: Substitutions = { ids, credentials, adminToken: options.adminToken }
   const results: Array<Result> = new Array(entries.length)
   const totals: Totals = { sent: 0, same: 0, different: 0, errors: 0, problems: 0 }
   const lanes = new Map<string, Promise<void>>()
@@ -132,6 +150,7 @@ export const replay = async (entries: ReadonlyArray<Entry>, options: ReplayOptio
         const b = parseJson(answer.body)
         if (a.ok && b.ok) learnIds(a.value, b.value, ids)
       }
+      learnCredentials(out, answer, credentials)
       if (options.validate) problems = validateAnswer({ path: entry.path, params, receivers: options.receivers }, answer)
     }
     totals.sent++

@@ -12,6 +12,7 @@ import { replayCommand } from "../src/replay/Cli.js"
 import { toneWav } from "../src/box/Simulator.js"
 import { adminApi, adminToken } from "./support/AdminApi.js"
 import { runCli } from "./support/Process.js"
+import { startReceiver } from "./support/Receiver.js"
 import { ADMIN, asAdmin, callApi, creds, md5, startTestServer, tempDir, type TestServer } from "./support/TestServer.js"
 
 const servers: Array<TestServer> = []
@@ -236,13 +237,16 @@ describe("replay", () => {
     expect(r.code).toBe(0)
   })
 
-  it("a capture replayed into another bridge reproduces its state: customers, boxes, events", async () => {
+  it("a capture replayed into another bridge reproduces its state: customers, boxes, events, deliveries", async () => {
     const file = path.join(tempDir(), "cap.jsonl")
-    const a = await start(captureTo(file))
+    const ra = await startReceiver()
+    const rb = await startReceiver()
+    const target = (url: string) => ({ targets: [{ name: "crm", url, events: ["call.*", "box.*"] }], forwarding: { pollIntervalMs: 50, circuitThreshold: 5, circuitCooldownMs: 30_000, retentionDays: 30 } })
+    const a = await start({ ...captureTo(file), ...target(ra.url) })
     await asAdmin(a, "saveCustomer", { custName: "留下", "cpPhone[0]": "13900139000" })
     await realisticTraffic(a)
     await waitLines(file, 10)
-    const b = await start()
+    const b = await start(target(rb.url))
     const r = await run([file, "--to", b.url, "--credentials", `${ADMIN.user}:${md5(ADMIN.password)}`, "--admin-token", adminToken(b)])
     expect(r.code).toBe(0)
     const names = async (s: TestServer) => ((await asAdmin(s, "getCustomersPage", { start: "0", limit: "10" })).rows_customer as Array<{ custName: string }>).map((c) => c.custName)
@@ -252,6 +256,27 @@ describe("replay", () => {
     const events = async (s: TestServer) => ((await adminApi(s, "GET", "/events")).body.items as Array<{ type: string }>).map((e) => e.type).sort()
     expect(await events(b)).toEqual(await events(a))
     expect((await events(a)).length).toBeGreaterThan(0)
+    const delivered = (rx: typeof ra) => rx.received.map((x) => (JSON.parse(x.body) as { type: string }).type).sort()
+    for (let i = 0; i < 100 && (ra.received.length === 0 || rb.received.length < ra.received.length); i++) await new Promise((res) => setTimeout(res, 50))
+    expect(ra.received.length).toBeGreaterThan(0)
+    expect(delivered(rb)).toEqual(delivered(ra))
+    await ra.close()
+    await rb.close()
+  })
+
+  it("--fresh --config: the throwaway bridge runs that configuration (its target receives the replay's events)", async () => {
+    const rx = await startReceiver()
+    const dir = tempDir()
+    const config = path.join(dir, "bridge.json")
+    fs.writeFileSync(config, JSON.stringify({ targets: [{ name: "crm", url: rx.url, events: ["call.*"] }], forwarding: { pollIntervalMs: 50, circuitThreshold: 5, circuitCooldownMs: 30_000, retentionDays: 30 } }))
+    const file = path.join(dir, "calls.sh")
+    fs.writeFileSync(file, "curl 'http://bridge/api/voip.json?type=1&peer=2&phone=13800138000'\n")
+    const r = await run([file, "--fresh", "--config", config])
+    expect(r.code).toBe(0)
+    // the fresh bridge sends its waiting deliveries before it goes
+    expect(rx.received.map((x) => (JSON.parse(x.body) as { type: string }).type)).toEqual(["call.dialing"])
+    await rx.close()
+    expect((await run([file, "--fresh", "--config", path.join(dir, "missing.json")])).code).toBe(2)
   })
 
   it("reports the differences of a changed server, exit 1; --ignore and --only narrow them", async () => {

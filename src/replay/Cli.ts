@@ -11,6 +11,7 @@ import { parseArgs } from "node:util"
 import { Effect } from "effect"
 import { ensureAdminToken } from "../Bootstrap.js"
 import { type AppConfigShape, loadConfig } from "../config/AppConfig.js"
+import { DeadLetters } from "../forwarding/DeadLetters.js"
 import { startServer } from "../http/Server.js"
 import { makeMatcher } from "./Diff.js"
 import { type BadInput, type Entry, readInput } from "./Input.js"
@@ -25,6 +26,8 @@ FILE is a bridge capture (JSONL: BRIDGE_CAPTURE, POST /admin/api/capture), a HAR
 
   --to URL              the server to replay into (a bridge, or the real platform)
   --fresh               start a throwaway bridge on a temporary data directory and replay into it
+  --config FILE         the fresh bridge's configuration (default: BRIDGE_CONFIG or
+                        config/bridge.json, as npm start reads it; its targets get deliveries)
   --speed X             keep the captured spacing, scaled (1 as captured, 2 twice as fast);
                         0 (default): as fast as possible
   --rate N              start at most N requests a second
@@ -95,18 +98,34 @@ const number = (name: string, v: string | undefined, fallback: number | undefine
   return Number.isFinite(n) && n >= 0 && (!integer || Number.isInteger(n)) ? n : `--${name} expects a ${integer ? "whole " : ""}number, got ${v}`
 }
 
-/** A bridge of its own for --fresh: the user's config (devices, receivers, targets), a new data directory, a free port. */
-const freshBridge = async () => {
+/**
+ * A bridge of its own for --fresh: a config (--config, else the usual one: devices, receivers,
+ * targets — its targets receive what the replay causes), a new data directory, a free port,
+ * no capture of its own.
+ */
+const freshBridge = async (configFile: string | undefined) => {
   const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), "vb-replay-"))
   const { BRIDGE_CAPTURE: _c, BRIDGE_PORT: _p, BRIDGE_HOST: _h, BRIDGE_DATA_DIR: _d, ...env } = process.env
-  const config = await Effect.runPromise(loadConfig({ env, overrides: { port: 0, host: "127.0.0.1", dataDir, logLevel: "error" } }))
+  if (configFile !== undefined) env.BRIDGE_CONFIG = configFile
+  const loaded = await Effect.runPromiseExit(loadConfig({ env, overrides: { port: 0, host: "127.0.0.1", dataDir, logLevel: "error" } }))
+  if (loaded._tag === "Failure") {
+    fs.rmSync(dataDir, { recursive: true, force: true })
+    return loaded.cause._tag === "Fail" ? loaded.cause.error.message : "the configuration could not be read"
+  }
+  const config = { ...loaded.value, capture: { ...loaded.value.capture, file: undefined } }
   const server = await startServer(config)
   const adminToken = await server.runtime.runPromise(ensureAdminToken)
+  // deliveries still waiting: sent before the bridge goes (a target that keeps failing: at most 10 s)
+  const waiting = Effect.flatMap(DeadLetters, (d) =>
+    Effect.map(Effect.zip(d.list("pending", {}, 1), d.list("in_flight", {}, 1)), ([p, f]) => p.length + f.length > 0)
+  ).pipe(Effect.orElseSucceed(() => false))
   return {
     config,
     url: server.url,
     adminToken,
     close: async () => {
+      const until = Date.now() + 10_000
+      while (Date.now() < until && (await server.runtime.runPromise(waiting))) await new Promise((r) => setTimeout(r, 50))
       await server.close()
       fs.rmSync(dataDir, { recursive: true, force: true })
     }
@@ -126,6 +145,7 @@ export const replayCommand = async (args: ReadonlyArray<string>, io: CliIo): Pro
       options: {
         to: { type: "string" },
         fresh: { type: "boolean" },
+        config: { type: "string" },
         speed: { type: "string" },
         rate: { type: "string" },
         concurrency: { type: "string" },
@@ -181,7 +201,9 @@ export const replayCommand = async (args: ReadonlyArray<string>, io: CliIo): Pro
   }
   for (const b of bad) io.err(`replay: ${b.where}: ${b.message} (skipped)`)
 
-  const fresh = values.fresh ? await freshBridge() : undefined
+  if (values.config && !values.fresh) return usage("--config is the configuration of a --fresh bridge")
+  const fresh = values.fresh ? await freshBridge(values.config) : undefined
+  if (typeof fresh === "string") return usage(`--fresh: ${fresh}`)
   try {
     let receivers: ReadonlyArray<string>
     if (fresh) {

@@ -13,6 +13,8 @@ export const benches: ReadonlyArray<Bench> = [
   { name: "findDialrecord", run: () => import("./findDialrecord.bench.js").then((m) => m.run()) },
   { name: "ingest", run: () => import("./ingest.bench.js").then((m) => m.run()) },
   { name: "box", run: () => import("./box.bench.js").then((m) => m.run()) },
+  // not in the default run: the tester's tool, not the bridge's own speed
+  { name: "replay", run: () => import("./replay.bench.js").then((m) => m.run()), only: true },
   // not in the default run: filling 1M customers takes a while (BENCH_CUSTOMERS_SIZES to choose)
   { name: "customers", run: () => import("./customers.bench.js").then((m) => m.run()), only: true },
   // not in the default run: fills 100k work orders (BENCH_WORKORDERS_SIZE to choose)

@@ -4,6 +4,7 @@
  */
 import { Layer } from "effect"
 import { Auth } from "./auth/Auth.js"
+import { Capture } from "./capture/Capture.js"
 import { BoxQueue } from "./box/BoxQueue.js"
 import { DevicesStore } from "./box/DevicesStore.js"
 import { Passwords } from "./auth/Passwords.js"
@@ -54,7 +55,8 @@ export const featureServices = Layer.mergeAll(
   Telephony.Default,
   Callbacks.Default,
   Audits.Default,
-  WorkOrdersStore.Default
+  WorkOrdersStore.Default,
+  Capture.Default
 )
 
 /** Every service a handler may use: derived from the layers that provide them. */

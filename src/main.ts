@@ -15,6 +15,7 @@ import { startServer } from "./http/Server.js"
 import { usePrivateUmask } from "./db/DataDir.js"
 import { runSimulator, type SimulatorStats } from "./box/Simulator.js"
 import { normalizeMac } from "./shared/Mac.js"
+import { replayCommand } from "./replay/Cli.js"
 
 const HELP: Record<string, string> = {
   main: `voip-bridge — a self-hosted bridge for the 800ing call-centre platform
@@ -27,10 +28,11 @@ commands:
   user add|passwd    manage extensions from the shell
   dlq list|redrive|purge   list, redrive or delete dead letters
   box-sim            simulate a recording box against a running bridge
+  replay             replay captured requests (JSONL, HAR, curl) and diff the answers
 
 Each command takes --help. Configuration: config/bridge.json (or BRIDGE_CONFIG) and the
 environment: BRIDGE_PORT, BRIDGE_HOST, BRIDGE_DATA_DIR, BRIDGE_CONFIG, BRIDGE_ADMIN_TOKEN,
-BRIDGE_TZ, LOG_LEVEL.
+BRIDGE_TZ, LOG_LEVEL, BRIDGE_CAPTURE (capture every request as JSON lines into this file).
 `,
   serve: `usage: npm start -- serve [--port N] [--host H] [--data-dir DIR]
 
@@ -322,6 +324,11 @@ const main = async () => {
       return dlqCommand(rest, overrides)
     case "box-sim":
       return boxSimCommand(rest)
+    case "replay": {
+      const code = await replayCommand(rest, { out, err: (t) => process.stderr.write(t.endsWith("\n") || t.startsWith("\r") ? t : `${t}\n`), tty: process.stderr.isTTY === true })
+      process.exitCode = code
+      return
+    }
     default:
       return fail(`voip-bridge: unknown command ${command}\n\n${HELP.main}`)
   }

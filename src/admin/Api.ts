@@ -383,6 +383,32 @@ export class FlowsGroup extends HttpApiGroup.make("flows")
       .annotate(OpenApi.Summary, "Store a sound (replacing one of that name), served at /voip/sound/{wfPath}")
   ) {}
 
+export const CaptureBody = Schema.Struct({ enabled: Schema.Boolean.annotations({ description: "true: capture every request from now on; false: stop" }) })
+export const CaptureStatus = Schema.Struct({
+  enabled: Schema.Boolean,
+  file: Schema.String.annotations({ description: "capture.file, or <dataDir>/capture.jsonl" }),
+  keepCredentials: Schema.Boolean,
+  records: Schema.Int.annotations({ description: "lines written since capturing began" }),
+  failures: Schema.Int.annotations({ description: "lines that could not be written (their requests were answered all the same)" })
+})
+export const CaptureAnswer = Schema.Struct({ ...Ok, capture: CaptureStatus })
+
+/** Capture of every inbound request (src/capture), for `npm start -- replay`. */
+export class CaptureGroup extends HttpApiGroup.make("capture")
+  .middleware(AdminAuth)
+  .add(
+    HttpApiEndpoint.post("set", "/capture")
+      .setPayload(CaptureBody)
+      .addSuccess(CaptureAnswer)
+      .annotate(OpenApi.Summary, "Start or stop capturing every request as JSON lines")
+  )
+  .add(
+    HttpApiEndpoint.get("download", "/capture")
+      .addSuccess(Schema.String.pipe(HttpApiSchema.withEncoding({ kind: "Text", contentType: "application/x-ndjson" })))
+      .addError(NotFoundAnswer)
+      .annotate(OpenApi.Summary, "The capture file (JSON lines; rotated files are not included)")
+  ) {}
+
 export class AdminApi extends HttpApi.make("admin")
   .add(TargetsGroup)
   .add(EventsGroup)
@@ -391,6 +417,7 @@ export class AdminApi extends HttpApi.make("admin")
   .add(CrmGroup)
   .add(FlowsGroup)
   .add(WorkOrdersGroup)
+  .add(CaptureGroup)
   .addError(BadRequestAnswer)
   .addError(TooLargeAnswer)
   .addError(UnsupportedCharsetAnswer)

@@ -25,8 +25,11 @@ import { normalizeMac } from "../shared/Mac.js"
 import { addCode, allCodesOf, codesOf, type Edit, fieldsOf, removeCode, replaceList, resetList, setLabels } from "../crm/Codes.js"
 import { CODE_TYPE } from "../crm/Defaults.js"
 import { SqlClient } from "@effect/sql"
+import * as fs from "node:fs"
+import * as NodeStream from "@effect/platform-node/NodeStream"
+import { Capture } from "../capture/Capture.js"
 import { WorkOrdersStore } from "../workorders/WorkOrdersStore.js"
-import { AdminApi, AdminAuth, BadRequest, CodeBody, CodeListBody, Conflict, DeviceBody, DeviceMessageBody, DevicePatch, FieldsBody, Full, Internal, NotFound, RecoverBody, ResendBody, TooLarge, Unauthorized, UnsupportedCharset, WorkOrderTypeBody } from "./Api.js"
+import { AdminApi, AdminAuth, BadRequest, CaptureBody, CodeBody, CodeListBody, Conflict, DeviceBody, DeviceMessageBody, DevicePatch, FieldsBody, Full, Internal, NotFound, RecoverBody, ResendBody, TooLarge, Unauthorized, UnsupportedCharset, WorkOrderTypeBody } from "./Api.js"
 
 const problem = (e: ParseResult.ParseError) => {
   const [issue] = problemsOf(e)
@@ -472,6 +475,31 @@ const FlowsLive = HttpApiBuilder.group(AdminApi, "flows", (handlers) =>
     )
 )
 
+const decodeCapture = decoder(CaptureBody)
+
+const CaptureLive = HttpApiBuilder.group(AdminApi, "capture", (handlers) =>
+  handlers
+    .handleRaw("set", ({ request }) =>
+      Effect.gen(function* () {
+        const { enabled } = yield* decodeCapture(yield* jsonBody(request))
+        const capture = yield* (yield* Capture).set(enabled)
+        return { code: 0, message: "OK", capture } as const
+      })
+    )
+    .handleRaw("download", () =>
+      Effect.gen(function* () {
+        const capture = yield* Capture
+        yield* capture.flush
+        if (!fs.existsSync(capture.file)) return yield* Effect.fail(NotFound.of("capture file"))
+        const body = NodeStream.fromReadable(
+          () => fs.createReadStream(capture.file),
+          (e) => e
+        )
+        return HttpServerResponse.stream(body, { contentType: "application/x-ndjson" })
+      })
+    )
+)
+
 const decodeWorkOrderType = decoder(WorkOrderTypeBody)
 
 const typeIdOf = (text: string) => {
@@ -523,7 +551,7 @@ const WorkOrdersLive = HttpApiBuilder.group(AdminApi, "workorders", (handlers) =
     )
 )
 
-const GroupsLive = Layer.mergeAll(TargetsLive, EventsLive, DeliveriesLive, DevicesLive, CrmLive, FlowsLive, WorkOrdersLive).pipe(Layer.provide(AuthLive), Layer.provide(EventsStore.Default))
+const GroupsLive = Layer.mergeAll(TargetsLive, EventsLive, DeliveriesLive, DevicesLive, CrmLive, FlowsLive, WorkOrdersLive, CaptureLive).pipe(Layer.provide(AuthLive), Layer.provide(EventsStore.Default))
 
 export const AdminLive = HttpApiBuilder.api(AdminApi).pipe(
   Layer.provide(GroupsLive),

@@ -169,7 +169,18 @@ export const ConfigSchema = Schema.Struct({
   /** which driver makes the phones ring (callbackPhone, phoneAudit, sendTelCall), and its settings */
   telephony: TelephonyConfig,
   /** work-order types (§2.12), the example seeded on first start, attachment size */
-  workorders: WorkOrdersConfig
+  workorders: WorkOrdersConfig,
+  /** every inbound request and its answer as JSON lines, for replay (src/capture, `npm start -- replay`) */
+  capture: Schema.Struct({
+    /** the JSONL file; capturing starts with the bridge when set (BRIDGE_CAPTURE), else by POST /admin/api/capture */
+    file: Schema.optional(Schema.String.pipe(Schema.minLength(1, { message: () => "expected a file path" }))),
+    /** the file is rotated (to <file>.1, .2, .3) when it passes this size */
+    maxBytes: PositiveInt,
+    /** keep sa_password, sessionId, receiver tokens and Authorization as they were (a capture is then a secret) */
+    keepCredentials: Schema.Boolean,
+    /** a body (request or answer) longer than this is cut there and marked truncated */
+    maxBodyBytes: PositiveInt
+  })
 })
 export type AppConfigShape = typeof ConfigSchema.Type
 
@@ -218,6 +229,7 @@ export const defaults: typeof ConfigSchema.Encoded = {
   verification: { codeLength: 6, ttlMs: 5 * 60_000, maxAttempts: 5, resendAfterMs: 60_000 },
   telephony: { driver: "simulator" },
   workorders: { seedExample: true, attachmentMaxBytes: 10 * 1024 * 1024, types: [] },
+  capture: { maxBytes: 100 * 1024 * 1024, keepCredentials: false, maxBodyBytes: 1024 * 1024 },
   forwarding: { circuitThreshold: 5, circuitCooldownMs: 30_000, retentionDays: 30, pollIntervalMs: 1000 }
 }
 
@@ -231,7 +243,8 @@ const envKeys: ReadonlyArray<readonly [env: string, key: ReadonlyArray<string>, 
   ["LOG_LEVEL", ["logLevel"], "string"],
   ["BRIDGE_BOOTSTRAP", ["bootstrap", "enabled"], "boolean"],
   ["BRIDGE_DB_SYNCHRONOUS", ["db", "synchronous"], "string"],
-  ["BRIDGE_DB_BUSY_TIMEOUT_MS", ["db", "busyTimeoutMs"], "number"]
+  ["BRIDGE_DB_BUSY_TIMEOUT_MS", ["db", "busyTimeoutMs"], "number"],
+  ["BRIDGE_CAPTURE", ["capture", "file"], "string"]
 ]
 
 export class ConfigError extends Schema.TaggedError<ConfigError>()("ConfigError", { message: Schema.String }) {}

@@ -3,6 +3,7 @@
  * built from the app's layers — built before `listen`, so a request never meets an
  * unmigrated database — and interrupted when the client goes away.
  */
+import type * as http from "node:http"
 import type { AddressInfo } from "node:net"
 import express from "express"
 import { adminHandler } from "../admin/Http.js"
@@ -18,6 +19,7 @@ import { type HttpAnswer, json, type Route } from "./Route.js"
 import { routesFor } from "./routes.js"
 import { usePrivateUmask } from "../db/DataDir.js"
 import { Draining } from "../shared/Draining.js"
+import { Capture } from "../capture/Capture.js"
 
 export type AppRuntime = ManagedRuntime.ManagedRuntime<AppServices, unknown>
 
@@ -174,7 +176,13 @@ export const startServer = async (config: AppConfigShape): Promise<RunningServer
     throw e
   }
   const app = makeApp(runtime, routesFor(config))
-  const { front, close: closeConnections } = createServer(app, {
+  const capture = runtime.runSync(Capture)
+  // every request passes here once; while nothing is captured this costs one test
+  const listener: http.RequestListener = (req, res) => {
+    if (capture.active()) capture.observe(req, res)
+    app(req, res)
+  }
+  const { front, close: closeConnections } = createServer(listener, {
     headersMs: config.http.headersTimeoutMs,
     requestMs: config.http.requestTimeoutMs,
     keepAliveMs: config.http.keepAliveTimeoutMs

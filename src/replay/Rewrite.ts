@@ -1,0 +1,160 @@
+/**
+ * What a captured request becomes when it is sent again: ids the original server issued
+ * replaced by the ones the new server issued for the same step (id following), and
+ * credentials replaced by the ones given for this run.
+ *
+ * Only the values of id-like parameters are replaced (custId, ids, exte_id, sessionId, …),
+ * and only whole values or whole items of a comma list: a `limit=5` is never taken for the
+ * customer 5.
+ */
+import { safeDecode } from "../capture/Redact.js"
+import type { Entry } from "./Input.js"
+
+/** a parameter or JSON key that names something the server issued */
+export const isIdKey = (key: string): boolean => {
+  const k = key.replace(/\[\d*\]$/, "")
+  return /(^|_)ids?$/i.test(k) || /[a-z]Ids?$/.test(k) || /^(callid|mdcCode|deliveryId|sessionId)$/i.test(k)
+}
+
+export interface Substitutions {
+  /** captured id → id the new server issued */
+  readonly ids: ReadonlyMap<string, string>
+  /** sa_user → sa_password (32-hex MD5) */
+  readonly credentials: ReadonlyMap<string, string>
+  /** the admin API's bearer token on the new server */
+  readonly adminToken?: string | undefined
+}
+
+const mapValue = (value: string, ids: ReadonlyMap<string, string>): string => {
+  const whole = ids.get(value)
+  if (whole !== undefined) return whole
+  if (!value.includes(",")) return value
+  return value
+    .split(",")
+    .map((v) => ids.get(v) ?? v)
+    .join(",")
+}
+
+/** a query string or urlencoded body, each pair rewritten by `f(name, value)` (undefined: as it was) */
+const rewritePairs = (text: string, f: (name: string, value: string) => string | undefined): string =>
+  text
+    .split("&")
+    .map((pair) => {
+      const eq = pair.indexOf("=")
+      if (eq < 0) return pair
+      const next = f(safeDecode(pair.slice(0, eq)), safeDecode(pair.slice(eq + 1)))
+      return next === undefined ? pair : `${pair.slice(0, eq)}=${encodeURIComponent(next)}`
+    })
+    .join("&")
+
+/** pairs of a query string or urlencoded body, decoded */
+export const pairsOf = (text: string): Array<[string, string]> =>
+  text
+    .split("&")
+    .filter(Boolean)
+    .map((pair) => {
+      const eq = pair.indexOf("=")
+      return eq < 0 ? [safeDecode(pair), ""] : [safeDecode(pair.slice(0, eq)), safeDecode(pair.slice(eq + 1))]
+    })
+
+/** The request's parameters as the bridge reads them: query, then a urlencoded or multipart body. */
+export const paramsOf = (entry: Pick<Entry, "query" | "headers" | "body">): Map<string, string> => {
+  const out = new Map<string, string>()
+  for (const [k, v] of pairsOf(entry.query)) out.set(k, v)
+  const type = (entry.headers["content-type"] ?? "").toLowerCase()
+  if (entry.body && type.startsWith("application/x-www-form-urlencoded")) for (const [k, v] of pairsOf(entry.body.toString("latin1"))) out.set(k, Buffer.from(v, "latin1").toString("utf8"))
+  else if (entry.body && type.startsWith("multipart/form-data")) {
+    const text = entry.body.toString("latin1")
+    for (const m of text.matchAll(/name="([^"]*)"(?![^\r\n]*filename=)[^\r\n]*\r\n(?:[^\r\n]+\r\n)*\r\n([\s\S]*?)\r\n--/g)) out.set(m[1]!, Buffer.from(m[2]!, "latin1").toString("utf8"))
+  } else if (entry.body && type.includes("json")) {
+    try {
+      const value: unknown = JSON.parse(entry.body.toString("utf8"))
+      if (typeof value === "object" && value !== null && !Array.isArray(value))
+        for (const [k, v] of Object.entries(value)) if (typeof v === "string" || typeof v === "number") out.set(k, String(v))
+    } catch {
+      // not JSON: no parameters from it
+    }
+  }
+  return out
+}
+
+const rewriteJson = (value: unknown, subs: Substitutions, key?: string): unknown => {
+  if (Array.isArray(value)) return value.map((v) => rewriteJson(v, subs, key))
+  if (typeof value === "object" && value !== null) return Object.fromEntries(Object.entries(value).map(([k, v]) => [k, rewriteJson(v, subs, k)]))
+  if (key !== undefined && isIdKey(key) && (typeof value === "string" || typeof value === "number")) {
+    const next = subs.ids.get(String(value))
+    if (next !== undefined) return typeof value === "number" && /^-?\d+$/.test(next) ? Number(next) : next
+  }
+  return value
+}
+
+export interface Outgoing {
+  readonly method: string
+  readonly path: string
+  readonly query: string
+  readonly headers: Record<string, string>
+  readonly body?: Buffer | undefined
+}
+
+export const rewrite = (entry: Entry, headers: Record<string, string>, subs: Substitutions): Outgoing => {
+  const params = paramsOf(entry)
+  const user = params.get("sa_user")
+  const password = user === undefined ? undefined : subs.credentials.get(user)
+  const pair = (name: string, value: string) => {
+    if (name === "sa_password" && password !== undefined) return password
+    if (isIdKey(name)) {
+      const next = mapValue(value, subs.ids)
+      return next === value ? undefined : next
+    }
+    return undefined
+  }
+  const query = entry.query === "" ? "" : rewritePairs(entry.query, pair)
+  let body = entry.body
+  const type = (headers["content-type"] ?? "").toLowerCase()
+  if (body && type.startsWith("application/x-www-form-urlencoded")) body = Buffer.from(rewritePairs(body.toString("latin1"), (n, v) => pair(n, Buffer.from(v, "latin1").toString("utf8"))))
+  else if (body && type.includes("json")) {
+    try {
+      body = Buffer.from(JSON.stringify(rewriteJson(JSON.parse(body.toString("utf8")), subs)))
+    } catch {
+      // sent as captured
+    }
+  } else if (body && type.startsWith("multipart/form-data")) {
+    const text = body.toString("latin1")
+    const next = text.replace(/(name="([^"]*)"[^\r\n]*\r\n(?:[^\r\n]+\r\n)*\r\n)([^\r]*?)(\r\n--)/g, (whole, head: string, name: string, value: string, end: string) => {
+      if (head.includes("filename=")) return whole
+      const v = pair(name, Buffer.from(value, "latin1").toString("utf8"))
+      return v === undefined ? whole : `${head}${Buffer.from(v, "utf8").toString("latin1")}${end}`
+    })
+    if (next !== text) body = Buffer.from(next, "latin1")
+  }
+  // an admin API path names events, deliveries by their ids
+  const path = entry.path
+    .split("/")
+    .map((seg) => (/^\d+$/.test(seg) ? (subs.ids.get(seg) ?? seg) : seg))
+    .join("/")
+  const out = { ...headers }
+  if (subs.adminToken !== undefined && entry.path.startsWith("/admin/api") && out.authorization !== undefined) out.authorization = `Bearer ${subs.adminToken}`
+  return { method: entry.method, path, query, headers: out, body }
+}
+
+/**
+ * Ids to follow from one exchange: where the captured answer and the new one carry an id-like
+ * field at the same place with different values, later requests naming the old value get the new.
+ */
+export const learnIds = (captured: unknown, replayed: unknown, into: Map<string, string>, key?: string) => {
+  if (Array.isArray(captured) && Array.isArray(replayed)) {
+    captured.forEach((c, i) => learnIds(c, replayed[i], into, key))
+    return
+  }
+  if (typeof captured === "object" && captured !== null && typeof replayed === "object" && replayed !== null && !Array.isArray(replayed)) {
+    for (const [k, v] of Object.entries(captured)) learnIds(v, (replayed as Record<string, unknown>)[k], into, k)
+    return
+  }
+  if (key === undefined || !isIdKey(key)) return
+  if ((typeof captured === "string" || typeof captured === "number") && (typeof replayed === "string" || typeof replayed === "number")) {
+    const from = String(captured)
+    const to = String(replayed)
+    if (from === to) into.delete(from)
+    else if (from !== "" && to !== "") into.set(from, to)
+  }
+}

@@ -118,6 +118,16 @@ describe("the admin API: sounds and flows", () => {
     expect(fs.existsSync(path.join(server.dataDir, "evil.wav"))).toBe(false)
   })
 
+  it("the example never overwrites a sound of the same name stored before it was made", async () => {
+    // a third enterprise whose operator stores welcome.wav before anyone lists its flows
+    await addEnterpriseAdmin(server, "300008800", "third-pw")
+    const own = toneWav(0.25, 330)
+    expect(await admin("PUT", "/enterprises/300008/sounds/welcome.wav", { base64: own.toString("base64") })).toMatchObject({ status: 200 })
+    expect((await flows(creds("300008800", "third-pw"))).callflow.map((f) => f.cflsend_wfPath)).toEqual(["300008/welcome.wav"])
+    const res = await sound("300008/welcome.wav", creds("300008800", "third-pw"))
+    expect(Buffer.from(await res.arrayBuffer()).equals(own)).toBe(true)
+  })
+
   it("a deleted example stays deleted", async () => {
     const [example] = (await flows(other)).callflow
     expect(await adminApi(server, "DELETE", `/enterprises/200008/flows/${example!.cflId}`)).toMatchObject({ status: 200 })
@@ -146,6 +156,10 @@ describe("flows from config", () => {
       const res = await fetch(`${s.url}/voip/sound/100008/greeting.wav?${new URLSearchParams(creds())}`)
       expect(Buffer.from(await res.arrayBuffer()).equals(toneWav(0.5, 550))).toBe(true)
       expect(await asAdmin(s, "findCallFlow")).toMatchObject({ code: 0 })
+      // the config's own: not changed or removed from the admin API (the next start would undo it)
+      const configured = listed.callflow.find((f) => f.cflName === "回访流程")!
+      expect(await adminApi(s, "PATCH", `/enterprises/100008/flows/${configured.cflId}`, { transferTimes: 5 })).toMatchObject({ status: 400, body: { message: expect.stringContaining("config file") } })
+      expect(await adminApi(s, "DELETE", `/enterprises/100008/flows/${configured.cflId}`)).toMatchObject({ status: 400, body: { code: -14 } })
     } finally {
       await s.close()
     }

@@ -456,7 +456,9 @@ const FlowsLive = HttpApiBuilder.group(AdminApi, "flows", (handlers) =>
     .handle("remove", ({ path }) =>
       Effect.gen(function* () {
         const comp = yield* enterprise(path.comp)
-        if (!(yield* storage((yield* FlowsStore).remove(comp, path.id)))) return yield* Effect.fail(NotFound.of(`flow ${path.id}`))
+        const removed = yield* storage((yield* FlowsStore).remove(comp, path.id))
+        if (removed === false) return yield* Effect.fail(NotFound.of(`flow ${path.id}`))
+        if (typeof removed === "object") return yield* Effect.fail(BadRequest.of(removed.refused))
         return { code: 0, message: "OK" } as const
       })
     )

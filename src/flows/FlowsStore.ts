@@ -69,15 +69,29 @@ const columns = (s: Settings) => ({
 
 const isSoundName = (s: string): boolean => Schema.is(SoundName)(s)
 
-/** Writes a sound in place whole: a flow never plays a half-written file. */
-const writeSound = (dataDir: string, comp: string, name: string, bytes: Uint8Array) =>
+let written = 0
+
+/**
+ * Writes a sound in place whole and flushed: a flow never plays a half-written file, and two
+ * writes of one name each have their own temporary file (the last rename wins). With
+ * `onlyIfAbsent`, a sound already there (an operator's own) is left as it is.
+ */
+const writeSound = (dataDir: string, comp: string, name: string, bytes: Uint8Array, options: { readonly onlyIfAbsent?: boolean } = {}) =>
   Effect.tryPromise({
     try: async () => {
       const dir = path.join(soundDir(dataDir), comp)
+      const target = path.join(dir, name)
       await fs.promises.mkdir(dir, { recursive: true })
-      const temp = path.join(dir, `.${name}.${process.pid}.tmp`)
-      await fs.promises.writeFile(temp, bytes, { mode: 0o600 })
-      await fs.promises.rename(temp, path.join(dir, name))
+      if (options.onlyIfAbsent && fs.existsSync(target)) return
+      const temp = path.join(dir, `.${name}.${process.pid}.${++written}.tmp`)
+      const handle = await fs.promises.open(temp, "w", 0o600)
+      try {
+        await handle.writeFile(bytes)
+        await handle.sync()
+      } finally {
+        await handle.close()
+      }
+      await fs.promises.rename(temp, target)
     },
     catch: (e) => e
   })
@@ -102,7 +116,8 @@ export class FlowsStore extends Effect.Service<FlowsStore>()("FlowsStore", {
         if (done) return
         const exists = yield* sql`SELECT 1 AS x FROM enterprises WHERE comp_number = ${comp}`
         if (exists.length === 0) return
-        yield* writeSound(config.dataDir, comp, EXAMPLE.sound, toneWav(3)).pipe(Effect.orDie)
+        // an operator's own welcome.wav, stored before the example was made, stays
+        yield* writeSound(config.dataDir, comp, EXAMPLE.sound, toneWav(3), { onlyIfAbsent: true }).pipe(Effect.orDie)
         const now = yield* Clock.currentTimeMillis
         const id = yield* ids.next
         yield* sql.withTransaction(
@@ -159,6 +174,8 @@ export class FlowsStore extends Effect.Service<FlowsStore>()("FlowsStore", {
           Effect.gen(function* () {
             const existing = yield* get(comp, id)
             if (!existing) return undefined
+            // the config is the whole truth about its own flows: an edit here would be undone at the next start
+            if (existing.origin === "config") return { refused: `flow ${existing.name} comes from the config file (callFlows): change it there` } as Refused
             const merged = { ...existing, ...Object.fromEntries(Object.entries(patch).filter(([, v]) => v !== undefined)) } as FlowItem
             const problem = soundProblem(comp, merged.sound)
             if (problem !== undefined) return { refused: problem } as Refused
@@ -179,6 +196,7 @@ export class FlowsStore extends Effect.Service<FlowsStore>()("FlowsStore", {
         Effect.gen(function* () {
           const existing = yield* get(comp, id)
           if (!existing) return false
+          if (existing.origin === "config") return { refused: `flow ${existing.name} comes from the config file (callFlows): remove it there` } as Refused
           yield* sql`DELETE FROM call_flows WHERE comp_number = ${comp} AND cfl_id = ${id}`
           yield* changed(comp, "deleted", existing)
           return true

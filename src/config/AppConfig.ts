@@ -112,7 +112,13 @@ export const ConfigSchema = Schema.Struct({
     callback: ReceiverConfig
   }),
   /** where events are forwarded; the admin API can add more */
-  targets: Schema.Array(TargetSchema),
+  targets: Schema.Array(TargetSchema).pipe(
+    Schema.filter((ts) => {
+      const seen = new Set<string>()
+      const twice = ts.find((t) => seen.size === seen.add(t.name).size)
+      return twice === undefined || `two targets are named ${JSON.stringify(twice.name)}: a name is a target's key`
+    })
+  ),
   forwarding: Schema.Struct({
     /** consecutive failures that open a target's circuit */
     circuitThreshold: PositiveInt,
@@ -304,16 +310,23 @@ export const loadConfig = (options: LoadOptions = {}): Effect.Effect<AppConfigSh
       source[keys.join(".")] = name
     }
     if (options.overrides) merged = merge(merged, options.overrides)
-    return Schema.decodeUnknownEither(ConfigSchema, { onExcessProperty: "error" })(merged).pipe(
+    return Schema.decodeUnknownEither(ConfigSchema, { onExcessProperty: "error", errors: "all" })(merged).pipe(
       Either.match({
         onRight: Effect.succeed,
         onLeft: (error) => {
-          const lines = problemsOf(error).map((issue) => {
-            const key = issue.path
+          // every bad key at once, one line each: the members of a union a value failed are one "expected one of"
+          const byKey = new Map<string, Array<string>>()
+          for (const issue of problemsOf(error)) byKey.set(issue.path, [...(byKey.get(issue.path) ?? []), issue.message])
+          const lines = [...byKey].map(([key, messages]) => {
             const from = source[key] ?? source[key.split(".")[0]!]
-            return `config key "${key}"${from ? ` (from ${from})` : ""}: ${issue.message}`
+            const alternatives = messages.map((m) => /^Expected (.+), actual (.+)$/s.exec(m)).filter((m): m is RegExpExecArray => m !== null)
+            const said =
+              alternatives.length > 1 && alternatives.length === messages.length
+                ? `expected one of ${[...new Set(alternatives.map((m) => m[1]))].join(" | ")}, got ${alternatives[0]![2]}`
+                : [...new Set(messages)].join("; ")
+            return `config key "${key}"${from ? ` (from ${from})` : ""}: ${said}`
           })
-          return Effect.fail(new ConfigError({ message: lines.join("; ") }))
+          return Effect.fail(new ConfigError({ message: lines.join("\n") }))
         }
       })
     )

@@ -2,6 +2,7 @@
 import { Schema } from "effect"
 import jsonata from "jsonata"
 import { Webhook } from "standardwebhooks"
+import { unknownGlob } from "../events/EventTypes.js"
 
 export const DEFAULT_SCHEDULE_MS = [0, 5_000, 30_000, 120_000, 600_000, 1_800_000, 3_600_000, 10_800_000, 21_600_000, 43_200_000] as const
 
@@ -67,7 +68,15 @@ const targetFields = (strict: boolean) => ({
   name: strict ? Schema.String.pipe(Schema.pattern(/^(?!\.+$)[A-Za-z0-9_.-]{1,64}$/, { message: () => "expected 1–64 letters, digits, '_', '.' or '-' (not dots alone)" })) : Schema.String,
   url: HttpUrl,
   /** globs over event types: `call.*`, `workorder.ended`, `*` */
-  events: Schema.optionalWith(Schema.Array(Schema.String.pipe(Schema.pattern(/^[a-z0-9_.*]+$/, { message: () => "expected an event type or glob such as call.*" }))), { default: () => ["*"] }),
+  events: Schema.optionalWith(
+    Schema.Array(
+      Schema.String.pipe(
+        Schema.pattern(/^[a-z0-9_.*]+$/, { message: () => "expected an event type or glob such as call.*" }),
+        Schema.filter((g) => unknownGlob(g) ?? true)
+      )
+    ),
+    { default: () => ["*"] }
+  ),
   format: Schema.optionalWith(Schema.Literal("json", "800ing", "form"), { default: () => "json" as const }),
   /** JSONata over the json envelope; its result is the body */
   transform: Schema.optional(strict ? Transform : Schema.String),

@@ -6,7 +6,7 @@ import { HttpApiBuilder, HttpApiError, HttpBody, HttpServerError, HttpServerRequ
 import * as NodeHttpServer from "@effect/platform-node/NodeHttpServer"
 import * as NodeHttpServerRequest from "@effect/platform-node/NodeHttpServerRequest"
 import { SqlError } from "@effect/sql/SqlError"
-import { Cause, Effect, Either, Layer, Option, ParseResult, Redacted, Schema } from "effect"
+import { Cause, Effect, Either, JSONSchema, Layer, Option, ParseResult, Redacted, Schema } from "effect"
 import * as AdminSchema from "../../schemas/admin.js"
 import { problemsOf } from "../../schemas/Param.js"
 import { ensureAdminToken } from "../Bootstrap.js"
@@ -25,7 +25,11 @@ import { normalizeMac } from "../shared/Mac.js"
 import { addCode, allCodesOf, codesOf, type Edit, fieldsOf, removeCode, replaceList, resetList, setLabels } from "../crm/Codes.js"
 import { CODE_TYPE } from "../crm/Defaults.js"
 import { SqlClient } from "@effect/sql"
-import { AdminApi, AdminAuth, BadRequest, CodeBody, CodeListBody, Conflict, DeviceBody, DeviceMessageBody, DevicePatch, FieldsBody, Full, Internal, NotFound, RecoverBody, ResendBody, TooLarge, Unauthorized, UnsupportedCharset } from "./Api.js"
+import { exchange } from "../forwarding/Attempt.js"
+import { mobileLookup } from "../forwarding/Mentions.js"
+import { TEMPLATES } from "../forwarding/templates/registry.js"
+import { sampleFor, sampleOf } from "../forwarding/templates/Samples.js"
+import { AdminApi, AdminAuth, BadRequest, TestSendBody, CodeBody, CodeListBody, Conflict, DeviceBody, DeviceMessageBody, DevicePatch, FieldsBody, Full, Internal, NotFound, RecoverBody, ResendBody, TooLarge, Unauthorized, UnsupportedCharset } from "./Api.js"
 
 const problem = (e: ParseResult.ParseError) => {
   const [issue] = problemsOf(e)
@@ -126,6 +130,44 @@ const redriven = (r: { readonly redriven: number; readonly skipped: number }): t
 const existing = (name: string): Effect.Effect<Target, NotFound, Targets> =>
   Effect.flatMap(Targets, (t) => t.get(name)).pipe(Effect.flatMap((t) => (t ? Effect.succeed(t) : Effect.fail(NotFound.of(`target ${name}`)))))
 
+const decodeTestSend = decoder(TestSendBody)
+
+const templateItems = TEMPLATES.map((t) => ({
+  name: t.name,
+  title: t.title,
+  description: t.description,
+  url: { description: t.url.description, example: t.url.example },
+  secret: t.secret ? { description: t.secret.description, required: t.secret.required ?? false } : null,
+  settings: JSONSchema.make(t.settings) as unknown as Record<string, unknown>,
+  transform: t.transform,
+  events: t.events
+}))
+
+/**
+ * A test-send: the event given (or a sample of the target's events) made into the request a
+ * delivery would make, sent unless told not to. Nothing is stored and the target's circuit
+ * does not move: it is the operator's look, not a delivery.
+ */
+const testSend = (target: Target, body: typeof TestSendBody.Type) =>
+  Effect.gen(function* () {
+    const sample = body.type === undefined ? sampleFor(target.events) : { type: body.type, data: sampleOf(body.type) ?? {} }
+    const data = body.data ?? sample.data
+    const enterprise = body.enterprise === undefined ? "100008" : body.enterprise
+    const now = Date.now()
+    const event = { id: 0, type: sample.type, occurred_at: now, enterprise, source: "admin:test", data: JSON.stringify(data), raw: null }
+    const mobileOf = yield* mobileLookup
+    const x = yield* exchange(target, event, `msg_test_${now}`, { mobileOf, send: body.send })
+    const o = x.outcome
+    return {
+      code: 0,
+      message: "OK",
+      event: { type: sample.type, enterprise, data },
+      request: x.request === null ? null : { method: "POST" as const, ...x.request },
+      answer: x.answer === null ? null : { status: x.answer.status, body: x.answer.excerpt },
+      outcome: !body.send && x.request !== null ? null : { kind: o.kind, ...(o.kind === "delivered" ? {} : { error: o.error }) }
+    } as const
+  })
+
 // Endpoints with a body are `handleRaw`: the platform leaves the body alone, `jsonBody` reads it,
 // and the endpoint's declared payload schema decodes it.
 const TargetsLive = HttpApiBuilder.group(AdminApi, "targets", (handlers) =>
@@ -172,6 +214,13 @@ const TargetsLive = HttpApiBuilder.group(AdminApi, "targets", (handlers) =>
         return redriven(yield* storage((yield* DeadLetters).redrive(filter)))
       })
     )
+    .handleRaw("test", ({ path, request }) =>
+      Effect.gen(function* () {
+        const target = yield* existing(path.name)
+        return yield* testSend(target, yield* decodeTestSend(yield* jsonBody(request)))
+      })
+    )
+    .handle("templates", () => Effect.succeed({ items: templateItems }))
 )
 
 // other fields are ignored, as they always were

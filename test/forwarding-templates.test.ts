@@ -1,0 +1,275 @@
+/**
+ * Templates: group-chat bots signed the way each service checks, against local stand-ins that
+ * check what the real ones do and answer as they do (in-body error codes included); the
+ * retries and dead letters follow those answers. OAuth2 for any target against a stand-in
+ * token endpoint. The admin API's template list and test-send.
+ */
+import * as fs from "node:fs"
+import * as path from "node:path"
+import Database from "better-sqlite3"
+import { afterAll, beforeAll, describe, expect, it } from "vitest"
+import { asAdmin, startTestServer, type TestServer } from "./support/TestServer.js"
+import { eventually } from "./support/Receiver.js"
+import { dingtalkCheck, feishuCheck, slackCheck, startOAuth, startStandIn, wecomCheck } from "./support/StandIns.js"
+
+type StandIn = Awaited<ReturnType<typeof startStandIn>>
+const fast = { scheduleMs: [0, 60, 120] }
+const DING_SECRET = "SEC0a1b2c3d4e5f60718293a4b5c6d7e8f9"
+const FEISHU_SECRET = "fS3cr3tFeishu"
+const MOBILE = "13900001111"
+
+let server: TestServer
+let ding: StandIn, dingEn: StandIn, dingWrong: StandIn, feishu: StandIn, wecom: StandIn, slack: StandIn
+let oauth: Awaited<ReturnType<typeof startOAuth>>, refreshing: Awaited<ReturnType<typeof startOAuth>>
+
+const adminToken = () => fs.readFileSync(path.join(server.dataDir, "admin-token"), "utf8").trim()
+const adminApi = async (method: string, p: string, body?: unknown) => {
+  const res = await fetch(`${server.url}/admin/api${p}`, { method, headers: { authorization: `Bearer ${adminToken()}`, "content-type": "application/json" }, ...(body !== undefined ? { body: JSON.stringify(body) } : {}) })
+  return { status: res.status, body: (await res.json()) as Record<string, unknown> & { items?: Array<Record<string, unknown>> } }
+}
+const push = async (params: Record<string, string>, pathname = "/api/voip.json") => {
+  const res = await fetch(`${server.url}${pathname}`, { method: "POST", body: new URLSearchParams(params) })
+  expect(await res.json()).toEqual({ code: 0, message: "OK" })
+}
+/** A call's hang-up on extension 100008440 (whose mobile is set): talk 0 and inbound is a missed call. */
+const hangup = (cdrId: number, talk: number, peer = "2") =>
+  push({ type: "3", peer, phone: "13812345678", memo: JSON.stringify({ cdrId, cdrExtension: "100008440", exteName: "前台", cdrTalktime: talk, cdrStartTime: "2026-01-01 09:00:00" }) })
+const deliveries = async (target: string) => (await adminApi("GET", `/deliveries?target=${target}`)).body.items ?? []
+const bodyOf = (rx: StandIn, i: number) => JSON.parse(rx.received[i]!.body) as Record<string, unknown>
+
+beforeAll(async () => {
+  ;[ding, dingEn, dingWrong, wecom, slack] = await Promise.all([
+    startStandIn(dingtalkCheck("T1", DING_SECRET)),
+    startStandIn(dingtalkCheck("T2", undefined)),
+    startStandIn(dingtalkCheck("T3", DING_SECRET)),
+    startStandIn(wecomCheck("K1")),
+    startStandIn(slackCheck("/services/T0/B0/XYZ"))
+  ])
+  feishu = await startStandIn(feishuCheck("hook-1", FEISHU_SECRET))
+  oauth = await startOAuth({ clientId: "bridge", clientSecret: "s3cret", expiresIn: 3600 })
+  refreshing = await startOAuth({ clientId: "bridge", clientSecret: "s3cret", refreshToken: "rt-1" })
+  server = await startTestServer({
+    forwarding: { pollIntervalMs: 50, circuitThreshold: 50, circuitCooldownMs: 300 },
+    targets: [
+      { name: "ding", template: "dingtalk", url: `${ding.base}/robot/send?access_token=T1`, secret: DING_SECRET, events: ["call.hangup"], settings: { calls: "missed" }, retry: fast },
+      { name: "ding-en", template: "dingtalk", url: `${dingEn.base}/robot/send?access_token=T2`, events: ["call.hangup"], settings: { language: "en", message: "text" }, retry: fast },
+      { name: "ding-wrong", template: "dingtalk", url: `${dingWrong.base}/robot/send?access_token=T3`, secret: "SECnotthesecret", events: ["call.hangup"], retry: fast },
+      { name: "feishu", template: "feishu", url: `${feishu.base}/open-apis/bot/v2/hook/hook-1`, secret: FEISHU_SECRET, events: ["workorder.*"], retry: fast },
+      { name: "wecom", template: "wecom", url: `${wecom.base}/cgi-bin/webhook/send?key=K1`, events: ["callback.status"], settings: { message: "text" }, retry: fast },
+      { name: "slack", template: "slack", url: `${slack.base}/services/T0/B0/XYZ`, events: ["delivery.exhausted"], retry: fast },
+      {
+        name: "crm-cc",
+        url: `${oauth.api.base}/calls`,
+        events: ["call.answered"],
+        auth: { type: "oauth2", grant: "client_credentials", tokenUrl: `${oauth.tokenEndpoint.base}/token`, clientId: "bridge", clientSecret: "s3cret", clientAuth: "basic" },
+        retry: fast
+      },
+      {
+        name: "crm-rt",
+        url: `${refreshing.api.base}/calls`,
+        events: ["call.recording"],
+        auth: { type: "oauth2", grant: "refresh_token", tokenUrl: `${refreshing.tokenEndpoint.base}/token`, clientId: "bridge", refreshToken: "rt-1" },
+        retry: fast
+      }
+    ]
+  })
+  const { exteId } = await asAdmin(server, "addExtension", { exteExtension: "440", extePassword: "m", exteName: "前台" })
+  expect((await asAdmin(server, "setExteMobile", { exteId: String(exteId), phone: MOBILE })).code).toBe(0)
+})
+afterAll(async () => {
+  await server.close()
+  for (const s of [ding, dingEn, dingWrong, feishu, wecom, slack]) await s.close()
+  await oauth.close()
+  await refreshing.close()
+})
+
+describe("DingTalk custom robot", () => {
+  it("signs a missed call the way DingTalk checks it, @-mentions the extension's mobile, and skips answered calls (settings.calls missed)", async () => {
+    await hangup(7001, 0)
+    await eventually(() => ding.received.length === 1)
+    const sent = ding.received[0]!
+    const query = new URL(sent.url, "http://x").searchParams
+    expect(Math.abs(Number(query.get("timestamp")) - Date.now())).toBeLessThan(60_000)
+    // the stand-in answered errcode 0 only because the signature and timestamp held
+    const body = bodyOf(ding, 0)
+    expect(body).toMatchObject({ msgtype: "markdown", markdown: { title: "未接来电" }, at: { atMobiles: [MOBILE], isAtAll: false } })
+    expect((body.markdown as { text: string }).text).toContain("13812345678")
+    expect((body.markdown as { text: string }).text).toContain(`@${MOBILE}`)
+    await eventually(async () => (await deliveries("ding")).some((d) => d.status === "delivered"))
+
+    // an answered call is no missed call: nothing is sent, the delivery is done, its attempt says why
+    await hangup(7002, 42)
+    const skipped = await eventually(async () => (await deliveries("ding")).find((d) => (d.event as { data: { cdrId: number } }).data.cdrId === 7002 && d.status === "delivered"))
+    expect(skipped.attempts).toEqual([expect.objectContaining({ status: null, error: expect.stringContaining("not a missed call") })])
+    expect(ding.received).toHaveLength(1)
+  })
+
+  it("speaks English when told, as text with the mention", async () => {
+    await eventually(() => dingEn.received.length >= 2)
+    const missed = dingEn.received.map((r) => JSON.parse(r.body) as { msgtype: string; text: { content: string }; at: { atMobiles: Array<string> } })
+    expect(missed[0]).toMatchObject({ msgtype: "text", at: { atMobiles: [MOBILE] } })
+    expect(missed[0]!.text.content).toMatch(/^Missed call\nNumber: 13812345678\nExtension: 100008440 前台/)
+    expect(missed[1]!.text.content).toMatch(/^Call ended\n/)
+    expect(missed[1]!.text.content).toContain("Talk time: 42 s")
+  })
+
+  it("a wrong signature: DingTalk's errcode 310000 in an HTTP 200 is a dead letter, not a delivery; a dead-letter alert goes to Slack", async () => {
+    const dead = await eventually(async () => (await adminApi("GET", "/dead-letters?target=ding-wrong")).body.items?.[0])
+    expect(dead).toMatchObject({ reason: "refused", lastError: "errcode 310000: sign not match", attempts: [expect.objectContaining({ status: 200 })] })
+    // the stand-in refuses a stale timestamp as DingTalk does
+    const stale = Date.now() - 2 * 3_600_000
+    const res = await fetch(`${ding.base}/robot/send?access_token=T1&timestamp=${stale}&sign=x`, { method: "POST", body: "{}" })
+    expect(await res.json()).toMatchObject({ errcode: 310000 })
+    await eventually(() => slack.received.length > 0)
+    const alert = JSON.parse(slack.received[0]!.body) as { text: string; blocks: Array<{ text: { type: string; text: string } }> }
+    expect(alert.text).toMatch(/^投递失败，已进入死信\n目标: ding-wrong/)
+    expect(alert.blocks[0]!.text).toMatchObject({ type: "mrkdwn", text: expect.stringContaining("*投递失败，已进入死信*") })
+  })
+
+  it("retries DingTalk's rate limit (errcode 130101) and delivers when it passes", async () => {
+    let limited = false
+    ding.setAnswer((r) => {
+      if (limited) return dingtalkCheck("T1", DING_SECRET)(r)
+      limited = true
+      return { status: 200, body: JSON.stringify({ errcode: 130101, errmsg: "send too fast, exceed 20 times per minute" }) }
+    })
+    await hangup(7003, 0)
+    const done = await eventually(async () => (await deliveries("ding")).find((d) => (d.event as { data: { cdrId: number } }).data.cdrId === 7003 && d.status === "delivered"))
+    expect(done.attempts).toEqual([expect.objectContaining({ status: 200, error: "errcode 130101: send too fast, exceed 20 times per minute" }), expect.objectContaining({ status: 200, error: null })])
+    ding.setAnswer(dingtalkCheck("T1", DING_SECRET))
+  })
+})
+
+describe("Feishu, WeCom and Slack", () => {
+  it("Feishu: a work order as a signed card; a wrong signature (code 19021) is a dead letter, a rate limit (11232) is retried", async () => {
+    await push({ woId: "51", wo_wotId: "1", wotName: "售后维修", woCode: "WO-51", custName: "张三", woPhone: "13800000000", wo_action: "4" }, "/api/workorder.json")
+    await eventually(() => feishu.received.length === 1)
+    const card = bodyOf(feishu, 0)
+    expect(card).toMatchObject({ msg_type: "interactive", card: { header: { title: { content: "工单已结束" } } } })
+    expect(JSON.stringify(card)).toContain("售后维修 WO-51")
+    await eventually(async () => (await deliveries("feishu"))[0]?.status === "delivered")
+
+    feishu.setAnswer((r) => (feishu.received.length === 2 ? { status: 200, body: JSON.stringify({ code: 11232, msg: "frequency limited psm" }) } : feishuCheck("hook-1", FEISHU_SECRET)(r)))
+    await push({ woId: "52", wo_wotId: "1", wotName: "售后维修", wo_action: "2" }, "/api/workorder.json")
+    await eventually(async () => (await deliveries("feishu")).filter((d) => d.status === "delivered").length === 2)
+    expect(feishu.received).toHaveLength(3)
+
+    feishu.setAnswer(feishuCheck("hook-1", "another secret"))
+    await push({ woId: "53", wo_wotId: "1", wotName: "售后维修", wo_action: "1" }, "/api/workorder.json")
+    const dead = await eventually(async () => (await adminApi("GET", "/dead-letters?target=feishu")).body.items?.[0])
+    expect(dead).toMatchObject({ reason: "refused", lastError: "code 19021: sign match fail or timestamp is not within one hour from current time" })
+    feishu.setAnswer(feishuCheck("hook-1", FEISHU_SECRET))
+  })
+
+  it("WeCom: a callback as text with mentioned_mobile_list; an invalid key (93000) is a dead letter; a 200 that is not WeCom's answer is retried", async () => {
+    await push({ cbkId: "801", cbkStatus: "3", cbkSourcePhone: "13811112222", cbkExtension: "100008440" }, "/api/callback.json")
+    await eventually(() => wecom.received.length === 1)
+    expect(bodyOf(wecom, 0)).toEqual({ msgtype: "text", text: { content: expect.stringMatching(/^回拨状态: 未接听\n号码: 13811112222/), mentioned_mobile_list: [MOBILE] } })
+
+    wecom.setAnswer((r) => (wecom.received.length === 2 ? { status: 200, body: "<html>portal</html>" } : wecomCheck("K1")(r)))
+    await push({ cbkId: "802", cbkStatus: "4" }, "/api/callback.json")
+    const retried = await eventually(async () => (await deliveries("wecom")).find((d) => d.status === "delivered" && (d.event as { data: { cbkId: string } }).data.cbkId === "802"))
+    expect(retried.attempts).toEqual([expect.objectContaining({ error: "HTTP 200 without errcode: not the service's answer" }), expect.objectContaining({ error: null })])
+
+    wecom.setAnswer(wecomCheck("K2"))
+    await push({ cbkId: "803", cbkStatus: "4" }, "/api/callback.json")
+    expect(await eventually(async () => (await adminApi("GET", "/dead-letters?target=wecom")).body.items?.[0])).toMatchObject({ reason: "refused", lastError: "errcode 93000: invalid webhook url" })
+    wecom.setAnswer(wecomCheck("K1"))
+  })
+
+  it("Slack: a removed webhook (404 no_service) is a dead letter", async () => {
+    const n = slack.received.length
+    slack.setAnswer(slackCheck("/services/T0/B0/OTHER"))
+    const res = await adminApi("POST", "/targets/slack/test", { type: "target.failing" })
+    expect(res.body).toMatchObject({ code: 0, answer: { status: 404, body: "no_service" }, outcome: { kind: "refused" } })
+    expect(slack.received).toHaveLength(n + 1)
+    slack.setAnswer(slackCheck("/services/T0/B0/XYZ"))
+  })
+})
+
+describe("OAuth2 for any target", () => {
+  it("fetches a token once, caches it, and on a 401 fetches a new one and sends once more; the token is stored nowhere", async () => {
+    const answered = (cdrId: number) => push({ type: "2", peer: "2", phone: "13800000001", memo: JSON.stringify({ cdrId, cdrExtension: "100008440" }) })
+    await answered(8001)
+    await answered(8002)
+    await eventually(async () => (await deliveries("crm-cc")).filter((d) => d.status === "delivered").length === 2)
+    expect(oauth.issued()).toBe(1)
+    expect(oauth.tokenEndpoint.received[0]!.headers.authorization).toBe(`Basic ${Buffer.from("bridge:s3cret").toString("base64")}`)
+    oauth.revokeAll()
+    await answered(8003)
+    await eventually(async () => (await deliveries("crm-cc")).filter((d) => d.status === "delivered").length === 3)
+    expect(oauth.issued()).toBe(2)
+    const third = oauth.api.received.slice(-2).map((r) => r.headers.authorization)
+    expect(third[0]).not.toBe(third[1])
+    const db = new Database(path.join(server.dataDir, "bridge.db"), { readonly: true })
+    const stored = JSON.stringify([db.prepare("SELECT * FROM events").all(), db.prepare("SELECT * FROM attempts").all(), db.prepare("SELECT * FROM deliveries").all()])
+    db.close()
+    expect(stored).not.toMatch(/tok-\d/)
+  })
+
+  it("a refresh token the endpoint refuses is a dead letter with the reason", async () => {
+    await push({ type: "4", peer: "2", phone: "13800000002", memo: JSON.stringify({ cdrId: 8101, cdrExtension: "100008440", cdrRecordFile: "a.wav" }) })
+    await eventually(async () => (await deliveries("crm-rt"))[0]?.status === "delivered")
+    expect(refreshing.tokenEndpoint.received[0]!.body).toContain("grant_type=refresh_token&refresh_token=rt-1")
+    refreshing.revokeAll()
+    refreshing.revokeRefresh()
+    await push({ type: "4", peer: "2", phone: "13800000002", memo: JSON.stringify({ cdrId: 8102, cdrExtension: "100008440", cdrRecordFile: "b.wav" }) })
+    const dead = await eventually(async () => (await adminApi("GET", "/dead-letters?target=crm-rt")).body.items?.[0])
+    expect(dead).toMatchObject({ reason: "auth", lastError: "OAuth2 token endpoint answered HTTP 400 (invalid_grant: refresh token expired or revoked)" })
+    expect((await fetch(`${server.url}/healthz`)).status).toBe(200)
+  })
+})
+
+describe("the admin API", () => {
+  it("lists the templates with their settings", async () => {
+    const { body } = await adminApi("GET", "/templates")
+    expect(body.items!.map((t) => t.name)).toEqual(["wecom", "dingtalk", "feishu", "slack"])
+    const dingtalk = body.items!.find((t) => t.name === "dingtalk")!
+    expect(dingtalk).toMatchObject({ secret: { required: false }, url: { example: expect.stringContaining("/robot/send?access_token=") } })
+    expect(JSON.stringify(dingtalk.settings)).toContain('"zh"')
+  })
+
+  it("refuses a template target whose url, secret or settings the template cannot use, naming the field, and stores nothing", async () => {
+    const base = { name: "bad", template: "dingtalk", url: "https://oapi.dingtalk.com/robot/send?access_token=x" }
+    const cases: Array<[Record<string, unknown>, string]> = [
+      [{ ...base, url: "https://oapi.dingtalk.com/robot/other" }, "url: dingtalk: expected …/robot/send?access_token=…"],
+      [{ ...base, url: "https://oapi.dingtalk.com/robot/send" }, "url: dingtalk: expected …/robot/send?access_token=… (the access_token query parameter is missing)"],
+      [{ ...base, secret: "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw" }, "secret: dingtalk: expected the robot's signing secret, SEC followed by letters and digits"],
+      [{ ...base, settings: { language: "fr" } }, 'settings.language: dingtalk: Expected "zh", actual "fr"'],
+      [{ ...base, settings: { colour: "red" } }, "settings.colour: dingtalk: is unexpected, expected: \"language\" | \"message\" | \"mention\" | \"calls\""],
+      [{ ...base, template: "slack", url: "https://hooks.slack.com/services/T/B/X", secret: "x" }, "secret: slack takes no secret"],
+      [{ ...base, template: "teams" }, 'template: expected one of wecom, dingtalk, feishu, slack (GET /admin/api/templates), got "teams"'],
+      [{ name: "bad", url: "http://127.0.0.1:9/x", settings: { language: "en" } }, "settings: settings belong to a template: name one (template)"],
+      [{ name: "bad", url: "http://127.0.0.1:9/x", auth: { type: "oauth2", grant: "refresh_token", tokenUrl: "http://127.0.0.1:9/t", clientId: "c" } }, "auth.refreshToken: the refresh_token grant needs refreshToken"]
+    ]
+    for (const [body, message] of cases) expect(await adminApi("POST", "/targets", body)).toEqual({ status: 400, body: { code: -14, message } })
+    expect((await adminApi("GET", "/targets/bad")).status).toBe(404)
+    expect((await fetch(`${server.url}/healthz`)).status).toBe(200)
+  })
+
+  it("test-sends: the exact request that goes out, signed, and what the destination answered; nothing is stored", async () => {
+    const before = ding.received.length
+    const events = (await adminApi("GET", "/events")).body.items!.length
+    const { status, body } = await adminApi("POST", "/targets/ding/test", {})
+    expect(status).toBe(200)
+    expect(body).toMatchObject({ code: 0, event: { type: "call.hangup" }, answer: { status: 200, body: '{"errcode":0,"errmsg":"ok"}' }, outcome: { kind: "delivered" } })
+    const request = body.request as { method: string; url: string; headers: Record<string, string>; body: string }
+    expect(request.url).toMatch(new RegExp(`^${ding.base}/robot/send\\?access_token=T1&timestamp=\\d+&sign=`))
+    expect(ding.received).toHaveLength(before + 1)
+    expect(ding.received[before]!.url).toBe(request.url.slice(ding.base.length))
+    expect(ding.received[before]!.body).toBe(request.body)
+    expect(JSON.parse(request.body)).toMatchObject({ msgtype: "markdown", markdown: { title: "未接来电" } })
+
+    const dry = await adminApi("POST", "/targets/ding/test", { send: false, data: { type: 3, peer: 2, phone: "1", memo: { cdrExtension: "100008440", cdrTalktime: 0 } } })
+    expect(dry.body).toMatchObject({ code: 0, answer: null, outcome: null, request: { method: "POST" } })
+    expect(ding.received).toHaveLength(before + 1)
+    expect((await adminApi("GET", "/events")).body.items!.length).toBe(events)
+
+    // an OAuth2 target's token is not shown
+    const oauthTest = await adminApi("POST", "/targets/crm-cc/test", {})
+    expect(oauthTest.body).toMatchObject({ request: { headers: { authorization: "Bearer (OAuth2 access token, not shown)" } }, answer: { status: 201 }, outcome: { kind: "delivered" } })
+
+    expect(await adminApi("POST", "/targets/nope/test", {})).toEqual({ status: 404, body: { code: -11, message: "target nope does not exist" } })
+    expect(await adminApi("POST", "/targets/ding/test", { send: "yes" })).toMatchObject({ status: 400, body: { code: -14, message: expect.stringMatching(/^send: /) } })
+  })
+})

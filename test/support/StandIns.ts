@@ -1,0 +1,120 @@
+/**
+ * Local stand-ins for the destinations the templates speak to: each checks a request the way
+ * the real service does (its path and key, its signature and timestamp window, its required
+ * fields, a bearer token) and answers as the real one does, in-body error codes included.
+ * Built on the loopback receiver: `received` has every request, `setAnswer` overrides.
+ */
+import { createHmac } from "node:crypto"
+import { type Answer, type Received, startReceiver } from "./Receiver.js"
+
+const json = (body: unknown, status = 200): Answer => ({ status, headers: { "content-type": "application/json" }, body: JSON.stringify(body) })
+const parse = (body: string): Record<string, unknown> | undefined => {
+  try {
+    const v: unknown = JSON.parse(body)
+    return typeof v === "object" && v !== null && !Array.isArray(v) ? (v as Record<string, unknown>) : undefined
+  } catch {
+    return undefined
+  }
+}
+const obj = (u: unknown) => (typeof u === "object" && u !== null ? (u as Record<string, unknown>) : {})
+const HOUR = 3_600_000
+
+/** DingTalk's custom robot: access_token, 加签 (timestamp ms within an hour, sign), msgtype with its fields. */
+export const dingtalkCheck = (token: string, secret: string | undefined) => (r: Received): Answer => {
+  const u = new URL(r.url, "http://x")
+  if (u.pathname !== "/robot/send") return { status: 404 }
+  if (u.searchParams.get("access_token") !== token) return json({ errcode: 300001, errmsg: "token is not exist" })
+  if (secret !== undefined) {
+    const timestamp = Number(u.searchParams.get("timestamp"))
+    if (!Number.isFinite(timestamp) || Math.abs(Date.now() - timestamp) > HOUR) return json({ errcode: 310000, errmsg: "sign not match, more: [timestamp is invalid]" })
+    const expected = createHmac("sha256", secret).update(`${timestamp}\n${secret}`).digest("base64")
+    if (u.searchParams.get("sign") !== expected) return json({ errcode: 310000, errmsg: "sign not match" })
+  }
+  const body = parse(r.body)
+  if (!body) return json({ errcode: 40035, errmsg: "缺少参数 json" })
+  if (body.msgtype === "text" && typeof obj(body.text).content === "string") return json({ errcode: 0, errmsg: "ok" })
+  if (body.msgtype === "markdown" && typeof obj(body.markdown).title === "string" && typeof obj(body.markdown).text === "string") return json({ errcode: 0, errmsg: "ok" })
+  return json({ errcode: 40035, errmsg: "缺少参数 text" })
+}
+
+/** Feishu's custom bot: the hook id, 签名校验 in the body (timestamp seconds within an hour, sign), msg_type with its content. */
+export const feishuCheck = (hook: string, secret: string | undefined) => (r: Received): Answer => {
+  const u = new URL(r.url, "http://x")
+  if (u.pathname !== `/open-apis/bot/v2/hook/${hook}`) return json({ code: 19001, msg: "param invalid: incoming webhook access token invalid" }, 400)
+  const body = parse(r.body)
+  if (!body) return json({ code: 9499, msg: "Bad Request" }, 400)
+  if (secret !== undefined) {
+    const seconds = Number(body.timestamp)
+    if (!Number.isFinite(seconds) || Math.abs(Date.now() - seconds * 1000) > HOUR || typeof body.sign !== "string") return json({ code: 19021, msg: "sign match fail or timestamp is not within one hour from current time" })
+    const expected = createHmac("sha256", `${body.timestamp}\n${secret}`).update("").digest("base64")
+    if (body.sign !== expected) return json({ code: 19021, msg: "sign match fail or timestamp is not within one hour from current time" })
+  }
+  if (body.msg_type === "text" && typeof obj(body.content).text === "string") return json({ code: 0, data: {}, msg: "success" })
+  if (body.msg_type === "interactive" && Array.isArray(obj(body.card).elements)) return json({ code: 0, data: {}, msg: "success" })
+  return json({ code: 19002, msg: "params error, msg_type need" })
+}
+
+/** WeCom's group robot: key, msgtype with its fields. */
+export const wecomCheck = (key: string) => (r: Received): Answer => {
+  const u = new URL(r.url, "http://x")
+  if (u.pathname !== "/cgi-bin/webhook/send" || u.searchParams.get("key") !== key) return json({ errcode: 93000, errmsg: "invalid webhook url" })
+  const body = parse(r.body)
+  if (!body) return json({ errcode: 40058, errmsg: "invalid json" })
+  if (body.msgtype === "text") return typeof obj(body.text).content === "string" && obj(body.text).content !== "" ? json({ errcode: 0, errmsg: "ok" }) : json({ errcode: 44004, errmsg: "empty content" })
+  if (body.msgtype === "markdown") return typeof obj(body.markdown).content === "string" ? json({ errcode: 0, errmsg: "ok" }) : json({ errcode: 44004, errmsg: "empty content" })
+  return json({ errcode: 40008, errmsg: "invalid message type" })
+}
+
+/** Slack's incoming webhook: the webhook's path, a text; answers in the status and a word. */
+export const slackCheck = (path: string) => (r: Received): Answer => {
+  if (new URL(r.url, "http://x").pathname !== path) return { status: 404, body: "no_service" }
+  const body = parse(r.body)
+  if (!body) return { status: 400, body: "invalid_payload" }
+  if (typeof body.text !== "string" || body.text === "") return { status: 400, body: "no_text" }
+  return { status: 200, body: "ok" }
+}
+
+/** A stand-in on loopback: its base URL (no path) besides the receiver's. */
+export const startStandIn = async (check: (r: Received) => Answer) => {
+  const rx = await startReceiver(check)
+  return { ...rx, base: rx.url.replace(/\/hook$/, "") }
+}
+
+/**
+ * An OAuth2 token endpoint (client credentials and refresh tokens) and the API it guards:
+ * tokens it issued and has not revoked open the API, others get 401.
+ */
+export const startOAuth = async (options: { readonly clientId: string; readonly clientSecret: string; readonly refreshToken?: string; readonly expiresIn?: number }) => {
+  let issued = 0
+  const valid = new Set<string>()
+  const refreshTokens = new Set(options.refreshToken ? [options.refreshToken] : [])
+  const tokenEndpoint = await startStandIn((r) => {
+    const form = new URLSearchParams(r.body)
+    const basic = /^Basic (.+)$/.exec(String(r.headers.authorization ?? ""))?.[1]
+    const [id, secret] = basic ? Buffer.from(basic, "base64").toString().split(":").map(decodeURIComponent) : [form.get("client_id"), form.get("client_secret")]
+    if (id !== options.clientId || (form.get("grant_type") === "client_credentials" && secret !== options.clientSecret)) return json({ error: "invalid_client", error_description: "client authentication failed" }, 401)
+    if (form.get("grant_type") === "refresh_token") {
+      const refresh = form.get("refresh_token") ?? ""
+      if (!refreshTokens.has(refresh)) return json({ error: "invalid_grant", error_description: "refresh token expired or revoked" }, 400)
+    } else if (form.get("grant_type") !== "client_credentials") return json({ error: "unsupported_grant_type" }, 400)
+    const token = `tok-${++issued}-${Math.random().toString(36).slice(2)}`
+    valid.add(token)
+    return json({ access_token: token, token_type: "Bearer", ...(options.expiresIn !== undefined ? { expires_in: options.expiresIn } : {}) })
+  })
+  const api = await startStandIn((r) => {
+    const token = /^Bearer (.+)$/.exec(String(r.headers.authorization ?? ""))?.[1]
+    return token && valid.has(token) ? json({ id: "1" }, 201) : json({ error: "invalid_token" }, 401)
+  })
+  return {
+    tokenEndpoint,
+    api,
+    issued: () => issued,
+    tokens: () => [...valid],
+    revokeAll: () => valid.clear(),
+    revokeRefresh: () => refreshTokens.clear(),
+    close: async () => {
+      await tokenEndpoint.close()
+      await api.close()
+    }
+  }
+}

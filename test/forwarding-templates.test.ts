@@ -10,7 +10,7 @@ import Database from "better-sqlite3"
 import { afterAll, beforeAll, describe, expect, it } from "vitest"
 import { asAdmin, startTestServer, type TestServer } from "./support/TestServer.js"
 import { eventually } from "./support/Receiver.js"
-import { dingtalkCheck, feishuCheck, slackCheck, startOAuth, startStandIn, wecomCheck } from "./support/StandIns.js"
+import { dingtalkCheck, feishuCheck, slackCheck, startHubSpot, startOAuth, startStandIn, wecomCheck } from "./support/StandIns.js"
 
 type StandIn = Awaited<ReturnType<typeof startStandIn>>
 const fast = { scheduleMs: [0, 60, 120] }
@@ -20,6 +20,7 @@ const MOBILE = "13900001111"
 
 let server: TestServer
 let ding: StandIn, dingEn: StandIn, dingWrong: StandIn, feishu: StandIn, wecom: StandIn, slack: StandIn
+let hubspot: Awaited<ReturnType<typeof startHubSpot>>
 let oauth: Awaited<ReturnType<typeof startOAuth>>, refreshing: Awaited<ReturnType<typeof startOAuth>>
 
 const adminToken = () => fs.readFileSync(path.join(server.dataDir, "admin-token"), "utf8").trim()
@@ -46,6 +47,7 @@ beforeAll(async () => {
     startStandIn(slackCheck("/services/T0/B0/XYZ"))
   ])
   feishu = await startStandIn(feishuCheck("hook-1", FEISHU_SECRET))
+  hubspot = await startHubSpot("pat-na1-test", [{ id: "501", phone: "13855550001" }, { id: "502", mobilephone: "13855550002" }])
   oauth = await startOAuth({ clientId: "bridge", clientSecret: "s3cret", expiresIn: 3600 })
   refreshing = await startOAuth({ clientId: "bridge", clientSecret: "s3cret", refreshToken: "rt-1" })
   server = await startTestServer({
@@ -57,6 +59,9 @@ beforeAll(async () => {
       { name: "feishu", template: "feishu", url: `${feishu.base}/open-apis/bot/v2/hook/hook-1`, secret: FEISHU_SECRET, events: ["workorder.*"], retry: fast },
       { name: "wecom", template: "wecom", url: `${wecom.base}/cgi-bin/webhook/send?key=K1`, events: ["callback.status"], settings: { message: "text" }, retry: fast },
       { name: "slack", template: "slack", url: `${slack.base}/services/T0/B0/XYZ`, events: ["delivery.exhausted"], retry: fast },
+      { name: "hubspot", template: "hubspot", url: hubspot.base, secret: "pat-na1-test", events: ["call.hangup"], settings: { recordingBaseUrl: "https://bridge.example.com/voip/record/" }, retry: fast },
+      { name: "hubspot-known", template: "hubspot", url: hubspot.base, secret: "pat-na1-test", events: ["call.hangup"], settings: { unmatched: "skip" }, retry: fast },
+      { name: "hubspot-badkey", template: "hubspot", url: hubspot.base, secret: "pat-na1-revoked", events: ["call.hangup"], retry: fast },
       {
         name: "crm-cc",
         url: `${oauth.api.base}/calls`,
@@ -78,7 +83,7 @@ beforeAll(async () => {
 })
 afterAll(async () => {
   await server.close()
-  for (const s of [ding, dingEn, dingWrong, feishu, wecom, slack]) await s.close()
+  for (const s of [ding, dingEn, dingWrong, feishu, wecom, slack, hubspot]) await s.close()
   await oauth.close()
   await refreshing.close()
 })
@@ -187,6 +192,70 @@ describe("Feishu, WeCom and Slack", () => {
   })
 })
 
+describe("HubSpot", () => {
+  const call = (cdrId: number, phone: string, talk: number, peer: string) =>
+    push({ type: "3", peer, phone, memo: JSON.stringify({ cdrId, cdrExtension: "100008440", exteName: "前台", cdrTalktime: talk, cdrRecordFile: `r/${cdrId}.wav` }) })
+  const created = (cdrId: number) => (hubspot.calls.filter((c) => String(c.properties.hs_call_recording_url ?? "").includes(`r/${cdrId}.wav`) || String(c.properties.hs_call_body ?? "").includes(`#${cdrId}`)))
+
+  it("logs a call on the contact found by phone, with direction, duration and recording link; by mobilephone too", async () => {
+    await call(9001, "13855550001", 65, "1")
+    await eventually(() => created(9001).length === 1)
+    expect(created(9001)[0]).toMatchObject({
+      properties: {
+        hs_call_direction: "OUTBOUND",
+        hs_call_status: "COMPLETED",
+        hs_call_duration: "65000",
+        hs_call_from_number: "100008440",
+        hs_call_to_number: "13855550001",
+        hs_call_recording_url: "https://bridge.example.com/voip/record/r/9001.wav",
+        hs_timestamp: expect.stringMatching(/^\d{4}-\d\d-\d\dT/)
+      },
+      associations: [{ to: { id: "501" }, types: [{ associationCategory: "HUBSPOT_DEFINED", associationTypeId: 194 }] }]
+    })
+    await call(9002, "13855550002", 0, "2")
+    await eventually(() => created(9002).length === 1)
+    expect(created(9002)[0]).toMatchObject({ properties: { hs_call_direction: "INBOUND", hs_call_status: "NO_ANSWER" }, associations: [{ to: { id: "502" } }] })
+    // the target that skips strangers logged both as well (they are contacts)
+    await eventually(async () => (await deliveries("hubspot-known")).filter((d) => d.status === "delivered" && d.attempts && (d.attempts as Array<{ status: number }>)[0]!.status === 201).length === 2)
+  })
+
+  it("a number no contact has: logged unassociated, or skipped (settings.unmatched skip) with nothing written", async () => {
+    const before = hubspot.calls.length
+    await call(9003, "13800009999", 10, "2")
+    await eventually(async () => (await deliveries("hubspot")).some((d) => (d.event as { data: { cdrId: number } }).data.cdrId === 9003 && d.status === "delivered"))
+    const skipped = await eventually(async () => (await deliveries("hubspot-known")).find((d) => (d.event as { data: { cdrId: number } }).data.cdrId === 9003 && d.status === "delivered"))
+    expect(skipped.attempts).toEqual([expect.objectContaining({ status: null, error: 'skipped: no HubSpot contact has phone "13800009999"' })])
+    expect(created(9003)).toEqual([expect.objectContaining({ associations: [] })])
+    expect(hubspot.calls.length).toBe(before + 1)
+  })
+
+  it("a revoked private app token (HubSpot's 401) is a dead letter; a rate limit (429) is retried after its Retry-After", async () => {
+    const dead = await eventually(async () => (await adminApi("GET", "/dead-letters?target=hubspot-badkey")).body.items?.[0])
+    expect(dead).toMatchObject({ reason: "refused", attempts: [expect.objectContaining({ status: 401, response: expect.stringContaining("INVALID_AUTHENTICATION") })] })
+    let limited = false
+    hubspot.setAnswer((r) => {
+      if (limited || !r.url.endsWith("/calls")) return hubspot.answer(r)
+      limited = true
+      return { status: 429, headers: { "retry-after": "0" }, body: JSON.stringify({ status: "error", message: "You have reached your ten_secondly_rolling limit.", category: "RATE_LIMITS" }) }
+    })
+    await call(9004, "13855550001", 5, "1")
+    const done = await eventually(async () => (await deliveries("hubspot")).find((d) => (d.event as { data: { cdrId: number } }).data.cdrId === 9004 && d.status === "delivered"))
+    expect((done.attempts as Array<{ status: number }>).map((a) => a.status)).toEqual([429, 201])
+    hubspot.setAnswer(hubspot.answer)
+  })
+
+  it("test-sends show every request: the lookup, then the write; the token is not shown", async () => {
+    const { body } = await adminApi("POST", "/targets/hubspot/test", { type: "call.hangup" })
+    const steps = body.steps as Array<{ request: { method: string; url: string; headers: Record<string, string>; body: string }; answer: { status: number } }>
+    expect(steps.map((s) => [s.request.method, s.request.url.slice(hubspot.base.length), s.answer.status])).toEqual([
+      ["POST", "/crm/v3/objects/contacts/search", 200],
+      ["POST", "/crm/v3/objects/calls", 201]
+    ])
+    expect(steps[0]!.request.headers.authorization).toBe("Bearer (not shown)")
+    expect(body).toMatchObject({ outcome: { kind: "delivered" }, answer: { status: 201 } })
+  })
+})
+
 describe("OAuth2 for any target", () => {
   it("fetches a token once, caches it, and on a 401 fetches a new one and sends once more; the token is stored nowhere", async () => {
     const answered = (cdrId: number) => push({ type: "2", peer: "2", phone: "13800000001", memo: JSON.stringify({ cdrId, cdrExtension: "100008440" }) })
@@ -223,7 +292,7 @@ describe("OAuth2 for any target", () => {
 describe("the admin API", () => {
   it("lists the templates with their settings", async () => {
     const { body } = await adminApi("GET", "/templates")
-    expect(body.items!.map((t) => t.name)).toEqual(["wecom", "dingtalk", "feishu", "slack"])
+    expect(body.items!.map((t) => t.name)).toEqual(["wecom", "dingtalk", "feishu", "slack", "hubspot"])
     const dingtalk = body.items!.find((t) => t.name === "dingtalk")!
     expect(dingtalk).toMatchObject({ secret: { required: false }, url: { example: expect.stringContaining("/robot/send?access_token=") } })
     expect(JSON.stringify(dingtalk.settings)).toContain('"zh"')
@@ -238,7 +307,8 @@ describe("the admin API", () => {
       [{ ...base, settings: { language: "fr" } }, 'settings.language: dingtalk: Expected "zh", actual "fr"'],
       [{ ...base, settings: { colour: "red" } }, "settings.colour: dingtalk: is unexpected, expected: \"language\" | \"message\" | \"mention\" | \"calls\""],
       [{ ...base, template: "slack", url: "https://hooks.slack.com/services/T/B/X", secret: "x" }, "secret: slack takes no secret"],
-      [{ ...base, template: "teams" }, 'template: expected one of wecom, dingtalk, feishu, slack (GET /admin/api/templates), got "teams"'],
+      [{ ...base, template: "teams" }, 'template: expected one of wecom, dingtalk, feishu, slack, hubspot (GET /admin/api/templates), got "teams"'],
+      [{ ...base, template: "hubspot", url: "https://api.hubapi.com" }, "secret: hubspot needs a secret: a private app's access token (pat-…)"],
       [{ name: "bad", url: "http://127.0.0.1:9/x", settings: { language: "en" } }, "settings: settings belong to a template: name one (template)"],
       [{ name: "bad", url: "http://127.0.0.1:9/x", auth: { type: "oauth2", grant: "refresh_token", tokenUrl: "http://127.0.0.1:9/t", clientId: "c" } }, "auth.refreshToken: the refresh_token grant needs refreshToken"]
     ]

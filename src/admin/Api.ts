@@ -117,7 +117,7 @@ export const TestSendBody = Schema.Struct({
   send: Schema.optionalWith(Schema.Boolean, { default: () => true })
 })
 const Rendered = Schema.Struct({
-  method: Schema.Literal("POST"),
+  method: Schema.Literal("GET", "POST", "PATCH"),
   url: Schema.String,
   headers: Schema.Record({ key: Schema.String, value: Schema.String }),
   body: Schema.String
@@ -127,6 +127,9 @@ export const TestSendAnswer = Schema.Struct({
   event: Schema.Struct({ type: Schema.String, enterprise: Schema.NullOr(Schema.String), data: Schema.Record({ key: Schema.String, value: Schema.Unknown }) }),
   request: Schema.NullOr(Rendered).annotations({ description: "null when no request could be made (see outcome)" }),
   answer: Schema.NullOr(Schema.Struct({ status: Schema.Int, body: Schema.String })).annotations({ description: "what the destination answered; null when not sent" }),
+  steps: Schema.optional(
+    Schema.Array(Schema.Struct({ request: Rendered, answer: Schema.NullOr(Schema.Struct({ status: Schema.Int, body: Schema.String })) }))
+  ).annotations({ description: "every request in order, when the delivery took more than one (a CRM's lookup, then its write); request and answer are the last" }),
   outcome: Schema.NullOr(
     Schema.Struct({ kind: Schema.String.annotations({ description: "delivered, retry, refused, unsendable or skipped, as a delivery would count it" }), error: Schema.optional(Schema.String) })
   ).annotations({ description: "null when not sent" })

@@ -158,13 +158,16 @@ const testSend = (target: Target, body: typeof TestSendBody.Type) =>
     const mobileOf = yield* mobileLookup
     const x = yield* exchange(target, event, `msg_test_${now}`, { mobileOf, send: body.send })
     const o = x.outcome
+    const step = (s: (typeof x.steps)[number]) => ({ request: s.request, answer: s.answer === null ? null : { status: s.answer.status, body: s.answer.excerpt } })
+    const last = x.steps.length === 0 ? undefined : step(x.steps[x.steps.length - 1]!)
     return {
       code: 0,
       message: "OK",
       event: { type: sample.type, enterprise, data },
-      request: x.request === null ? null : { method: "POST" as const, ...x.request },
-      answer: x.answer === null ? null : { status: x.answer.status, body: x.answer.excerpt },
-      outcome: !body.send && x.request !== null ? null : { kind: o.kind, ...(o.kind === "delivered" ? {} : { error: o.error }) }
+      request: last?.request ?? null,
+      answer: last?.answer ?? null,
+      ...(x.steps.length > 1 ? { steps: x.steps.map(step) } : {}),
+      outcome: !body.send && x.steps.length > 0 ? null : { kind: o.kind, ...(o.kind === "delivered" ? {} : { error: o.error }) }
     } as const
   })
 

@@ -22,10 +22,15 @@ export type Sent = Outcome & { readonly excerpt: string }
 /** The mobile of an extension (for a template's @-mention), where it is known. */
 export type MobileOf = (extension: string) => Effect.Effect<string | undefined>
 
-/** What an attempt did: the request as it went out (a bearer token shown redacted), the answer, the outcome. */
-export interface Exchange {
-  readonly request: Outgoing | null
+/** A request as it went out (a bearer token shown redacted) and its answer (null: none, or not sent). */
+export interface Step {
+  readonly request: Outgoing & { readonly method: "GET" | "POST" | "PATCH" }
   readonly answer: Answer | null
+}
+
+/** What an attempt did: its requests in order (a CRM's lookup, then its write), the outcome. */
+export interface Exchange {
+  readonly steps: ReadonlyArray<Step>
   readonly outcome: Sent
 }
 
@@ -72,26 +77,62 @@ const judge = (target: Target, answer: Answer): Outcome => {
 
 const REDACTED = "Bearer (OAuth2 access token, not shown)"
 
+const jsonOf = (text: string): unknown => {
+  try {
+    return JSON.parse(text)
+  } catch {
+    return undefined
+  }
+}
+
 /**
- * The request made and, when `send`, sent: with OAuth2, a 401 fetches a new token and sends
- * once more (the cached one may have been revoked before its time).
+ * The request made and, when `send`, sent (a template's `deliver` makes its own requests under
+ * the target's url). With OAuth2, a 401 fetches a new token and sends once more: the cached one
+ * may have been revoked before its time.
  */
 export const exchange = (target: Target, event: StoredEvent, webhookId: string, options: { readonly mobileOf: MobileOf; readonly send: boolean }): Effect.Effect<Exchange> => {
-  let shown: Outgoing | null = null
-  let answered: Answer | null = null
+  const steps: Array<Step> = []
   return Effect.gen(function* () {
-    const request = yield* prepare(target, event, webhookId, options.mobileOf)
+    const prepared = yield* prepare(target, event, webhookId, options.mobileOf)
     const auth = target.auth === undefined ? undefined : readAuth(target.auth)
     if (auth && Either.isLeft(auth)) return yield* Effect.fail(new TransformFailed({ message: "auth: the stored OAuth2 settings cannot be read", reason: "unsendable" }))
     const oauth = auth?._tag === "Right" ? auth.right : undefined
-    shown = oauth ? { ...request, headers: { ...request.headers, authorization: REDACTED } } : request
-    if (!options.send) return { kind: "delivered", status: 0, excerpt: "" } as Sent
-    const send = (token: string | undefined) =>
-      post(request.url, token === undefined ? request.headers : { ...request.headers, authorization: `Bearer ${token}` }, request.body, { timeoutMs: target.timeoutMs, excerptBytes: EXCERPT })
-    const token = oauth ? yield* accessToken(oauth) : undefined
-    let answer = yield* send(token)
-    if (answer.status === 401 && oauth) answer = yield* send(yield* accessToken(oauth, token))
-    answered = answer
+    // credentials are not shown: an OAuth2 token, a template's bearer token (a CRM's API key)
+    const shown = (request: Outgoing): Outgoing => {
+      const headers = Object.fromEntries(
+        Object.entries(request.headers).map(([k, v]) => (k.toLowerCase() === "authorization" ? [k, `${v.split(" ")[0]} (not shown)`] : [k, v]))
+      )
+      return { ...request, headers: oauth ? { ...headers, authorization: REDACTED } : headers }
+    }
+    const deliver = templateOf(target)?.deliver
+    if (!options.send) {
+      steps.push({ request: { method: "POST", ...shown(prepared) }, answer: null })
+      return { kind: "delivered", status: 0, excerpt: "" } as Sent
+    }
+    let token = oauth ? yield* accessToken(oauth) : undefined
+    const send = (method: "GET" | "POST" | "PATCH", request: Outgoing) =>
+      Effect.gen(function* () {
+        const go = () =>
+          post(request.url, token === undefined ? request.headers : { ...request.headers, authorization: `Bearer ${token}` }, request.body, { timeoutMs: target.timeoutMs, excerptBytes: EXCERPT, method })
+        let answer = yield* go()
+        if (answer.status === 401 && oauth) {
+          token = yield* accessToken(oauth, token)
+          answer = yield* go()
+        }
+        steps.push({ request: { method, ...shown(request) }, answer })
+        return answer
+      })
+    const answer = deliver
+      ? yield* deliver({
+          body: jsonOf(prepared.body),
+          settings: settingsOf(target),
+          call: (method, path, body) =>
+            Effect.map(
+              send(method, { url: `${target.url.replace(/\/+$/, "")}${path}`, headers: prepared.headers, body: body === undefined ? "" : JSON.stringify(body) }),
+              (a) => ({ ...a, json: jsonOf(a.excerpt) })
+            )
+        })
+      : yield* send("POST", prepared)
     return { ...judge(target, answer), excerpt: answer.excerpt }
   }).pipe(
     Effect.catchTags({
@@ -102,7 +143,7 @@ export const exchange = (target: Target, event: StoredEvent, webhookId: string, 
       TokenFailed: (e) =>
         Effect.succeed<Sent>(e.permanent ? { kind: "unsendable", reason: "auth", error: e.message, excerpt: "" } : { kind: "retry", status: null, error: e.message, retryAfterMs: null, excerpt: "" })
     }),
-    Effect.map((outcome) => ({ request: shown, answer: answered, outcome }))
+    Effect.map((outcome) => ({ steps, outcome }))
   )
 }
 

@@ -6,6 +6,7 @@ import jsonata from "jsonata"
 import { Effect, Either, Schema } from "effect"
 import { jsonataMessage, settingsOf, type Target, templateOf } from "./Target.js"
 import { type Language, messageOf } from "./templates/Messages.js"
+import { Skipped } from "./templates/Template.js"
 
 import { readStored } from "../db/StoredJson.js"
 import type { StoredEvent } from "../events/Outbox.js"
@@ -22,9 +23,6 @@ export class TransformFailed extends Schema.TaggedError<TransformFailed>()("Tran
   message: Schema.String,
   reason: Schema.Literal("transform", "unsendable")
 }) {}
-
-/** Nothing to send for this event: a template's setting leaves it out (settings.calls "missed"). */
-export class Skipped extends Schema.TaggedError<Skipped>()("Skipped", { message: Schema.String }) {}
 
 /**
  * A transform runs on the event loop, between sends and pushes: one that loops or recurses

@@ -121,7 +121,13 @@ const targetFields = (strict: boolean) => ({
 })
 
 /** The checks across fields: the secret, url and settings as the target's template (or Standard Webhooks) reads them. */
-const consistent = (t: { readonly url: string; readonly secret?: string | undefined; readonly template?: string | undefined; readonly settings?: Readonly<Record<string, unknown>> | undefined }) => {
+const consistent = (t: {
+  readonly url: string
+  readonly secret?: string | undefined
+  readonly template?: string | undefined
+  readonly settings?: Readonly<Record<string, unknown>> | undefined
+  readonly auth?: unknown
+}) => {
   const template = t.template === undefined ? undefined : templateNamed(t.template)
   if (!template) {
     if (t.settings !== undefined) return { path: ["settings"], message: "settings belong to a template: name one (template)" }
@@ -135,6 +141,7 @@ const consistent = (t: { readonly url: string; readonly secret?: string | undefi
     const problem = template.secret.check(t.secret)
     if (problem) return { path: ["secret"], message: `${template.name}: ${problem}` }
   } else if (template.secret?.required) return { path: ["secret"], message: `${template.name} needs a secret: ${template.secret.description}` }
+  if (template.needsAuth && t.auth === undefined) return { path: ["auth"], message: `${template.name} needs auth (OAuth2)` }
   const settings = Schema.decodeUnknownEither(template.settings, { errors: "first", onExcessProperty: "error" })(t.settings ?? {})
   if (settings._tag === "Left") {
     const [issue] = ParseResult.ArrayFormatter.formatErrorSync(settings.left)

@@ -118,3 +118,37 @@ export const startOAuth = async (options: { readonly clientId: string; readonly 
     }
   }
 }
+
+/** HubSpot's CRM API: a private app token, the contacts search (EQ on phone properties), call engagements with their associations. */
+export const startHubSpot = async (token: string, contacts: ReadonlyArray<{ readonly id: string; readonly phone?: string; readonly mobilephone?: string }>) => {
+  const calls: Array<{ id: string; properties: Record<string, unknown>; associations: Array<unknown> }> = []
+  const error = (status: number, category: string, message: string) => json({ status: "error", message, correlationId: "00000000-0000-0000-0000-000000000000", category }, status)
+  const answer = (r: Received): Answer => {
+    if (r.headers.authorization !== `Bearer ${token}`) return error(401, "INVALID_AUTHENTICATION", "Authentication credentials not found.")
+    const body = parse(r.body)
+    const { pathname } = new URL(r.url, "http://x")
+    if (r.method === "POST" && pathname === "/crm/v3/objects/contacts/search") {
+      const groups = body?.filterGroups
+      if (!Array.isArray(groups)) return error(400, "VALIDATION_ERROR", "filterGroups is required")
+      const matches = (c: Record<string, unknown>) =>
+        groups.some((g) => (obj(g).filters as Array<Record<string, unknown>>).every((f) => f.operator === "EQ" && c[String(f.propertyName)] === f.value))
+      const results = contacts.filter((c) => matches(c)).map((c) => ({ id: c.id, properties: { phone: c.phone ?? null, mobilephone: c.mobilephone ?? null }, archived: false }))
+      return json({ total: results.length, results: results.slice(0, Number(body?.limit ?? 10)) })
+    }
+    if (r.method === "POST" && pathname === "/crm/v3/objects/calls") {
+      const properties = obj(body?.properties)
+      if (typeof properties.hs_timestamp !== "string") return error(400, "VALIDATION_ERROR", "Property values were not valid: hs_timestamp is required")
+      const associations = Array.isArray(body?.associations) ? (body.associations as Array<Record<string, unknown>>) : []
+      for (const a of associations) {
+        const types = obj(a).types as Array<Record<string, unknown>>
+        if (!contacts.some((c) => c.id === obj(a.to).id) || types?.[0]?.associationTypeId !== 194) return error(400, "VALIDATION_ERROR", "One or more associations are invalid")
+      }
+      const id = String(70000 + calls.length)
+      calls.push({ id, properties, associations })
+      return json({ id, properties, createdAt: new Date().toISOString(), archived: false }, 201)
+    }
+    return error(404, "OBJECT_NOT_FOUND", "not found")
+  }
+  const standIn = await startStandIn(answer)
+  return { ...standIn, calls, answer }
+}

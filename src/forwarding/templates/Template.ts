@@ -5,8 +5,23 @@
  * with it, and how the destination says it took the request — several answer HTTP 200 with an
  * error code in the body.
  */
-import { Schema } from "effect"
+import { type Effect, Schema } from "effect"
 import { type Outcome, outcomeOfAnswer } from "../Decisions.js"
+import type { Answer } from "../Send.js"
+
+/** Nothing to send for this event (a template's setting leaves it out, a CRM has nobody with that phone): done, without a request. */
+export class Skipped extends Schema.TaggedError<Skipped>()("Skipped", { message: Schema.String }) {}
+
+/** An answer with its body read as JSON (undefined when it is not). */
+export interface Reply extends Answer {
+  readonly json: unknown
+}
+
+/**
+ * One request to the target's API during a delivery: `path` under the target's url (its base),
+ * a JSON body; the template's headers, signature and the target's OAuth2 token go with it.
+ */
+export type Call<E> = (method: "GET" | "POST" | "PATCH", path: string, body?: unknown) => Effect.Effect<Reply, E>
 
 /** The request as it goes out; signing may change any part of it. */
 export interface Outgoing {
@@ -32,7 +47,15 @@ export interface Template {
   readonly sign?: (request: Outgoing, secret: string, now: number) => Outgoing
   /** What the destination's answer means; absent: HTTP status alone (Decisions.outcomeOfAnswer). */
   readonly answer?: (status: number, retryAfter: string | null, excerpt: string, now: number) => Outcome
-  /** the event types its messages tell apart (others get a generic line) */
+  /**
+   * A delivery that takes more than one request (a CRM: find the customer by phone, then write
+   * to them): given the rendered body, it makes its requests and answers with the one that
+   * decides the outcome (the first that failed, or the last).
+   */
+  readonly deliver?: <E>(input: { readonly body: unknown; readonly settings: Record<string, unknown>; readonly call: Call<E> }) => Effect.Effect<Answer, E | Skipped>
+  /** the template needs the target's `auth` (OAuth2) */
+  readonly needsAuth?: boolean
+  /** the event types it handles (a bot: the ones its messages tell apart; others get a generic line) */
   readonly events: ReadonlyArray<string>
 }
 

@@ -1,11 +1,12 @@
 /** Every template a target may name, one file each. */
 import { dingtalk } from "./dingtalk.js"
 import { feishu } from "./feishu.js"
+import { hubspot } from "./hubspot.js"
 import { slack } from "./slack.js"
 import type { Template } from "./Template.js"
 import { wecom } from "./wecom.js"
 
-export const TEMPLATES: ReadonlyArray<Template> = [wecom, dingtalk, feishu, slack]
+export const TEMPLATES: ReadonlyArray<Template> = [wecom, dingtalk, feishu, slack, hubspot]
 
 const byName = new Map(TEMPLATES.map((t) => [t.name, t]))
 export const templateNamed = (name: string): Template | undefined => byName.get(name)

@@ -10,7 +10,7 @@ import Database from "better-sqlite3"
 import { afterAll, beforeAll, describe, expect, it } from "vitest"
 import { asAdmin, startTestServer, type TestServer } from "./support/TestServer.js"
 import { eventually } from "./support/Receiver.js"
-import { dingtalkCheck, feishuCheck, slackCheck, startHubSpot, startOAuth, startStandIn, wecomCheck } from "./support/StandIns.js"
+import { dingtalkCheck, feishuCheck, slackCheck, startHubSpot, startOAuth, startOdoo, startSalesforce, startStandIn, wecomCheck } from "./support/StandIns.js"
 
 type StandIn = Awaited<ReturnType<typeof startStandIn>>
 const fast = { scheduleMs: [0, 60, 120] }
@@ -21,6 +21,8 @@ const MOBILE = "13900001111"
 let server: TestServer
 let ding: StandIn, dingEn: StandIn, dingWrong: StandIn, feishu: StandIn, wecom: StandIn, slack: StandIn
 let hubspot: Awaited<ReturnType<typeof startHubSpot>>
+let sf: Awaited<ReturnType<typeof startSalesforce>>
+let odoo: Awaited<ReturnType<typeof startOdoo>>
 let oauth: Awaited<ReturnType<typeof startOAuth>>, refreshing: Awaited<ReturnType<typeof startOAuth>>
 
 const adminToken = () => fs.readFileSync(path.join(server.dataDir, "admin-token"), "utf8").trim()
@@ -48,6 +50,11 @@ beforeAll(async () => {
   ])
   feishu = await startStandIn(feishuCheck("hook-1", FEISHU_SECRET))
   hubspot = await startHubSpot("pat-na1-test", [{ id: "501", phone: "13855550001" }, { id: "502", mobilephone: "13855550002" }])
+  sf = await startSalesforce([
+    { Id: "003A00000000001", type: "Contact", Phone: "138 5555-0001" },
+    { Id: "00QB00000000001", type: "Lead", Phone: "13855550003" }
+  ])
+  odoo = await startOdoo("acme", "bot@acme.cn", "odoo-key", [{ id: 7, phone: "13855550001" }, { id: 8, mobile: "13855550003" }])
   oauth = await startOAuth({ clientId: "bridge", clientSecret: "s3cret", expiresIn: 3600 })
   refreshing = await startOAuth({ clientId: "bridge", clientSecret: "s3cret", refreshToken: "rt-1" })
   server = await startTestServer({
@@ -62,6 +69,17 @@ beforeAll(async () => {
       { name: "hubspot", template: "hubspot", url: hubspot.base, secret: "pat-na1-test", events: ["call.hangup"], settings: { recordingBaseUrl: "https://bridge.example.com/voip/record/" }, retry: fast },
       { name: "hubspot-known", template: "hubspot", url: hubspot.base, secret: "pat-na1-test", events: ["call.hangup"], settings: { unmatched: "skip" }, retry: fast },
       { name: "hubspot-badkey", template: "hubspot", url: hubspot.base, secret: "pat-na1-revoked", events: ["call.hangup"], retry: fast },
+      {
+        name: "salesforce",
+        template: "salesforce",
+        url: sf.api.base,
+        auth: { type: "oauth2", grant: "client_credentials", tokenUrl: `${sf.tokenEndpoint.base}/services/oauth2/token`, clientId: "sf-client", clientSecret: "sf-secret" },
+        events: ["call.hangup"],
+        settings: { language: "en" },
+        retry: fast
+      },
+      { name: "odoo", template: "odoo", url: odoo.base, secret: "odoo-key", settings: { database: "acme", login: "bot@acme.cn" }, events: ["call.hangup"], retry: fast },
+      { name: "odoo-badkey", template: "odoo", url: odoo.base, secret: "not-the-key", settings: { database: "acme", login: "bot@acme.cn" }, events: ["call.hangup"], retry: fast },
       {
         name: "crm-cc",
         url: `${oauth.api.base}/calls`,
@@ -86,6 +104,8 @@ afterAll(async () => {
   for (const s of [ding, dingEn, dingWrong, feishu, wecom, slack, hubspot]) await s.close()
   await oauth.close()
   await refreshing.close()
+  await sf.close()
+  await odoo.close()
 })
 
 describe("DingTalk custom robot", () => {
@@ -256,6 +276,42 @@ describe("HubSpot", () => {
   })
 })
 
+describe("Salesforce", () => {
+  const taskOf = (cdrId: number) => sf.tasks.find((t) => t.CallObject === String(cdrId))
+  it("a completed call Task on the contact found in any phone field however formatted, else on the lead, else on nobody", async () => {
+    const task = await eventually(() => taskOf(9001))
+    expect(task).toMatchObject({ WhoId: "003A00000000001", Status: "Completed", TaskSubtype: "Call", CallType: "Outbound", CallDurationInSeconds: 65, Subject: "Call ended 13855550001" })
+    expect(await eventually(() => taskOf(9003))).not.toHaveProperty("WhoId")
+  })
+
+  it("a revoked session (INVALID_SESSION_ID) fetches a new token and the Task is written once", async () => {
+    const issued = sf.issued()
+    sf.revokeAll()
+    await push({ type: "3", peer: "2", phone: "13855550003", memo: JSON.stringify({ cdrId: 9102, cdrExtension: "100008440", cdrTalktime: 12 }) })
+    expect(await eventually(() => taskOf(9102))).toMatchObject({ WhoId: "00QB00000000001", CallType: "Inbound" })
+    expect(sf.issued()).toBe(issued + 1)
+    expect(sf.tasks.filter((t) => t.CallObject === "9102")).toHaveLength(1)
+  })
+})
+
+describe("Odoo", () => {
+  it("a crm.lead per call through execute_kw, linked to the partner with that phone; a wrong API key is a dead letter", async () => {
+    const lead = await eventually(() => odoo.leads.find((l) => String(l.description).includes("13855550001") && l.partner_id !== undefined))
+    expect(lead).toMatchObject({ partner_id: 7, phone: "13855550001", type: "lead", name: "通话结束 13855550001" })
+    const dead = await eventually(async () => (await adminApi("GET", "/dead-letters?target=odoo-badkey")).body.items?.[0])
+    expect(dead).toMatchObject({ reason: "refused", lastError: "odoo.exceptions.AccessDenied: login refused: wrong database, login or API key" })
+  })
+
+  it("test-send shows the JSON-RPC calls with the API key hidden", async () => {
+    const { body } = await adminApi("POST", "/targets/odoo/test", {})
+    const steps = body.steps as Array<{ request: { body: string }; answer: { body: string } }>
+    expect(steps).toHaveLength(3)
+    expect(JSON.stringify(body)).not.toContain("odoo-key")
+    expect(steps[0]!.request.body).toContain('"args":["acme","bot@acme.cn","(secret, not shown)"]')
+    expect(body).toMatchObject({ outcome: { kind: "delivered" } })
+  })
+})
+
 describe("OAuth2 for any target", () => {
   it("fetches a token once, caches it, and on a 401 fetches a new one and sends once more; the token is stored nowhere", async () => {
     const answered = (cdrId: number) => push({ type: "2", peer: "2", phone: "13800000001", memo: JSON.stringify({ cdrId, cdrExtension: "100008440" }) })
@@ -292,7 +348,7 @@ describe("OAuth2 for any target", () => {
 describe("the admin API", () => {
   it("lists the templates with their settings", async () => {
     const { body } = await adminApi("GET", "/templates")
-    expect(body.items!.map((t) => t.name)).toEqual(["wecom", "dingtalk", "feishu", "slack", "hubspot"])
+    expect(body.items!.map((t) => t.name)).toEqual(["wecom", "dingtalk", "feishu", "slack", "hubspot", "salesforce", "odoo"])
     const dingtalk = body.items!.find((t) => t.name === "dingtalk")!
     expect(dingtalk).toMatchObject({ secret: { required: false }, url: { example: expect.stringContaining("/robot/send?access_token=") } })
     expect(JSON.stringify(dingtalk.settings)).toContain('"zh"')
@@ -307,8 +363,10 @@ describe("the admin API", () => {
       [{ ...base, settings: { language: "fr" } }, 'settings.language: dingtalk: Expected "zh", actual "fr"'],
       [{ ...base, settings: { colour: "red" } }, "settings.colour: dingtalk: is unexpected, expected: \"language\" | \"message\" | \"mention\" | \"calls\""],
       [{ ...base, template: "slack", url: "https://hooks.slack.com/services/T/B/X", secret: "x" }, "secret: slack takes no secret"],
-      [{ ...base, template: "teams" }, 'template: expected one of wecom, dingtalk, feishu, slack, hubspot (GET /admin/api/templates), got "teams"'],
+      [{ ...base, template: "teams" }, 'template: expected one of wecom, dingtalk, feishu, slack, hubspot, salesforce, odoo (GET /admin/api/templates), got "teams"'],
       [{ ...base, template: "hubspot", url: "https://api.hubapi.com" }, "secret: hubspot needs a secret: a private app's access token (pat-…)"],
+      [{ ...base, template: "salesforce", url: "https://acme.my.salesforce.com" }, "auth: salesforce needs auth (OAuth2)"],
+      [{ ...base, template: "odoo", url: "https://acme.odoo.com", secret: "k", settings: { database: "acme" } }, "settings.login: odoo: is missing"],
       [{ name: "bad", url: "http://127.0.0.1:9/x", settings: { language: "en" } }, "settings: settings belong to a template: name one (template)"],
       [{ name: "bad", url: "http://127.0.0.1:9/x", auth: { type: "oauth2", grant: "refresh_token", tokenUrl: "http://127.0.0.1:9/t", clientId: "c" } }, "auth.refreshToken: the refresh_token grant needs refreshToken"]
     ]

@@ -98,11 +98,13 @@ export const exchange = (target: Target, event: StoredEvent, webhookId: string, 
     if (auth && Either.isLeft(auth)) return yield* Effect.fail(new TransformFailed({ message: "auth: the stored OAuth2 settings cannot be read", reason: "unsendable" }))
     const oauth = auth?._tag === "Right" ? auth.right : undefined
     // credentials are not shown: an OAuth2 token, a template's bearer token (a CRM's API key)
+    // and the target's secret wherever an API takes it as it is (Odoo's API key in the body)
+    const hide = (text: string) => (target.secret ? text.split(target.secret).join("(secret, not shown)") : text)
     const shown = (request: Outgoing): Outgoing => {
       const headers = Object.fromEntries(
-        Object.entries(request.headers).map(([k, v]) => (k.toLowerCase() === "authorization" ? [k, `${v.split(" ")[0]} (not shown)`] : [k, v]))
+        Object.entries(request.headers).map(([k, v]) => (k.toLowerCase() === "authorization" ? [k, `${v.split(" ")[0]} (not shown)`] : [k, hide(v)]))
       )
-      return { ...request, headers: oauth ? { ...headers, authorization: REDACTED } : headers }
+      return { url: hide(request.url), body: hide(request.body), headers: oauth ? { ...headers, authorization: REDACTED } : headers }
     }
     const deliver = templateOf(target)?.deliver
     if (!options.send) {
@@ -126,6 +128,7 @@ export const exchange = (target: Target, event: StoredEvent, webhookId: string, 
       ? yield* deliver({
           body: jsonOf(prepared.body),
           settings: settingsOf(target),
+          secret: target.secret,
           call: (method, path, body) =>
             Effect.map(
               send(method, { url: `${target.url.replace(/\/+$/, "")}${path}`, headers: prepared.headers, body: body === undefined ? "" : JSON.stringify(body) }),

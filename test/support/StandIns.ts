@@ -84,7 +84,13 @@ export const startStandIn = async (check: (r: Received) => Answer) => {
  * An OAuth2 token endpoint (client credentials and refresh tokens) and the API it guards:
  * tokens it issued and has not revoked open the API, others get 401.
  */
-export const startOAuth = async (options: { readonly clientId: string; readonly clientSecret: string; readonly refreshToken?: string; readonly expiresIn?: number }) => {
+export const startOAuth = async (
+  options: { readonly clientId: string; readonly clientSecret: string; readonly refreshToken?: string; readonly expiresIn?: number },
+  /** the guarded API's answer to a request with a valid token */
+  guarded: (r: Received) => Answer = () => json({ id: "1" }, 201),
+  /** its answer without one */
+  unauthorized: Answer = json({ error: "invalid_token" }, 401)
+) => {
   let issued = 0
   const valid = new Set<string>()
   const refreshTokens = new Set(options.refreshToken ? [options.refreshToken] : [])
@@ -103,7 +109,7 @@ export const startOAuth = async (options: { readonly clientId: string; readonly 
   })
   const api = await startStandIn((r) => {
     const token = /^Bearer (.+)$/.exec(String(r.headers.authorization ?? ""))?.[1]
-    return token && valid.has(token) ? json({ id: "1" }, 201) : json({ error: "invalid_token" }, 401)
+    return token && valid.has(token) ? guarded(r) : unauthorized
   })
   return {
     tokenEndpoint,
@@ -151,4 +157,68 @@ export const startHubSpot = async (token: string, contacts: ReadonlyArray<{ read
   }
   const standIn = await startStandIn(answer)
   return { ...standIn, calls, answer }
+}
+
+/**
+ * Salesforce's REST API behind its OAuth2 token endpoint: SOSL phone search over contacts and
+ * leads (digits compared, however the number is formatted), Tasks created with their WhoId.
+ */
+export const startSalesforce = async (records: ReadonlyArray<{ readonly Id: string; readonly type: "Contact" | "Lead"; readonly Phone: string }>) => {
+  const tasks: Array<Record<string, unknown>> = []
+  const digits = (s: string) => s.replace(/\D/g, "")
+  const sf = await startOAuth(
+    { clientId: "sf-client", clientSecret: "sf-secret", expiresIn: 7200 },
+    (r) => {
+      const u = new URL(r.url, "http://x")
+      if (r.method === "GET" && u.pathname === "/services/data/v60.0/search/") {
+        const q = u.searchParams.get("q") ?? ""
+        const m = /^FIND \{(.*)\} IN PHONE FIELDS RETURNING Contact\(Id\), Lead\(Id\)$/.exec(q)
+        if (!m) return json([{ message: "MALFORMED_SEARCH", errorCode: "MALFORMED_SEARCH" }], 400)
+        const term = digits(m[1]!.replace(/\\(.)/g, "$1"))
+        return json({ searchRecords: records.filter((x) => digits(x.Phone) === term).map((x) => ({ attributes: { type: x.type, url: `/services/data/v60.0/sobjects/${x.type}/${x.Id}` }, Id: x.Id })) })
+      }
+      if (r.method === "POST" && u.pathname === "/services/data/v60.0/sobjects/Task") {
+        const task = parse(r.body) ?? {}
+        if (task.WhoId !== undefined && !records.some((x) => x.Id === task.WhoId)) return json([{ message: "id value of incorrect type", errorCode: "MALFORMED_ID", fields: ["WhoId"] }], 400)
+        if (typeof task.Subject !== "string" || task.Status !== "Completed") return json([{ message: "Required fields are missing: [Subject]", errorCode: "REQUIRED_FIELD_MISSING", fields: ["Subject"] }], 400)
+        const id = `00T${String(tasks.length).padStart(15, "0")}`
+        tasks.push({ Id: id, ...task })
+        return json({ id, success: true, errors: [] }, 201)
+      }
+      return json([{ errorCode: "NOT_FOUND", message: "The requested resource does not exist" }], 404)
+    },
+    json([{ message: "Session expired or invalid", errorCode: "INVALID_SESSION_ID" }], 401)
+  )
+  return { ...sf, tasks }
+}
+
+/** Odoo's JSON-RPC: common.login (false when refused), execute_kw on res.partner and crm.lead; refusals as `error` in an HTTP 200. */
+export const startOdoo = async (db: string, login: string, key: string, partners: ReadonlyArray<{ readonly id: number; readonly phone?: string; readonly mobile?: string }>) => {
+  const leads: Array<Record<string, unknown>> = []
+  const reply = (id: unknown, result: unknown) => json({ jsonrpc: "2.0", id, result })
+  const fault = (id: unknown, name: string, message: string) => json({ jsonrpc: "2.0", id, error: { code: 200, message: "Odoo Server Error", data: { name, message, arguments: [message] } } })
+  const answer = (r: Received): Answer => {
+    if (new URL(r.url, "http://x").pathname !== "/jsonrpc") return { status: 404 }
+    const body = parse(r.body)
+    const params = obj(body?.params)
+    const args = Array.isArray(params.args) ? (params.args as Array<unknown>) : []
+    if (params.service === "common" && params.method === "login") return reply(body?.id, args[0] === db && args[1] === login && args[2] === key ? 2 : false)
+    if (params.service !== "object" || params.method !== "execute_kw") return fault(body?.id, "builtins.KeyError", "unknown method")
+    if (args[0] !== db || args[1] !== 2 || args[2] !== key) return fault(body?.id, "odoo.exceptions.AccessDenied", "Access Denied")
+    const [model, method, positional] = [args[3], args[4], args[5] as Array<unknown>]
+    if (model === "res.partner" && method === "search_read") {
+      const domain = positional[0] as Array<unknown>
+      const wanted = (domain[1] as Array<unknown>)[2]
+      return reply(body?.id, partners.filter((p) => p.phone === wanted || p.mobile === wanted).map((p) => ({ id: p.id })))
+    }
+    if (model === "crm.lead" && method === "create") {
+      const values = obj(positional[0])
+      if (typeof values.name !== "string" || values.name === "") return fault(body?.id, "odoo.exceptions.ValidationError", "The field 'name' is required")
+      leads.push(values)
+      return reply(body?.id, 100 + leads.length)
+    }
+    return fault(body?.id, "odoo.exceptions.AccessError", "not allowed")
+  }
+  const standIn = await startStandIn(answer)
+  return { ...standIn, leads, answer }
 }

@@ -52,7 +52,13 @@ export interface Template {
    * to them): given the rendered body, it makes its requests and answers with the one that
    * decides the outcome (the first that failed, or the last).
    */
-  readonly deliver?: <E>(input: { readonly body: unknown; readonly settings: Record<string, unknown>; readonly call: Call<E> }) => Effect.Effect<Answer, E | Skipped>
+  readonly deliver?: <E>(input: {
+    readonly body: unknown
+    readonly settings: Record<string, unknown>
+    /** the target's secret, for an API that takes it in the body (Odoo's API key) */
+    readonly secret: string | undefined
+    readonly call: Call<E>
+  }) => Effect.Effect<Answer, E | Skipped>
   /** the template needs the target's `auth` (OAuth2) */
   readonly needsAuth?: boolean
   /** the event types it handles (a bot: the ones its messages tell apart; others get a generic line) */

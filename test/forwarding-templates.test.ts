@@ -23,7 +23,7 @@ let ding: StandIn, dingEn: StandIn, dingWrong: StandIn, feishu: StandIn, wecom: 
 let hubspot: Awaited<ReturnType<typeof startHubSpot>>
 let sf: Awaited<ReturnType<typeof startSalesforce>>
 let odoo: Awaited<ReturnType<typeof startOdoo>>
-let oauth: Awaited<ReturnType<typeof startOAuth>>, refreshing: Awaited<ReturnType<typeof startOAuth>>
+let oauth: Awaited<ReturnType<typeof startOAuth>>, shortLived: Awaited<ReturnType<typeof startOAuth>>, refreshing: Awaited<ReturnType<typeof startOAuth>>
 
 const adminToken = () => fs.readFileSync(path.join(server.dataDir, "admin-token"), "utf8").trim()
 const adminApi = async (method: string, p: string, body?: unknown) => {
@@ -56,6 +56,7 @@ beforeAll(async () => {
   ])
   odoo = await startOdoo("acme", "bot@acme.cn", "odoo-key", [{ id: 7, phone: "13855550001" }, { id: 8, mobile: "13855550003" }])
   oauth = await startOAuth({ clientId: "bridge", clientSecret: "s3cret", expiresIn: 3600 })
+  shortLived = await startOAuth({ clientId: "bridge", clientSecret: "s3cret", expiresIn: 1 })
   refreshing = await startOAuth({ clientId: "bridge", clientSecret: "s3cret", refreshToken: "rt-1" })
   server = await startTestServer({
     forwarding: { pollIntervalMs: 50, circuitThreshold: 50, circuitCooldownMs: 300 },
@@ -88,6 +89,13 @@ beforeAll(async () => {
         retry: fast
       },
       {
+        name: "crm-short",
+        url: `${shortLived.api.base}/calls`,
+        events: ["callback.status"],
+        auth: { type: "oauth2", grant: "client_credentials", tokenUrl: `${shortLived.tokenEndpoint.base}/token`, clientId: "bridge", clientSecret: "s3cret", scope: "calls.write" },
+        retry: fast
+      },
+      {
         name: "crm-rt",
         url: `${refreshing.api.base}/calls`,
         events: ["call.recording"],
@@ -104,6 +112,7 @@ afterAll(async () => {
   for (const s of [ding, dingEn, dingWrong, feishu, wecom, slack, hubspot]) await s.close()
   await oauth.close()
   await refreshing.close()
+  await shortLived.close()
   await sf.close()
   await odoo.close()
 })
@@ -330,6 +339,19 @@ describe("OAuth2 for any target", () => {
     const stored = JSON.stringify([db.prepare("SELECT * FROM events").all(), db.prepare("SELECT * FROM attempts").all(), db.prepare("SELECT * FROM deliveries").all()])
     db.close()
     expect(stored).not.toMatch(/tok-\d/)
+  })
+
+  it("a token past its expires_in is fetched again before the send, not after a 401", async () => {
+    await eventually(() => shortLived.api.received.length >= 1)
+    const issued = shortLived.issued()
+    expect(shortLived.tokenEndpoint.received[0]!.body).toBe("grant_type=client_credentials&scope=calls.write&client_id=bridge&client_secret=s3cret")
+    await new Promise((r) => setTimeout(r, 800))
+    const sent = shortLived.api.received.length
+    await push({ cbkId: "880", cbkStatus: "4" }, "/api/callback.json")
+    await eventually(() => shortLived.api.received.length === sent + 1)
+    expect(shortLived.issued()).toBe(issued + 1)
+    // the request went out with the new token at once: the API never saw the expired one again
+    expect(shortLived.api.received[sent]!.headers.authorization).toBe(`Bearer ${shortLived.tokens().at(-1)}`)
   })
 
   it("a refresh token the endpoint refuses is a dead letter with the reason", async () => {

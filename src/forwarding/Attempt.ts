@@ -42,7 +42,7 @@ const unsendable = (what: string) => (defect: unknown) =>
 export const prepare = (target: Target, event: StoredEvent, webhookId: string, mobileOf: MobileOf) =>
   Effect.gen(function* () {
     const template = templateOf(target)
-    const extension = template && settingsOf(target).mention !== false ? extensionOf(envelopeOf(event)) : undefined
+    const extension = template && settingsOf(target).mention === true ? extensionOf(envelopeOf(event)) : undefined
     const mobile = extension === undefined ? undefined : yield* mobileOf(extension)
     const request = yield* render(target, event, mobile)
     const now = yield* Clock.currentTimeMillis
@@ -59,7 +59,8 @@ export const prepare = (target: Target, event: StoredEvent, webhookId: string, m
     if (template) {
       // a template's secret signs the way its destination checks (or is its credential); Standard Webhooks would mean nothing there
       const sign = template.sign
-      return sign && secret ? yield* Effect.try({ try: () => sign({ url, headers, body: request.body }, secret, now), catch: (e) => e }).pipe(Effect.catchAll(unsendable("the request could not be signed"))) : { url, headers, body: request.body }
+      if (!sign || !secret) return { url, headers, body: request.body }
+      return yield* Effect.try({ try: () => sign({ url, headers, body: request.body }, secret, now), catch: (e) => e }).pipe(Effect.catchAll(unsendable("the request could not be signed")))
     }
     if (secret) {
       headers["webhook-timestamp"] = String(Math.floor(now / 1000))

@@ -94,7 +94,7 @@ const bindingsOf = (target: Target, e: StoredEvent, mobile: string | undefined):
   if (!templateOf(target)) return Effect.succeed(undefined)
   const settings = settingsOf(target)
   const language: Language = settings.language === "en" ? "en" : "zh"
-  const message = messageOf(envelopeOf(e), { language, mobile: settings.mention === false ? undefined : mobile })
+  const message = messageOf(envelopeOf(e), { language, mobile: settings.mention === true ? mobile : undefined })
   if (settings.calls === "missed" && message.call && !message.missed) return Effect.fail(new Skipped({ message: `skipped: ${e.type} is not a missed call (settings.calls is "missed")` }))
   return Effect.succeed({ message, settings })
 }
@@ -103,18 +103,20 @@ const bindingsOf = (target: Target, e: StoredEvent, mobile: string | undefined):
 export const render = (target: Target, e: StoredEvent, mobile?: string): Effect.Effect<Request, TransformFailed | Skipped> => {
   const source = target.transform ?? templateOf(target)?.transform
   if (source !== undefined) {
-    return Effect.flatMap(bindingsOf(target, e, mobile), (bindings) => Effect.tryPromise({
-      try: async () => {
-        let expression = expressions.get(source)
-        if (!expression) expressions.set(source, (expression = jsonata(source, TRANSFORM_LIMITS)))
-        const result: unknown = await expression.evaluate(envelopeOf(e), bindings)
-        if (result === undefined) throw new Error("the transform produced nothing")
-        if (typeof result === "function") throw new Error("the transform produced a function")
-        // a string is the body itself (a form, XML…: name its content-type in the target's headers)
-        return typeof result === "string" ? { body: result, contentType: "text/plain; charset=utf-8" } : { body: JSON.stringify(result), contentType: "application/json" }
-      },
-      catch: (err) => new TransformFailed({ message: `transform failed: ${jsonataMessage(err)}`, reason: "transform" })
-    }))
+    return Effect.flatMap(bindingsOf(target, e, mobile), (bindings) =>
+      Effect.tryPromise({
+        try: async () => {
+          let expression = expressions.get(source)
+          if (!expression) expressions.set(source, (expression = jsonata(source, TRANSFORM_LIMITS)))
+          const result: unknown = await expression.evaluate(envelopeOf(e), bindings)
+          if (result === undefined) throw new Error("the transform produced nothing")
+          if (typeof result === "function") throw new Error("the transform produced a function")
+          // a string is the body itself (a form, XML…: name its content-type in the target's headers)
+          return typeof result === "string" ? { body: result, contentType: "text/plain; charset=utf-8" } : { body: JSON.stringify(result), contentType: "application/json" }
+        },
+        catch: (err) => new TransformFailed({ message: `transform failed: ${jsonataMessage(err)}`, reason: "transform" })
+      })
+    )
   }
   switch (target.format) {
     case "json":

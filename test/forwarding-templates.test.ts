@@ -62,7 +62,7 @@ beforeAll(async () => {
     forwarding: { pollIntervalMs: 50, circuitThreshold: 50, circuitCooldownMs: 300 },
     targets: [
       { name: "ding", template: "dingtalk", url: `${ding.base}/robot/send?access_token=T1`, secret: DING_SECRET, events: ["call.hangup"], settings: { calls: "missed" }, retry: fast },
-      { name: "ding-en", template: "dingtalk", url: `${dingEn.base}/robot/send?access_token=T2`, events: ["call.hangup"], settings: { language: "en", message: "text" }, retry: fast },
+      { name: "ding-en", template: "dingtalk", url: `${dingEn.base}/robot/send?access_token=T2`, events: ["call.hangup"], settings: { language: "en", message: "text", prefix: "[Phones] " }, retry: fast },
       { name: "ding-wrong", template: "dingtalk", url: `${dingWrong.base}/robot/send?access_token=T3`, secret: "SECnotthesecret", events: ["call.hangup"], retry: fast },
       { name: "feishu", template: "feishu", url: `${feishu.base}/open-apis/bot/v2/hook/hook-1`, secret: FEISHU_SECRET, events: ["workorder.*"], retry: fast },
       { name: "wecom", template: "wecom", url: `${wecom.base}/cgi-bin/webhook/send?key=K1`, events: ["callback.status"], settings: { message: "text" }, retry: fast },
@@ -142,8 +142,8 @@ describe("DingTalk custom robot", () => {
     await eventually(() => dingEn.received.length >= 2)
     const missed = dingEn.received.map((r) => JSON.parse(r.body) as { msgtype: string; text: { content: string }; at: { atMobiles: Array<string> } })
     expect(missed[0]).toMatchObject({ msgtype: "text", at: { atMobiles: [MOBILE] } })
-    expect(missed[0]!.text.content).toMatch(/^Missed call\nNumber: 13812345678\nExtension: 100008440 前台/)
-    expect(missed[1]!.text.content).toMatch(/^Call ended\n/)
+    expect(missed[0]!.text.content).toMatch(/^\[Phones\] Missed call\nNumber: 13812345678\nExtension: 100008440 前台/)
+    expect(missed[1]!.text.content).toMatch(/^\[Phones\] Call ended\n/)
     expect(missed[1]!.text.content).toContain("Talk time: 42 s")
   })
 
@@ -383,7 +383,7 @@ describe("the admin API", () => {
       [{ ...base, url: "https://oapi.dingtalk.com/robot/send" }, "url: dingtalk: expected …/robot/send?access_token=… (the access_token query parameter is missing)"],
       [{ ...base, secret: "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw" }, "secret: dingtalk: expected the robot's signing secret, SEC followed by letters and digits"],
       [{ ...base, settings: { language: "fr" } }, 'settings.language: dingtalk: Expected "zh", actual "fr"'],
-      [{ ...base, settings: { colour: "red" } }, "settings.colour: dingtalk: is unexpected, expected: \"language\" | \"message\" | \"mention\" | \"calls\""],
+      [{ ...base, settings: { colour: "red" } }, "settings.colour: dingtalk: is unexpected, expected: \"language\" | \"message\" | \"mention\" | \"prefix\" | \"calls\""],
       [{ ...base, template: "slack", url: "https://hooks.slack.com/services/T/B/X", secret: "x" }, "secret: slack takes no secret"],
       [{ ...base, template: "teams" }, 'template: expected one of wecom, dingtalk, feishu, slack, hubspot, salesforce, odoo (GET /admin/api/templates), got "teams"'],
       [{ ...base, template: "hubspot", url: "https://api.hubapi.com" }, "secret: hubspot needs a secret: a private app's access token (pat-…)"],

@@ -94,7 +94,7 @@ const bindingsOf = (target: Target, e: StoredEvent, mobile: string | undefined):
   if (!templateOf(target)) return Effect.succeed(undefined)
   const settings = settingsOf(target)
   const language: Language = settings.language === "en" ? "en" : "zh"
-  const message = messageOf(envelopeOf(e), { language, mobile: settings.mention === true ? mobile : undefined })
+  const message = messageOf(envelopeOf(e), { language, mobile: settings.mention === true ? mobile : undefined, prefix: typeof settings.prefix === "string" ? settings.prefix : undefined })
   if (settings.calls === "missed" && message.call && !message.missed) return Effect.fail(new Skipped({ message: `skipped: ${e.type} is not a missed call (settings.calls is "missed")` }))
   return Effect.succeed({ message, settings })
 }

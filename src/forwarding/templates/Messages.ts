@@ -188,8 +188,10 @@ const tell = (e: Envelope, language: Language): { title: string; lines: Array<st
   return { title: `${w.other} ${e.type}`, lines }
 }
 
-export const messageOf = (e: Envelope, options: { readonly language: Language; readonly mobile: string | undefined }): Message => {
-  const { title, lines } = tell(e, options.language)
+export const messageOf = (e: Envelope, options: { readonly language: Language; readonly mobile: string | undefined; readonly prefix?: string | undefined }): Message => {
+  const told = tell(e, options.language)
+  const { lines } = told
+  const title = `${options.prefix ?? ""}${told.title}`
   const mobiles = options.mobile ? [options.mobile] : []
   // DingTalk shows an @ only when the text names the mobile as well
   const at = mobiles.map((m) => `@${m}`).join(" ")

@@ -101,6 +101,8 @@ export const BotSettings = Schema.Struct({
   message: Schema.optionalWith(Schema.Literal("text", "markdown"), { default: () => "markdown" as const }),
   /** @-mention the extension's mobile where it is known */
   mention: Schema.optionalWith(Schema.Boolean, { default: () => true }),
+  /** put before every title: a DingTalk robot's security keyword (自定义关键词), a tag such as [电话] */
+  prefix: Schema.optional(Schema.String.pipe(Schema.maxLength(32))),
   /** "missed": of the call events, only missed calls are sent (the others are skipped) */
   calls: Schema.optionalWith(Schema.Literal("all", "missed"), { default: () => "all" as const })
 })

@@ -110,6 +110,42 @@ export const Resent = Schema.Struct({
   deliveryId: Schema.Int
 })
 
+/** A test-send: an event of the target's (a sample of the type when no data is given), sent unless `send` is false. */
+export const TestSendBody = Schema.Struct({
+  type: Schema.optional(Schema.String.pipe(Schema.pattern(/^[a-z0-9_.]+$/, { message: () => "expected an event type such as call.hangup" }))),
+  data: Schema.optional(Schema.Record({ key: Schema.String, value: Schema.Unknown })),
+  enterprise: Schema.optional(Schema.NullOr(Schema.String)),
+  send: Schema.optionalWith(Schema.Boolean, { default: () => true })
+})
+const Rendered = Schema.Struct({
+  method: Schema.Literal("GET", "POST", "PATCH"),
+  url: Schema.String,
+  headers: Schema.Record({ key: Schema.String, value: Schema.String }),
+  body: Schema.String
+}).annotations({ description: "the exact request (an OAuth2 bearer token is shown redacted)" })
+export const TestSendAnswer = Schema.Struct({
+  ...Ok,
+  event: Schema.Struct({ type: Schema.String, enterprise: Schema.NullOr(Schema.String), data: Schema.Record({ key: Schema.String, value: Schema.Unknown }) }),
+  request: Schema.NullOr(Rendered).annotations({ description: "null when no request could be made (see outcome)" }),
+  answer: Schema.NullOr(Schema.Struct({ status: Schema.Int, body: Schema.String })).annotations({ description: "what the destination answered; null when not sent" }),
+  steps: Schema.optional(
+    Schema.Array(Schema.Struct({ request: Rendered, answer: Schema.NullOr(Schema.Struct({ status: Schema.Int, body: Schema.String })) }))
+  ).annotations({ description: "every request in order, when the delivery took more than one (a CRM's lookup, then its write); request and answer are the last" }),
+  outcome: Schema.NullOr(
+    Schema.Struct({ kind: Schema.String.annotations({ description: "delivered, retry, refused, unsendable or skipped, as a delivery would count it" }), error: Schema.optional(Schema.String) })
+  ).annotations({ description: "null when not sent" })
+})
+export const TemplateItem = Schema.Struct({
+  name: Schema.String,
+  title: Schema.String,
+  description: Schema.String,
+  url: Schema.Struct({ description: Schema.String, example: Schema.String }),
+  secret: Schema.NullOr(Schema.Struct({ description: Schema.String, required: Schema.Boolean })).annotations({ description: "null: the template takes no secret" }),
+  settings: Schema.Record({ key: Schema.String, value: Schema.Unknown }).annotations({ description: "JSON Schema of the target's settings" }),
+  transform: Schema.String.annotations({ description: "the body: JSONata over the event with $message and $settings; a target's own transform overrides it" }),
+  events: Schema.Array(Schema.String)
+})
+
 const name = HttpApiSchema.param("name", Schema.String)
 const id = HttpApiSchema.param("id", Schema.String.annotations({ description: "an event id" }))
 
@@ -147,6 +183,18 @@ export class TargetsGroup extends HttpApiGroup.make("targets")
       .addSuccess(AdminSchema.Redriven)
       .addError(NotFoundAnswer)
       .annotate(OpenApi.Summary, "Send again every dead letter of this target since a time")
+  )
+  .add(
+    HttpApiEndpoint.post("test")`/targets/${name}/test`
+      .setPayload(TestSendBody)
+      .addSuccess(TestSendAnswer)
+      .addError(NotFoundAnswer)
+      .annotate(OpenApi.Summary, "Test-send: the exact request an event would make, and what the destination answered (nothing is stored)")
+  )
+  .add(
+    HttpApiEndpoint.get("templates", "/templates")
+      .addSuccess(Schema.Struct({ items: Schema.Array(TemplateItem) }))
+      .annotate(OpenApi.Summary, "Templates a target may name, with their settings")
   ) {}
 
 const NullOr = Schema.NullOr

@@ -6,7 +6,7 @@ import { HttpApiBuilder, HttpApiError, HttpBody, HttpServerError, HttpServerRequ
 import * as NodeHttpServer from "@effect/platform-node/NodeHttpServer"
 import * as NodeHttpServerRequest from "@effect/platform-node/NodeHttpServerRequest"
 import { SqlError } from "@effect/sql/SqlError"
-import { Cause, Clock, Effect, Either, Layer, Option, ParseResult, Redacted, Schema } from "effect"
+import { Cause, Clock, Effect, Either, JSONSchema, Layer, Option, ParseResult, Redacted, Schema } from "effect"
 import * as AdminSchema from "../../schemas/admin.js"
 import { problemsOf } from "../../schemas/Param.js"
 import { ensureAdminToken } from "../Bootstrap.js"
@@ -29,7 +29,11 @@ import * as fs from "node:fs"
 import * as NodeStream from "@effect/platform-node/NodeStream"
 import { Capture } from "../capture/Capture.js"
 import { WorkOrdersStore } from "../workorders/WorkOrdersStore.js"
-import { AdminApi, AdminAuth, BadRequest, CaptureBody, CodeBody, CodeListBody, Conflict, DeviceBody, DeviceMessageBody, DevicePatch, FieldsBody, Full, Internal, NotFound, RecoverBody, ResendBody, TooLarge, Unauthorized, UnsupportedCharset, WorkOrderTypeBody } from "./Api.js"
+import { exchange } from "../forwarding/Attempt.js"
+import { mobileLookup } from "../forwarding/Mentions.js"
+import { TEMPLATES } from "../forwarding/templates/registry.js"
+import { sampleFor, sampleOf } from "../forwarding/templates/Samples.js"
+import { AdminApi, AdminAuth, BadRequest, CaptureBody, TestSendBody, CodeBody, CodeListBody, Conflict, DeviceBody, DeviceMessageBody, DevicePatch, FieldsBody, Full, Internal, NotFound, RecoverBody, ResendBody, TooLarge, Unauthorized, UnsupportedCharset, WorkOrderTypeBody } from "./Api.js"
 
 const problem = (e: ParseResult.ParseError) => {
   const [issue] = problemsOf(e)
@@ -130,6 +134,47 @@ const redriven = (r: { readonly redriven: number; readonly skipped: number }): t
 const existing = (name: string): Effect.Effect<Target, NotFound, Targets> =>
   Effect.flatMap(Targets, (t) => t.get(name)).pipe(Effect.flatMap((t) => (t ? Effect.succeed(t) : Effect.fail(NotFound.of(`target ${name}`)))))
 
+const decodeTestSend = decoder(TestSendBody)
+
+const templateItems = TEMPLATES.map((t) => ({
+  name: t.name,
+  title: t.title,
+  description: t.description,
+  url: { description: t.url.description, example: t.url.example },
+  secret: t.secret ? { description: t.secret.description, required: t.secret.required ?? false } : null,
+  settings: JSONSchema.make(t.settings) as unknown as Record<string, unknown>,
+  transform: t.transform,
+  events: t.events
+}))
+
+/**
+ * A test-send: the event given (or a sample of the target's events) made into the request a
+ * delivery would make, sent unless told not to. Nothing is stored and the target's circuit
+ * does not move: it is the operator's look, not a delivery.
+ */
+const testSend = (target: Target, body: typeof TestSendBody.Type) =>
+  Effect.gen(function* () {
+    const sample = body.type === undefined ? sampleFor(target.events) : { type: body.type, data: sampleOf(body.type) ?? {} }
+    const data = body.data ?? sample.data
+    const enterprise = body.enterprise === undefined ? "100008" : body.enterprise
+    const now = Date.now()
+    const event = { id: 0, type: sample.type, occurred_at: now, enterprise, source: "admin:test", data: JSON.stringify(data), raw: null }
+    const mobileOf = yield* mobileLookup
+    const x = yield* exchange(target, event, `msg_test_${now}`, { mobileOf, send: body.send })
+    const o = x.outcome
+    const step = (s: (typeof x.steps)[number]) => ({ request: s.request, answer: s.answer === null ? null : { status: s.answer.status, body: s.answer.excerpt } })
+    const last = x.steps.length === 0 ? undefined : step(x.steps[x.steps.length - 1]!)
+    return {
+      code: 0,
+      message: "OK",
+      event: { type: sample.type, enterprise, data },
+      request: last?.request ?? null,
+      answer: last?.answer ?? null,
+      ...(x.steps.length > 1 ? { steps: x.steps.map(step) } : {}),
+      outcome: !body.send && x.steps.length > 0 ? null : { kind: o.kind, ...(o.kind === "delivered" ? {} : { error: o.error }) }
+    } as const
+  })
+
 // Endpoints with a body are `handleRaw`: the platform leaves the body alone, `jsonBody` reads it,
 // and the endpoint's declared payload schema decodes it.
 const TargetsLive = HttpApiBuilder.group(AdminApi, "targets", (handlers) =>
@@ -176,6 +221,13 @@ const TargetsLive = HttpApiBuilder.group(AdminApi, "targets", (handlers) =>
         return redriven(yield* storage((yield* DeadLetters).redrive(filter)))
       })
     )
+    .handleRaw("test", ({ path, request }) =>
+      Effect.gen(function* () {
+        const target = yield* existing(path.name)
+        return yield* testSend(target, yield* decodeTestSend(yield* jsonBody(request)))
+      })
+    )
+    .handle("templates", () => Effect.succeed({ items: templateItems }))
 )
 
 // other fields are ignored, as they always were

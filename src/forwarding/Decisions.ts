@@ -15,7 +15,9 @@ export type Outcome =
   | { readonly kind: "delivered"; readonly status: number }
   | { readonly kind: "retry"; readonly status: number | null; readonly error: string; readonly retryAfterMs: number | null }
   | { readonly kind: "refused"; readonly status: number; readonly error: string }
-  | { readonly kind: "unsendable"; readonly reason: "transform" | "unsendable"; readonly error: string }
+  | { readonly kind: "unsendable"; readonly reason: "transform" | "unsendable" | "auth"; readonly error: string }
+  /** nothing to send for this event (a template's setting leaves it out): done, without a request */
+  | { readonly kind: "skipped"; readonly error: string }
 
 /** A Retry-After header (seconds, or an HTTP date) as a delay from `now`; null when absent or unreadable. */
 export const retryAfterMs = (header: string | null, now: number): number | null => {
@@ -51,7 +53,7 @@ export const nextDelay = (scheduled: number, retryAfter: number | null, random =
   return retryAfter === null ? jittered : Math.min(Math.max(retryAfter, scheduled), 2 * scheduled)
 }
 
-export type DeadReason = "refused" | "transform" | "unsendable" | "exhausted"
+export type DeadReason = "refused" | "transform" | "unsendable" | "auth" | "exhausted"
 
 export type NextState =
   | { readonly status: "delivered" }
@@ -65,6 +67,7 @@ export type NextState =
 export const nextState = (outcome: Outcome, n: number, scheduleMs: ReadonlyArray<number>, now: number, random = Math.random()): NextState => {
   switch (outcome.kind) {
     case "delivered":
+    case "skipped":
       return { status: "delivered" }
     case "retry":
       return n < scheduleMs.length ? { status: "pending", at: now + nextDelay(scheduleMs[n]!, outcome.retryAfterMs, random) } : { status: "dead", reason: "exhausted" }
@@ -114,6 +117,7 @@ export const circuitAfter = (
   policy: CircuitPolicy
 ): { readonly circuit: Circuit; readonly opened: boolean; readonly recovered: boolean } => {
   if (outcome === "delivered") return { circuit: CLOSED, opened: false, recovered: c.openUntil > 0 }
+  // a skipped event sent nothing: it says nothing about the target
   if (outcome !== "retry") return { circuit: c, opened: false, recovered: false }
   const failures = c.failures + 1
   if (failures < policy.threshold) return { circuit: { failures, openUntil: c.openUntil }, opened: false, recovered: false }

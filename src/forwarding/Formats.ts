@@ -4,7 +4,9 @@
  */
 import jsonata from "jsonata"
 import { Effect, Either, Schema } from "effect"
-import { jsonataMessage, type Target } from "./Target.js"
+import { jsonataMessage, settingsOf, type Target, templateOf } from "./Target.js"
+import { type Language, messageOf } from "./templates/Messages.js"
+import { Skipped } from "./templates/Template.js"
 
 import { readStored } from "../db/StoredJson.js"
 import type { StoredEvent } from "../events/Outbox.js"
@@ -88,21 +90,34 @@ const platformFormat = (e: StoredEvent): Request => {
 
 const expressions = new Map<string, ReturnType<typeof jsonata>>()
 
-export const render = (target: Target, e: StoredEvent): Effect.Effect<Request, TransformFailed> => {
-  if (target.transform !== undefined) {
-    const source = target.transform
-    return Effect.tryPromise({
-      try: async () => {
-        let expression = expressions.get(source)
-        if (!expression) expressions.set(source, (expression = jsonata(source, TRANSFORM_LIMITS)))
-        const result: unknown = await expression.evaluate(envelopeOf(e))
-        if (result === undefined) throw new Error("the transform produced nothing")
-        if (typeof result === "function") throw new Error("the transform produced a function")
-        // a string is the body itself (a form, XML…: name its content-type in the target's headers)
-        return typeof result === "string" ? { body: result, contentType: "text/plain; charset=utf-8" } : { body: JSON.stringify(result), contentType: "application/json" }
-      },
-      catch: (err) => new TransformFailed({ message: `transform failed: ${jsonataMessage(err)}`, reason: "transform" })
-    })
+/** What a template's transform (or the target's own, overriding it) is given besides the event: `$message`, `$settings`. */
+const bindingsOf = (target: Target, e: StoredEvent, mobile: string | undefined): Effect.Effect<Record<string, unknown> | undefined, Skipped> => {
+  if (!templateOf(target)) return Effect.succeed(undefined)
+  const settings = settingsOf(target)
+  const language: Language = settings.language === "en" ? "en" : "zh"
+  const message = messageOf(envelopeOf(e), { language, mobile: settings.mention === true ? mobile : undefined, prefix: typeof settings.prefix === "string" ? settings.prefix : undefined })
+  if (settings.calls === "missed" && message.call && !message.missed) return Effect.fail(new Skipped({ message: `skipped: ${e.type} is not a missed call (settings.calls is "missed")` }))
+  return Effect.succeed({ message, settings })
+}
+
+/** The body for an event; `mobile`: the mobile of the extension it is about, for a template's mention. */
+export const render = (target: Target, e: StoredEvent, mobile?: string): Effect.Effect<Request, TransformFailed | Skipped> => {
+  const source = target.transform ?? templateOf(target)?.transform
+  if (source !== undefined) {
+    return Effect.flatMap(bindingsOf(target, e, mobile), (bindings) =>
+      Effect.tryPromise({
+        try: async () => {
+          let expression = expressions.get(source)
+          if (!expression) expressions.set(source, (expression = jsonata(source, TRANSFORM_LIMITS)))
+          const result: unknown = await expression.evaluate(envelopeOf(e), bindings)
+          if (result === undefined) throw new Error("the transform produced nothing")
+          if (typeof result === "function") throw new Error("the transform produced a function")
+          // a string is the body itself (a form, XML…: name its content-type in the target's headers)
+          return typeof result === "string" ? { body: result, contentType: "text/plain; charset=utf-8" } : { body: JSON.stringify(result), contentType: "application/json" }
+        },
+        catch: (err) => new TransformFailed({ message: `transform failed: ${jsonataMessage(err)}`, reason: "transform" })
+      })
+    )
   }
   switch (target.format) {
     case "json":

@@ -42,7 +42,7 @@ export const post = (
   url: string,
   headers: Readonly<Record<string, string>>,
   body: string,
-  options: { readonly timeoutMs: number; readonly excerptBytes: number }
+  options: { readonly timeoutMs: number; readonly excerptBytes: number; readonly method?: "GET" | "POST" | "PATCH" }
 ): Effect.Effect<Answer, SendFailed> =>
   Effect.async<Answer, SendFailed>((resume, signal) => {
     const resolve = (answer: Answer) => resume(Effect.succeed(answer))
@@ -59,7 +59,7 @@ export const post = (
     let request: http.ClientRequest
     try {
       request = (protocol === "https:" ? https : http).request(target, {
-        method: "POST",
+        method: options.method ?? "POST",
         agent: agents[protocol],
         headers: { ...headers, "content-length": String(payload.length) },
         signal

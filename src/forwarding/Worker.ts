@@ -25,6 +25,7 @@ import { makeHealth, WorkerHealth } from "./Health.js"
 import { markEventMissing, markTargetGone, recordAttempt, releaseLater } from "./Record.js"
 import type { Target } from "./Target.js"
 import { Targets } from "./Targets.js"
+import { mobileLookup } from "./Mentions.js"
 
 export { WorkerHealth, type WorkerStatus } from "./Health.js"
 
@@ -64,6 +65,7 @@ export const workerLayer = Layer.scoped(
     const config = yield* AppConfig
     const targets = yield* Targets
     const deadLetters = yield* DeadLetters
+    const mobileOf = yield* mobileLookup
     const { circuitThreshold, circuitCooldownMs, pollIntervalMs } = config.forwarding
     const circuitPolicy = { threshold: circuitThreshold, cooldownMs: circuitCooldownMs }
     const states = new Map<string, TargetState>()
@@ -96,7 +98,7 @@ export const workerLayer = Layer.scoped(
           if (waitMs > 0) yield* Effect.sleep(Duration.millis(waitMs))
         }
         const startedAt = Date.now()
-        const outcome = yield* attempt(current, event, d.webhook_id, d.url)
+        const outcome = yield* attempt(current, event, d.webhook_id, mobileOf, d.url)
         const latencyMs = Date.now() - startedAt
         const now = Date.now()
         const n = d.attempts + 1

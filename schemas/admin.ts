@@ -53,7 +53,7 @@ export const DeliveryItem = Schema.Struct({
   webhookId: Schema.String,
   lastError: Schema.NullOr(Schema.String),
   nextAttemptAt: Schema.NullOr(Schema.String),
-  held: Schema.optional(Schema.Boolean.annotations({ description: "waiting behind a dead letter of its call (exhausted): sent once that is redriven or deleted" })),
+  held: Schema.Boolean.annotations({ description: "waiting behind a dead letter of its call (exhausted): sent once that is redriven or deleted" }),
   updatedAt: Schema.String,
   event: EventItem,
   attempts: Schema.Array(Attempt)

@@ -2,6 +2,7 @@
  * The command line: `serve` (default), `migrate`, `user add|passwd`. `npm start -- <command>`.
  * Commands print for people on stdout/stderr; the server logs JSON lines.
  */
+import * as net from "node:net"
 import { parseArgs } from "node:util"
 import { SqlClient } from "@effect/sql"
 import { Effect, ManagedRuntime, Option } from "effect"
@@ -30,9 +31,19 @@ commands:
   box-sim            simulate a recording box against a running bridge
   replay             replay captured requests (JSONL, HAR, curl) and diff the answers
 
-Each command takes --help. Configuration: config/bridge.json (or BRIDGE_CONFIG) and the
-environment: BRIDGE_PORT, BRIDGE_HOST, BRIDGE_DATA_DIR, BRIDGE_CONFIG, BRIDGE_ADMIN_TOKEN,
-BRIDGE_TZ, LOG_LEVEL, BRIDGE_CAPTURE (capture every request as JSON lines into this file).
+Each command takes --help. Configuration: config/bridge.json (or the file BRIDGE_CONFIG
+names; see config/bridge.example.json), then the environment:
+  BRIDGE_CONFIG               the config file
+  BRIDGE_PORT, BRIDGE_HOST    where to listen (8080, 0.0.0.0)
+  BRIDGE_DATA_DIR             the SQLite file, recordings, the admin token (./data)
+  BRIDGE_ADMIN_TOKEN          the admin API's bearer token, at least 16 characters
+                              (else one is generated into <data dir>/admin-token)
+  BRIDGE_TZ                   zone of the contract's local times (Asia/Shanghai)
+  LOG_LEVEL                   trace, debug, info, warning, error, fatal, none (info)
+  BRIDGE_BOOTSTRAP            create the test enterprise on first start (true)
+  BRIDGE_DB_SYNCHRONOUS       FULL (an answer survives power loss) or NORMAL
+  BRIDGE_DB_BUSY_TIMEOUT_MS   how long a write waits for another process's lock (5000)
+  BRIDGE_CAPTURE              capture every request as JSON lines into this file
 `,
   serve: `usage: npm start -- serve [--port N] [--host H] [--data-dir DIR]
 
@@ -99,8 +110,21 @@ const configFrom = async (overrides: Record<string, unknown>): Promise<AppConfig
   return exit.value
 }
 
+/** A port another process holds is said before anything is written (data directory, admin token). */
+const portFree = (host: string, port: number) =>
+  new Promise<string | undefined>((resolve) => {
+    if (port === 0) return resolve(undefined)
+    const probe = net.createServer()
+    probe.once("error", (e: NodeJS.ErrnoException) =>
+      resolve(e.code === "EADDRINUSE" ? `port ${port} on ${host} is in use by another process: stop it, or choose another port with --port or BRIDGE_PORT` : undefined)
+    )
+    probe.listen(port, host, () => probe.close(() => resolve(undefined)))
+  })
+
 const serve = async (overrides: Record<string, unknown>) => {
   const config = await configFrom(overrides)
+  const busy = await portFree(config.host, config.port)
+  if (busy) return fail(`voip-bridge: ${busy}`, 1)
   const server = await startServer(config).catch((e: unknown) => fail(`voip-bridge: could not start: ${e instanceof Error ? e.message : String(e)}`, 1))
   await server.runtime.runPromise(
     Effect.logInfo("voip-bridge listening").pipe(Effect.annotateLogs({ url: server.url, dataDir: config.dataDir }))
@@ -294,12 +318,16 @@ const main = async () => {
   const argv = process.argv.slice(2)
   const command = argv[0] && !argv[0].startsWith("-") ? argv[0] : "serve"
   const rest = argv[0] === command ? argv.slice(1) : argv
-  const common = parseArgs({
-    args: rest,
-    allowPositionals: true,
-    strict: false,
-    options: { port: { type: "string" }, host: { type: "string" }, "data-dir": { type: "string" }, help: { type: "boolean" } }
-  }).values
+  const commonOptions = { port: { type: "string" }, host: { type: "string" }, "data-dir": { type: "string" }, help: { type: "boolean" } } as const
+  const common = parseArgs({ args: rest, allowPositionals: true, strict: false, options: commonOptions }).values
+  // serve and migrate take the common options only: a misspelt one (--prot) is refused, not ignored
+  if (command === "serve" || command === "migrate") {
+    try {
+      parseArgs({ args: rest, allowPositionals: false, strict: true, options: commonOptions })
+    } catch (e) {
+      return fail(`voip-bridge ${command}: ${e instanceof Error ? e.message.split("\n")[0] : String(e)}; the options are --port, --host, --data-dir, --help`)
+    }
+  }
   const overrides: Record<string, unknown> = {}
   if (typeof common.port === "string") overrides.port = /^\d+$/.test(common.port) ? Number(common.port) : common.port
   if (typeof common.host === "string") overrides.host = common.host
@@ -334,4 +362,9 @@ const main = async () => {
   }
 }
 
-main().catch((e: unknown) => fail(`voip-bridge: ${e instanceof Error ? (e.stack ?? e.message) : String(e)}`, 1))
+main().catch((e: unknown) => {
+  // a command's own options refused by parseArgs: said in one line, with the command's help
+  const code = (e as { code?: unknown } | null)?.code
+  if (typeof code === "string" && code.startsWith("ERR_PARSE_ARGS")) return fail(`voip-bridge: ${(e as Error).message.split("\n")[0]} (see --help)`)
+  return fail(`voip-bridge: ${e instanceof Error ? (e.stack ?? e.message) : String(e)}`, 1)
+})

@@ -29,7 +29,11 @@ export const dispatch = (params: RawParams, address?: string) => {
     // credentials first: an unauthenticated caller learns nothing, not even which methods exist
     const caller = yield* auth.authenticate(params, address)
     if (name === undefined) return yield* new InvalidParam({ param: "method", problem: "is missing" })
-    if (spec === undefined) return yield* new MethodFailed({ message: `unknown method ${JSON.stringify(name)}` })
+    if (spec === undefined) {
+      // method names are case-sensitive in the contract (saveCustomer, getcustomer): one that differs only in case is named
+      const near = [...methodsByName.keys()].find((m) => m.toLowerCase() === name.toLowerCase())
+      return yield* new MethodFailed({ message: `unknown method ${JSON.stringify(name)}${near ? `; did you mean ${near}?` : ""}` })
+    }
     const impl = implementationsByName.get(spec.name)
     if (!impl) return yield* new MethodFailed({ message: `method ${spec.name} (§${spec.section}) is not implemented yet` })
     if (spec.admin && !caller.isAdmin)

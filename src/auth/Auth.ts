@@ -84,7 +84,8 @@ export class Auth extends Effect.Service<Auth>()("Auth", {
         const now = yield* Clock.currentTimeMillis
         if (!ok || Option.isNone(found)) {
           throttle.failed(user, address, now)
-          return yield* new AuthFailed({ message: BAD_CREDENTIALS })
+          // said after the full cost of a wrong password, for every extension alike: the hint reveals nothing
+          return yield* new AuthFailed({ message: /^[0-9a-f]{32}$/i.test(md5) ? BAD_CREDENTIALS : `${BAD_CREDENTIALS} (sa_password is the MD5 of the password: 32 hex digits)` })
         }
         throttle.succeeded(user, address, now)
         return yield* callerOf(found.value)

@@ -99,7 +99,7 @@ export class DeadLetters extends Effect.Service<DeadLetters>()("DeadLetters", {
           webhookId: r.webhook_id,
           lastError: r.last_error,
           nextAttemptAt: r.status === "pending" && r.next_attempt_at !== HELD ? new Date(r.next_attempt_at).toISOString() : null,
-          ...(r.status === "pending" && r.next_attempt_at === HELD ? { held: true } : {}),
+          held: r.status === "pending" && r.next_attempt_at === HELD,
           updatedAt: new Date(r.updated_at).toISOString(),
           event: { id: r.event_id, type: r.type, occurredAt: new Date(r.occurred_at).toISOString(), enterprise: r.enterprise, source: r.source, ...storedData(r.data) },
           attempts: attempts.get(r.id) ?? []

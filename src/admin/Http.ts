@@ -28,7 +28,7 @@ import { SqlClient } from "@effect/sql"
 import * as fs from "node:fs"
 import * as NodeStream from "@effect/platform-node/NodeStream"
 import { Capture } from "../capture/Capture.js"
-import { WorkOrdersStore } from "../workorders/WorkOrdersStore.js"
+import { PUSH_TARGET_PREFIX, pushTargetType, WorkOrdersStore } from "../workorders/WorkOrdersStore.js"
 import { exchange } from "../forwarding/Attempt.js"
 import { mobileLookup } from "../forwarding/Mentions.js"
 import { TEMPLATES } from "../forwarding/templates/registry.js"
@@ -131,6 +131,14 @@ const redriven = (r: { readonly redriven: number; readonly skipped: number }): t
     ? { code: 0, redriven: r.redriven }
     : { code: 0, redriven: r.redriven, skipped: r.skipped, message: `${r.skipped} dead letter(s) of targets that no longer exist were left as they are` }
 
+/** A work-order type's push target is its type's: events `*` would push every event there, a deletion strand its pushes. */
+const unmanaged = (name: string): Effect.Effect<void, BadRequest> => {
+  const wotId = pushTargetType(name)
+  return wotId === undefined
+    ? Effect.void
+    : Effect.fail(BadRequest.of(`target ${name}: names starting with ${PUSH_TARGET_PREFIX} are managed by work-order type ${wotId}: change the type's pushUrl (POST /admin/api/enterprises/:comp/workorder-types) instead`))
+}
+
 const existing = (name: string): Effect.Effect<Target, NotFound, Targets> =>
   Effect.flatMap(Targets, (t) => t.get(name)).pipe(Effect.flatMap((t) => (t ? Effect.succeed(t) : Effect.fail(NotFound.of(`target ${name}`)))))
 
@@ -183,6 +191,7 @@ const TargetsLive = HttpApiBuilder.group(AdminApi, "targets", (handlers) =>
     .handleRaw("create", ({ request }) =>
       Effect.gen(function* () {
         const target = yield* decodeTarget(yield* jsonBody(request))
+        yield* unmanaged(target.name)
         const targets = yield* Targets
         if (yield* targets.get(target.name)) return yield* Effect.fail(new Conflict({ code: -10, message: `target ${target.name} exists already` }))
         yield* storage(targets.save(target, "api"))
@@ -193,6 +202,7 @@ const TargetsLive = HttpApiBuilder.group(AdminApi, "targets", (handlers) =>
     .handleRaw("update", ({ path, request }) =>
       Effect.gen(function* () {
         const current = yield* existing(path.name)
+        yield* unmanaged(path.name)
         const body = yield* jsonBody(request)
         // null clears a field: an optional one is gone (transform, secret, rateLimit), one with a default is back to it
         const patched: Record<string, unknown> = { ...encodeTarget(current), ...body, name: current.name }
@@ -205,6 +215,7 @@ const TargetsLive = HttpApiBuilder.group(AdminApi, "targets", (handlers) =>
     )
     .handle("remove", ({ path }) =>
       Effect.gen(function* () {
+        yield* unmanaged(path.name)
         const removed = yield* storage((yield* Targets).remove(path.name))
         if (!removed) return yield* Effect.fail(NotFound.of(`target ${path.name}`))
         const deadLettered = yield* storage((yield* EventsStore).deadLetterWaiting(path.name))
@@ -580,7 +591,9 @@ const WorkOrdersLive = HttpApiBuilder.group(AdminApi, "workorders", (handlers) =
         const sql = yield* SqlClient.SqlClient
         const unknown = yield* storage(store.unknownPeople(def))
         if (unknown.length > 0) return yield* Effect.fail(BadRequest.of(`steps: people ${unknown.join(", ")} are not extensions of enterprise ${comp}`))
-        const wotId = yield* storage(Effect.flatMap(Clock.currentTimeMillis, (now) => sql.withTransaction(store.saveType(def, now))))
+        const wotId = yield* storage(Effect.flatMap(Clock.currentTimeMillis, (now) => sql.withTransaction(store.saveType(def, now)))).pipe(
+          Effect.catchTag("StepsInUse", (e) => Effect.fail(new Conflict({ code: -10, message: e.message })))
+        )
         return { code: 0, message: "OK", type: (yield* storage(store.definition(comp, wotId)))! } as const
       })
     )

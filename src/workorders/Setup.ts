@@ -2,7 +2,8 @@
  * At every start: the config's work-order types written over the stored ones of the same
  * enterprise and name, and — when the bootstrap enterprise has no type yet — the example
  * 售后工单, so a newcomer can file a work order at once. A configured type naming an unknown
- * enterprise or extension is logged and left out; the bridge serves the others.
+ * enterprise or extension, or dropping a step that work orders are at, is logged and left out
+ * (the stored one stays); the bridge serves the others.
  */
 import { SqlClient } from "@effect/sql"
 import { Clock, Effect, Schema } from "effect"
@@ -19,8 +20,11 @@ const saveChecked = (def: TypeDefinitionType) =>
     const unknown = yield* store.unknownPeople(def)
     if (unknown.length > 0) return `people ${unknown.join(", ")} are not extensions of enterprise ${def.enterprise}`
     const now = yield* Clock.currentTimeMillis
-    yield* sql.withTransaction(store.saveType(def, now))
-    return undefined
+    // a type of the file that drops a step work orders are at is left as stored: the orders stay movable
+    return yield* sql.withTransaction(store.saveType(def, now)).pipe(
+      Effect.as(undefined),
+      Effect.catchTag("StepsInUse", (e) => Effect.succeed(e.message))
+    )
   })
 
 export const setUpWorkOrders = Effect.gen(function* () {

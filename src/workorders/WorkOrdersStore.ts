@@ -6,6 +6,7 @@
  */
 import { SqlClient } from "@effect/sql"
 import { Effect, Schema } from "effect"
+import { EventsStore } from "../events/EventsStore.js"
 import { TargetSchema } from "../forwarding/Target.js"
 import { Targets } from "../forwarding/Targets.js"
 import { AppConfig } from "../config/AppConfig.js"
@@ -91,15 +92,22 @@ export interface ListFilter {
 }
 
 /** The target a type's §2.12.9 push is delivered through: retries, dead letters, redrive as any target's. */
-export const pushTargetName = (wotId: number) => `workorder-type-${wotId}`
+export const PUSH_TARGET_PREFIX = "workorder-type-"
+export const pushTargetName = (wotId: number) => `${PUSH_TARGET_PREFIX}${wotId}`
+/** The type whose push target this is, for a name the type manages; undefined for any other name. */
+export const pushTargetType = (name: string) => (name.startsWith(PUSH_TARGET_PREFIX) ? name.slice(PUSH_TARGET_PREFIX.length) : undefined)
+
+/** A definition would drop steps that work orders are at: they could neither be saved nor moved. */
+export class StepsInUse extends Schema.TaggedError<StepsInUse>()("StepsInUse", { message: Schema.String }) {}
 const decodeTarget = Schema.decodeUnknownSync(TargetSchema)
 
 export class WorkOrdersStore extends Effect.Service<WorkOrdersStore>()("WorkOrdersStore", {
-  dependencies: [Ids.Default, Targets.Default],
+  dependencies: [Ids.Default, Targets.Default, EventsStore.Default],
   effect: Effect.gen(function* () {
     const sql = yield* SqlClient.SqlClient
     const ids = yield* Ids
     const targets = yield* Targets
+    const events = yield* EventsStore
     const { tz } = yield* AppConfig
 
     const types = (compNumber: string) => sql<TypeRecord>`SELECT wot_id, comp_number, name, push_url FROM wo_types WHERE comp_number = ${compNumber} ORDER BY wot_id`
@@ -133,16 +141,20 @@ export class WorkOrdersStore extends Effect.Service<WorkOrdersStore>()("WorkOrde
 
     const fields = (wotId: number) => sql<{ field: string; label: string }>`SELECT field, label FROM wo_fields WHERE wot_id = ${wotId} ORDER BY field`
 
-    /** The type's push goes out through a target of its own, which matches no event by itself: a step's setting adds each delivery. */
+    /**
+     * The type's push goes out through a target of its own, which matches no event by itself: a step's setting adds each delivery.
+     * A push URL taken off takes the target with it, and what waited for it becomes dead letters (as a deleted target's do).
+     */
     const syncPushTarget = (wotId: number, pushUrl: string | undefined) =>
       pushUrl === undefined
-        ? Effect.asVoid(targets.remove(pushTargetName(wotId)))
+        ? Effect.zipRight(targets.remove(pushTargetName(wotId)), Effect.asVoid(events.deadLetterWaiting(pushTargetName(wotId))))
         : targets.save(decodeTarget({ name: pushTargetName(wotId), url: pushUrl, events: [], format: "800ing" }), "api")
 
     /**
      * Writes a whole definition over the type of the same enterprise and name (or a new one).
      * Steps keep their ids by index; people, labels and codes are replaced. Answers the type's id.
-     * Unknown extension numbers are refused by the caller (`unknownPeople`).
+     * Unknown extension numbers are refused by the caller (`unknownPeople`). Fails with StepsInUse, before
+     * writing anything, when the definition has fewer steps than a work order of the type is at.
      */
     const saveType = (def: TypeDefinition, now: number) =>
       Effect.gen(function* () {
@@ -150,7 +162,15 @@ export class WorkOrdersStore extends Effect.Service<WorkOrdersStore>()("WorkOrde
         const wotId = existing[0]?.wot_id ?? (yield* ids.next)
         if (existing[0] === undefined)
           yield* sql`INSERT INTO wo_types ${sql.insert({ wot_id: wotId, comp_number: def.enterprise, name: def.name, push_url: def.pushUrl ?? null, created_ms: now })}`
-        else yield* sql`UPDATE wo_types SET push_url = ${def.pushUrl ?? null} WHERE wot_id = ${wotId}`
+        else {
+          const stranded = yield* sql<{ step: number; n: number }>`SELECT step, count(*) AS n FROM work_orders
+            WHERE wot_id = ${wotId} AND step > ${def.steps.length} GROUP BY step ORDER BY step`
+          if (stranded.length > 0)
+            return yield* new StepsInUse({
+              message: `work-order type ${wotId} (${def.name}) has work orders at ${stranded.map((s) => `step ${s.step} (${s.n})`).join(", ")}, which this definition of ${def.steps.length} steps drops: return them to an earlier step first`
+            })
+          yield* sql`UPDATE wo_types SET push_url = ${def.pushUrl ?? null} WHERE wot_id = ${wotId}`
+        }
         yield* sql`DELETE FROM wo_steps WHERE wot_id = ${wotId} AND idx > ${def.steps.length}`
         yield* sql`DELETE FROM wo_step_people WHERE wot_id = ${wotId}`
         for (const [i, s] of def.steps.entries()) {

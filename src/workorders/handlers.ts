@@ -7,7 +7,7 @@
  * §2.12.9 push; a step set to push adds a delivery to the type's own target.
  */
 import { SqlClient } from "@effect/sql"
-import { Clock, Effect } from "effect"
+import { Clock, Effect, Option } from "effect"
 import { WORKORDER_EVENT_TYPES } from "../../schemas/push.js"
 import type * as spec from "../../schemas/workorder.js"
 import type { ParamsOf } from "../../schemas/Method.js"
@@ -18,11 +18,13 @@ import { type CustomerValues, CustomersStore } from "../customers/CustomersStore
 import { normalPhone } from "../customers/Phones.js"
 import { Sqlite } from "../db/Sqlite.js"
 import { Outbox } from "../events/Outbox.js"
+import { ExtensionsRepo } from "../extensions/ExtensionsRepo.js"
 import { Targets } from "../forwarding/Targets.js"
 import { formatLocal, parseLocal } from "../shared/Time.js"
 import { pushTargetName, type StepRecord, type TypeRecord, type WorkOrderRecord, WorkOrdersStore } from "./WorkOrdersStore.js"
 
 const DEFAULT_ROWS = 20
+const DEAD_TARGET_GONE = `UPDATE deliveries SET status = 'dead', dead_reason = 'target deleted', updated_at = ? WHERE id = ?`
 const STEP_FIELD = /^woStep(\d+)(Time|Status|Answer|_exteId|_exteName)$/
 const OTHER_FIELD = /^woOther(\d+)$/
 
@@ -220,6 +222,7 @@ export const updateWorkOrder = (p: UpdateParams, caller: Caller) =>
     const outbox = yield* Outbox
     const sqlite = yield* Sqlite
     const targets = yield* Targets
+    const extensions = yield* ExtensionsRepo
     const { tz } = yield* AppConfig
     const comp = caller.enterprise.comp_number
     const isNew = p.woId === undefined || /^0+$/.test(p.woId)
@@ -242,22 +245,43 @@ export const updateWorkOrder = (p: UpdateParams, caller: Caller) =>
         if (asked !== undefined && asked > current + 1) return yield* new InvalidParam({ param: "woStepId", problem: `a work order moves one step at a time: it is at step ${current}, got ${asked}` })
         const target = asked !== undefined && asked < current ? asked : p.next_exteId !== undefined || asked === current + 1 ? current + 1 : current
         const to = steps.find((s) => s.idx === target)
-        const from = steps.find((s) => s.idx === current)!
+        const from = steps.find((s) => s.idx === current)
+        // at a step its type no longer has (dropped by a definition of before that was refused): it can only go back
+        if (from === undefined && target >= current)
+          return yield* new InvalidParam({
+            param: "woStepId",
+            problem: `work order ${existing?.wo_id} is at step ${current}, which its type no longer has (1 to ${steps.length}): return it to an earlier step`
+          })
         if (to === undefined) return yield* new InvalidParam({ param: asked === undefined ? "next_exteId" : "woStepId", problem: `expected a step of the type (1 to ${steps.length}), got ${target}` })
         if (existing?.end_ms != null && target >= current)
           return yield* new InvalidParam({ param: "woId", problem: "the work order has ended: return it to an earlier step (woStepId) to change it" })
         const action: 1 | 2 | 3 | 4 = target === current ? 1 : target < current ? 3 : to.is_end === 1 ? 4 : 2
-        const fields: Fields = { ...(existing ? fieldsOf(existing) : {}), ...givenFields(p, tz) }
+        const given = givenFields(p, tz)
+        // a step's handler, as the client writes it, is an extension of the enterprise like next_exteId
+        for (const [k, v] of Object.entries(given))
+          if (k.endsWith("_exteId") && typeof v === "number" && Option.isNone(yield* extensions.findById(comp, v)))
+            return yield* new InvalidParam({ param: k, problem: `extension ${v} is not an extension of this enterprise` })
+        const stored: Fields = existing ? fieldsOf(existing) : {}
+        const fields: Fields = { ...stored, ...given }
+        const isPersonOf = (idx: number, exteId: number) => Effect.map(store.people(comp, type.wot_id, idx), (people) => people.some((x) => x.exte_id === exteId))
         let assignee = existing?.assignee ?? null
         if (p.next_exteId !== undefined) {
-          const people = yield* store.people(comp, type.wot_id, target)
-          if (!people.some((x) => x.exte_id === p.next_exteId))
+          if (!(yield* isPersonOf(target, p.next_exteId)))
             return yield* new InvalidParam({ param: "next_exteId", problem: `extension ${p.next_exteId} is not one of the people of step ${target} (${to.name})` })
           assignee = p.next_exteId
         } else if (action === 3) {
-          // returned without a name: to whoever handled that step before
-          const before = fields[`woStep${target}_exteId`]
-          assignee = typeof before === "number" ? before : target === 1 ? (existing?.create_exte_id ?? null) : null
+          // returned to whoever this request names for that step, checked as next_exteId is; else to whoever handled it
+          // before, while still one of its people
+          const param = `woStep${target}_exteId`
+          const named = given[param]
+          if (typeof named === "number") {
+            if (!(yield* isPersonOf(target, named)))
+              return yield* new InvalidParam({ param, problem: `extension ${named} is not one of the people of step ${target} (${to.name})` })
+            assignee = named
+          } else {
+            const before = stored[param]
+            assignee = typeof before === "number" && (yield* isPersonOf(target, before)) ? before : target === 1 ? (existing?.create_exte_id ?? null) : null
+          }
         } else if (action === 2 || action === 4) assignee = null
         if (action === 2 || action === 4) {
           // the step left is signed by whoever submitted it, unless the client wrote it
@@ -294,11 +318,15 @@ export const updateWorkOrder = (p: UpdateParams, caller: Caller) =>
         const saved = (yield* store.find(comp, woId))!
         const data = yield* pushBody(saved, type, steps, action, tz)
         // the step acted at decides whether the type's push URL hears of it (ispost=1: this time regardless)
-        const pushes = type.push_url !== null && (p.ispost === 1 || (action === 1 ? from.push_save : action === 3 ? from.push_return : from.push_submit) === 1)
+        const pushes = type.push_url !== null && (p.ispost === 1 || (action === 1 ? from?.push_save : action === 3 ? from?.push_return : from?.push_submit) === 1)
+        const pushTarget = pushTargetName(type.wot_id)
         yield* sqlite.exclusive((db, prepared) => {
           const write = () => {
             const eventId = outbox.emitIn(prepared, { type: WORKORDER_EVENT_TYPES[action], enterprise: comp, source: "api:UpdateWorkOrder", data })
-            if (eventId !== null && pushes) outbox.addDeliveryIn(prepared, eventId, pushTargetName(type.wot_id), null, Date.now())
+            if (eventId === null || !pushes) return
+            const deliveryId = outbox.addDeliveryIn(prepared, eventId, pushTarget, null, Date.now())
+            // the worker sends only for targets it knows: one gone would leave the push waiting unseen for good
+            if (targets.snapshot().every((t) => t.name !== pushTarget)) prepared(DEAD_TARGET_GONE).run(Date.now(), deliveryId)
           }
           if (db.inTransaction) write()
           else db.transaction(write)()

@@ -8,6 +8,7 @@ import * as fs from "node:fs"
 import * as path from "node:path"
 import { afterAll, describe, expect, it } from "vitest"
 import { pendingLimit, Sink } from "../src/capture/Capture.js"
+import { makeRedactor } from "../src/capture/Redact.js"
 import { adminApi, adminToken } from "./support/AdminApi.js"
 import { rawRequest } from "./support/Raw.js"
 import { ADMIN, asAdmin, md5, startTestServer, tempDir, type TestServer } from "./support/TestServer.js"
@@ -91,9 +92,9 @@ describe("capture redaction: every spelling the bridge accepts", () => {
     expect(JSON.parse(String((got[0]!.answer as { body: { text: string } }).body.text)).sessionId).toBe(placeholder)
   })
 
-  it("the admin API's target secret and header values (request and answer) are hidden", async () => {
+  it.each([["whole", 1024 * 1024], ["cut at maxBodyBytes (JSON that no longer parses)", 260]])("the admin API's target secret and header values (request and answer) are hidden: bodies %s", async (_label, maxBodyBytes) => {
     const file = path.join(tempDir(), "cap.jsonl")
-    const server = await start({ capture: { file } })
+    const server = await start({ capture: { file, maxBodyBytes } })
     const hook = "whsec_0123456789abcdef"
     const bearer = "Bearer tgt-token-9876543210"
     const made = await adminApi(server, "POST", "/targets", { name: "crm", url: "http://127.0.0.1:9/x", secret: hook, headers: { Authorization: bearer, "X-Api-Key": "key-5555-6666" } })
@@ -103,7 +104,21 @@ describe("capture redaction: every spelling the bridge accepts", () => {
     await waitLines(file, 2)
     const text = fs.readFileSync(file, "utf8")
     for (const s of [hook, "tgt-token-9876543210", "key-5555-6666", adminToken(server)]) expect(text).not.toContain(s)
+    if (maxBodyBytes < 1000) expect(text).toContain('"truncated":true')
     expect((await fetch(`${server.url}/healthz`)).status).toBe(200)
+  })
+})
+
+describe("capture redaction of JSON that does not parse", () => {
+  it("a body cut in the middle still has its secret keys' values masked, arrays and any case included", () => {
+    const r = makeRedactor()
+    const whole = JSON.stringify({ a: 1, target: { name: "crm", secret: "nested-secret-42" }, list: [{ token: "tok-in-list-77" }], Secret: "whsec_abcdef123456", headers: { Authorization: "Bearer tok-123456" }, sa_password: ["0123456789abcdef"], sessionId: "sess-98765", pad: "x".repeat(50) })
+    const cut = Buffer.from(whole.slice(0, whole.length - 20))
+    const out = r.body("application/json", cut).toString("utf8")
+    for (const s of ["nested-secret-42", "tok-in-list-77", "whsec_abcdef123456", "tok-123456", "0123456789abcdef", "sess-98765"]) expect(out).not.toContain(s)
+    expect(out).toContain('"a":1')
+    expect(out.match(/redacted-[0-9a-f]{12}/g)?.length).toBe(6)
+    expect(out).toContain('"name":"crm"')
   })
 })
 

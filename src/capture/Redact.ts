@@ -118,15 +118,14 @@ export const makeRedactor = (key: Buffer = crypto.randomBytes(32)) => {
   }
 
   /** JSON that does not parse (cut at maxBodyBytes, or malformed): values of secret keys found by pattern. */
-  const jsonText = (text: string): string =>
-    text.replace(
-      /"((?:[^"\\]|\\.)*)"(\s*:\s*)(\[[^\]]*\]?|\{[^}]*\}?|"(?:[^"\\]|\\.)*"?|[-+\d.eE]+)/g,
-      (whole, k: string, colon: string, v: string) => {
-        if (!SECRET_KEYS.has(baseName(k))) return whole
-        const masked = v.startsWith("[") || v.startsWith("{") ? v.replace(/"(?:[^"\\]|\\.)*"?|-?\d[\d.eE+-]*/g, (s) => `"${maskOnce(s.replace(/^"|"$/g, ""))}"`) : `"${maskOnce(v.replace(/^"|"$/g, ""))}"`
-        return `"${k}"${colon}${masked}`
-      }
-    )
+  const jsonText = (text: string, all = false): string =>
+    text.replace(/"((?:[^"\\]|\\.)*)"(\s*:\s*)(\[[^\]]*\]?|\{[^}]*\}?|"(?:[^"\\]|\\.)*"?|[-+\d.eE]+)/g, (whole, k: string, colon: string, v: string) => {
+      // an object or array under another key is searched in turn
+      if (!all && !SECRET_KEYS.has(baseName(k))) return /^[[{]/.test(v) ? `"${k}"${colon}${jsonText(v)}` : whole
+      const scalar = (x: string) => `"${maskOnce(x.replace(/^"|"$/g, ""))}"`
+      const masked = v.startsWith("{") ? jsonText(v, true) : v.startsWith("[") ? v.replace(/"(?:[^"\\]|\\.)*"?|-?\d[\d.eE+-]*/g, scalar) : scalar(v)
+      return `"${k}"${colon}${masked}`
+    })
 
   /** A multipart body's fields named by a secret name masked; the parts' headers read as busboy reads them. */
   const multipart = (contentType: string, text: string): string => {

@@ -3,6 +3,7 @@
  * disk, replays into other bridges and into --fresh ones, and small fake servers where the
  * test needs an answer no bridge gives (a broken one for --validate, a slow one for ordering).
  */
+import { spawn } from "node:child_process"
 import * as fs from "node:fs"
 import * as http from "node:http"
 import type { AddressInfo } from "node:net"
@@ -505,5 +506,63 @@ describe("replay", () => {
     const none = await runCli(["replay", file], {})
     expect(none.code).toBe(2)
     expect(none.stderr).toContain("--to URL")
+  })
+})
+
+describe("replay: review findings (order across lanes, host, interruption)", () => {
+  it("--concurrency 4: calls by a session wait for the login that issued it, exit 0", async () => {
+    const file = path.join(tempDir(), "cap.jsonl")
+    const a = await start(captureTo(file))
+    const login = await asAdmin(a, "getExtension", {})
+    for (let i = 0; i < 3; i++) expect((await callApi(a, { sessionId: String(login.sessionId), method: "findDialrecord" })).code).toBe(0)
+    await waitLines(file, 4)
+    const b = await start()
+    const r = await run([file, "--to", b.url, "--concurrency", "4", "--credentials", `${ADMIN.user}:${md5(ADMIN.password)}`])
+    expect(r.out).toContain("4 sent: 4 same")
+    expect(r.code).toBe(0)
+    expect((await fetch(`${b.url}/healthz`)).status).toBe(200)
+  })
+
+  it("a captured path //host/x goes to the server under test, never to that host", async () => {
+    const hits: Array<{ where: string; url: string }> = []
+    const fake = (where: string) =>
+      new Promise<http.Server>((resolve) => {
+        const s = http.createServer((req, res) => (hits.push({ where, url: req.url! }), res.end("{}")))
+        s.listen(0, "127.0.0.1", () => resolve(s))
+      })
+    const target = await fake("target")
+    const other = await fake("other")
+    const otherHost = `127.0.0.1:${(other.address() as AddressInfo).port}`
+    const file = path.join(tempDir(), "cap.jsonl")
+    const line = { v: 1, time: new Date().toISOString(), method: "GET", path: `//${otherHost}/x`, query: "a=1", headers: {}, answer: { status: 200, headers: {}, body: { text: "{}", bytes: 2 } }, ms: 1 }
+    fs.writeFileSync(file, `${JSON.stringify(line)}\n`)
+    const r = await run([file, "--to", `http://127.0.0.1:${(target.address() as AddressInfo).port}`])
+    target.close()
+    other.close()
+    expect(hits).toEqual([{ where: "target", url: `//${otherHost}/x?a=1` }])
+    expect(r.code).toBe(0)
+  })
+
+  it("Ctrl-C during a --fresh replay stops it and removes the throwaway bridge's directory", async () => {
+    const tmp = tempDir()
+    const file = path.join(tempDir(), "cap.jsonl")
+    const lines: Array<string> = []
+    // a minute apart at --speed 1: the replay would take an hour
+    for (let i = 0; i < 60; i++) lines.push(JSON.stringify({ v: 1, time: new Date(Date.UTC(2026, 0, 1, 0, i)).toISOString(), method: "GET", path: "/healthz", query: "", headers: {}, answer: { status: 200, headers: {} }, ms: 1 }))
+    fs.writeFileSync(file, `${lines.join("\n")}\n`)
+    const child = spawn(process.execPath, ["dist/main.mjs", "replay", file, "--fresh", "--speed", "1"], { cwd: path.resolve(import.meta.dirname, ".."), env: { ...process.env, TMPDIR: tmp }, stdio: ["ignore", "pipe", "pipe"] })
+    let stderr = ""
+    child.stderr.on("data", (c: Buffer) => (stderr += c.toString()))
+    const exited = new Promise<number | null>((resolve) => child.on("exit", resolve))
+    const made = () => fs.readdirSync(tmp).filter((d) => d.startsWith("vb-replay-"))
+    for (let i = 0; i < 600 && made().length === 0; i++) await new Promise((r) => setTimeout(r, 50))
+    expect(made()).toHaveLength(1)
+    // the bridge is up once its admin token is written
+    for (let i = 0; i < 600 && !fs.existsSync(path.join(tmp, made()[0]!, "admin-token")); i++) await new Promise((r) => setTimeout(r, 50))
+    await new Promise((r) => setTimeout(r, 300))
+    child.kill("SIGINT")
+    expect(await exited).toBe(130)
+    expect(stderr).toContain("interrupted after 1 of 60 requests")
+    expect(made()).toEqual([])
   })
 })

@@ -12,7 +12,7 @@ import type * as http from "node:http"
 import * as path from "node:path"
 import { Effect, Runtime } from "effect"
 import { AppConfig } from "../config/AppConfig.js"
-import { makeRedactor } from "./Redact.js"
+import { makeRedactor, SECRET_HEADERS, watchSecrets } from "./Redact.js"
 
 /** One captured exchange: a JSONL line. */
 export interface CapturedBody {
@@ -60,30 +60,54 @@ const bodyOf = (bytes: Buffer, total: number, max: number): CapturedBody | undef
   return { base64: kept.toString("base64"), bytes: total, ...truncated }
 }
 
-/** An append-only JSONL file rotated by size; errors go to `onError`, never to the caller. */
-class Sink {
+/**
+ * Bytes of records that may wait for the disk at once: past it a record is dropped and counted
+ * as a failure (a slow or stalled disk must cost neither the requests nor the process's memory).
+ * At least a few of the largest records (two bodies of maxBodyBytes, as base64).
+ */
+export const pendingLimit = (maxBodyBytes: number) => Math.max(16 * 1024 * 1024, 8 * maxBodyBytes)
+
+/** writes between two checks that the path still names the file being written (a tester may `rm` it) */
+const CHECK_EVERY = 8
+
+/**
+ * An append-only JSONL file rotated by size; errors go to `onError`, never to the caller. The
+ * file is opened again when it was deleted or replaced, and after a rotation or a write that
+ * failed: one broken moment never ends the capture.
+ */
+export class Sink {
   private stream: fs.WriteStream | undefined
+  /** the inode the stream writes to: the path naming another (or none) means the file was moved away */
+  private ino = 0
   private size = 0
   private failing = false
+  private sinceCheck = 0
   failures = 0
+  dropped = 0
   records = 0
 
   constructor(
     readonly file: string,
     private readonly maxBytes: number,
+    private readonly maxPending: number,
     private readonly onError: (message: string, e: unknown) => void
   ) {}
 
   private open() {
     fs.mkdirSync(path.dirname(this.file), { recursive: true })
-    this.size = fs.existsSync(this.file) ? fs.statSync(this.file).size : 0
-    const stream = fs.createWriteStream(this.file, { flags: "a", mode: 0o600 })
+    // opened here, not by the stream: its inode is known before the first write
+    const fd = fs.openSync(this.file, "a", 0o600)
+    const stat = fs.fstatSync(fd)
+    this.ino = stat.ino
+    this.size = stat.size
+    const stream = fs.createWriteStream(this.file, { fd, flags: "a" })
     stream.on("error", (e) => {
       this.fail(e)
       // the next record opens it again
       if (this.stream === stream) this.stream = undefined
     })
     this.stream = stream
+    this.sinceCheck = 0
     return stream
   }
 
@@ -94,19 +118,49 @@ class Sink {
     this.failing = true
   }
 
-  private rotate() {
+  /** the stream's file is no longer the one at the path (deleted, or renamed by someone else) */
+  private moved(): boolean {
+    const now = fs.statSync(this.file, { throwIfNoEntry: false })
+    return now === undefined || now.ino !== this.ino
+  }
+
+  private drop() {
     const old = this.stream
-    // renamed under the open stream: its pending writes still land in the rotated file
-    for (let i = KEEP - 1; i >= 1; i--) if (fs.existsSync(`${this.file}.${i}`)) fs.renameSync(`${this.file}.${i}`, `${this.file}.${i + 1}`)
-    fs.renameSync(this.file, `${this.file}.1`)
-    old?.end()
     this.stream = undefined
+    // what it still holds lands in the file it was opened on
+    old?.end()
+  }
+
+  private rotate() {
+    try {
+      // renamed under the open stream: its pending writes still land in the rotated file
+      for (let i = KEEP - 1; i >= 1; i--) if (fs.existsSync(`${this.file}.${i}`)) fs.renameSync(`${this.file}.${i}`, `${this.file}.${i + 1}`)
+      if (!this.moved()) fs.renameSync(this.file, `${this.file}.1`)
+    } finally {
+      // reopened whether the renames went through or not: the next open reads the size afresh
+      this.drop()
+    }
   }
 
   write(line: string) {
     try {
       const bytes = Buffer.byteLength(line)
-      if (this.stream && this.size > 0 && this.size + bytes > this.maxBytes) this.rotate()
+      if (this.stream && this.stream.writableLength + bytes > this.maxPending) {
+        this.dropped++
+        this.fail(new Error(`more than ${this.maxPending} bytes of records wait for the disk: record dropped`))
+        return
+      }
+      if (this.stream && ++this.sinceCheck >= CHECK_EVERY) {
+        this.sinceCheck = 0
+        if (this.moved()) this.drop()
+      }
+      if (this.stream && this.size > 0 && this.size + bytes > this.maxBytes)
+        try {
+          this.rotate()
+        } catch (e) {
+          // counted and logged; the record still goes to the file, reopened, which outgrows maxBytes until rotation works again
+          this.fail(e)
+        }
       const stream = this.stream ?? this.open()
       this.size += bytes
       stream.write(line, (e) => {
@@ -116,6 +170,8 @@ class Sink {
       })
     } catch (e) {
       this.fail(e)
+      // a stream that threw is not trusted with the next record
+      this.drop()
     }
   }
 
@@ -139,6 +195,7 @@ export interface CaptureStatus {
   readonly file: string
   readonly keepCredentials: boolean
   readonly records: number
+  /** records not written: write errors, and records dropped while the disk lagged */
   readonly failures: number
 }
 
@@ -152,31 +209,58 @@ export class Capture extends Effect.Service<Capture>()("Capture", {
     const redact = makeRedactor()
     const file = path.resolve(config.file ?? path.join(dataDir, "capture.jsonl"))
     const max = config.maxBodyBytes
-    let sink: Sink | undefined = config.file ? new Sink(file, config.maxBytes, logError) : undefined
+    let sink: Sink | undefined = config.file ? new Sink(file, config.maxBytes, pendingLimit(config.maxBodyBytes), logError) : undefined
 
-    const record = (req: http.IncomingMessage, res: http.ServerResponse, started: number, reqChunks: ReadonlyArray<Buffer>, reqBytes: number, resChunks: ReadonlyArray<Buffer>, resBytes: number, ended: number) => {
+    /** The record's texts with the request's secrets masked: by value (as the bridge parsed them, and its credential headers), then by key. */
+    const redacted = (req: http.IncomingMessage, res: http.ServerResponse, secrets: ReadonlySet<string>, url: string, reqBody: Buffer, resBody: Buffer) => {
+      const known = new Set(secrets)
+      for (const name of SECRET_HEADERS) {
+        const v = req.headers[name]
+        for (const text of typeof v === "string" ? [v] : (v ?? [])) {
+          // the credential after its scheme (`Bearer …`): the scheme stays readable
+          const part = name.endsWith("authorization") ? text.replace(/^\w+\s+/, "") : text
+          if (part.length >= 4) known.add(part)
+        }
+      }
+      const byValue = redact.values(known)
+      const bytes = (b: Buffer) => {
+        const text = b.toString("latin1")
+        const masked = byValue(text)
+        return masked === text ? b : Buffer.from(masked, "latin1")
+      }
+      const headers = (h: Readonly<Record<string, string | ReadonlyArray<string> | number | undefined>>) =>
+        redact.headers(Object.fromEntries(Object.entries(stringHeaders(h)).map(([k, v]) => [k, byValue(v)])))
+      const resType = res.getHeader("content-type")
+      return {
+        url: byValue(url),
+        reqBody: redact.body(req.headers["content-type"], bytes(reqBody)),
+        resBody: redact.body(typeof resType === "string" ? resType : undefined, bytes(resBody)),
+        reqHeaders: headers(req.headers),
+        resHeaders: headers(res.getHeaders())
+      }
+    }
+
+    const record = (req: http.IncomingMessage, res: http.ServerResponse, secrets: ReadonlySet<string>, started: number, reqChunks: ReadonlyArray<Buffer>, reqBytes: number, resChunks: ReadonlyArray<Buffer>, resBytes: number, ended: number) => {
       const target = sink
       if (!target) return
       try {
-        const url = req.url ?? "/"
-        const q = url.indexOf("?")
         const keep = config.keepCredentials
-        const reqType = req.headers["content-type"]
-        const resType = res.getHeader("content-type")
-        const reqBody = keep ? Buffer.concat(reqChunks) : redact.body(reqType, Buffer.concat(reqChunks))
-        const resBody = keep ? Buffer.concat(resChunks) : redact.body(typeof resType === "string" ? resType : undefined, Buffer.concat(resChunks))
+        const r = keep
+          ? { url: req.url ?? "/", reqBody: Buffer.concat(reqChunks), resBody: Buffer.concat(resChunks), reqHeaders: stringHeaders(req.headers), resHeaders: stringHeaders(res.getHeaders()) }
+          : redacted(req, res, secrets, req.url ?? "/", Buffer.concat(reqChunks), Buffer.concat(resChunks))
+        const q = r.url.indexOf("?")
         const line: CaptureRecord = {
           v: 1,
           time: new Date(performance.timeOrigin + started).toISOString(),
           method: req.method ?? "GET",
-          path: q < 0 ? url : url.slice(0, q),
-          query: q < 0 ? "" : keep ? url.slice(q + 1) : redact.formText(url.slice(q + 1)),
-          headers: keep ? stringHeaders(req.headers) : redact.headers(req.headers),
-          ...(reqBytes > 0 ? { body: bodyOf(reqBody, reqBytes, max)! } : {}),
+          path: q < 0 ? r.url : r.url.slice(0, q),
+          query: q < 0 ? "" : keep ? r.url.slice(q + 1) : redact.formText(r.url.slice(q + 1)),
+          headers: r.reqHeaders,
+          ...(reqBytes > 0 ? { body: bodyOf(r.reqBody, reqBytes, max)! } : {}),
           answer: {
             status: res.statusCode,
-            headers: stringHeaders(res.getHeaders()),
-            ...(resBytes > 0 ? { body: bodyOf(resBody, resBytes, max)! } : {})
+            headers: r.resHeaders,
+            ...(resBytes > 0 ? { body: bodyOf(r.resBody, resBytes, max)! } : {})
           },
           ms: Math.round((ended - started) * 100) / 100,
           ...(res.writableFinished ? {} : { aborted: true })
@@ -190,6 +274,8 @@ export class Capture extends Effect.Service<Capture>()("Capture", {
     /** Called by the host for each request while `active`: tees the body read and the answer written. */
     const observe = (req: http.IncomingMessage, res: http.ServerResponse) => {
       const started = performance.now()
+      // the endpoint layer adds the credential values it parses (Redact.noteSecrets)
+      const secrets = watchSecrets(req)
       let ended = started
       const reqChunks: Array<Buffer> = []
       let reqBytes = 0
@@ -217,7 +303,7 @@ export class Capture extends Effect.Service<Capture>()("Capture", {
       res.write = ((...args: Array<unknown>) => (tee(args[0], args[1]), write(...args))) as typeof res.write
       res.end = ((...args: Array<unknown>) => (tee(args[0], args[1]), end(...args))) as typeof res.end
       res.once("finish", () => (ended = performance.now()))
-      res.once("close", () => record(req, res, started, reqChunks, reqBytes, resChunks, resBytes, ended === started ? performance.now() : ended))
+      res.once("close", () => record(req, res, secrets, started, reqChunks, reqBytes, resChunks, resBytes, ended === started ? performance.now() : ended))
     }
 
     yield* Effect.addFinalizer(() => Effect.promise(() => sink?.close() ?? Promise.resolve()))
@@ -238,7 +324,7 @@ export class Capture extends Effect.Service<Capture>()("Capture", {
       /** Starts or stops capturing (into the configured file, or <dataDir>/capture.jsonl). */
       set: (enabled: boolean) =>
         Effect.promise(async () => {
-          if (enabled && !sink) sink = new Sink(file, config.maxBytes, logError)
+          if (enabled && !sink) sink = new Sink(file, config.maxBytes, pendingLimit(config.maxBodyBytes), logError)
           if (!enabled && sink) {
             const s = sink
             sink = undefined

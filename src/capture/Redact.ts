@@ -1,20 +1,101 @@
 /**
  * What a capture must not keep: the credentials a request carries (sa_password, sessionId, a
- * receiver's token, Authorization) and the sessionId an answer hands out. Each is replaced by
- * `redacted-<12 hex>`, an HMAC of the value under a key of this process: the same secret reads
- * the same within a capture (replay follows a session by it) and cannot be guessed back from it.
+ * receiver's token, Authorization, an admin target's secret and headers) and the sessionId an
+ * answer hands out. Each is replaced by `redacted-<12 hex>`, an HMAC of the value under a key of
+ * this process: the same secret reads the same within a capture (replay follows a session by
+ * it) and cannot be guessed back from it.
+ *
+ * Two layers, because the bridge accepts credentials in more spellings than any second parser
+ * would foresee (a form sent as text/plain, `sa_password[0]`, a JSON array, odd multipart
+ * headers):
+ * - by value: the endpoint layer notes the values of credential parameters as the bridge itself
+ *   parsed them (`noteSecrets`), and every occurrence of those values — raw, percent-encoded,
+ *   JSON-escaped — is masked anywhere in the record (query, body, headers, answer);
+ * - by key: forms, JSON and multipart parts, with names compared as the bridge reads them
+ *   (decoded, `name[i]` as `name`, any case), for what never reached the endpoint layer (the
+ *   admin API, a request refused before its parameters were read) and for the answers.
  */
 import * as crypto from "node:crypto"
 
 /** parameters and JSON keys whose values are secrets: credentials, and the passwords an extension is given or handed */
 export const SECRET_PARAMS: ReadonlySet<string> = new Set(["sa_password", "sessionId", "token", "extePassword", "password"])
 /** headers whose values are secrets (lower case, as Node names them) */
-export const SECRET_HEADERS: ReadonlySet<string> = new Set(["authorization", "proxy-authorization", "x-bridge-token", "cookie"])
+export const SECRET_HEADERS: ReadonlySet<string> = new Set(["authorization", "proxy-authorization", "x-bridge-token", "cookie", "set-cookie"])
+/** JSON keys (any case) whose whole value is secret: the above, an admin target's `secret`, and a target's `headers` (their values are mostly credentials) */
+const SECRET_KEYS: ReadonlySet<string> = new Set([...[...SECRET_PARAMS].map((k) => k.toLowerCase()), ...SECRET_HEADERS, "secret", "headers"])
 
 export const REDACTED = /^redacted-[0-9a-f]{12}$/
 
+/** A parameter's name as the bridge reads it: `sa_password[0]` and `sa_password[]` are `sa_password`. */
+const baseName = (name: string) => name.replace(/(\[[^\]]*\])+$/, "").toLowerCase()
+const isSecretName = (name: string) => SECRET_KEYS.has(baseName(name)) && baseName(name) !== "headers"
+
+/**
+ * Values shorter than this are masked by key only: masking every "12" of a record would make it
+ * unreadable and hide nothing worth hiding.
+ */
+const MIN_VALUE = 4
+
+// requests being captured → the secret values their parameters carried (filled by the endpoint layer)
+const watched = new WeakMap<object, Set<string>>()
+
+/** Called by the capture for a request it records: from then on `noteSecrets` keeps its secret values. */
+export const watchSecrets = (req: object): ReadonlySet<string> => {
+  const values = new Set<string>()
+  watched.set(req, values)
+  return values
+}
+
+/** The endpoint layer's hook: the credential values among the request's parsed parameters (one WeakMap miss when not capturing). */
+export const noteSecrets = (req: object, pairs: Iterable<readonly [string, string]>): void => {
+  const into = watched.get(req)
+  if (!into) return
+  for (const [name, value] of pairs) if (value.length >= MIN_VALUE && isSecretName(name)) into.add(value)
+}
+
+const escapeRegex = (s: string) => s.replace(/[.*+?^${}()|[\]\\/]/g, "\\$&")
+const hexClass = (n: number) =>
+  n
+    .toString(16)
+    .padStart(2, "0")
+    .split("")
+    .map((d) => (/[a-f]/.test(d) ? `[${d}${d.toUpperCase()}]` : d))
+    .join("")
+
+/**
+ * A pattern for one value in latin1 text (the bytes as sent): each character as itself, as
+ * percent escapes of its UTF-8 bytes (either case), as a JSON `\uXXXX` escape, a space as `+`.
+ */
+const valuePattern = (value: string): string =>
+  [...value]
+    .map((ch) => {
+      const bytes = Buffer.from(ch, "utf8")
+      const alternatives = [escapeRegex(bytes.toString("latin1")), [...bytes].map((b) => `%${hexClass(b)}`).join("")]
+      const code = ch.codePointAt(0)!
+      if (code <= 0xffff) alternatives.push(`\\\\[uU]${hexClass(code >> 8)}${hexClass(code & 0xff)}`)
+      if (ch === " ") alternatives.push("\\+")
+      if (ch === "/") alternatives.push("\\\\/")
+      return `(?:${alternatives.join("|")})`
+    })
+    .join("")
+
 export const makeRedactor = (key: Buffer = crypto.randomBytes(32)) => {
   const mask = (value: string) => `redacted-${crypto.createHmac("sha256", key).update(value).digest("hex").slice(0, 12)}`
+  const maskOnce = (value: string) => (REDACTED.test(value) ? value : mask(value))
+
+  /** Every occurrence of the given secret values in latin1 text masked; the values themselves are the ones the bridge parsed. */
+  const values = (secrets: ReadonlySet<string>) => {
+    if (secrets.size === 0) return (text: string) => text
+    // longest first: a value that contains another is masked whole
+    const list = [...secrets].sort((a, b) => b.length - a.length)
+    const patterns = list.map((v) => new RegExp(`^${valuePattern(v)}$`))
+    const any = new RegExp(list.map((v) => `(?:${valuePattern(v)})`).join("|"), "g")
+    return (text: string) =>
+      text.replace(any, (found) => {
+        const i = patterns.findIndex((p) => p.test(found))
+        return mask(list[i] ?? found)
+      })
+  }
 
   /** `a=1&sa_password=…`: the secrets' values masked, every other byte as it was */
   const formText = (text: string): string =>
@@ -24,39 +105,76 @@ export const makeRedactor = (key: Buffer = crypto.randomBytes(32)) => {
         const eq = pair.indexOf("=")
         if (eq < 0) return pair
         const name = safeDecode(pair.slice(0, eq))
-        return SECRET_PARAMS.has(name) ? `${pair.slice(0, eq)}=${mask(safeDecode(pair.slice(eq + 1)))}` : pair
+        return isSecretName(name) ? `${pair.slice(0, eq)}=${maskOnce(safeDecode(pair.slice(eq + 1)))}` : pair
       })
       .join("&")
 
-  const json = (value: unknown): unknown => {
-    if (Array.isArray(value)) return value.map(json)
-    if (typeof value !== "object" || value === null) return value
-    return Object.fromEntries(
-      Object.entries(value).map(([k, v]) => [k, SECRET_PARAMS.has(k) && (typeof v === "string" || typeof v === "number") ? mask(String(v)) : json(v)])
-    )
+  /** Any value under a secret key (any case), arrays and objects included. */
+  const json = (value: unknown, secret = false): unknown => {
+    if (Array.isArray(value)) return value.map((v) => json(v, secret))
+    if (typeof value === "object" && value !== null)
+      return Object.fromEntries(Object.entries(value).map(([k, v]) => [k, json(v, secret || SECRET_KEYS.has(baseName(k)))]))
+    return secret && (typeof value === "string" || typeof value === "number") ? maskOnce(String(value)) : value
   }
 
-  /** A body by its declared type; one of another type (a recording, plain text) is left as it is. */
+  /** JSON that does not parse (cut at maxBodyBytes, or malformed): values of secret keys found by pattern. */
+  const jsonText = (text: string, all = false): string =>
+    text.replace(/"((?:[^"\\]|\\.)*)"(\s*:\s*)(\[[^\]]*\]?|\{[^}]*\}?|"(?:[^"\\]|\\.)*"?|[-+\d.eE]+)/g, (whole, k: string, colon: string, v: string) => {
+      // an object or array under another key is searched in turn
+      if (!all && !SECRET_KEYS.has(baseName(k))) return /^[[{]/.test(v) ? `"${k}"${colon}${jsonText(v)}` : whole
+      const scalar = (x: string) => `"${maskOnce(x.replace(/^"|"$/g, ""))}"`
+      const masked = v.startsWith("{") ? jsonText(v, true) : v.startsWith("[") ? v.replace(/"(?:[^"\\]|\\.)*"?|-?\d[\d.eE+-]*/g, scalar) : scalar(v)
+      return `"${k}"${colon}${masked}`
+    })
+
+  /** A multipart body's fields named by a secret name masked; the parts' headers read as busboy reads them. */
+  const multipart = (contentType: string, text: string): string => {
+    const m = /boundary\s*=\s*(?:"([^"]+)"|([^;\s]+))/i.exec(contentType)
+    const boundary = m?.[1] ?? m?.[2]
+    if (!boundary) return text
+    const segments = text.split(`--${boundary}`)
+    for (let i = 1; i < segments.length; i++) {
+      const seg = segments[i]!
+      const headEnd = seg.indexOf("\r\n\r\n")
+      if (headEnd < 0) continue
+      const head = seg.slice(0, headEnd)
+      const disposition = head.split("\r\n").find((line) => /^\s*content-disposition\s*:/i.test(line))
+      if (!disposition) continue
+      const params = new Map<string, string>()
+      for (const p of disposition.matchAll(/;\s*([^\s=;]+)\s*=\s*("(?:[^"\\]|\\.)*"|[^;]*)/g)) {
+        const raw = p[2]!.trim()
+        params.set(p[1]!.toLowerCase(), raw.startsWith('"') ? raw.slice(1, -1).replace(/\\(.)/g, "$1") : raw)
+      }
+      const extended = params.get("name*")
+      const name = extended !== undefined ? safeDecode(extended.replace(/^[^']*'[^']*'/, "")) : params.get("name")
+      if (name === undefined || params.has("filename") || params.has("filename*") || !isSecretName(name)) continue
+      const body = seg.slice(headEnd + 4)
+      const end = body.endsWith("\r\n") ? body.length - 2 : body.length
+      segments[i] = `${seg.slice(0, headEnd + 4)}${maskOnce(Buffer.from(body.slice(0, end), "latin1").toString("utf8"))}${body.slice(end)}`
+    }
+    return segments.join(`--${boundary}`)
+  }
+
+  /**
+   * A body by its declared type. Anything neither JSON nor multipart is read as a form, as the
+   * bridge reads it (text/plain, no type at all); a pair not named by a secret keeps its bytes.
+   */
   const body = (contentType: string | undefined, bytes: Buffer): Buffer => {
     const type = (contentType ?? "").toLowerCase()
-    if (type.startsWith("application/x-www-form-urlencoded")) return Buffer.from(formText(bytes.toString("latin1")), "latin1")
-    if (type.includes("json")) {
-      try {
-        return Buffer.from(JSON.stringify(json(JSON.parse(bytes.toString("utf8")))))
-      } catch {
-        // not JSON after all: kept as sent (its secrets, if any, could not be found)
-        return bytes
-      }
+    const text = bytes.toString("latin1")
+    let masked: string
+    if (type.startsWith("multipart/form-data")) masked = multipart(contentType ?? "", text)
+    else {
+      // JSON by its type, or by its looks: the admin API's answers declare no type where capture sees them
+      if (type.includes("json") || /^\s*[[{]/.test(text))
+        try {
+          return Buffer.from(JSON.stringify(json(JSON.parse(bytes.toString("utf8")))))
+        } catch {
+          // cut at maxBodyBytes, or not JSON after all: by pattern below
+        }
+      masked = jsonText(type.includes("json") ? text : formText(text))
     }
-    if (type.startsWith("multipart/form-data")) {
-      // a part's headers are ASCII: latin1 keeps every other byte (a file's) exactly
-      const text = bytes.toString("latin1")
-      const masked = text.replace(/(name="([^"]*)"[^\r\n]*\r\n(?:[^\r\n]+\r\n)*\r\n)([\s\S]*?)(\r\n--)/g, (whole, head: string, name: string, value: string, end: string) =>
-        SECRET_PARAMS.has(name) ? `${head}${mask(Buffer.from(value, "latin1").toString("utf8"))}${end}` : whole
-      )
-      return masked === text ? bytes : Buffer.from(masked, "latin1")
-    }
-    return bytes
+    return masked === text ? bytes : Buffer.from(masked, "latin1")
   }
 
   const headers = (h: Readonly<Record<string, string | ReadonlyArray<string> | number | undefined>>): Record<string, string> => {
@@ -64,17 +182,20 @@ export const makeRedactor = (key: Buffer = crypto.randomBytes(32)) => {
     for (const [name, value] of Object.entries(h)) {
       if (value === undefined) continue
       const text = Array.isArray(value) ? value.join(", ") : String(value)
-      if (!SECRET_HEADERS.has(name.toLowerCase())) out[name] = text
-      else {
+      if (!SECRET_HEADERS.has(name.toLowerCase())) {
+        // a URL (Referer, Origin, Location) may carry ?sessionId=…
+        const q = text.indexOf("?")
+        out[name] = q < 0 ? text : `${text.slice(0, q + 1)}${formText(text.slice(q + 1))}`
+      } else {
         // the scheme stays readable: replay puts its own token after it
         const m = /^(\w+)\s+(.*)$/.exec(text)
-        out[name] = m && name.toLowerCase().endsWith("authorization") ? `${m[1]} ${mask(m[2]!)}` : mask(text)
+        out[name] = m && name.toLowerCase().endsWith("authorization") ? `${m[1]} ${maskOnce(m[2]!)}` : maskOnce(text)
       }
     }
     return out
   }
 
-  return { mask, formText, json, body, headers }
+  return { mask, values, formText, json, body, headers }
 }
 
 export type Redactor = ReturnType<typeof makeRedactor>

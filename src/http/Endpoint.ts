@@ -16,6 +16,7 @@ import type { RawParams } from "../../schemas/Param.js"
 import { type ApiError, AuthFailed, codeOf, NoPermission } from "../api/Errors.js"
 import { toInvalidParam } from "../api/Implementation.js"
 import { Auth, type Caller } from "../auth/Auth.js"
+import { noteSecrets } from "../capture/Redact.js"
 import type { AppServices } from "../AppServices.js"
 import type { AppConfigShape } from "../config/AppConfig.js"
 import { allowList } from "../shared/Network.js"
@@ -233,6 +234,8 @@ export const endpoint = <P, I, A, const K extends AuthKind>(declaration: Declara
     // a chain, not a generator: jsondata and the pushes pass here on every request
     const run = (req: RouteRequest, collected: Collected): Effect.Effect<HttpAnswer, Failure, AppServices> => {
       const raw = toRawParams(collected.pairs)
+      // a capture masks these values wherever they appear in its record, in any spelling
+      noteSecrets(req, collected.pairs)
       return Effect.flatMap(callerOf(req, raw), (caller) => {
         const params = decode(raw)
         if (Either.isLeft(params)) return Effect.fail(toInvalidParam(params.left))

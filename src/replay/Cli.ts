@@ -113,21 +113,35 @@ const freshBridge = async (configFile: string | undefined) => {
     return loaded.cause._tag === "Fail" ? loaded.cause.error.message : "the configuration could not be read"
   }
   const config = { ...loaded.value, capture: { ...loaded.value.capture, file: undefined } }
-  const server = await startServer(config)
-  const adminToken = await server.runtime.runPromise(ensureAdminToken)
+  // a bridge that failed to start (or to hand out its token) leaves neither a process nor its directory
+  let server: Awaited<ReturnType<typeof startServer>> | undefined
+  let adminToken: string
+  try {
+    server = await startServer(config)
+    adminToken = await server.runtime.runPromise(ensureAdminToken)
+  } catch (e) {
+    await server?.close().catch(() => undefined)
+    fs.rmSync(dataDir, { recursive: true, force: true })
+    return `the bridge could not start: ${e instanceof Error ? e.message : String(e)}`
+  }
+  const running = server
   // deliveries still waiting: sent before the bridge goes (a target that keeps failing: at most 10 s)
   const waiting = Effect.flatMap(DeadLetters, (d) =>
     Effect.map(Effect.zip(d.list("pending", {}, 1), d.list("in_flight", {}, 1)), ([p, f]) => p.length + f.length > 0)
   ).pipe(Effect.orElseSucceed(() => false))
   return {
     config,
-    url: server.url,
+    url: running.url,
     adminToken,
-    close: async () => {
-      const until = Date.now() + 10_000
-      while (Date.now() < until && (await server.runtime.runPromise(waiting))) await new Promise((r) => setTimeout(r, 50))
-      await server.close()
-      fs.rmSync(dataDir, { recursive: true, force: true })
+    /** `drain`: wait (10 s at most) for deliveries the replay caused; not when interrupted */
+    close: async (drain = true) => {
+      try {
+        const until = Date.now() + 10_000
+        while (drain && Date.now() < until && (await running.runtime.runPromise(waiting))) await new Promise((r) => setTimeout(r, 50))
+        await running.close()
+      } finally {
+        fs.rmSync(dataDir, { recursive: true, force: true })
+      }
     }
   }
 }
@@ -204,6 +218,10 @@ export const replayCommand = async (args: ReadonlyArray<string>, io: CliIo): Pro
   if (values.config && !values.fresh) return usage("--config is the configuration of a --fresh bridge")
   const fresh = values.fresh ? await freshBridge(values.config) : undefined
   if (typeof fresh === "string") return usage(`--fresh: ${fresh}`)
+  // Ctrl-C: nothing more is sent, what is in flight is cut, and the --fresh bridge and its directory go
+  const interrupted = new AbortController()
+  const onInterrupt = () => interrupted.abort()
+  process.once("SIGINT", onInterrupt)
   try {
     let receivers: ReadonlyArray<string>
     if (fresh) {
@@ -227,6 +245,7 @@ export const replayCommand = async (args: ReadonlyArray<string>, io: CliIo): Pro
       credentials,
       adminToken: values["admin-token"] ?? fresh?.adminToken,
       receivers,
+      signal: interrupted.signal,
       onProgress: showBar
         ? (done, total, t) => {
             const width = 30
@@ -241,9 +260,14 @@ export const replayCommand = async (args: ReadonlyArray<string>, io: CliIo): Pro
     if (values["har-out"]) fs.writeFileSync(values["har-out"], JSON.stringify(toHar(results), null, 2))
     const text = reportText(values.quiet ? { ...report, requests: [] } : report)
     io.out(text)
+    if (interrupted.signal.aborted) {
+      io.err(`replay: interrupted after ${results.length} of ${entries.length} requests`)
+      return 130
+    }
     return report.exitCode
   } finally {
-    await fresh?.close()
+    process.off("SIGINT", onInterrupt)
+    await fresh?.close(!interrupted.signal.aborted)
   }
 }
 

@@ -4,14 +4,16 @@
  *
  * Order: an entry starts only after every earlier entry has started; entries of one lane — one
  * session, one sa_user, one box, one pushed call — also wait for the previous one of their lane
- * to be answered, so with `concurrency` > 1 only independent streams overlap.
+ * to be answered, so with `concurrency` > 1 only independent streams overlap. An entry that
+ * names an id (a sessionId, a custId) that an earlier entry's captured answer issued also waits
+ * for that entry to be answered, whatever its lane: the new server's id is learnt from it.
  */
 import * as crypto from "node:crypto"
 import * as http from "node:http"
 import * as https from "node:https"
 import { type Difference, diffAnswers, type Matcher, parseJson } from "./Diff.js"
 import { type Answer, type BadInput, type Entry, sendableHeaders } from "./Input.js"
-import { learnIds, type Outgoing, paramsOf, rewrite, type Substitutions } from "./Rewrite.js"
+import { idValues, learnIds, namedIds, type Outgoing, paramsOf, rewrite, type Substitutions } from "./Rewrite.js"
 import { type Problem, surfaceName, validateAnswer } from "./Validate.js"
 
 export interface ReplayOptions {
@@ -30,6 +32,8 @@ export interface ReplayOptions {
   readonly onProgress?: ((done: number, total: number, stats: Totals) => void) | undefined
   /** per-request timeout */
   readonly timeoutMs?: number | undefined
+  /** aborted: no more entries are sent and those in flight are cut (Ctrl-C) */
+  readonly signal?: AbortSignal | undefined
 }
 
 export interface Result {
@@ -71,11 +75,29 @@ const laneOf = (entry: Entry, params: ReadonlyMap<string, string>): string => {
   return "other"
 }
 
-const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, Math.max(0, ms)))
+/** resolves after `ms`, or at once when `signal` is aborted (its timer then cleared: nothing keeps the process) */
+const sleep = (ms: number, signal?: AbortSignal) =>
+  new Promise<void>((resolve) => {
+    if (signal?.aborted) return resolve()
+    const timer = setTimeout(done, Math.max(0, ms))
+    function done() {
+      clearTimeout(timer)
+      signal?.removeEventListener("abort", done)
+      resolve()
+    }
+    signal?.addEventListener("abort", done, { once: true })
+  })
+
+/**
+ * Where an entry goes: always the server under test. A captured path is the request line as a
+ * client sent it, and `//other-host/x` resolved as a URL would name another host.
+ */
+export const targetUrl = (base: URL, out: { path: string; query: string }): URL =>
+  new URL(`${base.origin}${out.path.startsWith("/") ? "" : "/"}${out.path}${out.query ? `?${out.query}` : ""}`)
 
 const send = (agent: http.Agent, base: URL, out: { method: string; path: string; query: string; headers: Record<string, string>; body?: Buffer | undefined }, timeoutMs: number) =>
   new Promise<Answer>((resolve, reject) => {
-    const url = new URL(out.path + (out.query ? `?${out.query}` : ""), base)
+    const url = targetUrl(base, out)
     const headers: Record<string, string | number> = { ...out.headers }
     if (out.body && out.body.length > 0) headers["content-length"] = out.body.length
     const req = (url.protocol === "https:" ? https : http).request(url, { method: out.method, headers, agent, timeout: timeoutMs }, (res) => {
@@ -119,6 +141,8 @@ export const replay = async (entries: ReadonlyArray<Entry>, options: ReplayOptio
   const results: Array<Result> = new Array(entries.length)
   const totals: Totals = { sent: 0, same: 0, different: 0, errors: 0, problems: 0 }
   const lanes = new Map<string, Promise<void>>()
+  /** captured id → the entry whose captured answer issued it (the latest such) */
+  const issuedBy = new Map<string, Promise<void>>()
   let inFlight = 0
   let slotFreed: (() => void) | undefined
   let done = 0
@@ -130,7 +154,7 @@ export const replay = async (entries: ReadonlyArray<Entry>, options: ReplayOptio
     const params = paramsOf(entry)
     const out = rewrite(entry, sendableHeaders(entry.headers), subs)
     const name = surfaceName({ path: entry.path, params, receivers: options.receivers })
-    const url = new URL(out.path + (out.query ? `?${out.query}` : ""), base).toString()
+    const url = targetUrl(base, out).toString()
     const started = Date.now()
     const t = performance.now()
     let answer: Answer | undefined
@@ -178,32 +202,50 @@ export const replay = async (entries: ReadonlyArray<Entry>, options: ReplayOptio
     options.onProgress?.(done, entries.length, totals)
   }
 
+  options.signal?.addEventListener(
+    "abort",
+    () => {
+      agent.destroy()
+      slotFreed?.()
+    },
+    { once: true }
+  )
+  const aborted = () => options.signal?.aborted === true
   try {
-    for (let i = 0; i < entries.length; i++) {
+    for (let i = 0; i < entries.length && !aborted(); i++) {
       const entry = entries[i]!
       // the captured spacing, scaled
-      if (options.speed > 0 && t0 !== undefined && entry.at !== undefined) await sleep(begin + (entry.at - t0) / options.speed - performance.now())
+      if (options.speed > 0 && t0 !== undefined && entry.at !== undefined) await sleep(begin + (entry.at - t0) / options.speed - performance.now(), options.signal)
       if (options.rate !== undefined && options.rate > 0) {
-        await sleep(nextAllowed - performance.now())
+        await sleep(nextAllowed - performance.now(), options.signal)
         nextAllowed = Math.max(nextAllowed, performance.now()) + 1000 / options.rate
       }
-      while (inFlight >= Math.max(1, options.concurrency)) await new Promise<void>((resolve) => (slotFreed = resolve))
+      while (inFlight >= Math.max(1, options.concurrency) && !aborted()) await new Promise<void>((resolve) => (slotFreed = resolve))
+      if (aborted()) break
       inFlight++
       const lane = laneOf(entry, paramsOf(entry))
-      const previous = lanes.get(lane) ?? Promise.resolve()
-      const next = previous.then(() => run(entry, i)).finally(() => {
+      const waits = [lanes.get(lane) ?? Promise.resolve()]
+      for (const id of namedIds(entry)) {
+        const producer = issuedBy.get(id)
+        if (producer) waits.push(producer)
+      }
+      const next = Promise.all(waits).then(() => (aborted() ? undefined : run(entry, i))).finally(() => {
         inFlight--
         const wake = slotFreed
         slotFreed = undefined
         wake?.()
       })
       lanes.set(lane, next)
+      // the ids its captured answer issued: later entries naming them wait for this one's answer
+      const issued = entry.answer ? parseJson(entry.answer.body) : undefined
+      if (issued?.ok) for (const id of idValues(issued.value)) issuedBy.set(id, next)
     }
     await Promise.all(lanes.values())
   } finally {
     agent.destroy()
   }
-  return { results, ids }
+  // an interrupted replay: the entries never sent have no result
+  return { results: results.filter((r) => r !== undefined), ids }
 }
 
 export interface Report {

@@ -137,6 +137,30 @@ export const rewrite = (entry: Entry, headers: Record<string, string>, subs: Sub
   return { method: entry.method, path, query, headers: out, body }
 }
 
+/** The values of id-like fields anywhere in a JSON value: what an answer issues (a sessionId, a custId). */
+export const idValues = (value: unknown, into: Set<string> = new Set(), key?: string): Set<string> => {
+  if (Array.isArray(value)) for (const v of value) idValues(v, into, key)
+  else if (typeof value === "object" && value !== null) for (const [k, v] of Object.entries(value)) idValues(v, into, k)
+  else if (key !== undefined && isIdKey(key) && (typeof value === "string" || typeof value === "number") && String(value) !== "") into.add(String(value))
+  return into
+}
+
+/** The ids a request names: id-like parameters (items of a comma list too), and numbers in an admin API path. */
+export const namedIds = (entry: Pick<Entry, "path" | "query" | "headers" | "body">): Set<string> => {
+  const out = new Set<string>()
+  for (const [k, v] of paramsOf(entry)) if (isIdKey(k)) for (const item of v.split(",")) if (item !== "") out.add(item)
+  const type = (entry.headers["content-type"] ?? "").toLowerCase()
+  if (entry.body && type.includes("json")) {
+    try {
+      idValues(JSON.parse(entry.body.toString("utf8")), out)
+    } catch {
+      // not JSON: its parameters were read above as far as they could be
+    }
+  }
+  for (const seg of entry.path.split("/")) if (/^\d+$/.test(seg)) out.add(seg)
+  return out
+}
+
 /**
  * Ids to follow from one exchange: where the captured answer and the new one carry an id-like
  * field at the same place with different values, later requests naming the old value get the new.

@@ -69,17 +69,16 @@ export const Events = () => {
   usePoll(
     async () => {
       const page = await api<Page<EventItem>>("GET", `/events${serverQuery()}`)
-      setItems((prev) => {
-        if (prev.length === 0) {
-          setNext(page.next)
-          return page.items
-        }
-        const top = prev[0]!.id
-        const added = page.items.filter((e) => e.id > top)
-        if (added.length === 0) return prev
-        setFresh(new Set(added.map((e) => e.id)))
-        return [...added, ...prev]
-      })
+      if (items.length === 0) {
+        setItems(page.items)
+        setNext(page.next)
+        return
+      }
+      const added = page.items.filter((e) => e.id > items[0]!.id)
+      if (added.length === 0) return
+      setFresh(new Set(added.map((e) => e.id)))
+      // against the latest list: a "load more" may have landed meanwhile
+      setItems((prev) => [...added.filter((e) => e.id > (prev[0]?.id ?? 0)), ...prev])
     },
     POLL_MS,
     [applied.type, applied.since],

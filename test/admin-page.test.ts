@@ -239,6 +239,8 @@ describe.skipIf(!haveChromium)(`the admin page in headless Chromium${haveChromiu
     await row.getByRole("button", { name: "Disable" }).click()
     await row.getByRole("button", { name: "Enable" }).waitFor()
     expect((await adminApi(server, "GET", "/targets/crm")).body).toMatchObject({ enabled: false })
+    // its queue and its success rate, from the latest deliveries' attempts (failures and successes both seen above)
+    await expect.poll(() => row.textContent()).toMatch(/0 pending · 0 held · 0 dead\s*\d{1,2}%/)
     await shot("targets")
     await row.getByRole("button", { name: "Enable" }).click()
     await row.getByRole("button", { name: "Disable" }).waitFor()

@@ -109,6 +109,8 @@ export const en = {
   "target.circuit": "Circuit",
   "target.queue": "Pending / held / dead",
   "target.counts": "{pending} pending · {held} held",
+  "target.success": "Success",
+  "target.successHint": "Attempts answered 2xx, among the latest 1000 deliveries",
   "target.deadCount": "{n} dead",
   "target.on": "enabled",
   "target.off": "disabled",

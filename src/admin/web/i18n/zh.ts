@@ -111,6 +111,8 @@ export const zh: Readonly<Record<Key, string>> = {
   "target.circuit": "熔断",
   "target.queue": "待发送 / 等待 / 死信",
   "target.counts": "待发送 {pending} · 等待 {held}",
+  "target.success": "成功率",
+  "target.successHint": "最近 1000 条投递的尝试中返回 2xx 的比例",
   "target.deadCount": "死信 {n}",
   "target.on": "已启用",
   "target.off": "已停用",

@@ -153,7 +153,11 @@ interface Counts {
   pending: number
   held: number
   dead: number
+  attempts: number
+  answered: number
 }
+
+const rate = (c: Counts | undefined) => (c && c.attempts > 0 ? `${Math.round((100 * c.answered) / c.attempts)}%` : "—")
 
 const Circuit = ({ tg }: { readonly tg: Target }) => {
   const c = tg.circuit
@@ -195,14 +199,21 @@ export const Targets = () => {
   // the API has no counts: the latest 1000 waiting and 1000 dead are counted here ("1000+" past that)
   const load = async () => {
     setTargets((await api<{ items: ReadonlyArray<Target> }>("GET", "/targets")).items)
-    const [pending, dead] = await Promise.all([
+    const [pending, dead, latest] = await Promise.all([
       api<Page<DeliveryItem>>("GET", "/deliveries?status=pending&limit=1000"),
-      api<Page<DeliveryItem>>("GET", "/dead-letters?limit=1000")
+      api<Page<DeliveryItem>>("GET", "/dead-letters?limit=1000"),
+      api<Page<DeliveryItem>>("GET", "/deliveries?limit=1000")
     ])
     const next: Record<string, Counts> = {}
-    const of = (target: string) => (next[target] ??= { pending: 0, held: 0, dead: 0 })
+    const of = (target: string) => (next[target] ??= { pending: 0, held: 0, dead: 0, attempts: 0, answered: 0 })
     for (const d of pending.items) of(d.target)[d.held ? "held" : "pending"]++
     for (const d of dead.items) of(d.target).dead++
+    // the success rate: of the attempts of the latest deliveries, those answered 2xx
+    for (const d of latest.items) {
+      const c = of(d.target)
+      c.attempts += d.attempts.length
+      c.answered += d.attempts.filter((a) => a.status !== null && a.status >= 200 && a.status < 300).length
+    }
     setCounts({ counts: next, more: pending.next !== undefined || dead.next !== undefined })
   }
   usePoll(load, 5000, [], (e) => setNotice({ kind: "error", text: messageOf(e) }))
@@ -256,6 +267,7 @@ export const Targets = () => {
             <th>{t("target.state")}</th>
             <th>{t("target.circuit")}</th>
             <th>{t("target.queue")}</th>
+            <th title={t("target.successHint")}>{t("target.success")}</th>
             <th />
           </tr>
         </thead>
@@ -282,25 +294,28 @@ export const Targets = () => {
                 <a href="#/dead-letters">{t("target.deadCount", { n: counts[tg.name]?.dead ?? 0 })}</a>
                 {more ? "+" : ""}
               </td>
-              <td class="row-actions">
-                <button type="button" class="small" onClick={() => setEditing(tg)}>
-                  {t("edit")}
-                </button>
-                <button
-                  type="button"
-                  class="small"
-                  onClick={() => act(() => api("PATCH", path(tg), { enabled: !tg.enabled }), tg.enabled ? t("target.disabled", { name: tg.name }) : t("target.enabledDone", { name: tg.name }))}
-                >
-                  {tg.enabled ? t("target.disable") : t("target.enable")}
-                </button>
-                {testSend ? (
-                  <button type="button" class="small" onClick={() => act(() => api("POST", `${path(tg)}/test`, {}), t("target.tested", { name: tg.name }))}>
-                    {t("target.test")}
+              <td>{rate(counts[tg.name])}</td>
+              <td>
+                <div class="row-actions">
+                  <button type="button" class="small" onClick={() => setEditing(tg)}>
+                    {t("edit")}
                   </button>
-                ) : null}
-                <button type="button" class="small danger" onClick={() => remove(tg)}>
-                  {t("delete")}
-                </button>
+                  <button
+                    type="button"
+                    class="small"
+                    onClick={() => act(() => api("PATCH", path(tg), { enabled: !tg.enabled }), tg.enabled ? t("target.disabled", { name: tg.name }) : t("target.enabledDone", { name: tg.name }))}
+                  >
+                    {tg.enabled ? t("target.disable") : t("target.enable")}
+                  </button>
+                  {testSend ? (
+                    <button type="button" class="small" onClick={() => act(() => api("POST", `${path(tg)}/test`, {}), t("target.tested", { name: tg.name }))}>
+                      {t("target.test")}
+                    </button>
+                  ) : null}
+                  <button type="button" class="small danger" onClick={() => remove(tg)}>
+                    {t("delete")}
+                  </button>
+                </div>
               </td>
             </tr>
           ))}

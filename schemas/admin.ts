@@ -41,6 +41,7 @@ export const EventItem = Schema.Struct({
   enterprise: Schema.NullOr(Schema.String),
   source: Schema.String,
   data: Schema.Unknown,
+  raw: Schema.optional(Schema.NullOr(Schema.String).annotations({ description: "the request as it arrived (events listing only); null when the event was not received over HTTP" })),
   unreadable: Schema.optional(Schema.Literal(true).annotations({ description: "the stored data cannot be read back (nested too deeply, not JSON): data is null" }))
 })
 

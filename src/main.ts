@@ -127,7 +127,7 @@ const serve = async (overrides: Record<string, unknown>) => {
   if (busy) return fail(`voip-bridge: ${busy}`, 1)
   const server = await startServer(config).catch((e: unknown) => fail(`voip-bridge: could not start: ${e instanceof Error ? e.message : String(e)}`, 1))
   await server.runtime.runPromise(
-    Effect.logInfo("voip-bridge listening").pipe(Effect.annotateLogs({ url: server.url, dataDir: config.dataDir }))
+    Effect.logInfo("voip-bridge listening").pipe(Effect.annotateLogs({ url: server.url, admin: `${server.url}/admin`, dataDir: config.dataDir }))
   )
   const stop = (signal: string) => {
     server.runtime

@@ -54,6 +54,7 @@ describe("the admin part of /openapi.json, derived from the declaration", () => 
   it("documents every path and verb the server serves under /admin/api, and none it does not", async () => {
     expect(Object.keys(doc.paths).sort()).toEqual([
       "/admin/api/capture",
+      "/admin/api/capture/status",
       "/admin/api/dead-letters",
       "/admin/api/dead-letters/redrive",
       "/admin/api/deliveries",

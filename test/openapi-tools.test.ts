@@ -188,4 +188,15 @@ describe("Prism as a validating proxy in front of the bridge", () => {
     for (const p of ["/healthz", "/readyz", "/metrics", "/openapi.json", "/openapi.json?method=sendMsg"]) expectClean(await proxied(p), p)
     expect((await fetch(`${server.url}/healthz`)).status).toBe(200)
   }, 60_000)
+
+  it("routes the admin page and its files, and a file that is not there", async () => {
+    for (const p of ["/admin", "/admin/assets/app.js", "/admin/assets/app.css"]) {
+      const res = await proxied(p)
+      expectClean(res, p)
+      expect(res.status, p).toBe(200)
+    }
+    const missing = await proxied("/admin/assets/nothing.js")
+    expectClean(missing, "a missing asset")
+    expect(missing.status).toBe(404)
+  }, 60_000)
 })

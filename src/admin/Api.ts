@@ -451,6 +451,7 @@ export class CaptureGroup extends HttpApiGroup.make("capture")
       .addSuccess(CaptureAnswer)
       .annotate(OpenApi.Summary, "Start or stop capturing every request as JSON lines")
   )
+  .add(HttpApiEndpoint.get("status", "/capture/status").addSuccess(CaptureAnswer).annotate(OpenApi.Summary, "Whether requests are being captured, where, and how many lines so far"))
   .add(
     HttpApiEndpoint.get("download", "/capture")
       .addSuccess(Schema.String.pipe(HttpApiSchema.withEncoding({ kind: "Text", contentType: "application/x-ndjson" })))

@@ -551,6 +551,7 @@ const CaptureLive = HttpApiBuilder.group(AdminApi, "capture", (handlers) =>
         return { code: 0, message: "OK", capture } as const
       })
     )
+    .handle("status", () => Effect.map(Capture, (c) => ({ code: 0, message: "OK", capture: c.status() }) as const))
     .handleRaw("download", () =>
       Effect.gen(function* () {
         const capture = yield* Capture

@@ -19,7 +19,7 @@ export interface EventQuery {
   readonly before?: number | undefined
 }
 
-type EventRow = Omit<StoredEvent, "raw">
+type EventRow = StoredEvent
 
 export class EventsStore extends Effect.Service<EventsStore>()("EventsStore", {
   effect: Effect.gen(function* () {
@@ -29,7 +29,7 @@ export class EventsStore extends Effect.Service<EventsStore>()("EventsStore", {
     const list = (q: EventQuery): Effect.Effect<ReadonlyArray<typeof EventItem.Type>, SqlError> =>
       Effect.map(
         sql<EventRow>`
-          SELECT id, type, occurred_at, enterprise, source, data FROM events
+          SELECT id, type, occurred_at, enterprise, source, data, raw FROM events
           WHERE occurred_at >= ${q.since}
             ${q.type ? (q.type.includes("*") ? sql`AND type GLOB ${q.type}` : sql`AND type = ${q.type}`) : sql``}
             ${q.before === undefined ? sql`` : sql`AND id < ${q.before}`}
@@ -41,7 +41,8 @@ export class EventsStore extends Effect.Service<EventsStore>()("EventsStore", {
             occurredAt: new Date(r.occurred_at).toISOString(),
             enterprise: r.enterprise,
             source: r.source,
-            ...storedData(r.data)
+            ...storedData(r.data),
+            raw: r.raw
           }))
       )
 

@@ -3,6 +3,7 @@
  * config). The paths are disjoint; express tries them in this order, so the platform's
  * pushes — the busiest — come first.
  */
+import { endpoints as adminPage } from "../admin/Web.js"
 import { jsondata } from "../api/routes.js"
 import { endpoints as boxEndpoints } from "../box/routes.js"
 import type { AppConfigShape } from "../config/AppConfig.js"
@@ -15,6 +16,6 @@ import { documentEndpoint } from "./OpenApi.js"
 import type { Route } from "./Route.js"
 import { endpoints as workorders } from "../workorders/routes.js"
 
-export const endpoints: ReadonlyArray<Endpoint> = [...receivers, jsondata, ...health, documentEndpoint(() => endpoints), ...recordings, ...boxEndpoints, ...flows, ...workorders]
+export const endpoints: ReadonlyArray<Endpoint> = [...receivers, jsondata, ...health, documentEndpoint(() => endpoints), ...recordings, ...boxEndpoints, ...flows, ...workorders, ...adminPage]
 
 export const routesFor = (config: AppConfigShape): ReadonlyArray<Route> => endpoints.map((e) => e.route(config))

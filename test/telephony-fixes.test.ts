@@ -9,7 +9,6 @@ import { eventually, startReceiver } from "./support/Receiver.js"
 import { asAdmin, startTestServer, type TestServer } from "./support/TestServer.js"
 
 const b64 = (s: string) => Buffer.from(s, "utf8").toString("base64")
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms))
 const fast = {
   driver: "simulator",
   simulator: { speed: 1000, outcomes: { answered: 1 }, ringMs: { min: 3000, max: 3000 }, talkMs: { min: 20_000, max: 20_000 } },
@@ -80,4 +79,39 @@ describe("$adhoc: circuit and concurrency per callback URL origin", () => {
       await good.close()
     }
   }, 30_000)
+})
+
+describe("blacklist: one normal form for entries and checks", () => {
+  it("entries written +86…, 0086… or with dashes block the plain number everywhere a phone is rung or texted", async () => {
+    const server = await startTestServer({ telephony: fast })
+    try {
+      expect((await asAdmin(server, "addBlacklists", { phones: "+8613800138000,008613900139000,137-0013-7000" })).code).toBe(0)
+      const cb = await asAdmin(server, "callbackPhone", { sourcePhone: "02367073578", descPhone: "13800138000" })
+      expect(cb.code).toBe(-5)
+      expect(cb.message).toContain("descPhone")
+      const audit = await asAdmin(server, "phoneAudit", { yzm: "1234", type: "1", phone: "13900139000" })
+      expect(audit.code).toBe(-5)
+      const sms = await asAdmin(server, "smsSend", { phoneNum: "13600136000,13700137000", memo: "hello" }, "form")
+      expect(sms.code).toBe(-5)
+      expect(sms.message).toContain("phoneNum")
+      const code = await asAdmin(server, "sendCallAgiPhoneSms", { phone: "+86 138 0013 8000" })
+      expect(code.code).toBe(-5)
+      expect(code.message).toContain("phone")
+      const ivr = await asAdmin(server, "setIvrDialing", { sourcePhone: "02367073578", descPhone: "13500135000", dialPhone: "013900139000" })
+      expect(ivr.code).toBe(-5)
+      expect(ivr.message).toContain("dialPhone")
+      // nothing was stored for a refused request
+      const counts = query<{ cb: number; wa: number; sms: number; vc: number; ivr: number }>(
+        server,
+        `SELECT (SELECT count(*) FROM callbacks) AS cb, (SELECT count(*) FROM phone_audits) AS wa, (SELECT count(*) FROM sms_records) AS sms,
+          (SELECT count(*) FROM verification_codes) AS vc, (SELECT count(*) FROM ivr_dialing) AS ivr`
+      )[0]
+      expect(counts).toEqual({ cb: 0, wa: 0, sms: 0, vc: 0, ivr: 0 })
+      // a number not listed still goes through
+      expect((await asAdmin(server, "callbackPhone", { sourcePhone: "02367073578", descPhone: "13800138009" })).code).toBe(0)
+      await healthy(server)
+    } finally {
+      await server.close()
+    }
+  })
 })

@@ -11,6 +11,7 @@ import { Clock, Effect } from "effect"
 import * as spec from "../../schemas/system.js"
 import { InvalidParam, NotFound, OverLimit } from "../api/Errors.js"
 import { implement } from "../api/Implementation.js"
+import { refuseBlacklisted } from "../blacklist/Listed.js"
 import { AppConfig } from "../config/AppConfig.js"
 import { Outbox } from "../events/Outbox.js"
 import { lastPhoneOf } from "../records/CdrStore.js"
@@ -54,6 +55,7 @@ export const handlers = [
   implement(spec.smsSend, ({ phoneNum, memo, listId }, caller) =>
     Effect.gen(function* () {
       if (memo.trim() === "") return yield* new InvalidParam({ param: "memo", problem: "is empty" })
+      yield* refuseBlacklisted(caller, phoneNum.map((phone) => ["phoneNum", phone] as const))
       const sql = yield* SqlClient.SqlClient
       const now = yield* Clock.currentTimeMillis
       // the batch: the caller's own number for it, else one of ours
@@ -68,6 +70,7 @@ export const handlers = [
 
   implement(spec.sendCallAgiPhoneSms, ({ phone }, caller) =>
     Effect.gen(function* () {
+      yield* refuseBlacklisted(caller, [["phone", phone]])
       const sql = yield* SqlClient.SqlClient
       const outbox = yield* Outbox
       const { verification } = yield* AppConfig

@@ -115,3 +115,30 @@ describe("blacklist: one normal form for entries and checks", () => {
     }
   })
 })
+
+describe("phoneaudit.status: a verification call's statuses keep their order", () => {
+  it("a retried first status is delivered before the later ones, each status once", async () => {
+    const crm = await startReceiver((_, n) => ({ status: n === 1 ? 503 : 200 }))
+    const server = await startTestServer({
+      forwarding: { pollIntervalMs: 50, circuitThreshold: 50, circuitCooldownMs: 300, retentionDays: 30 },
+      targets: [{ name: "crm", url: crm.url, events: ["phoneaudit.*"], retry: { scheduleMs: [0, 500, 500] } }],
+      telephony: fast
+    })
+    try {
+      const a = await asAdmin(server, "phoneAudit", { yzm: "1234", type: "1", phone: "13002367525" })
+      expect(a.code).toBe(0)
+      const statuses = () => crm.received.map((r) => { const j = JSON.parse(r.body); return `${j.data.wsStatus}${j.data.wsEndTime ? "e" : ""}` })
+      await eventually(() => statuses().at(-1)?.endsWith("e"), 10_000, statuses)
+      // the 503'd first status was sent again, and only then did the others go
+      const got = statuses()
+      expect(got[0]).toBe("0")
+      expect(got[1]).toBe("0")
+      expect(got.slice(1)).toEqual([...new Set(got.slice(1))])
+      expect(got.slice(2).every((s) => s !== "0")).toBe(true)
+      await healthy(server)
+    } finally {
+      await server.close()
+      await crm.close()
+    }
+  }, 15_000)
+})

@@ -2,12 +2,14 @@
  * Fixes of the telephony review (/work/notes/review-telephony.md): each over real HTTP, against a
  * real server and its SQLite file.
  */
+import * as http from "node:http"
 import * as path from "node:path"
 import Database from "better-sqlite3"
 import { describe, expect, it } from "vitest"
 import { eventually, startReceiver } from "./support/Receiver.js"
-import { asAdmin, startTestServer, type TestServer } from "./support/TestServer.js"
+import { ADMIN, asAdmin, md5, startTestServer, type TestServer } from "./support/TestServer.js"
 
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms))
 const b64 = (s: string) => Buffer.from(s, "utf8").toString("base64")
 const fast = {
   driver: "simulator",
@@ -141,4 +143,79 @@ describe("phoneaudit.status: a verification call's statuses keep their order", (
       await crm.close()
     }
   }, 15_000)
+})
+
+/** A fake 800ing platform's jsondata URL answering each call after `delayMs`. */
+const startPlatform = (delayMs: number) =>
+  new Promise<{ url: string; calls: () => number; close: () => Promise<void> }>((resolve) => {
+    let calls = 0
+    const s = http.createServer((req, res) => {
+      req.resume()
+      req.on("end", () => {
+        calls++
+        setTimeout(() => res.writeHead(200, { "content-type": "application/json" }).end(`{"code":0,"message":"OK","id":1}`), delayMs)
+      })
+    })
+    s.listen(0, "127.0.0.1", () =>
+      resolve({
+        url: `http://127.0.0.1:${(s.address() as { port: number }).port}/j`,
+        calls: () => calls,
+        close: () => new Promise((d) => { s.closeAllConnections(); s.close(() => d()) })
+      })
+    )
+  })
+
+describe("a client that goes away does not split place → store → start", () => {
+  it("upstream placed the call while the client was gone: the callback and the verification call are stored all the same", async () => {
+    const platform = await startPlatform(800)
+    const server = await startTestServer({ telephony: { driver: "upstream", upstream: { url: platform.url, sa_user: "100088601", sa_password: "0DCBDF0AA187EA7498D8AB64604096FC", timeoutMs: 5000 } } })
+    try {
+      const ask = async (params: Record<string, string>) => {
+        const q = new URLSearchParams({ sa_user: ADMIN.user, sa_password: md5(ADMIN.password), ...params })
+        const ac = new AbortController()
+        const p = fetch(`${server.url}/voip/api/jsondata.html?${q}`, { signal: ac.signal }).catch((e: unknown) => String(e))
+        await sleep(300)
+        ac.abort()
+        await p
+      }
+      await ask({ method: "callbackPhone", sourcePhone: "02367073578", descPhone: "13800138000" })
+      await ask({ method: "phoneAudit", yzm: "1234", type: "1", phone: "13900139000" })
+      await eventually(() => platform.calls() === 2)
+      const rows = await eventually(() => {
+        const r = query<{ cb: number; wa: number }>(server, "SELECT (SELECT count(*) FROM callbacks) AS cb, (SELECT count(*) FROM phone_audits) AS wa")[0]
+        return r !== undefined && r.cb === 1 && r.wa === 1 && r
+      })
+      expect(rows).toEqual({ cb: 1, wa: 1 })
+      await healthy(server)
+    } finally {
+      await server.close()
+      await platform.close()
+    }
+  }, 15_000)
+})
+
+describe("setIvrDialing is used when a call is placed", () => {
+  it("a callback to a cached pair dials the dialPhone; the callback keeps the number asked for", async () => {
+    const server = await startTestServer({ telephony: fast })
+    try {
+      expect((await asAdmin(server, "setIvrDialing", { sourcePhone: "02367073578", descPhone: "13800138000", dialPhone: "13700137000", saveTimes: "600" })).code).toBe(0)
+      const cb = await asAdmin(server, "callbackPhone", { sourcePhone: "02367073578", descPhone: "13800138000" })
+      expect(cb.code).toBe(0)
+      const cdr = await eventually(() => query<{ phone: string }>(server, "SELECT phone FROM cdrs")[0])
+      expect(cdr.phone).toBe("13700137000")
+      const list = await asAdmin(server, "getCallbackList", { id: String(cb.id) })
+      expect(JSON.stringify(list)).toContain("13800138000")
+      // a pair not cached dials the number asked for
+      expect((await asAdmin(server, "callbackPhone", { sourcePhone: "02367073578", descPhone: "13600136000" })).code).toBe(0)
+      await eventually(() => query<{ phone: string }>(server, "SELECT phone FROM cdrs WHERE phone = '13600136000'")[0])
+      // a proxy number blacklisted since it was cached is refused, nothing stored
+      expect((await asAdmin(server, "addBlacklists", { phones: "13700137000" })).code).toBe(0)
+      const refused = await asAdmin(server, "callbackPhone", { sourcePhone: "02367073578", descPhone: "13800138000" })
+      expect(refused.code).toBe(-5)
+      expect(query<{ n: number }>(server, "SELECT count(*) AS n FROM callbacks")[0]?.n).toBe(2)
+      await healthy(server)
+    } finally {
+      await server.close()
+    }
+  })
 })

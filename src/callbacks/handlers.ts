@@ -2,6 +2,10 @@
  * §2.3 callbacks and §2.4.2–2.4.3 voice verification: placed on the telephony driver in force
  * (src/telephony), recorded here. A number on the enterprise's blacklist is refused (-5) before
  * any driver is asked; nothing is stored for a refused request.
+ *
+ * Placing, storing and starting a call is one uninterruptible step: a client that goes away
+ * (its handler fiber interrupted) must not leave a phone ringing with no record of it. The
+ * driver's own time-out (the upstream relay's) bounds the step.
  */
 import { Effect } from "effect"
 import * as records from "../../schemas/records.js"
@@ -38,9 +42,13 @@ export const handlers = [
       const callbacks = yield* Callbacks
       const id = yield* (yield* Ids).next
       const params = wire({ sourcePhone, descPhone, callbackUrl: callbackUrl === undefined ? undefined : Buffer.from(callbackUrl, "utf8").toString("base64") })
-      const placed = yield* telephony.place({ kind: "callback", id, caller, from: sourcePhone, to: descPhone, record: caller.extension.is_record === 1, params })
-      yield* callbacks.create({ id, caller, sourcePhone, descPhone, urlTemplate: callbackUrl, driver: telephony.name, answer: placed.answer })
-      yield* telephony.start(placed.run((state) => callbacks.progress(id, state)))
+      yield* Effect.uninterruptible(
+        Effect.gen(function* () {
+          const placed = yield* telephony.place({ kind: "callback", id, caller, from: sourcePhone, to: descPhone, record: caller.extension.is_record === 1, params })
+          yield* callbacks.create({ id, caller, sourcePhone, descPhone, urlTemplate: callbackUrl, driver: telephony.name, answer: placed.answer })
+          yield* telephony.start(placed.run((state) => callbacks.progress(id, state)))
+        })
+      )
       return { id }
     })
   ),
@@ -70,32 +78,36 @@ export const handlers = [
       const id = yield* (yield* Ids).next
       const record = isRecord ?? 0
       const params = wire({ yzm, type, phone, isRecord, commandNo, ws_wlstConnectId })
-      const placed = yield* telephony.place({
-        kind: "audit",
-        id,
-        caller,
-        from: settings.simulator.showPhone,
-        to: phone,
-        // 1 records from the transfer on: a verification call is never transferred
-        record: record === 2,
-        say: { text: yzm, type, commandNo: commandNo ?? "" },
-        params
-      })
-      yield* audits.create({
-        id,
-        caller,
-        phone,
-        value: yzm,
-        type,
-        isRecord: record,
-        commandNo: commandNo ?? "",
-        connectId: ws_wlstConnectId,
-        sipRound: telephony.name,
-        showPhone: telephony.name === "simulator" ? settings.simulator.showPhone : "",
-        driver: telephony.name,
-        answer: placed.answer
-      })
-      yield* telephony.start(placed.run((state) => audits.progress(id, state)))
+      yield* Effect.uninterruptible(
+        Effect.gen(function* () {
+          const placed = yield* telephony.place({
+            kind: "audit",
+            id,
+            caller,
+            from: settings.simulator.showPhone,
+            to: phone,
+            // 1 records from the transfer on: a verification call is never transferred
+            record: record === 2,
+            say: { text: yzm, type, commandNo: commandNo ?? "" },
+            params
+          })
+          yield* audits.create({
+            id,
+            caller,
+            phone,
+            value: yzm,
+            type,
+            isRecord: record,
+            commandNo: commandNo ?? "",
+            connectId: ws_wlstConnectId,
+            sipRound: telephony.name,
+            showPhone: telephony.name === "simulator" ? settings.simulator.showPhone : "",
+            driver: telephony.name,
+            answer: placed.answer
+          })
+          yield* telephony.start(placed.run((state) => audits.progress(id, state)))
+        })
+      )
       return { id, yzm }
     })
   ),

@@ -44,8 +44,11 @@ export class Telephony extends Effect.Service<Telephony>()("Telephony", {
         return { ...request, to: proxy }
       }).pipe(Effect.provideService(SqlClient.SqlClient, sql))
     const place = (request: CallRequest) => Effect.flatMap(dialled(request), driver.place)
-    /** runs a placed call's life in the background, for as long as the bridge runs */
-    const start = (life: Effect.Effect<void>) => Effect.asVoid(FiberSet.run(calls, life))
+    /**
+     * runs a placed call's life in the background, for as long as the bridge runs; interruptible
+     * even when started from an uninterruptible step (a fork inherits that), so a stop ends it
+     */
+    const start = (life: Effect.Effect<void>) => Effect.asVoid(FiberSet.run(calls, Effect.interruptible(life)))
     return { ...driver, place, start }
   })
 }) {}

@@ -219,3 +219,46 @@ describe("setIvrDialing is used when a call is placed", () => {
     }
   })
 })
+
+describe("verification codes do not travel in clear to every target", () => {
+  it("the SMS record and sms.added hold the code masked; verification.sms carries it only to the exact subscriber; phoneaudit.status masks the spoken code", async () => {
+    const gateway = await startReceiver()
+    const everything = await startReceiver()
+    const server = await startTestServer({
+      forwarding: { pollIntervalMs: 50, circuitThreshold: 100, circuitCooldownMs: 100, retentionDays: 30 },
+      targets: [
+        { name: "gateway", url: gateway.url, events: ["verification.sms"] },
+        { name: "all", url: everything.url, events: ["*", "verification.*", "verification.sm*"] }
+      ],
+      verification: { codeLength: 6, ttlMs: 60_000, maxAttempts: 3, resendAfterMs: 0 },
+      telephony: fast
+    })
+    try {
+      expect((await asAdmin(server, "sendCallAgiPhoneSms", { phone: "13911110001" })).code).toBe(0)
+      const sms = await eventually(() => gateway.received.map((r) => JSON.parse(r.body) as { type: string; data: { content: string; code: string } }).find((e) => e.type === "verification.sms"))
+      const code = sms.data.code
+      expect(code).toMatch(/^\d{6}$/)
+      expect(sms.data.content).toContain(`验证码：${code}`)
+      const stored = query<{ content: string }>(server, "SELECT content FROM sms_records")
+      expect(stored).toEqual([{ content: expect.stringContaining("验证码：******") }])
+      await eventually(() => everything.received.some((r) => r.body.includes("sms.added")) && everything.received.some((r) => r.body.includes("verification.sent")))
+      expect(everything.received.some((r) => r.body.includes("verification.sms"))).toBe(false)
+      expect(everything.received.some((r) => r.body.includes(code))).toBe(false)
+      // the code still works
+      expect((await asAdmin(server, "CallAgiverificationCode", { phone: "13911110001", vtCode: code })).code).toBe(0)
+
+      const audit = await asAdmin(server, "phoneAudit", { yzm: "987654", type: "1", phone: "13002367525" })
+      expect(audit.code).toBe(0)
+      const pushed = await eventually(() => everything.received.filter((r) => r.body.includes("phoneaudit.status")).length >= 2 && everything.received.filter((r) => r.body.includes("phoneaudit.status")))
+      for (const p of pushed) expect((JSON.parse(p.body) as { data: { wsValue: string } }).data.wsValue).toBe("******")
+      expect(everything.received.some((r) => r.body.includes("987654"))).toBe(false)
+      // the API itself still answers it to the enterprise
+      expect(JSON.stringify(await asAdmin(server, "getPhoneAudit", { id: String(audit.id) }))).toContain("987654")
+      await healthy(server)
+    } finally {
+      await server.close()
+      await gateway.close()
+      await everything.close()
+    }
+  })
+})

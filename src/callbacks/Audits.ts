@@ -89,12 +89,14 @@ export class Audits extends Effect.Service<Audits>()("Audits", {
       wsShowPhone: showPhone ? r.show_phone : ""
     })
 
+    // the spoken code is the driver's to say and getPhoneAudit's to answer; the event, sent to
+    // whoever subscribes (globs included), carries it masked
     const announceIn = (prepared: Prepared, row: AuditRecord) =>
       outbox.emitIn(prepared, {
         type: "phoneaudit.status",
         enterprise: row.comp_number,
         source: `telephony:${row.driver}`,
-        data: fieldsOf(row),
+        data: { ...fieldsOf(row), wsValue: row.value.replace(/[0-9A-Za-z]/g, "*") },
         // a change written twice (group commit) is one event
         dedupKey: `phoneaudit:${row.ws_id}:${row.seq}`
       })

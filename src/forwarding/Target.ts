@@ -90,14 +90,23 @@ export const TargetSchema = Schema.Struct(targetFields(true))
 export const StoredTargetSchema = Schema.Struct(targetFields(false))
 export type Target = typeof TargetSchema.Type
 
+/**
+ * Event types that carry a secret in clear (the SMS gateway's copy of a verification code):
+ * a target gets them only by naming the exact type in `events`, never through a glob (`*`,
+ * `verification.*`), so a CRM or log sink subscribed to everything never sees a code.
+ */
+export const SENSITIVE_EVENT_TYPES: ReadonlySet<string> = new Set(["verification.sms"])
+
 const globToRegExp = (glob: string) => new RegExp(`^${glob.split("*").map((p) => p.replace(/[.+?^${}()|[\]\\]/g, "\\$&")).join(".*")}$`)
 const compiled = new Map<string, RegExp>()
 export const matches = (target: Target, type: string) =>
-  target.events.some((g) => {
-    let r = compiled.get(g)
-    if (!r) compiled.set(g, (r = globToRegExp(g)))
-    return r.test(type)
-  })
+  SENSITIVE_EVENT_TYPES.has(type)
+    ? target.events.includes(type)
+    : target.events.some((g) => {
+        let r = compiled.get(g)
+        if (!r) compiled.set(g, (r = globToRegExp(g)))
+        return r.test(type)
+      })
 
 /**
  * The built-in target of deliveries to a URL the event's originator named (a callback's own

@@ -262,3 +262,38 @@ describe("verification codes do not travel in clear to every target", () => {
     }
   })
 })
+
+describe("telephony.callbackDelivery.allowTo", () => {
+  it("a callbackUrl to a host not allowed is -14 naming callbackUrl, nothing stored; allowed hosts go through", async () => {
+    const hook = await startReceiver()
+    const server = await startTestServer({ telephony: { ...fast, callbackDelivery: { ...fast.callbackDelivery, allowTo: ["127.0.0.1", "10.0.0.0/8", "crm.example.com"] } } })
+    try {
+      for (const url of ["http://169.254.169.254/latest/meta-data?cbkId={cbkId}", "http://192.168.1.10/cb", "http://localhost:8080/cb", "http://[::1]/cb"]) {
+        const r = await asAdmin(server, "callbackPhone", { sourcePhone: "02367073578", descPhone: "13800138000", callbackUrl: b64(url) })
+        expect(r.code, url).toBe(-14)
+        expect(r.message, url).toContain("callbackUrl")
+      }
+      expect(query<{ n: number }>(server, "SELECT count(*) AS n FROM callbacks")[0]?.n).toBe(0)
+      expect(query<{ n: number }>(server, "SELECT count(*) AS n FROM deliveries")[0]?.n).toBe(0)
+      const ok = await asAdmin(server, "callbackPhone", { sourcePhone: "02367073578", descPhone: "13800138000", callbackUrl: b64(`${hook.url}?cbkId={cbkId}`) })
+      expect(ok.code).toBe(0)
+      for (const url of ["http://10.1.2.3:8080/cb", "https://CRM.example.com/cb"])
+        expect((await asAdmin(server, "callbackPhone", { sourcePhone: "02367073578", descPhone: "13800138000", callbackUrl: b64(url) })).code, url).toBe(0)
+      await eventually(() => hook.received.some((r) => r.url.includes(`cbkId=${ok.id}`)))
+      await healthy(server)
+    } finally {
+      await server.close()
+      await hook.close()
+    }
+  })
+
+  it("empty (the default) allows any host; a bad entry is refused at start", async () => {
+    const server = await startTestServer({ telephony: fast })
+    try {
+      expect((await asAdmin(server, "callbackPhone", { sourcePhone: "02367073578", descPhone: "13800138000", callbackUrl: b64("http://192.168.1.10/cb") })).code).toBe(0)
+    } finally {
+      await server.close()
+    }
+    await expect(startTestServer({ telephony: { ...fast, callbackDelivery: { allowTo: ["10.0.0.0/99"] } } })).rejects.toThrow()
+  })
+})

@@ -15,12 +15,24 @@ import { implement } from "../api/Implementation.js"
 import { refuseBlacklisted } from "../blacklist/Listed.js"
 import { AppConfig } from "../config/AppConfig.js"
 import { Ids } from "../shared/Ids.js"
+import { allowList, isAddressOrRange } from "../shared/Network.js"
 import { parseLocal } from "../shared/Time.js"
 import { Telephony } from "../telephony/Telephony.js"
 import { Audits } from "./Audits.js"
 import { Callbacks } from "./Callbacks.js"
 
 const DEFAULT_PAGE = 25
+
+/** Whether a callbackUrl's host is one `allowTo` lets pushes go to (any, when the list is empty). */
+export const callbackAllowed = (allowTo: ReadonlyArray<string>) => {
+  const addresses = allowList(allowTo)
+  const names = new Set(allowTo.filter((e) => !isAddressOrRange(e)).map((e) => e.toLowerCase()))
+  return (url: string) => {
+    if (allowTo.length === 0) return true
+    const host = new URL(url).hostname.replace(/^\[(.*)\]$/, "$1").toLowerCase()
+    return names.has(host) || addresses(host)
+  }
+}
 
 const range = (startTime: string | undefined, endTime: string | undefined, tz: string) =>
   Effect.gen(function* () {
@@ -37,6 +49,9 @@ const wire = (params: Readonly<Record<string, string | number | undefined>>) =>
 export const handlers = [
   implement(system.callbackPhone, ({ sourcePhone, descPhone, callbackUrl }, caller) =>
     Effect.gen(function* () {
+      const { allowTo } = (yield* AppConfig).telephony.callbackDelivery
+      if (callbackUrl !== undefined && !callbackAllowed(allowTo)(callbackUrl))
+        return yield* new InvalidParam({ param: "callbackUrl", problem: `${new URL(callbackUrl).host} is not among the hosts callbacks may push to (telephony.callbackDelivery.allowTo)` })
       yield* refuseBlacklisted(caller, [["sourcePhone", sourcePhone], ["descPhone", descPhone]])
       const telephony = yield* Telephony
       const callbacks = yield* Callbacks

@@ -5,9 +5,12 @@
 import * as http from "node:http"
 import * as path from "node:path"
 import Database from "better-sqlite3"
+import { Effect } from "effect"
 import { describe, expect, it } from "vitest"
+import { loadConfig } from "../src/config/AppConfig.js"
+import { startServer } from "../src/http/Server.js"
 import { eventually, startReceiver } from "./support/Receiver.js"
-import { ADMIN, asAdmin, md5, startTestServer, type TestServer } from "./support/TestServer.js"
+import { ADMIN, asAdmin, md5, startTestServer, tempDir, type TestServer } from "./support/TestServer.js"
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms))
 const b64 = (s: string) => Buffer.from(s, "utf8").toString("base64")
@@ -16,7 +19,7 @@ const fast = {
   simulator: { speed: 1000, outcomes: { answered: 1 }, ringMs: { min: 3000, max: 3000 }, talkMs: { min: 20_000, max: 20_000 } },
   callbackDelivery: { timeoutMs: 1000, scheduleMs: [0, 50, 50, 50, 50] }
 }
-const query = <A>(server: TestServer, sql: string, ...params: ReadonlyArray<unknown>): Array<A> => {
+const query = <A>(server: { readonly dataDir: string }, sql: string, ...params: ReadonlyArray<unknown>): Array<A> => {
   const db = new Database(path.join(server.dataDir, "bridge.db"), { readonly: true })
   try {
     return db.prepare(sql).all(...params) as Array<A>
@@ -296,4 +299,63 @@ describe("telephony.callbackDelivery.allowTo", () => {
     }
     await expect(startTestServer({ telephony: { ...fast, callbackDelivery: { allowTo: ["10.0.0.0/99"] } } })).rejects.toThrow()
   })
+})
+
+describe("a simulated call cut by a stop", () => {
+  it("its call record gets a hang-up (INTERRUPTED) at the next start, with its call.hangup event", async () => {
+    const dataDir = tempDir()
+    const config = await Effect.runPromise(
+      loadConfig({
+        env: {},
+        overrides: {
+          port: 0,
+          host: "127.0.0.1",
+          dataDir,
+          logLevel: "error",
+          // ringing for an hour: the stop comes first
+          telephony: { driver: "simulator", simulator: { outcomes: { answered: 1 }, ringMs: { min: 3_600_000, max: 3_600_000 } } }
+        }
+      })
+    )
+    const db = () => new Database(path.join(dataDir, "bridge.db"), { readonly: true })
+    const open = () => {
+      const d = db()
+      try {
+        return d.prepare("SELECT cdr_id, hangup_ms, fields FROM cdrs").all() as Array<{ cdr_id: number; hangup_ms: number | null; fields: string }>
+      } finally {
+        d.close()
+      }
+    }
+    const first = await startServer(config)
+    try {
+      expect((await asAdmin(first, "callbackPhone", { sourcePhone: "02367073578", descPhone: "13800138000" })).code).toBe(0)
+      await eventually(() => open().length === 1)
+    } finally {
+      await first.close()
+    }
+    expect(open()[0]!.hangup_ms).toBeNull()
+    const second = await startServer(config)
+    try {
+      const [cdr] = open()
+      expect(cdr!.hangup_ms).not.toBeNull()
+      expect(JSON.parse(cdr!.fields)).toMatchObject({ cdrHangupReasonCode: "INTERRUPTED", cdrPhoneNum: "13800138000" })
+      const d = db()
+      const hangups = d.prepare("SELECT count(*) AS n FROM events WHERE type = 'call.hangup'").get() as { n: number }
+      d.close()
+      expect(hangups.n).toBe(1)
+      expect((await fetch(`${second.url}/healthz`)).status).toBe(200)
+    } finally {
+      await second.close()
+    }
+    // once: a third start finds nothing more to end
+    const third = await startServer(config)
+    try {
+      const d = db()
+      const hangups = d.prepare("SELECT count(*) AS n FROM events WHERE type = 'call.hangup'").get() as { n: number }
+      d.close()
+      expect(hangups.n).toBe(1)
+    } finally {
+      await third.close()
+    }
+  }, 20_000)
 })

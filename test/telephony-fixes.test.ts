@@ -9,6 +9,7 @@ import { Effect } from "effect"
 import { describe, expect, it } from "vitest"
 import { loadConfig } from "../src/config/AppConfig.js"
 import { startServer } from "../src/http/Server.js"
+import { adminApi } from "./support/AdminApi.js"
 import { eventually, startReceiver } from "./support/Receiver.js"
 import { ADMIN, asAdmin, md5, startTestServer, tempDir, type TestServer } from "./support/TestServer.js"
 
@@ -358,4 +359,24 @@ describe("a simulated call cut by a stop", () => {
       await third.close()
     }
   }, 20_000)
+})
+
+describe("telephony.box.mac", () => {
+  const MAC = "00:1A:2B:3C:4D:8B"
+  it("an agent with no box channel of its own is dialled by the configured box; a MAC that is not one is refused at start", async () => {
+    const server = await startTestServer({ telephony: { driver: "box", box: { mac: "00-1a-2b-3c-4d-8b" } } })
+    try {
+      // the box's channel is another agent's
+      expect((await asAdmin(server, "addExtension", { exteExtension: "401", extePassword: "agent-pw" })).code).toBe(0)
+      expect((await adminApi(server, "POST", "/devices", { mac: MAC, enterprise: "100008", channels: { "3": "100008401" } })).status).toBe(201)
+      const answer = await asAdmin(server, "callbackPhone", { sourcePhone: "02367073578", descPhone: "13800138000" })
+      expect(answer.code, String(answer.message)).toBe(0)
+      const res = await fetch(`${server.url}/voip/upload_record`, { method: "POST", body: new URLSearchParams({ cmd: "getCallList", satellite: MAC }) })
+      expect(await res.json()).toMatchObject({ status: 0, data: [expect.objectContaining({ mdcWan: "3", phone: "13800138000" })] })
+      await healthy(server)
+    } finally {
+      await server.close()
+    }
+    await expect(startTestServer({ telephony: { driver: "box", box: { mac: "not-a-mac" } } })).rejects.toThrow()
+  })
 })

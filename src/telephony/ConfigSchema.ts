@@ -5,6 +5,7 @@
  */
 import { Schema } from "effect"
 import { DEFAULT_SCHEDULE_MS } from "../forwarding/Target.js"
+import { normalizeMac } from "../shared/Mac.js"
 import { isAddressOrRange } from "../shared/Network.js"
 
 const NonNegative = Schema.Number.pipe(Schema.nonNegative({ message: () => "expected a weight, 0 or more" }))
@@ -60,7 +61,7 @@ export const TelephonyConfig = Schema.Struct({
   simulator: Schema.optionalWith(SimulatorConfig, { default: () => Schema.decodeSync(SimulatorConfig)({}) }),
   upstream: Schema.optional(UpstreamConfig),
   /** box driver: the box whose channel dials when the agent has no channel of its own */
-  box: Schema.optional(Schema.Struct({ mac: Schema.optional(Schema.String) })),
+  box: Schema.optional(Schema.Struct({ mac: Schema.optional(Schema.String.pipe(Schema.filter((m) => normalizeMac(m) !== undefined || `expected a box's MAC such as 00:1A:2B:3C:4D:5E, got ${JSON.stringify(m)}`))) })),
   /** delivery of callback status pushes to each callback's own URL (see src/callbacks) */
   callbackDelivery: Schema.optionalWith(
     Schema.Struct({

@@ -66,7 +66,7 @@ const targetFields = (strict: boolean) => ({
   // a name is a URL path segment of the admin API: "." and ".." would not reach it
   name: strict ? Schema.String.pipe(Schema.pattern(/^(?!\.+$)[A-Za-z0-9_.-]{1,64}$/, { message: () => "expected 1–64 letters, digits, '_', '.' or '-' (not dots alone)" })) : Schema.String,
   url: HttpUrl,
-  /** globs over event types: `call.*`, `workorder.ended`, `*` */
+  /** globs over event types: `call.*`, `workorder.ended`, `*` (a sensitive type, SENSITIVE_EVENT_TYPES, only by its exact name) */
   events: Schema.optionalWith(Schema.Array(Schema.String.pipe(Schema.pattern(/^[a-z0-9_.*]+$/, { message: () => "expected an event type or glob such as call.*" }))), { default: () => ["*"] }),
   format: Schema.optionalWith(Schema.Literal("json", "800ing", "form"), { default: () => "json" as const }),
   /** JSONata over the json envelope; its result is the body */

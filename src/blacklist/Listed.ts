@@ -1,4 +1,8 @@
-/** Whether the enterprise's blacklist (§2.2.6–2.2.8) holds a number: as written, or in its plain form (no formatting, prefix or leading zeros). */
+/**
+ * Whether the enterprise's blacklist (§2.2.6–2.2.8) holds a number. Entries and the numbers
+ * checked meet in one normal form, lastPhoneOf (no formatting, +86/0086 prefix or leading
+ * zeros): `+86 138 0013 8000` listed blocks 13800138000, and the other way round.
+ */
 import { SqlClient } from "@effect/sql"
 import { Effect } from "effect"
 import { NoPermission } from "../api/Errors.js"
@@ -10,8 +14,12 @@ export const firstListed = (compNumber: string, phones: ReadonlyArray<string>) =
   Effect.gen(function* () {
     const sql = yield* SqlClient.SqlClient
     for (const phone of phones) {
-      const forms = [...new Set([phone, lastPhoneOf(phone), `0${lastPhoneOf(phone)}`])]
-      const rows = yield* sql<{ phone: string }>`SELECT phone FROM blacklist WHERE comp_number = ${compNumber} AND ${sql.in("phone", forms)} LIMIT 1`
+      const key = lastPhoneOf(phone)
+      // a number with no digits has no normal form: only an entry written the same way matches it
+      const rows =
+        key === ""
+          ? yield* sql<{ phone: string }>`SELECT phone FROM blacklist WHERE comp_number = ${compNumber} AND phone = ${phone} LIMIT 1`
+          : yield* sql<{ phone: string }>`SELECT phone FROM blacklist WHERE comp_number = ${compNumber} AND phone_key = ${key} LIMIT 1`
       if (rows.length > 0) return phone
     }
     return undefined

@@ -6,6 +6,7 @@ import { OverLimit } from "../api/Errors.js"
 import { implement } from "../api/Implementation.js"
 import { Outbox } from "../events/Outbox.js"
 import { AppConfig } from "../config/AppConfig.js"
+import { lastPhoneOf } from "../records/CdrStore.js"
 import { formatLocal } from "../shared/Time.js"
 
 const withinBatch = (phones: ReadonlyArray<string>) =>
@@ -25,8 +26,8 @@ export const handlers = [
         Effect.gen(function* () {
           const fresh: Array<string> = []
           for (const phone of phones) {
-            const rows = yield* sql<{ phone: string }>`INSERT INTO blacklist (comp_number, phone, created_at, created_by)
-              VALUES (${comp}, ${phone}, ${now}, ${caller.extension.exte_id})
+            const rows = yield* sql<{ phone: string }>`INSERT INTO blacklist (comp_number, phone, phone_key, created_at, created_by)
+              VALUES (${comp}, ${phone}, ${lastPhoneOf(phone)}, ${now}, ${caller.extension.exte_id})
               ON CONFLICT DO NOTHING RETURNING phone`
             fresh.push(...rows.map((r) => r.phone))
           }

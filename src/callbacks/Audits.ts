@@ -39,6 +39,8 @@ export interface AuditRecord {
   readonly driver: string
   readonly upstream_answer: string | null
   readonly cdr_id: string | null
+  /** how many changes the row went through: each one's event is told apart by it */
+  readonly seq: number
 }
 
 export interface AuditFilter {
@@ -56,7 +58,7 @@ export interface AuditFilter {
 const SELECT_ONE = `SELECT * FROM phone_audits WHERE ws_id = ?`
 const INSERT = `INSERT INTO phone_audits (ws_id, comp_number, exte_id, extension, login_id, phone, value, type, is_record, command_no, connect_id,
   status, created_ms, sip_round, show_phone, driver, upstream_answer) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 0, ?, ?, ?, ?, ?)`
-const UPDATE = `UPDATE phone_audits SET status = ?, begin_ms = ?, success_ms = ?, end_ms = ?, talk_secs = ?, record_path = ?, cdr_id = ? WHERE ws_id = ?`
+const UPDATE = `UPDATE phone_audits SET status = ?, begin_ms = ?, success_ms = ?, end_ms = ?, talk_secs = ?, record_path = ?, cdr_id = ?, seq = seq + 1 WHERE ws_id = ?`
 
 export class Audits extends Effect.Service<Audits>()("Audits", {
   dependencies: [Outbox.Default, GroupCommit.Default],
@@ -87,8 +89,17 @@ export class Audits extends Effect.Service<Audits>()("Audits", {
       wsShowPhone: showPhone ? r.show_phone : ""
     })
 
+    // the spoken code is the driver's to say and getPhoneAudit's to answer; the event, sent to
+    // whoever subscribes (globs included), carries it masked
     const announceIn = (prepared: Prepared, row: AuditRecord) =>
-      outbox.emitIn(prepared, { type: "phoneaudit.status", enterprise: row.comp_number, source: `telephony:${row.driver}`, data: fieldsOf(row) })
+      outbox.emitIn(prepared, {
+        type: "phoneaudit.status",
+        enterprise: row.comp_number,
+        source: `telephony:${row.driver}`,
+        data: { ...fieldsOf(row), wsValue: row.value.replace(/[0-9A-Za-z]/g, "*") },
+        // a change written twice (group commit) is one event
+        dedupKey: `phoneaudit:${row.ws_id}:${row.seq}`
+      })
 
     const create = (input: {
       readonly id: number

@@ -2,6 +2,10 @@
  * §2.3 callbacks and §2.4.2–2.4.3 voice verification: placed on the telephony driver in force
  * (src/telephony), recorded here. A number on the enterprise's blacklist is refused (-5) before
  * any driver is asked; nothing is stored for a refused request.
+ *
+ * Placing, storing and starting a call is one uninterruptible step: a client that goes away
+ * (its handler fiber interrupted) must not leave a phone ringing with no record of it. The
+ * driver's own time-out (the upstream relay's) bounds the step.
  */
 import { Effect } from "effect"
 import * as records from "../../schemas/records.js"
@@ -11,12 +15,24 @@ import { implement } from "../api/Implementation.js"
 import { refuseBlacklisted } from "../blacklist/Listed.js"
 import { AppConfig } from "../config/AppConfig.js"
 import { Ids } from "../shared/Ids.js"
+import { allowList, isAddressOrRange } from "../shared/Network.js"
 import { parseLocal } from "../shared/Time.js"
 import { Telephony } from "../telephony/Telephony.js"
 import { Audits } from "./Audits.js"
 import { Callbacks } from "./Callbacks.js"
 
 const DEFAULT_PAGE = 25
+
+/** Whether a callbackUrl's host is one `allowTo` lets pushes go to (any, when the list is empty). */
+export const callbackAllowed = (allowTo: ReadonlyArray<string>) => {
+  const addresses = allowList(allowTo)
+  const names = new Set(allowTo.filter((e) => !isAddressOrRange(e)).map((e) => e.toLowerCase()))
+  return (url: string) => {
+    if (allowTo.length === 0) return true
+    const host = new URL(url).hostname.replace(/^\[(.*)\]$/, "$1").toLowerCase()
+    return names.has(host) || addresses(host)
+  }
+}
 
 const range = (startTime: string | undefined, endTime: string | undefined, tz: string) =>
   Effect.gen(function* () {
@@ -33,14 +49,21 @@ const wire = (params: Readonly<Record<string, string | number | undefined>>) =>
 export const handlers = [
   implement(system.callbackPhone, ({ sourcePhone, descPhone, callbackUrl }, caller) =>
     Effect.gen(function* () {
+      const { allowTo } = (yield* AppConfig).telephony.callbackDelivery
+      if (callbackUrl !== undefined && !callbackAllowed(allowTo)(callbackUrl))
+        return yield* new InvalidParam({ param: "callbackUrl", problem: `${new URL(callbackUrl).host} is not among the hosts callbacks may push to (telephony.callbackDelivery.allowTo)` })
       yield* refuseBlacklisted(caller, [["sourcePhone", sourcePhone], ["descPhone", descPhone]])
       const telephony = yield* Telephony
       const callbacks = yield* Callbacks
       const id = yield* (yield* Ids).next
       const params = wire({ sourcePhone, descPhone, callbackUrl: callbackUrl === undefined ? undefined : Buffer.from(callbackUrl, "utf8").toString("base64") })
-      const placed = yield* telephony.place({ kind: "callback", id, caller, from: sourcePhone, to: descPhone, record: caller.extension.is_record === 1, params })
-      yield* callbacks.create({ id, caller, sourcePhone, descPhone, urlTemplate: callbackUrl, driver: telephony.name, answer: placed.answer })
-      yield* telephony.start(placed.run((state) => callbacks.progress(id, state)))
+      yield* Effect.uninterruptible(
+        Effect.gen(function* () {
+          const placed = yield* telephony.place({ kind: "callback", id, caller, from: sourcePhone, to: descPhone, record: caller.extension.is_record === 1, params })
+          yield* callbacks.create({ id, caller, sourcePhone, descPhone, urlTemplate: callbackUrl, driver: telephony.name, answer: placed.answer })
+          yield* telephony.start(placed.run((state) => callbacks.progress(id, state)))
+        })
+      )
       return { id }
     })
   ),
@@ -70,32 +93,36 @@ export const handlers = [
       const id = yield* (yield* Ids).next
       const record = isRecord ?? 0
       const params = wire({ yzm, type, phone, isRecord, commandNo, ws_wlstConnectId })
-      const placed = yield* telephony.place({
-        kind: "audit",
-        id,
-        caller,
-        from: settings.simulator.showPhone,
-        to: phone,
-        // 1 records from the transfer on: a verification call is never transferred
-        record: record === 2,
-        say: { text: yzm, type, commandNo: commandNo ?? "" },
-        params
-      })
-      yield* audits.create({
-        id,
-        caller,
-        phone,
-        value: yzm,
-        type,
-        isRecord: record,
-        commandNo: commandNo ?? "",
-        connectId: ws_wlstConnectId,
-        sipRound: telephony.name,
-        showPhone: telephony.name === "simulator" ? settings.simulator.showPhone : "",
-        driver: telephony.name,
-        answer: placed.answer
-      })
-      yield* telephony.start(placed.run((state) => audits.progress(id, state)))
+      yield* Effect.uninterruptible(
+        Effect.gen(function* () {
+          const placed = yield* telephony.place({
+            kind: "audit",
+            id,
+            caller,
+            from: settings.simulator.showPhone,
+            to: phone,
+            // 1 records from the transfer on: a verification call is never transferred
+            record: record === 2,
+            say: { text: yzm, type, commandNo: commandNo ?? "" },
+            params
+          })
+          yield* audits.create({
+            id,
+            caller,
+            phone,
+            value: yzm,
+            type,
+            isRecord: record,
+            commandNo: commandNo ?? "",
+            connectId: ws_wlstConnectId,
+            sipRound: telephony.name,
+            showPhone: telephony.name === "simulator" ? settings.simulator.showPhone : "",
+            driver: telephony.name,
+            answer: placed.answer
+          })
+          yield* telephony.start(placed.run((state) => audits.progress(id, state)))
+        })
+      )
       return { id, yzm }
     })
   ),

@@ -4,6 +4,7 @@
  */
 import { SqlClient } from "@effect/sql"
 import { Effect } from "effect"
+import { lastPhoneOf } from "../records/CdrStore.js"
 
 const run = (...statements: ReadonlyArray<string>) =>
   Effect.gen(function* () {
@@ -631,5 +632,15 @@ export const migrations: Record<string, Effect.Effect<void, unknown, SqlClient.S
       created_ms INTEGER NOT NULL
     )`,
     `CREATE INDEX wo_attachments_order ON wo_attachments(wo_id, wa_id)`
-  )
+  ),
+  // the blacklist is looked up by the number's one normal form (lastPhoneOf), whichever way an
+  // entry was written (+86…, 0086…, spaces); and a verification call's pushes are numbered
+  "0025_telephony_review": Effect.gen(function* () {
+    const sql = yield* SqlClient.SqlClient
+    yield* sql.unsafe(`ALTER TABLE blacklist ADD COLUMN phone_key TEXT NOT NULL DEFAULT ''`)
+    const rows = yield* sql<{ comp_number: string; phone: string }>`SELECT comp_number, phone FROM blacklist`
+    for (const r of rows) yield* sql`UPDATE blacklist SET phone_key = ${lastPhoneOf(r.phone)} WHERE comp_number = ${r.comp_number} AND phone = ${r.phone}`
+    yield* sql.unsafe(`CREATE INDEX blacklist_key ON blacklist(comp_number, phone_key)`)
+    yield* sql.unsafe(`ALTER TABLE phone_audits ADD COLUMN seq INTEGER NOT NULL DEFAULT 0`)
+  })
 }

@@ -30,6 +30,7 @@ export const EVENT_TYPES: ReadonlyArray<string> = [
   "verification.sent",
   "verification.passed",
   "verification.failed",
+  "verification.sms",
   "ivr.dialing.set",
   "flow.saved",
   "flow.deleted",

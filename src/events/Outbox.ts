@@ -43,8 +43,9 @@ export const orderKeyOf = (data: unknown): string | null => {
   const memo = typeof d.memo === "object" && d.memo !== null ? (d.memo as Record<string, unknown>) : undefined
   const id = d.cdrId ?? memo?.cdrId
   if (typeof id === "string" || typeof id === "number") return String(id)
-  // a callback is a call too: its status pushes keep their order
-  return typeof d.cbkId === "string" || typeof d.cbkId === "number" ? `cbk:${d.cbkId}` : null
+  // a callback and a verification call are calls too: their status pushes keep their order
+  if (typeof d.cbkId === "string" || typeof d.cbkId === "number") return `cbk:${d.cbkId}`
+  return typeof d.wsId === "string" || typeof d.wsId === "number" ? `ws:${d.wsId}` : null
 }
 
 /**

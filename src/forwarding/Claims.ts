@@ -68,12 +68,28 @@ const IN_FLIGHT = `SELECT id, lock_expires_at AS lockExpiresAt FROM deliveries W
 const RECLAIM = `UPDATE deliveries SET status = 'pending', lock_expires_at = NULL, updated_at = ?
   WHERE id IN (SELECT value FROM json_each(?)) AND status = 'in_flight'`
 
-/** Up to `capacity` of the target's due deliveries, in flight from now on, leased for the send's time-out and the outcome's write. */
-export const claim = (target: Target, capacity: number, now: number) =>
+/**
+ * Up to `capacity` of the target's due deliveries, in flight from now on, leased for the send's
+ * time-out and the outcome's write. With `admitter`, due deliveries its filter refuses are passed over (not
+ * counted): a target whose deliveries carry their own URLs skips the URLs that cannot take more.
+ * A fresh filter per run: the group commit may run a write twice.
+ */
+export const claim = (target: Target, capacity: number, now: number, admitter?: () => (d: Claimed) => boolean) =>
   Effect.flatMap(GroupCommit, (commit) =>
     commit.submit((_, prepared) => {
       const lockUntil = now + target.timeoutMs + RECORD_WINDOW_MS
-      const due = (prepared(SELECT_DUE).all(target.name, now, capacity) as ReadonlyArray<DueRow>).map(claimedOf)
+      const due: Array<Claimed> = []
+      const admit = admitter?.()
+      if (admit === undefined) due.push(...(prepared(SELECT_DUE).all(target.name, now, capacity) as ReadonlyArray<DueRow>).map(claimedOf))
+      else if (capacity > 0) {
+        // LIMIT -1: no limit; the walk stops once enough are admitted
+        for (const r of prepared(SELECT_DUE).iterate(target.name, now, -1) as IterableIterator<DueRow>) {
+          const d = claimedOf(r)
+          if (!admit(d)) continue
+          due.push(d)
+          if (due.length >= capacity) break
+        }
+      }
       for (const d of due) prepared(MARK_IN_FLIGHT).run(lockUntil, d.id)
       return due
     })

@@ -42,7 +42,7 @@ export interface Attempted {
   readonly n: number
   readonly next: NextState
   /** what this outcome did to the target's circuit, and its failures since */
-  readonly circuit: { readonly opened: boolean; readonly recovered: boolean; readonly failures: number }
+  readonly circuit: { readonly opened: boolean; readonly recovered: boolean; readonly failures: number; readonly origin?: string | undefined }
 }
 
 /**
@@ -58,8 +58,10 @@ export const recordAttempt = (a: Attempted, health: Health) =>
     const now = Date.now()
     const error = outcome.kind === "delivered" ? null : outcome.error
     const status = "status" in outcome ? outcome.status : null
+    // a circuit of one URL origin (a delivery with its own URL) is not the target's: said so, not kept over a restart
+    const origin = circuit.origin
     const operational = (prepared: Prepared, type: string, data: Record<string, unknown>) =>
-      outbox.emitIn(prepared, { type, enterprise: null, source: "forwarding", aboutTarget: target.name, data: { target: target.name, ...data } })
+      outbox.emitIn(prepared, { type, enterprise: null, source: "forwarding", aboutTarget: target.name, data: { target: target.name, ...(origin === undefined ? {} : { origin }), ...data } })
     const key = `outcome ${d.id}`
     // a write may run twice (group commit): everything it needs is decided before it
     yield* commit.submit((_, prepared) => {
@@ -77,11 +79,11 @@ export const recordAttempt = (a: Attempted, health: Health) =>
         operational(prepared, "delivery.exhausted", { deliveryId: d.id, eventId: event.id, eventType: event.type, attempts: n, reason, lastError: error })
       }
       if (circuit.recovered) {
-        prepared(FORGET_FAILING).run(target.name)
+        if (origin === undefined) prepared(FORGET_FAILING).run(target.name)
         operational(prepared, "target.recovered", { after: circuit.failures })
       }
       if (circuit.opened) {
-        prepared(REMEMBER_FAILING).run(target.name, now, circuit.failures)
+        if (origin === undefined) prepared(REMEMBER_FAILING).run(target.name, now, circuit.failures)
         operational(prepared, "target.failing", { failures: circuit.failures, lastError: error })
       }
     }).pipe(

@@ -93,7 +93,7 @@ const targetFields = (strict: boolean) => ({
   // a name is a URL path segment of the admin API: "." and ".." would not reach it
   name: strict ? Schema.String.pipe(Schema.pattern(/^(?!\.+$)[A-Za-z0-9_.-]{1,64}$/, { message: () => "expected 1–64 letters, digits, '_', '.' or '-' (not dots alone)" })) : Schema.String,
   url: HttpUrl,
-  /** globs over event types: `call.*`, `workorder.ended`, `*` */
+  /** globs over event types: `call.*`, `workorder.ended`, `*` (a sensitive type, SENSITIVE_EVENT_TYPES, only by its exact name) */
   events: Schema.optionalWith(
     Schema.Array(
       Schema.String.pipe(
@@ -174,14 +174,23 @@ export const settingsOf = (target: Target): Record<string, unknown> => {
   return decoded._tag === "Right" ? (decoded.right as Record<string, unknown>) : { ...target.settings }
 }
 
+/**
+ * Event types that carry a secret in clear (the SMS gateway's copy of a verification code):
+ * a target gets them only by naming the exact type in `events`, never through a glob (`*`,
+ * `verification.*`), so a CRM or log sink subscribed to everything never sees a code.
+ */
+export const SENSITIVE_EVENT_TYPES: ReadonlySet<string> = new Set(["verification.sms"])
+
 const globToRegExp = (glob: string) => new RegExp(`^${glob.split("*").map((p) => p.replace(/[.+?^${}()|[\]\\]/g, "\\$&")).join(".*")}$`)
 const compiled = new Map<string, RegExp>()
 export const matches = (target: Target, type: string) =>
-  target.events.some((g) => {
-    let r = compiled.get(g)
-    if (!r) compiled.set(g, (r = globToRegExp(g)))
-    return r.test(type)
-  })
+  SENSITIVE_EVENT_TYPES.has(type)
+    ? target.events.includes(type)
+    : target.events.some((g) => {
+        let r = compiled.get(g)
+        if (!r) compiled.set(g, (r = globToRegExp(g)))
+        return r.test(type)
+      })
 
 /**
  * The built-in target of deliveries to a URL the event's originator named (a callback's own

@@ -12,6 +12,11 @@
  * sending any more is due again (the lease sweep). Meanwhile the worker says it is degraded,
  * in the log and in /readyz.
  *
+ * Deliveries that carry their own URL (the built-in `$adhoc` target: each callback's callbackUrl)
+ * have a circuit and a concurrency per URL origin (scheme, host, port), a lane: one callback
+ * URL that fails or hangs must not hold up the others (SPEC §5). Those circuits live in memory
+ * only: after a restart a dead origin opens its circuit again within `circuitThreshold` attempts.
+ *
  * What to do is decided in Decisions.ts; this file holds the loop and the per-target state,
  * Claims.ts what is claimed, Attempt.ts the send, Record.ts what is written of it.
  */
@@ -23,7 +28,7 @@ import { DeadLetters } from "./DeadLetters.js"
 import { capacity, type Circuit, circuitAfter, CLOSED, type NextState, nextState, type Outcome, rateSlot } from "./Decisions.js"
 import { makeHealth, WorkerHealth } from "./Health.js"
 import { markEventMissing, markTargetGone, recordAttempt, releaseLater } from "./Record.js"
-import type { Target } from "./Target.js"
+import { ADHOC_TARGET, type Target } from "./Target.js"
 import { Targets } from "./Targets.js"
 import { mobileLookup } from "./Mentions.js"
 
@@ -40,6 +45,18 @@ const SHUTDOWN_GRACE_MS = 5_000
 const UNEXPECTED_RETRY_MS = 30_000
 /** how often deliveries whose lease ended are looked for */
 const LEASE_SWEEP_MS = 1_000
+/** `$adhoc` deliveries in flight at once over all origins (each origin: the target's concurrency) */
+const ADHOC_IN_FLIGHT = 64
+
+const originOf = (url: string) => {
+  try {
+    return new URL(url).origin
+  } catch {
+    return url
+  }
+}
+/** Whose circuit and concurrency a delivery counts against: its target's, or its own URL origin's. */
+const laneOf = (target: string, url: string | null) => (url === null ? target : `${target} ${originOf(url)}`)
 
 /**
  * What an operator reading the log at info level needs: a retry, a dead letter, a circuit that
@@ -85,7 +102,8 @@ export const workerLayer = Layer.scoped(
 
     const deliver = (target: Target, d: Claimed) =>
       Effect.gen(function* () {
-        const state = stateOf(target.name)
+        const lane = laneOf(target.name, d.url)
+        const state = stateOf(lane)
         const event = d.event
         if (!event) return yield* markEventMissing(d.id)
         // the target as it is now: an edit applies to deliveries already waiting; a deleted one
@@ -106,7 +124,8 @@ export const workerLayer = Layer.scoped(
         const { circuit, opened, recovered } = circuitAfter(state.circuit, outcome.kind, now, circuitPolicy)
         state.circuit = circuit
         const next = nextState(outcome, n, current.retry.scheduleMs, now)
-        yield* recordAttempt({ target: current, delivery: d, event, outcome, startedAt, latencyMs, n, next, circuit: { opened, recovered, failures: circuit.failures } }, health)
+        const origin = d.url === null ? undefined : originOf(d.url)
+        yield* recordAttempt({ target: current, delivery: d, event, outcome, startedAt, latencyMs, n, next, circuit: { opened, recovered, failures: circuit.failures, origin } }, health)
         yield* attemptLogged(outcome, next, { event: event.type, attempt: n, latencyMs, opened, recovered, openUntil: circuit.openUntil, failures: circuit.failures })
         if (opened && current.autoDisable) {
           yield* targets.save({ ...current, enabled: false }, "api")
@@ -124,6 +143,8 @@ export const workerLayer = Layer.scoped(
           Effect.zipRight(
             Effect.sync(() => {
               stateOf(target.name).inFlight--
+              const lane = laneOf(target.name, d.url)
+              if (lane !== target.name) stateOf(lane).inFlight--
               sending.delete(d.id)
             }),
             targets.wake
@@ -132,17 +153,33 @@ export const workerLayer = Layer.scoped(
         Effect.annotateLogs({ target: target.name, delivery: d.id })
       )
 
+    /** a claim's filter: each origin up to its lane's free capacity (none while its circuit is open) */
+    const admitByOrigin = (target: Target, now: number) => {
+      const taken = new Map<string, number>()
+      return (d: Claimed) => {
+        const lane = laneOf(target.name, d.url)
+        const s = stateOf(lane)
+        const n = taken.get(lane) ?? 0
+        if (capacity(s.circuit, now, target.concurrency, s.inFlight) - n <= 0) return false
+        taken.set(lane, n + 1)
+        return true
+      }
+    }
+
     const pump = Effect.gen(function* () {
       const now = yield* Clock.currentTimeMillis
       for (const target of targets.sending()) {
         if (!target.enabled) continue
         const state = stateOf(target.name)
-        const free = capacity(state.circuit, now, target.concurrency, state.inFlight)
+        const perOrigin = target.name === ADHOC_TARGET
+        const free = perOrigin ? ADHOC_IN_FLIGHT - state.inFlight : capacity(state.circuit, now, target.concurrency, state.inFlight)
         if (free <= 0) continue
-        const claimed = yield* claim(target, free, now)
+        const claimed = yield* claim(target, free, now, perOrigin ? () => admitByOrigin(target, now) : undefined)
         for (const d of claimed) {
           sending.add(d.id)
           state.inFlight++
+          const lane = laneOf(target.name, d.url)
+          if (lane !== target.name) stateOf(lane).inFlight++
           yield* FiberSet.run(sends, deliver(target, d))
         }
       }

@@ -8,6 +8,7 @@ import { SqlClient } from "@effect/sql"
 import { Clock, Effect } from "effect"
 import * as spec from "../../schemas/system.js"
 import { implement } from "../api/Implementation.js"
+import { refuseBlacklisted } from "../blacklist/Listed.js"
 import { Outbox } from "../events/Outbox.js"
 import { lastPhoneOf } from "../records/CdrStore.js"
 
@@ -27,6 +28,8 @@ export const proxyDialFor = (comp: string, source: string, dest: string) =>
 export const handlers = [
   implement(spec.setIvrDialing, ({ sourcePhone, descPhone, dialPhone, saveTimes }, caller) =>
     Effect.gen(function* () {
+      // the number that would be rung instead must not be one the enterprise refuses to call
+      yield* refuseBlacklisted(caller, [["dialPhone", dialPhone]])
       const sql = yield* SqlClient.SqlClient
       const outbox = yield* Outbox
       const now = yield* Clock.currentTimeMillis

@@ -3,7 +3,13 @@
  * sendCallAgiPhoneSms, §2.11.7 CallAgiverificationCode). The bridge has no SMS gateway of its
  * own: what it sends is an SMS record (kind 3, as the clients' §2.1.7 records) and an `sms.added`
  * event — a target subscribed to it (an SMS provider's webhook) delivers it; the telephony driver
- * may relay it too. A code is kept as a hash only; the SMS that carries it is the record.
+ * may relay it too.
+ *
+ * A verification code is checked against its hash (verification_codes). The SMS record and its
+ * `sms.added` event hold the text with the code masked (验证码：******); the code in clear travels
+ * only in a `verification.sms` event, which reaches only a target naming that exact type (the
+ * SMS gateway: src/forwarding/Target.ts SENSITIVE_EVENT_TYPES), and is kept in the events table
+ * like any event, for the retention period.
  */
 import * as crypto from "node:crypto"
 import { SqlClient } from "@effect/sql"
@@ -11,6 +17,7 @@ import { Clock, Effect } from "effect"
 import * as spec from "../../schemas/system.js"
 import { InvalidParam, NotFound, OverLimit } from "../api/Errors.js"
 import { implement } from "../api/Implementation.js"
+import { refuseBlacklisted } from "../blacklist/Listed.js"
 import { AppConfig } from "../config/AppConfig.js"
 import { Outbox } from "../events/Outbox.js"
 import { lastPhoneOf } from "../records/CdrStore.js"
@@ -54,6 +61,7 @@ export const handlers = [
   implement(spec.smsSend, ({ phoneNum, memo, listId }, caller) =>
     Effect.gen(function* () {
       if (memo.trim() === "") return yield* new InvalidParam({ param: "memo", problem: "is empty" })
+      yield* refuseBlacklisted(caller, phoneNum.map((phone) => ["phoneNum", phone] as const))
       const sql = yield* SqlClient.SqlClient
       const now = yield* Clock.currentTimeMillis
       // the batch: the caller's own number for it, else one of ours
@@ -68,6 +76,7 @@ export const handlers = [
 
   implement(spec.sendCallAgiPhoneSms, ({ phone }, caller) =>
     Effect.gen(function* () {
+      yield* refuseBlacklisted(caller, [["phone", phone]])
       const sql = yield* SqlClient.SqlClient
       const outbox = yield* Outbox
       const { verification } = yield* AppConfig
@@ -84,7 +93,15 @@ export const handlers = [
           // a new code replaces the pending one (and its wrong guesses)
           yield* sql`DELETE FROM verification_codes WHERE comp_number = ${comp} AND phone_key = ${key}`
           yield* sql`INSERT INTO verification_codes ${sql.insert({ comp_number: comp, phone_key: key, code_hash: hashOf(comp, key, code), sent_at: now, expires_at: now + verification.ttlMs, attempts: 0 })}`
-          yield* recordSent({ comp, extension: caller.extension.extension, phone, content: `验证码：${code}，${minutes} 分钟内有效。`, listId: null, source: "api:sendCallAgiPhoneSms", now })
+          const text = (shown: string) => `验证码：${shown}，${minutes} 分钟内有效。`
+          const smsId = yield* recordSent({ comp, extension: caller.extension.extension, phone, content: text("*".repeat(code.length)), listId: null, source: "api:sendCallAgiPhoneSms", now })
+          // for the SMS gateway only (an exact subscription): the text to send, with the code
+          yield* outbox.emit({
+            type: "verification.sms",
+            enterprise: comp,
+            source: "api:sendCallAgiPhoneSms",
+            data: { smsId, phone, extension: caller.extension.extension, content: text(code), code, expiresAt: now + verification.ttlMs }
+          })
           yield* outbox.emit({ type: "verification.sent", enterprise: comp, source: "api:sendCallAgiPhoneSms", data: { phone, extension: caller.extension.extension, expiresAt: now + verification.ttlMs } })
           return {}
         })

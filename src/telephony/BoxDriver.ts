@@ -3,11 +3,15 @@
  * by its getCallList poll (src/box/BoxQueue.ts). A box reports a call only once it is over (its
  * cmd=upload, which writes the call record): so a callback or verification call placed here is
  * "calling" once queued, and stays so — the box protocol has no way to say more.
+ *
+ * The agent's own box channel dials; an agent with none is served by the box `telephony.box.mac`
+ * names (its first channel), when that box is the agent's enterprise's.
  */
 import { Effect } from "effect"
 import { InvalidParam, MethodFailed, NoPermission, NotFound, OverLimit } from "../api/Errors.js"
 import type { Caller } from "../auth/Auth.js"
 import { BoxQueue, MAX_WAITING_PER_CHANNEL } from "../box/BoxQueue.js"
+import { AppConfig } from "../config/AppConfig.js"
 import { type Device, DevicesStore } from "../box/DevicesStore.js"
 import { normalizeMac } from "../shared/Mac.js"
 import { initialState, STATUS, type TelephonyDriver } from "./Driver.js"
@@ -15,6 +19,18 @@ import { initialState, STATUS, type TelephonyDriver } from "./Driver.js"
 export const makeBoxDriver = Effect.gen(function* () {
   const devices = yield* DevicesStore
   const queue = yield* BoxQueue
+  const fallbackMac = (yield* AppConfig).telephony.box?.mac
+  const fallback = fallbackMac === undefined ? undefined : normalizeMac(fallbackMac)
+
+  /** the configured box's first channel (assigned, else reported), when it is the enterprise's */
+  const fallbackLine = (comp: string) =>
+    Effect.gen(function* () {
+      if (fallback === undefined) return undefined
+      const device = yield* devices.get(fallback)
+      if (!device || device.pending || device.enterprise !== comp) return undefined
+      const channels = [...Object.keys(device.channels).map(Number), ...device.live.map((c) => c.ch)].sort((a, b) => a - b)
+      return channels[0] === undefined ? undefined : { device, channel: channels[0] }
+    })
 
   const enqueue = (device: Device, channel: number, phone: string, caller: Caller, source: string) =>
     Effect.gen(function* () {
@@ -40,9 +56,12 @@ export const makeBoxDriver = Effect.gen(function* () {
     Effect.gen(function* () {
       const own = request.caller.extension.extension
       const boxes = yield* devices.listOf(request.caller.enterprise.comp_number)
-      // the agent's own line dials; there is no other way for a box to reach the agent first
-      const line = boxes.flatMap((d) => Object.entries(d.channels).filter(([, ext]) => ext === own).map(([ch]) => ({ device: d, channel: Number(ch) })))[0]
-      if (!line) return yield* new MethodFailed({ message: `the box driver dials from the agent's own box channel: extension ${own} has none` })
+      // the agent's own line dials (it reaches the agent first); failing that, the configured box's
+      const line =
+        boxes.flatMap((d) => Object.entries(d.channels).filter(([, ext]) => ext === own).map(([ch]) => ({ device: d, channel: Number(ch) })))[0] ??
+        (yield* fallbackLine(request.caller.enterprise.comp_number))
+      if (!line)
+        return yield* new MethodFailed({ message: `the box driver dials from the agent's own box channel (or telephony.box.mac's): extension ${own} has none` })
       yield* enqueue(line.device, line.channel, request.to, request.caller, `telephony:box:${request.kind}`)
       return {
         answer: null,

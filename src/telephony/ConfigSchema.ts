@@ -5,6 +5,8 @@
  */
 import { Schema } from "effect"
 import { DEFAULT_SCHEDULE_MS } from "../forwarding/Target.js"
+import { normalizeMac } from "../shared/Mac.js"
+import { isAddressOrRange } from "../shared/Network.js"
 
 const NonNegative = Schema.Number.pipe(Schema.nonNegative({ message: () => "expected a weight, 0 or more" }))
 const Ms = Schema.Int.pipe(Schema.nonNegative({ message: () => "expected milliseconds, 0 or more" }))
@@ -50,19 +52,29 @@ const UpstreamConfig = Schema.Struct({
   timeoutMs: Schema.optionalWith(Schema.Int.pipe(Schema.between(100, 300_000)), { default: () => 10_000 })
 })
 
+const AllowEntry = Schema.String.pipe(
+  Schema.filter((e) => isAddressOrRange(e) || /^(?=.{1,253}$)([A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?\.)*[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?$/.test(e) || `expected an address, a CIDR range or a host name, got ${JSON.stringify(e)}`)
+)
+
 export const TelephonyConfig = Schema.Struct({
   driver: Schema.Literal("simulator", "box", "upstream"),
   simulator: Schema.optionalWith(SimulatorConfig, { default: () => Schema.decodeSync(SimulatorConfig)({}) }),
   upstream: Schema.optional(UpstreamConfig),
   /** box driver: the box whose channel dials when the agent has no channel of its own */
-  box: Schema.optional(Schema.Struct({ mac: Schema.optional(Schema.String) })),
+  box: Schema.optional(Schema.Struct({ mac: Schema.optional(Schema.String.pipe(Schema.filter((m) => normalizeMac(m) !== undefined || `expected a box's MAC such as 00:1A:2B:3C:4D:5E, got ${JSON.stringify(m)}`))) })),
   /** delivery of callback status pushes to each callback's own URL (see src/callbacks) */
   callbackDelivery: Schema.optionalWith(
     Schema.Struct({
       timeoutMs: Schema.optionalWith(Schema.Int.pipe(Schema.between(100, 300_000)), { default: () => 10_000 }),
-      scheduleMs: Schema.optionalWith(Schema.Array(Ms).pipe(Schema.minItems(1)), { default: () => [...DEFAULT_SCHEDULE_MS] })
+      scheduleMs: Schema.optionalWith(Schema.Array(Ms).pipe(Schema.minItems(1)), { default: () => [...DEFAULT_SCHEDULE_MS] }),
+      /**
+       * where a callbackUrl may point: addresses, CIDR ranges, host names (exact); empty = anywhere
+       * (the default: a CRM on 127.0.0.1 or the LAN is the common case). Checked on the URL as
+       * written when callbackPhone arrives; a host name is not resolved.
+       */
+      allowTo: Schema.optionalWith(Schema.Array(AllowEntry), { default: () => [] })
     }),
-    { default: () => ({ timeoutMs: 10_000, scheduleMs: [...DEFAULT_SCHEDULE_MS] }) }
+    { default: () => ({ timeoutMs: 10_000, scheduleMs: [...DEFAULT_SCHEDULE_MS], allowTo: [] }) }
   )
 }).pipe(Schema.filter((t) => t.driver !== "upstream" || t.upstream !== undefined || { path: ["upstream"], message: "the upstream driver needs upstream.url, upstream.sa_user and upstream.sa_password" }))
 export type TelephonyConfigShape = typeof TelephonyConfig.Type

@@ -8,9 +8,14 @@
  *
  * Times in the records are on the simulated timeline, starting when the call starts: at speed
  * 100 a 30 s call is over in 0.3 s, and its record says 30 s, from start to hang-up.
+ *
+ * A call does not outlive the process that plays it: at start, the call record of a simulated
+ * callback or verification call cut by a stop or crash gets its hang-up push (INTERRUPTED),
+ * as the callback and verification rows get their end (Callbacks.ts, Audits.ts).
  */
 import * as crypto from "node:crypto"
 import * as path from "node:path"
+import { SqlClient } from "@effect/sql"
 import { Duration, Effect, Random, Schema } from "effect"
 import { CallPush } from "../../schemas/push.js"
 import type { AppConfigShape } from "../config/AppConfig.js"
@@ -24,6 +29,7 @@ import { CdrStore, lastPhoneOf } from "../records/CdrStore.js"
 import { Ids } from "../shared/Ids.js"
 import { formatLocal } from "../shared/Time.js"
 import { toneWav } from "../box/Simulator.js"
+import { INTERRUPTED } from "../callbacks/Callbacks.js"
 import type { AppConfig } from "../config/AppConfig.js"
 import type { Outcome } from "./ConfigSchema.js"
 import { type CallRequest, type CallState, initialState, STATUS, type TelephonyDriver } from "./Driver.js"
@@ -87,6 +93,22 @@ export const makeSimulator = (config: AppConfigShape, device: Pick<TelephonyDriv
         Effect.provide(context),
         Effect.catchAll((e) => Effect.logError("a simulated call push could not be stored", e))
       )
+
+    // the cut calls' records: those of simulated callbacks and verification calls with no hang-up
+    const sql = yield* SqlClient.SqlClient
+    const cut = yield* sql<{ platform_cdr_id: string; phone: string; fields: string }>`SELECT platform_cdr_id, phone, fields FROM cdrs
+      WHERE hangup_ms IS NULL AND platform_cdr_id IN (
+        SELECT cdr_id FROM callbacks WHERE driver = 'simulator' AND cdr_id IS NOT NULL
+        UNION ALL SELECT cdr_id FROM phone_audits WHERE driver = 'simulator' AND cdr_id IS NOT NULL)`
+    for (const r of cut) {
+      let memo: Record<string, unknown> = {}
+      try {
+        memo = JSON.parse(r.fields) as Record<string, unknown>
+      } catch {
+        // an unreadable record still gets its hang-up, by its id alone
+      }
+      yield* push(3, r.phone, { ...memo, cdrId: r.platform_cdr_id, cdrHangupTime: formatLocal(Date.now(), config.tz), cdrHangupReasonCode: INTERRUPTED, cdrHangupReasonText: "中断" })
+    }
 
     /** A WAV of the call, stored as the box's recordings are: a file under the record directory and its row. */
     const record = (comp: string, cdrId: string, talkSecs: number, startMs: number) =>

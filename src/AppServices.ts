@@ -15,6 +15,7 @@ import { Outbox } from "./events/Outbox.js"
 import { ExtensionsRepo } from "./extensions/ExtensionsRepo.js"
 import { FlowsStore } from "./flows/FlowsStore.js"
 import { DeadLetters } from "./forwarding/DeadLetters.js"
+import { Lanes } from "./forwarding/Lanes.js"
 import { Targets } from "./forwarding/Targets.js"
 import { Metrics } from "./http/Metrics.js"
 import { StorageWatch } from "./ops/StorageWatch.js"
@@ -46,6 +47,7 @@ export const featureServices = Layer.mergeAll(
   CustomersStore.Default,
   GroupCommit.Default,
   DeadLetters.Default,
+  Lanes.Default,
   StorageWatch.Default,
   Transcoder.Default,
   RecordingsStore.Default,

@@ -149,12 +149,21 @@ export const TemplateItem = Schema.Struct({
 const name = HttpApiSchema.param("name", Schema.String)
 const id = HttpApiSchema.param("id", Schema.String.annotations({ description: "an event id" }))
 
+/** A target as the worker sees it now: its circuit (open: nothing is sent until openUntil, then one probe). */
+export const TargetCircuit = Schema.Struct({
+  state: Schema.Literal("closed", "open", "half-open"),
+  openUntil: Schema.NullOr(Schema.Number).annotations({ description: "when an open circuit lets a probe through (ms); null when closed" }),
+  failures: Schema.Number.annotations({ description: "consecutive failures" }),
+  inFlight: Schema.Number
+})
+export const TargetItem = Schema.Struct({ ...StoredTargetSchema.fields, circuit: TargetCircuit })
+
 export class TargetsGroup extends HttpApiGroup.make("targets")
   .middleware(AdminAuth)
   .add(
     HttpApiEndpoint.get("list", "/targets")
-      .addSuccess(Schema.Struct({ items: Schema.Array(StoredTargetSchema) }))
-      .annotate(OpenApi.Summary, "Targets")
+      .addSuccess(Schema.Struct({ items: Schema.Array(TargetItem) }))
+      .annotate(OpenApi.Summary, "Targets, each with its circuit")
   )
   .add(
     HttpApiEndpoint.post("create", "/targets")
@@ -163,7 +172,7 @@ export class TargetsGroup extends HttpApiGroup.make("targets")
       .addError(ConflictAnswer)
       .annotate(OpenApi.Summary, "Add a target")
   )
-  .add(HttpApiEndpoint.get("get")`/targets/${name}`.addSuccess(StoredTargetSchema).addError(NotFoundAnswer).annotate(OpenApi.Summary, "A target"))
+  .add(HttpApiEndpoint.get("get")`/targets/${name}`.addSuccess(TargetItem).addError(NotFoundAnswer).annotate(OpenApi.Summary, "A target with its circuit"))
   .add(
     HttpApiEndpoint.patch("update")`/targets/${name}`
       .setPayload(TargetPatch)

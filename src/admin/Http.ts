@@ -19,6 +19,7 @@ import { collect } from "../http/Params.js"
 import { sameSecret } from "../shared/Secret.js"
 import { BoxQueue, MAX_WAITING_PER_CHANNEL } from "../box/BoxQueue.js"
 import { DevicesStore } from "../box/DevicesStore.js"
+import { Lanes } from "../forwarding/Lanes.js"
 import { FlowBody, FlowPatch, SoundBody, SoundName } from "../flows/FlowSchema.js"
 import { FlowsStore, type Refused as FlowRefused } from "../flows/FlowsStore.js"
 import { normalizeMac } from "../shared/Mac.js"
@@ -187,7 +188,13 @@ const testSend = (target: Target, body: typeof TestSendBody.Type) =>
 // and the endpoint's declared payload schema decodes it.
 const TargetsLive = HttpApiBuilder.group(AdminApi, "targets", (handlers) =>
   handlers
-    .handle("list", () => Effect.map(Targets, (t) => ({ items: t.snapshot() })))
+    .handle("list", () =>
+      Effect.gen(function* () {
+        const lanes = yield* Lanes
+        const now = yield* Clock.currentTimeMillis
+        return { items: (yield* Targets).snapshot().map((t) => ({ ...t, circuit: lanes.view(t.name, now) })) }
+      })
+    )
     .handleRaw("create", ({ request }) =>
       Effect.gen(function* () {
         const target = yield* decodeTarget(yield* jsonBody(request))
@@ -198,7 +205,12 @@ const TargetsLive = HttpApiBuilder.group(AdminApi, "targets", (handlers) =>
         return { code: 0, message: "OK", target } as const
       })
     )
-    .handle("get", ({ path }) => existing(path.name))
+    .handle("get", ({ path }) =>
+      Effect.gen(function* () {
+        const target = yield* existing(path.name)
+        return { ...target, circuit: (yield* Lanes).view(target.name, yield* Clock.currentTimeMillis) }
+      })
+    )
     .handleRaw("update", ({ path, request }) =>
       Effect.gen(function* () {
         const current = yield* existing(path.name)

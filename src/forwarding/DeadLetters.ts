@@ -11,6 +11,7 @@ import type { Attempt, DeliveryItem } from "../../schemas/admin.js"
 import { Sqlite } from "../db/Sqlite.js"
 import { storedData } from "../db/StoredJson.js"
 import { HELD, holdsOrder, Outbox, orderKeyOf } from "../events/Outbox.js"
+import { Lanes } from "./Lanes.js"
 import { Targets } from "./Targets.js"
 
 export interface DeadLetterFilter {
@@ -42,10 +43,11 @@ interface Row {
 }
 
 export class DeadLetters extends Effect.Service<DeadLetters>()("DeadLetters", {
-  dependencies: [Outbox.Default, Targets.Default],
+  dependencies: [Outbox.Default, Targets.Default, Lanes.Default],
   effect: Effect.gen(function* () {
     const sql = yield* SqlClient.SqlClient
     const targets = yield* Targets
+    const lanes = yield* Lanes
     const sqlite = yield* Sqlite
     const outbox = yield* Outbox
 
@@ -144,6 +146,10 @@ export class DeadLetters extends Effect.Service<DeadLetters>()("DeadLetters", {
           onProgress?.(Math.min(i + CHUNK, chosen.length), chosen.length)
         }
         yield* releaseHeld(kept.map((d) => d.target))
+        // the operator has just fixed the target: an open circuit lets a probe through now, not after its cool-down
+        const probed = chosen.length > 0 ? lanes.probeNow([...new Set(kept.map((d) => d.target))], now) : 0
+        if (chosen.length > 0)
+          yield* Effect.logInfo("dead letters redriven").pipe(Effect.annotateLogs({ count: chosen.length, skipped: matched.length - chosen.length, targets: [...new Set(kept.map((d) => d.target))], circuitsProbed: probed }))
         yield* targets.wake
         return { redriven: chosen.length, skipped: matched.length - chosen.length }
       }))

@@ -25,20 +25,15 @@ import { AppConfig } from "../config/AppConfig.js"
 import { attempt } from "./Attempt.js"
 import { claim, type Claimed, reclaimExpired, recoverAtStart } from "./Claims.js"
 import { DeadLetters } from "./DeadLetters.js"
-import { capacity, type Circuit, circuitAfter, CLOSED, type NextState, nextState, type Outcome, rateSlot } from "./Decisions.js"
+import { capacity, circuitAfter, type NextState, nextState, type Outcome, rateSlot } from "./Decisions.js"
 import { makeHealth, WorkerHealth } from "./Health.js"
 import { markEventMissing, markTargetGone, recordAttempt, releaseLater } from "./Record.js"
 import { ADHOC_TARGET, type Target } from "./Target.js"
+import { Lanes } from "./Lanes.js"
 import { Targets } from "./Targets.js"
 import { mobileLookup } from "./Mentions.js"
 
 export { WorkerHealth, type WorkerStatus } from "./Health.js"
-
-interface TargetState {
-  inFlight: number
-  circuit: Circuit
-  nextSendAt: number
-}
 
 const HELD_SWEEP_MS = 60_000
 const SHUTDOWN_GRACE_MS = 5_000
@@ -85,12 +80,8 @@ export const workerLayer = Layer.scoped(
     const mobileOf = yield* mobileLookup
     const { circuitThreshold, circuitCooldownMs, pollIntervalMs } = config.forwarding
     const circuitPolicy = { threshold: circuitThreshold, cooldownMs: circuitCooldownMs }
-    const states = new Map<string, TargetState>()
-    const stateOf = (name: string) => {
-      let s = states.get(name)
-      if (!s) states.set(name, (s = { inFlight: 0, circuit: CLOSED, nextSendAt: 0 }))
-      return s
-    }
+    const lanes = yield* Lanes
+    const { stateOf } = lanes
     const sends = yield* FiberSet.make()
     let stopping = false
     /** deliveries this process claimed and is still sending or recording: never reclaimed under it */
@@ -224,7 +215,7 @@ export const workerLayer = Layer.scoped(
       Effect.gen(function* () {
         stopping = true
         const until = Date.now() + SHUTDOWN_GRACE_MS
-        while ([...states.values()].some((s) => s.inFlight > 0) && Date.now() < until) yield* Effect.sleep(Duration.millis(20))
+        while (lanes.anyInFlight() && Date.now() < until) yield* Effect.sleep(Duration.millis(20))
       })
     )
     return { current: health.current }

@@ -1,0 +1,55 @@
+/**
+ * A target's circuit, seen and handled by an operator: GET /admin/api/targets shows it, and a
+ * redrive into an open circuit probes the target at once instead of waiting out the cool-down.
+ */
+import { afterAll, beforeAll, describe, expect, it } from "vitest"
+import { adminApi } from "./support/AdminApi.js"
+import { eventually, startReceiver } from "./support/Receiver.js"
+import { startTestServer, type TestServer } from "./support/TestServer.js"
+
+let server: TestServer
+let crm: Awaited<ReturnType<typeof startReceiver>>
+
+beforeAll(async () => {
+  crm = await startReceiver(() => ({ status: 503 }))
+  server = await startTestServer({
+    // a long cool-down: a delivery within seconds can only be the redrive's probe
+    forwarding: { pollIntervalMs: 50, circuitThreshold: 2, circuitCooldownMs: 120_000, retentionDays: 30 },
+    targets: [{ name: "crm", url: crm.url, events: ["call.*"], retry: { scheduleMs: [0] } }]
+  })
+})
+afterAll(async () => {
+  await server.close()
+  await crm.close()
+})
+
+const push = (cdrId: number) =>
+  fetch(`${server.url}/api/voip.json`, { method: "POST", body: new URLSearchParams({ type: "3", phone: "13688888888", peer: "1", memo: JSON.stringify({ cdrId, cdrExtension: "100008800" }) }) })
+
+describe("a target's circuit", () => {
+  it("is shown by the admin API, closed, then open with when it lets a probe through", async () => {
+    const closed = await adminApi(server, "GET", "/targets/crm")
+    expect(closed).toMatchObject({ status: 200, body: { name: "crm", circuit: { state: "closed", openUntil: null, failures: 0 } } })
+    for (const id of [7001, 7002]) expect((await push(id)).status).toBe(200)
+    const dead = await eventually(async () => {
+      const d = await adminApi(server, "GET", "/dead-letters?target=crm")
+      const items = (d.body as { items: Array<unknown> }).items
+      return items.length === 2 && items
+    })
+    expect(dead).toHaveLength(2)
+    const open = await adminApi(server, "GET", "/targets")
+    const crmItem = (open.body as { items: Array<{ name: string; circuit: { state: string; openUntil: number | null; failures: number } }> }).items.find((t) => t.name === "crm")!
+    expect(crmItem.circuit.state).toBe("open")
+    expect(crmItem.circuit.openUntil).toBeGreaterThan(Date.now() + 60_000)
+    expect(crmItem.circuit.failures).toBeGreaterThanOrEqual(2)
+  })
+
+  it("a redrive into the open circuit probes at once: fixed, the dead letters are delivered long before the cool-down ends", async () => {
+    crm.setAnswer(() => ({ status: 200 }))
+    const before = crm.received.length
+    const redriven = await adminApi(server, "POST", "/dead-letters/redrive", { target: "crm" })
+    expect(redriven).toMatchObject({ status: 200, body: { redriven: 2 } })
+    await eventually(() => crm.received.slice(before).filter((r) => r.body.includes("700")).length >= 2)
+    expect((await adminApi(server, "GET", "/targets/crm")).body).toMatchObject({ circuit: { state: "closed", failures: 0 } })
+  })
+})

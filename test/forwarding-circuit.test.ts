@@ -52,4 +52,16 @@ describe("a target's circuit", () => {
     await eventually(() => crm.received.slice(before).filter((r) => r.body.includes("700")).length >= 2)
     expect((await adminApi(server, "GET", "/targets/crm")).body).toMatchObject({ circuit: { state: "closed", failures: 0 } })
   })
+
+  it("a target of the config file is marked so, and is not changed or deleted through the admin API (409 naming the file)", async () => {
+    expect((await adminApi(server, "GET", "/targets/crm")).body).toMatchObject({ origin: "config" })
+    for (const [method, body] of [["PATCH", { enabled: false }], ["DELETE", undefined]] as const) {
+      const refused = await adminApi(server, method, "/targets/crm", body)
+      expect(refused, method).toMatchObject({ status: 409, body: { code: -10, message: expect.stringContaining("config file") } })
+    }
+    expect(await adminApi(server, "POST", "/targets", { name: "mine", url: "http://127.0.0.1:9/x" })).toMatchObject({ status: 201 })
+    expect((await adminApi(server, "GET", "/targets/mine")).body).toMatchObject({ origin: "api" })
+    expect(await adminApi(server, "PATCH", "/targets/mine", { enabled: false })).toMatchObject({ status: 200 })
+    expect(await adminApi(server, "DELETE", "/targets/mine")).toMatchObject({ status: 200 })
+  })
 })

@@ -37,13 +37,14 @@ beforeAll(async () => {
     forwarding: { pollIntervalMs: 50 },
     targets: [
       { name: "looping", url: looping.url, events: ["call.dialing"], transform: "($f := function($n){ $f($n + 1) }; $f(0))", retry: { scheduleMs: [0] } },
-      { name: "slow", url: slow.url, events: ["call.answered"], retry: { scheduleMs: [0, 60_000] } },
       { name: "plain", url: plain.url, events: ["call.hangup"], retry: { scheduleMs: [0] } },
       { name: "seq", url: seq.url, events: ["call.*"], retry: { scheduleMs: [0] } },
-      { name: "paused", url: paused.url, events: ["call.recording"], enabled: false, retry: { scheduleMs: [0] } },
       { name: "text", url: text.url, events: ["call.recording"], transform: "'cdr=' & data.cdrId", headers: { "Content-Type": "application/x-www-form-urlencoded" }, retry: { scheduleMs: [0] } }
     ]
   })
+  // made through the admin API, as the operator who later pauses or deletes them does (the config file's own targets are the file's)
+  expect(await adminApi("POST", "/targets", { name: "slow", url: slow.url, events: ["call.answered"], retry: { scheduleMs: [0, 60_000] } })).toMatchObject({ code: 0 })
+  expect(await adminApi("POST", "/targets", { name: "paused", url: paused.url, events: ["call.recording"], enabled: false, retry: { scheduleMs: [0] } })).toMatchObject({ code: 0 })
 })
 afterAll(async () => {
   await server.close()

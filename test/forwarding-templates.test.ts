@@ -212,6 +212,8 @@ describe("Feishu, WeCom and Slack", () => {
   })
 
   it("Slack: a removed webhook (404 no_service) is a dead letter", async () => {
+    // the slack target follows delivery.exhausted: what the tests before exhausted must have reached it first
+    await eventually(async () => (await deliveries("slack")).every((d) => d.status !== "pending"))
     const n = slack.received.length
     slack.setAnswer(slackCheck("/services/T0/B0/OTHER"))
     const res = await adminApi("POST", "/targets/slack/test", { type: "target.failing" })

@@ -156,7 +156,11 @@ export const TargetCircuit = Schema.Struct({
   failures: Schema.Number.annotations({ description: "consecutive failures" }),
   inFlight: Schema.Number
 })
-export const TargetItem = Schema.Struct({ ...StoredTargetSchema.fields, circuit: TargetCircuit })
+export const TargetItem = Schema.Struct({
+  ...StoredTargetSchema.fields,
+  origin: Schema.Literal("config", "api").annotations({ description: "config: from the config file, which wins at every start (PATCH and DELETE refused, 409); api: made through this API" }),
+  circuit: TargetCircuit
+})
 
 export class TargetsGroup extends HttpApiGroup.make("targets")
   .middleware(AdminAuth)
@@ -178,13 +182,15 @@ export class TargetsGroup extends HttpApiGroup.make("targets")
       .setPayload(TargetPatch)
       .addSuccess(TargetAnswer)
       .addError(NotFoundAnswer)
-      .annotate(OpenApi.Summary, "Change a target (applies at once to its pending deliveries)")
+      .addError(ConflictAnswer)
+      .annotate(OpenApi.Summary, "Change a target (applies at once to its pending deliveries); one from the config file: 409")
   )
   .add(
     HttpApiEndpoint.del("remove")`/targets/${name}`
       .addSuccess(TargetRemoved)
       .addError(NotFoundAnswer)
-      .annotate(OpenApi.Summary, "Remove a target; its waiting deliveries become dead letters")
+      .addError(ConflictAnswer)
+      .annotate(OpenApi.Summary, "Remove a target; its waiting deliveries become dead letters; one from the config file: 409")
   )
   .add(
     HttpApiEndpoint.post("recover")`/targets/${name}/recover`

@@ -140,6 +140,14 @@ const unmanaged = (name: string): Effect.Effect<void, BadRequest> => {
     : Effect.fail(BadRequest.of(`target ${name}: names starting with ${PUSH_TARGET_PREFIX} are managed by work-order type ${wotId}: change the type's pushUrl (POST /admin/api/enterprises/:comp/workorder-types) instead`))
 }
 
+/** A target of the config file is the file's: changed through the API, the next start would undo it without a word. */
+const notFromConfig = (name: string): Effect.Effect<void, Conflict, Targets> =>
+  Effect.flatMap(Targets, (t) =>
+    t.fromConfig(name)
+      ? Effect.fail(new Conflict({ code: -10, message: `target ${name} comes from the config file (config/bridge.json or BRIDGE_CONFIG), which wins at every start: change it there` }))
+      : Effect.void
+  )
+
 const existing = (name: string): Effect.Effect<Target, NotFound, Targets> =>
   Effect.flatMap(Targets, (t) => t.get(name)).pipe(Effect.flatMap((t) => (t ? Effect.succeed(t) : Effect.fail(NotFound.of(`target ${name}`)))))
 
@@ -192,7 +200,8 @@ const TargetsLive = HttpApiBuilder.group(AdminApi, "targets", (handlers) =>
       Effect.gen(function* () {
         const lanes = yield* Lanes
         const now = yield* Clock.currentTimeMillis
-        return { items: (yield* Targets).snapshot().map((t) => ({ ...t, circuit: lanes.view(t.name, now) })) }
+        const targets = yield* Targets
+        return { items: targets.snapshot().map((t) => ({ ...t, origin: targets.fromConfig(t.name) ? ("config" as const) : ("api" as const), circuit: lanes.view(t.name, now) })) }
       })
     )
     .handleRaw("create", ({ request }) =>
@@ -208,13 +217,14 @@ const TargetsLive = HttpApiBuilder.group(AdminApi, "targets", (handlers) =>
     .handle("get", ({ path }) =>
       Effect.gen(function* () {
         const target = yield* existing(path.name)
-        return { ...target, circuit: (yield* Lanes).view(target.name, yield* Clock.currentTimeMillis) }
+        return { ...target, origin: (yield* Targets).fromConfig(target.name) ? ("config" as const) : ("api" as const), circuit: (yield* Lanes).view(target.name, yield* Clock.currentTimeMillis) }
       })
     )
     .handleRaw("update", ({ path, request }) =>
       Effect.gen(function* () {
         const current = yield* existing(path.name)
         yield* unmanaged(path.name)
+        yield* notFromConfig(path.name)
         const body = yield* jsonBody(request)
         // null clears a field: an optional one is gone (transform, secret, rateLimit), one with a default is back to it
         const patched: Record<string, unknown> = { ...encodeTarget(current), ...body, name: current.name }
@@ -228,6 +238,7 @@ const TargetsLive = HttpApiBuilder.group(AdminApi, "targets", (handlers) =>
     .handle("remove", ({ path }) =>
       Effect.gen(function* () {
         yield* unmanaged(path.name)
+        yield* notFromConfig(path.name)
         const removed = yield* storage((yield* Targets).remove(path.name))
         if (!removed) return yield* Effect.fail(NotFound.of(`target ${path.name}`))
         const deadLettered = yield* storage((yield* EventsStore).deadLetterWaiting(path.name))

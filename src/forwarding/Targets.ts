@@ -24,6 +24,10 @@ export class Targets extends Effect.Service<Targets>()("Targets", {
       yield* sql`INSERT INTO targets (name, config, origin, created_at, updated_at) VALUES (${t.name}, ${json}, 'file', ${now}, ${now})
         ON CONFLICT (name) DO UPDATE SET config = excluded.config, origin = 'file', updated_at = excluded.updated_at`
     }
+    if (config.targets.length > 0)
+      yield* Effect.logInfo("targets from the config file: it wins at every start, so the admin API does not change or delete them").pipe(
+        Effect.annotateLogs({ targets: config.targets.map((t) => t.name) })
+      )
     const rows = yield* sql<{ name: string; config: string }>`SELECT name, config FROM targets ORDER BY name`
     const stored: Array<Target> = []
     for (const r of rows) {
@@ -82,6 +86,9 @@ export class Targets extends Effect.Service<Targets>()("Targets", {
     const forDelivery = (name: string) => Effect.sync(() => byName.get(name) ?? builtIn.get(name))
     /** every target the worker sends for */
     const sending = () => [...current, ...builtIn.values()]
-    return { list, get, save, remove, forDelivery, sending, wake: wakeups.offer(undefined), wakeSync: () => void wakeups.unsafeOffer(undefined), wakeups, snapshot: () => current } as const
+    /** The config file's own targets: the file wins at every start, so the admin API changes none of them. */
+    const configured = new Set(config.targets.map((t) => t.name))
+    const fromConfig = (name: string) => configured.has(name)
+    return { list, get, save, remove, forDelivery, sending, fromConfig, wake: wakeups.offer(undefined), wakeSync: () => void wakeups.unsafeOffer(undefined), wakeups, snapshot: () => current } as const
   })
 }) {}

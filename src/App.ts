@@ -9,6 +9,7 @@ import { Bootstrap } from "./Bootstrap.js"
 import { AppConfig, type AppConfigShape } from "./config/AppConfig.js"
 import { DatabaseLive } from "./db/Database.js"
 import { dataDirLockLayer } from "./db/DataDirLock.js"
+import { forwardingMetricsLayer } from "./forwarding/ForwardingMetrics.js"
 import { workerLayer } from "./forwarding/Worker.js"
 import { cronJobsLayer } from "./jobs/CronJobs.js"
 import { storageWatchLayer } from "./ops/StorageWatch.js"
@@ -29,7 +30,7 @@ const levelName = (l: AppConfigShape["logLevel"]) =>
 export const appLayer = (config: AppConfigShape, options: { readonly background: boolean } = { background: true }) => {
   const configLayer = Layer.succeed(AppConfig, config)
   const services = featureServices.pipe(Layer.provideMerge(DatabaseLive))
-  const ready = (options.background ? Layer.mergeAll(Bootstrap, cronJobsLayer(), workerLayer, storageWatchLayer) : Bootstrap).pipe(Layer.provideMerge(services))
+  const ready = (options.background ? Layer.mergeAll(Bootstrap, cronJobsLayer(), workerLayer, storageWatchLayer, forwardingMetricsLayer) : Bootstrap).pipe(Layer.provideMerge(services))
   // the lock is taken before anything touches the database, and released last
   return (options.background ? ready.pipe(Layer.provideMerge(dataDirLockLayer)) : ready).pipe(
     Layer.provideMerge(configLayer),

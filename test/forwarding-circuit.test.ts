@@ -44,6 +44,20 @@ describe("a target's circuit", () => {
     expect(crmItem.circuit.failures).toBeGreaterThanOrEqual(2)
   })
 
+  it("is graphed: /metrics has the dead letters per target, the circuit, attempts that made a dead letter, events by type, the database's size", async () => {
+    const text = await (await fetch(`${server.url}/metrics`)).text()
+    const value = (line: RegExp) => Number(line.exec(text)?.[1])
+    expect(value(/^bridge_deliveries\{target="crm",state="dead"\} (\d+)$/m)).toBe(2)
+    expect(value(/^bridge_deliveries\{target="crm",state="pending"\} (\d+)$/m)).toBe(0)
+    expect(value(/^bridge_target_circuit\{target="crm"\} (\d+)$/m)).toBe(2)
+    expect(value(/^bridge_delivery_attempts_total\{target="crm",outcome="dead"\} (\d+)$/m)).toBe(2)
+    expect(text).not.toMatch(/^bridge_delivery_attempts_total\{target="crm",outcome="retry"\}/m)
+    expect(value(/^bridge_events_total\{type="call.hangup"\} (\d+)$/m)).toBe(2)
+    expect(value(/^bridge_delivery_oldest_pending_seconds (\S+)$/m)).toBe(0)
+    expect(value(/^bridge_sqlite_bytes (\d+)$/m)).toBeGreaterThan(4096)
+    expect(text).toMatch(/^bridge_nodejs_eventloop_lag_seconds /m)
+  })
+
   it("a redrive into the open circuit probes at once: fixed, the dead letters are delivered long before the cool-down ends", async () => {
     crm.setAnswer(() => ({ status: 200 }))
     const before = crm.received.length

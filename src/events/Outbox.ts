@@ -5,8 +5,10 @@
  * outbox). The delivery worker is woken afterwards; it only sees committed rows.
  */
 import { Effect } from "effect"
+import * as prom from "prom-client"
 import { type Prepared, Sqlite } from "../db/Sqlite.js"
 import { matches } from "../forwarding/Target.js"
+import { Metrics } from "../http/Metrics.js"
 import { Targets } from "../forwarding/Targets.js"
 import { Ids } from "../shared/Ids.js"
 
@@ -72,11 +74,14 @@ const INSERT_DELIVERY = `INSERT INTO deliveries (id, event_id, target, status, n
   VALUES (?, ?, ?, 'pending', ?, ?, ?, ?, ?, ?)`
 
 export class Outbox extends Effect.Service<Outbox>()("Outbox", {
-  dependencies: [Ids.Default, Targets.Default],
+  dependencies: [Ids.Default, Targets.Default, Metrics.Default],
   effect: Effect.gen(function* () {
     const sqlite = yield* Sqlite
     const ids = yield* Ids
     const targets = yield* Targets
+    const { registry } = yield* Metrics
+    // counted when written (a group commit that re-runs a failed batch counts its events again: rare, and said in the help)
+    const raised = new prom.Counter({ name: "bridge_events_total", help: "Events raised, by type (a batch written again after a failed commit is counted again)", labelNames: ["type"] as const, registers: [registry] })
 
     /**
      * Records the event and its deliveries on the caller's connection (inside its transaction:
@@ -109,6 +114,7 @@ export class Outbox extends Effect.Service<Outbox>()("Outbox", {
         event.dedupKey ?? null
       )
       if (inserted.changes === 0) return null
+      raised.inc({ type: event.type })
       let orderKey: string | null | undefined
       for (const target of targets.snapshot()) {
         // a disabled target's deliveries are kept, waiting: pausing a target loses nothing

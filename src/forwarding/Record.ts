@@ -91,7 +91,8 @@ export const recordAttempt = (a: Attempted, health: Health) =>
       Effect.retry(recordRetry),
       Effect.onExit((exit) => (Exit.isSuccess(exit) ? health.worked(key) : health.handToSweep(key)))
     )
-    metrics.deliveries.inc({ target: target.name, outcome: outcome.kind })
+    // the attempt that exhausts the schedule is counted as what it made: a dead letter, not one more retry
+    metrics.deliveries.inc({ target: target.name, outcome: next.status === "dead" ? "dead" : outcome.kind })
   })
 
 const exclusive = (statement: string, ...params: ReadonlyArray<number>) =>

@@ -2,7 +2,7 @@
 import * as fs from "node:fs"
 import * as net from "node:net"
 import * as path from "node:path"
-import { afterAll, beforeAll, describe, expect, it } from "vitest"
+import { afterAll, beforeAll, describe, expect, it, onTestFinished, vi } from "vitest"
 import { runCli } from "./support/Process.js"
 import { asAdmin, callApi, startTestServer, tempDir, type TestServer } from "./support/TestServer.js"
 
@@ -60,5 +60,23 @@ describe("the API", () => {
   it("names the method an unknown one differs from only in case", async () => {
     expect(await asAdmin(server, "getextension")).toMatchObject({ code: -3, message: expect.stringContaining("did you mean getExtension?") })
     expect(await asAdmin(server, "nosuchmethod")).toMatchObject({ code: -3, message: 'unknown method "nosuchmethod"' })
+  })
+})
+
+describe("the log", () => {
+  it("is JSON lines with time, level, msg; a request line carries the contract code beside the HTTP status", async () => {
+    const logged: Array<string> = []
+    const spy = vi.spyOn(console, "log").mockImplementation((...args: Array<unknown>) => void logged.push(args.map(String).join(" ")))
+    onTestFinished(() => spy.mockRestore())
+    const s = await startTestServer({ logLevel: "debug" })
+    try {
+      expect((await callApi(s, { method: "getExtension", sa_user: "100008800", sa_password: "0".repeat(32) })).code).toBe(-2)
+    } finally {
+      await s.close()
+    }
+    const lines = logged.map((l) => JSON.parse(l) as Record<string, unknown>)
+    for (const l of lines) expect(Object.keys(l).slice(0, 3)).toEqual(["time", "level", "msg"])
+    const request = lines.find((l) => l.msg === "request" && (l.http as { path?: string } | undefined)?.path === "/voip/api/jsondata.html")
+    expect(request).toMatchObject({ level: "debug", http: { method: "GET", status: 200, code: -2 } })
   })
 })

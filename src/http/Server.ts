@@ -126,7 +126,7 @@ export const makeApp = (runtime: AppRuntime, table: ReadonlyArray<Route>) => {
           timerFor(req.method, status).observe(seconds)
           if (debug)
             runtime.runFork(
-              Effect.logDebug("request").pipe(Effect.annotateLogs({ http: { method: req.method, path: req.path, status, ms: Math.round(seconds * 1000) } }))
+              Effect.logDebug("request").pipe(Effect.annotateLogs({ http: { method: req.method, path: req.path, status, code: codeIn(answer), ms: Math.round(seconds * 1000) } }))
             )
           return send(res, answer, (e) => runtime.runFork(Effect.logError("a file could not be sent", e)))
         }
@@ -156,6 +156,13 @@ export const makeApp = (runtime: AppRuntime, table: ReadonlyArray<Route>) => {
     res.status(500).json({ code: -3, message: "internal error" })
   })
   return app
+}
+
+/** The contract's `code` (or the box's `status`) of a JSON answer, for the request log: an HTTP 200 may be a -2. */
+const codeIn = (answer: HttpAnswer): number | undefined => {
+  if (answer._tag !== "Json" || typeof answer.body !== "object" || answer.body === null) return undefined
+  const body = answer.body as { code?: unknown; status?: unknown }
+  return typeof body.code === "number" ? body.code : typeof body.status === "number" ? body.status : undefined
 }
 
 export interface RunningServer {

@@ -337,6 +337,22 @@ describe("the upstream driver", () => {
     expect(count(server, "callbacks")).toBe(before)
   })
 
+  it("relays smsSend (recorded once the platform said yes) and the verification codes (the platform's own, no local code)", async () => {
+    const before = count(server, "sms_records")
+    expect(await asAdmin(server, "smsSend", { phoneNum: "13800000001,13800000002", memo: "您好", listId: "9" }, "form")).toMatchObject({ code: 0, listId: 9 })
+    expect(Object.fromEntries(platform.calls.at(-1)!)).toMatchObject({ method: "smsSend", phoneNum: "13800000001,13800000002", memo: "您好", listId: "9", ...creds })
+    expect(count(server, "sms_records")).toBe(before + 2)
+    expect(await asAdmin(server, "sendCallAgiPhoneSms", { phone: "13800000003" })).toMatchObject({ code: 0 })
+    expect(Object.fromEntries(platform.calls.at(-1)!)).toMatchObject({ method: "sendCallAgiPhoneSms", phone: "13800000003" })
+    expect(await asAdmin(server, "CallAgiverificationCode", { phone: "13800000003", vtCode: "123456" })).toMatchObject({ code: 0 })
+    expect(Object.fromEntries(platform.calls.at(-1)!)).toMatchObject({ method: "CallAgiverificationCode", phone: "13800000003", vtCode: "123456" })
+    expect(count(server, "verification_codes")).toBe(0)
+    // the platform unreachable: -1, no SMS recorded
+    const downBefore = count(down, "sms_records")
+    expect(await asAdmin(down, "smsSend", { phoneNum: "13800000001", memo: "x" }, "form")).toMatchObject({ code: -1 })
+    expect(count(down, "sms_records")).toBe(downBefore)
+  })
+
   it("a platform that cannot be reached is -1, nothing stored, the bridge still serves", async () => {
     expect(await asAdmin(down, "callbackPhone", { sourcePhone: "02367073578", descPhone: "13800138000" })).toMatchObject({ code: -1, httpStatus: 200 })
     expect(await asAdmin(down, "phoneAudit", { yzm: "1234", type: "1", phone: "13002367525" })).toMatchObject({ code: -1 })

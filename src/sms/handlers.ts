@@ -2,8 +2,8 @@
  * SMS the bridge sends (§2.2.3 smsSend) and verification codes by SMS (§2.11.6
  * sendCallAgiPhoneSms, §2.11.7 CallAgiverificationCode). The bridge has no SMS gateway of its
  * own: what it sends is an SMS record (kind 3, as the clients' §2.1.7 records) and an `sms.added`
- * event — a target subscribed to it (an SMS provider's webhook) delivers it; the telephony driver
- * may relay it too.
+ * event — a target subscribed to it (an SMS provider's webhook) delivers it. In front of a real
+ * platform (the upstream driver) the platform sends SMS and codes itself: the methods are relayed.
  *
  * A verification code is checked against its hash (verification_codes). The SMS record and its
  * `sms.added` event hold the text with the code masked (验证码：******); the code in clear travels
@@ -22,6 +22,7 @@ import { AppConfig } from "../config/AppConfig.js"
 import { Outbox } from "../events/Outbox.js"
 import { lastPhoneOf } from "../records/CdrStore.js"
 import { Ids } from "../shared/Ids.js"
+import { Telephony } from "../telephony/Telephony.js"
 import { sameSecret } from "../shared/Secret.js"
 
 /** SMS kind of a message the bridge sent (§2.1.7: 3 发送短信). */
@@ -67,6 +68,9 @@ export const handlers = [
       // the batch: the caller's own number for it, else one of ours
       const batch = listId ?? (yield* Effect.flatMap(Ids, (ids) => ids.next))
       const comp = caller.enterprise.comp_number
+      // in front of a real platform, the platform sends it: recorded only once it said yes
+      const { relay } = yield* Telephony
+      if (relay) yield* relay("smsSend", { phoneNum: phoneNum.join(","), memo, listId: String(batch) })
       yield* sql.withTransaction(
         Effect.forEach(phoneNum, (phone) => recordSent({ comp, extension: caller.extension.extension, phone, content: memo, listId: batch, source: "api:smsSend", now }), { discard: true })
       )
@@ -77,6 +81,9 @@ export const handlers = [
   implement(spec.sendCallAgiPhoneSms, ({ phone }, caller) =>
     Effect.gen(function* () {
       yield* refuseBlacklisted(caller, [["phone", phone]])
+      // in front of a real platform, its code: sent and checked there
+      const { relay } = yield* Telephony
+      if (relay) return yield* Effect.as(relay("sendCallAgiPhoneSms", { phone }), {})
       const sql = yield* SqlClient.SqlClient
       const outbox = yield* Outbox
       const { verification } = yield* AppConfig
@@ -111,6 +118,8 @@ export const handlers = [
 
   implement(spec.CallAgiverificationCode, ({ phone, vtCode }, caller) =>
     Effect.gen(function* () {
+      const { relay } = yield* Telephony
+      if (relay) return yield* Effect.as(relay("CallAgiverificationCode", { phone, vtCode }), {})
       const sql = yield* SqlClient.SqlClient
       const outbox = yield* Outbox
       const { verification } = yield* AppConfig

@@ -82,4 +82,10 @@ export interface TelephonyDriver {
   readonly place: (request: CallRequest) => Effect.Effect<Placed, DriverError>
   /** §2.5.1: a SmartTel phone on a box's channel dials `phone` */
   readonly dialOnDevice: (request: { readonly mac: string; readonly channel: number; readonly phone: string }, caller: Caller) => Effect.Effect<void, DriverError>
+  /**
+   * A driver in front of a real platform relays the methods the platform carries out itself
+   * (smsSend, the verification codes) and answers what it said; the others have none, and the
+   * bridge does the work (an SMS record for a gateway target, a code of its own).
+   */
+  readonly relay?: (method: string, params: Readonly<Record<string, string>>) => Effect.Effect<Readonly<Record<string, unknown>>, DriverError>
 }

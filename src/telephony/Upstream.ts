@@ -40,5 +40,6 @@ export const makeUpstreamDriver = (upstream: Upstream): TelephonyDriver => ({
       // what happens next is the platform's to say, through its own pushes
       run: () => Effect.void
     })),
-  dialOnDevice: ({ mac, channel, phone }) => Effect.asVoid(relay(upstream, "sendTelCall", { mac, channel: String(channel), phone }))
+  dialOnDevice: ({ mac, channel, phone }) => Effect.asVoid(relay(upstream, "sendTelCall", { mac, channel: String(channel), phone })),
+  relay: (method, params) => relay(upstream, method, params)
 })

@@ -18,6 +18,9 @@ const buildBridge = () =>
     entryPoints: { main: "src/main.ts", "transcode-worker": "src/recordings/TranscodeWorker.ts" },
     outdir: "dist",
     outExtension: { ".js": ".mjs" },
+    // what only a command uses (replay, box-sim) is a chunk of its own, loaded by that command
+    splitting: true,
+    chunkNames: "chunks/[name]-[hash]",
     bundle: true,
     platform: "node",
     format: "esm",

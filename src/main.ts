@@ -14,9 +14,8 @@ import { EXTE_STATUS, ExtensionsRepo } from "./extensions/ExtensionsRepo.js"
 import { DeadLetters } from "./forwarding/DeadLetters.js"
 import { startServer } from "./http/Server.js"
 import { usePrivateUmask } from "./db/DataDir.js"
-import { runSimulator, type SimulatorStats } from "./box/Simulator.js"
+import type { SimulatorStats } from "./box/Simulator.js"
 import { normalizeMac } from "./shared/Mac.js"
-import { replayCommand } from "./replay/Cli.js"
 
 const HELP: Record<string, string> = {
   main: `voip-bridge — a self-hosted bridge for the 800ing call-centre platform
@@ -306,6 +305,8 @@ const boxSimCommand = async (args: ReadonlyArray<string>) => {
     (options.calls > 0 ? ` (${s.callsStarted}/${options.calls} calls)` : "") +
     `, ${s.errors} errors${s.lastError ? ` (last: ${s.lastError})` : ""}`
   const tty = process.stderr.isTTY
+  // the simulator and replay are loaded by their own commands only: a serving bridge never holds them
+  const { runSimulator } = await import("./box/Simulator.js")
   const stats = await runSimulator(options, (s) => process.stderr.write(tty ? `\r${line(s)}` : ""), interrupted.signal)
   if (tty) process.stderr.write("\n")
   out(line(stats))
@@ -353,6 +354,7 @@ const main = async () => {
     case "box-sim":
       return boxSimCommand(rest)
     case "replay": {
+      const { replayCommand } = await import("./replay/Cli.js")
       const code = await replayCommand(rest, { out, err: (t) => process.stderr.write(t.endsWith("\n") || t.startsWith("\r") ? t : `${t}\n`), tty: process.stderr.isTTY === true })
       process.exitCode = code
       return

@@ -698,6 +698,8 @@ export const migrations: Record<string, Effect.Effect<void, unknown, SqlClient.S
       re_num INTEGER NOT NULL DEFAULT 0
     )`,
     // the next number of a task: untouched ones first, a repeat round after them, in the order given
-    `CREATE INDEX call_task_numbers_next ON call_task_numbers(ctk_id, status, re_num, seq)`
+    `CREATE INDEX call_task_numbers_next ON call_task_numbers(ctk_id, status, re_num, seq)`,
+    // is anything of an automatic task still going? asked at every call's end
+    `CREATE INDEX call_task_numbers_open ON call_task_numbers(ctk_id) WHERE end_ms IS NULL`
   )
 }

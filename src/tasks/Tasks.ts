@@ -105,7 +105,9 @@ const INSERT_TASK = `INSERT INTO call_tasks (ctk_id, comp_number, name, add_type
   creator_exte_id, driver, total, next_dial_ms, created_ms) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 0, ?)`
 const INSERT_AGENT = `INSERT OR IGNORE INTO call_task_agents (extension, ctk_id) VALUES (?, ?)`
 const INSERT_NUMBER = `INSERT INTO call_task_numbers (ctd_id, ctk_id, seq, phone, key, memo, wo_other) VALUES (?, ?, ?, ?, ?, ?, ?)`
-const LEFT = `SELECT 1 FROM call_task_numbers WHERE ctk_id = ? AND status IN (0, 1) LIMIT 1`
+/** Something of the task is left: a number not yet ended (automatic: an answered call may still be transferring), or not yet handed out (manual). */
+const LEFT_AUTOMATIC = `SELECT 1 FROM call_task_numbers WHERE ctk_id = ? AND end_ms IS NULL LIMIT 1`
+const LEFT_MANUAL = `SELECT 1 FROM call_task_numbers WHERE ctk_id = ? AND status = 0 LIMIT 1`
 const GROUPS = `SELECT status AS ctdStatus, count(*) AS num FROM call_task_numbers WHERE ctk_id = ? GROUP BY status ORDER BY status`
 /** The next numbers of an automatic task: one statement marks them and returns them (see the module's note). */
 const CLAIM_AUTOMATIC = `UPDATE call_task_numbers SET status = 1, call_ms = ?
@@ -122,7 +124,8 @@ const CLAIM_MANUAL = `UPDATE call_task_numbers SET status = 1, claimed_by = ?, c
 const PROGRESS = `UPDATE call_task_numbers SET status = ?, begin_ms = ?, success_ms = ?, end_ms = ?, transfer_success_ms = ?, transfer_end_ms = ?,
   talk_secs = ?, transfer_secs = ?, result_code = ?, wav_file = ?, cdr_id = ?, claimed_by = ? WHERE ctd_id = ?`
 /** Not answered, with a repeat left: back in the queue, behind the numbers of the first round. */
-const REQUEUE = `UPDATE call_task_numbers SET status = 0, re_num = re_num + 1 WHERE ctd_id = ?`
+const REQUEUE = `UPDATE call_task_numbers SET status = 0, re_num = re_num + 1, call_ms = NULL, begin_ms = NULL, success_ms = NULL, end_ms = NULL,
+  transfer_success_ms = NULL, transfer_end_ms = NULL, talk_secs = 0, transfer_secs = 0, cdr_id = NULL, claimed_by = NULL WHERE ctd_id = ?`
 
 /** How long a flow's sound plays before the call is transferred or hung up (mode 2 transfers at once). */
 const flowPlay = (flow: FlowItem | undefined, label: string) => ({
@@ -146,8 +149,8 @@ export class Tasks extends Effect.Service<Tasks>()("Tasks", {
     const wake = Effect.asVoid(Queue.offer(wakeUp, undefined))
 
     /** Finishes the task when nothing of it is left to dial or hand out, on the caller's connection; its event says the counts. */
-    const finishIfDoneIn = (prepared: Prepared, task: Pick<TaskRow, "ctk_id" | "comp_number" | "name" | "total">) => {
-      if (prepared(LEFT).get(task.ctk_id) !== undefined) return
+    const finishIfDoneIn = (prepared: Prepared, task: Pick<TaskRow, "ctk_id" | "comp_number" | "name" | "total" | "add_type">) => {
+      if (prepared(isAutomatic(task.add_type) ? LEFT_AUTOMATIC : LEFT_MANUAL).get(task.ctk_id) !== undefined) return
       const now = Date.now()
       const changed = prepared(`UPDATE call_tasks SET finished_ms = ? WHERE ctk_id = ? AND finished_ms IS NULL`).run(now, task.ctk_id).changes
       if (changed === 0) return
@@ -200,7 +203,7 @@ export class Tasks extends Effect.Service<Tasks>()("Tasks", {
         if (task === undefined) return undefined
         const taken = prepared(CLAIM_MANUAL).get(caller.extension.extension, now, task.ctk_id) as { ctd_id: number; ctk_id: number; phone: string } | undefined
         if (taken === undefined) return undefined
-        const row = prepared(`SELECT ctk_id, comp_number, name, total FROM call_tasks WHERE ctk_id = ?`).get(task.ctk_id) as TaskRow
+        const row = prepared(`SELECT ctk_id, comp_number, name, total, add_type FROM call_tasks WHERE ctk_id = ?`).get(task.ctk_id) as TaskRow
         finishIfDoneIn(prepared, row)
         return { phone: taken.phone, cflId: task.cfl_id, ctdId: taken.ctd_id }
       })

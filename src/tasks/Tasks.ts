@@ -297,7 +297,11 @@ export class Tasks extends Effect.Service<Tasks>()("Tasks", {
           if (rows.length === 0) finishIfDoneIn(prepared, task)
           return rows.sort((a, b) => a.re_num - b.re_num || a.seq - b.seq)
         })
-        if (claimed.length === 0) continue
+        if (claimed.length === 0) {
+          // nothing more to dial now: who it dials as is looked up again should a repeat come
+          agents.delete(task.ctk_id)
+          continue
+        }
         if (paced) soonest = Math.min(soonest, now + task.send_interval * 1000)
         const flow = task.cfl_id === null ? undefined : yield* flows.get(task.comp_number, task.cfl_id)
         inFlight += claimed.length

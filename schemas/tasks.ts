@@ -76,7 +76,10 @@ export const addTask = method({
   section: "2.10.2",
   title: "新建外呼任务",
   params: {
-    data: d("任务 json：[{phone, key?, memo?, woOther1..50?}]")(taskData),
+    // sent as JSON text (a form field), or as the array itself in a JSON body
+    data: d("任务 json：[{phone, key?, memo?, woOther1..50?}]")(
+      taskData.pipe(P.sentAs({ anyOf: [{ type: "string", contentMediaType: "application/json" }, { type: "array", items: { type: "object" } }] }))
+    ),
     addType: d("1 自动拨号, 2 手工拨号, 3 工单自动拨号, 4 工单手工拨号")(P.intIn(1, 4)),
     name: d("任务名称")(P.textMax(100)),
     cflName: opt(d("流程名（自动拨号必填）")(P.textMax(100))),

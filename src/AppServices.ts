@@ -26,6 +26,7 @@ import { CustomersStore } from "./customers/CustomersStore.js"
 import { Audits } from "./callbacks/Audits.js"
 import { Callbacks } from "./callbacks/Callbacks.js"
 import { Telephony } from "./telephony/Telephony.js"
+import { Tasks } from "./tasks/Tasks.js"
 import { Draining } from "./shared/Draining.js"
 import { Ids } from "./shared/Ids.js"
 import { WorkOrdersStore } from "./workorders/WorkOrdersStore.js"
@@ -57,6 +58,7 @@ export const featureServices = Layer.mergeAll(
   Telephony.Default,
   Callbacks.Default,
   Audits.Default,
+  Tasks.Default,
   WorkOrdersStore.Default,
   Capture.Default
 )

@@ -140,6 +140,12 @@ describe("Prism as a validating proxy in front of the bridge", () => {
     expect((await call({ method: "CallAgiverificationCode", phone: "13800000000", vtCode: "000000" })).code).not.toBe(0)
     expect((await call({ method: "setIvrDialing", sourcePhone: "13800000000", descPhone: "02363846384", dialPhone: "13900000000" })).code).toBe(0)
     expect((await call({ method: "findCallFlow" })).code).toBe(0)
+    // outbound tasks: a manual one (nothing dials it), its number handed out, its details; its flow by id
+    const task = await call({ method: "addTask", data: JSON.stringify([{ phone: "13800000000", key: "k1", memo: "你好", woOther1: "x" }]), addType: "2", name: "棱镜任务", cflName: "示例流程" }, "form")
+    expect(task.code).toBe(0)
+    expect((await call({ method: "getTaskDetailPhone" })).code).toBe(0)
+    expect((await call({ method: "findTaskMx", ctkId: String(task.id), type: "0", start: "0", limit: "25" })).code).toBe(0)
+    expect((await call({ method: "findCallFlow", ctdId: String(task.id) })).code).toBe(0)
     // telephony on the simulator (the default driver): a callback and a verification call, and their lists
     const callback = await call({ method: "callbackPhone", sourcePhone: "02367073578", descPhone: "13800000000", callbackUrl: Buffer.from("http://127.0.0.1:9/cb?cbkId={cbkId}").toString("base64") }, "form")
     expect(callback.code).toBe(0)

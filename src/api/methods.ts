@@ -14,9 +14,10 @@ import { handlers as ivr } from "../ivr/IvrDialing.js"
 import { handlers as messaging } from "../messaging/handlers.js"
 import { handlers as records } from "../records/handlers.js"
 import { handlers as sms } from "../sms/handlers.js"
+import { handlers as tasks } from "../tasks/handlers.js"
 import type { Implementation } from "./Implementation.js"
 
-export const implementations: ReadonlyArray<Implementation> = [...extensions, ...blacklist, ...records, ...messaging, ...areas, ...box, ...crm, ...customers, ...sms, ...ivr, ...flows, ...callbacks]
+export const implementations: ReadonlyArray<Implementation> = [...extensions, ...blacklist, ...records, ...messaging, ...areas, ...box, ...crm, ...customers, ...sms, ...ivr, ...flows, ...callbacks, ...tasks]
 
 export const implementationsByName: ReadonlyMap<string, Implementation> = new Map(
   implementations.flatMap((impl) => [impl.spec.name, ...impl.spec.aliases].map((n) => [n, impl] as const))

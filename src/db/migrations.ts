@@ -642,5 +642,64 @@ export const migrations: Record<string, Effect.Effect<void, unknown, SqlClient.S
     for (const r of rows) yield* sql`UPDATE blacklist SET phone_key = ${lastPhoneOf(r.phone)} WHERE comp_number = ${r.comp_number} AND phone = ${r.phone}`
     yield* sql.unsafe(`CREATE INDEX blacklist_key ON blacklist(comp_number, phone_key)`)
     yield* sql.unsafe(`ALTER TABLE phone_audits ADD COLUMN seq INTEGER NOT NULL DEFAULT 0`)
-  })
+  }),
+  // Outbound call tasks (src/tasks, §2.10.2–2.10.3, §2.1.8): a task and its numbers. A number's
+  // status is the contract's ctdStatus; `claimed_by` says which agent getTaskDetailPhone handed
+  // a manual number to. The agents a task is allotted to are rows, so the next number for an
+  // agent is found by index.
+  "0026_tasks": run(
+    `CREATE TABLE call_tasks (
+      ctk_id INTEGER PRIMARY KEY,
+      comp_number TEXT NOT NULL,
+      name TEXT NOT NULL,
+      add_type INTEGER NOT NULL,
+      cfl_id INTEGER,
+      cfl_name TEXT NOT NULL DEFAULT '',
+      send_ms INTEGER NOT NULL,
+      repeat_send INTEGER NOT NULL DEFAULT 0,
+      send_interval INTEGER NOT NULL DEFAULT 0,
+      attri_exte TEXT NOT NULL,
+      wot_name TEXT NOT NULL DEFAULT '',
+      creator_exte_id INTEGER NOT NULL,
+      driver TEXT NOT NULL,
+      total INTEGER NOT NULL,
+      next_dial_ms INTEGER NOT NULL DEFAULT 0,
+      created_ms INTEGER NOT NULL,
+      finished_ms INTEGER
+    )`,
+    `CREATE INDEX call_tasks_list ON call_tasks(comp_number, created_ms)`,
+    `CREATE INDEX call_tasks_due ON call_tasks(finished_ms, add_type, send_ms)`,
+    `CREATE TABLE call_task_agents (
+      extension TEXT NOT NULL,
+      ctk_id INTEGER NOT NULL REFERENCES call_tasks(ctk_id) ON DELETE CASCADE,
+      PRIMARY KEY (extension, ctk_id)
+    ) WITHOUT ROWID`,
+    `CREATE TABLE call_task_numbers (
+      ctd_id INTEGER PRIMARY KEY,
+      ctk_id INTEGER NOT NULL REFERENCES call_tasks(ctk_id) ON DELETE CASCADE,
+      seq INTEGER NOT NULL,
+      phone TEXT NOT NULL,
+      key TEXT NOT NULL DEFAULT '',
+      memo TEXT NOT NULL DEFAULT '',
+      wo_other TEXT NOT NULL DEFAULT '{}',
+      status INTEGER NOT NULL DEFAULT 0,
+      claimed_by TEXT,
+      call_ms INTEGER,
+      begin_ms INTEGER,
+      success_ms INTEGER,
+      end_ms INTEGER,
+      transfer_success_ms INTEGER,
+      transfer_end_ms INTEGER,
+      talk_secs INTEGER NOT NULL DEFAULT 0,
+      transfer_secs INTEGER NOT NULL DEFAULT 0,
+      result_code TEXT NOT NULL DEFAULT '',
+      wav_file TEXT NOT NULL DEFAULT '',
+      cdr_id TEXT,
+      re_num INTEGER NOT NULL DEFAULT 0
+    )`,
+    // the next number of a task: untouched ones first, a repeat round after them, in the order given
+    `CREATE INDEX call_task_numbers_next ON call_task_numbers(ctk_id, status, re_num, seq)`,
+    // is anything of an automatic task still going? asked at every call's end
+    `CREATE INDEX call_task_numbers_open ON call_task_numbers(ctk_id) WHERE end_ms IS NULL`
+  )
 }

@@ -34,6 +34,8 @@ export const EVENT_TYPES: ReadonlyArray<string> = [
   "ivr.dialing.set",
   "flow.saved",
   "flow.deleted",
+  "task.added",
+  "task.finished",
   "box.channel",
   "box.alert",
   "box.offline",

@@ -52,7 +52,9 @@ export const converter = (): Converter => {
     for (const [name, field] of Object.entries(schema.fields)) {
       const description = descriptionOf(field)
       const wire = sentAsOf(field)
-      if (properties[name] && (description || wire)) properties[name] = { ...properties[name], ...wire, ...(description ? { description } : {}) }
+      // a wire form that is a choice (`anyOf`) replaces the decoded shape: merged, both would have to hold
+      const shape = wire && "anyOf" in wire ? wire : { ...properties[name], ...wire }
+      if (properties[name] && (description || wire)) properties[name] = { ...shape, ...(description ? { description } : {}) }
     }
     return clean
   }

@@ -54,9 +54,12 @@ export const initialState: CallState = {
 }
 
 export interface CallRequest {
-  /** callback: ring `from` (the enterprise side), then transfer to `to`; audit: ring `to` and say `say` */
-  readonly kind: "callback" | "audit"
-  /** the requester's id of the call (cbkId, wsId) */
+  /**
+   * callback: ring `from` (the enterprise side), then transfer to `to`; audit: ring `to` and say
+   * `say`; task: ring `to`, play the flow (`flow`), then transfer to the agent `from` when the flow does
+   */
+  readonly kind: "callback" | "audit" | "task"
+  /** the requester's id of the call (cbkId, wsId, ctdId) */
   readonly id: number
   readonly caller: Caller
   readonly from: string
@@ -64,6 +67,8 @@ export interface CallRequest {
   readonly record: boolean
   /** audit: what the called party hears, and how (§2.4.2 type) */
   readonly say?: { readonly text: string; readonly type: number; readonly commandNo: string } | undefined
+  /** task: how long the flow plays (simulated ms) and whether the answered call is then transferred to an agent */
+  readonly flow?: { readonly playMs: number; readonly transfer: boolean; readonly label: string } | undefined
   /** the request's own parameters, as a relaying driver passes them on */
   readonly params: Readonly<Record<string, string>>
 }

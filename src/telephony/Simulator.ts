@@ -99,7 +99,8 @@ export const makeSimulator = (config: AppConfigShape, device: Pick<TelephonyDriv
     const cut = yield* sql<{ platform_cdr_id: string; phone: string; fields: string }>`SELECT platform_cdr_id, phone, fields FROM cdrs
       WHERE hangup_ms IS NULL AND platform_cdr_id IN (
         SELECT cdr_id FROM callbacks WHERE driver = 'simulator' AND cdr_id IS NOT NULL
-        UNION ALL SELECT cdr_id FROM phone_audits WHERE driver = 'simulator' AND cdr_id IS NOT NULL)`
+        UNION ALL SELECT cdr_id FROM phone_audits WHERE driver = 'simulator' AND cdr_id IS NOT NULL
+        UNION ALL SELECT n.cdr_id FROM call_task_numbers n JOIN call_tasks t ON t.ctk_id = n.ctk_id WHERE t.driver = 'simulator' AND n.cdr_id IS NOT NULL AND n.end_ms IS NULL)`
     for (const r of cut) {
       let memo: Record<string, unknown> = {}
       try {
@@ -151,7 +152,8 @@ export const makeSimulator = (config: AppConfigShape, device: Pick<TelephonyDriv
           cdrCalledName: "",
           cdrExtensionIp: "",
           cdrPhonePort: "",
-          cdrIVR: request.kind === "audit" ? `语音验证码${request.say?.commandNo ? ` ${request.say.commandNo}` : ""}` : "回拨",
+          cdrIVR:
+            request.kind === "audit" ? `语音验证码${request.say?.commandNo ? ` ${request.say.commandNo}` : ""}` : request.kind === "task" ? `外呼任务 ${request.flow?.label ?? ""}` : "回拨",
           cdrPeer: 1,
           cdrPhoneNum: phone,
           cdrLastPhoneNum: lastPhoneOf(phone),
@@ -198,15 +200,16 @@ export const makeSimulator = (config: AppConfigShape, device: Pick<TelephonyDriv
         yield* report(state)
         yield* push(2, phone, { ...baseMemo, cdrAnswerTime: local(answeredAt) })
 
-        if (request.kind === "audit") {
-          // the code is said (about half a second a character) and repeated once
-          const sayMs = 2_000 + 1_000 * [...(request.say?.text ?? "")].length
+        if (request.kind === "audit" || (request.kind === "task" && request.flow?.transfer !== true)) {
+          // a code is said (about half a second a character) and repeated once; a task's flow plays its sound
+          const sayMs = request.kind === "task" ? (request.flow?.playMs ?? 0) : 2_000 + 1_000 * [...(request.say?.text ?? "")].length
           yield* clock.wait(sayMs)
           const { end, talkSecs, recordFile } = yield* hangUp(NORMAL, answeredAt)
           return yield* report({ ...state, endMs: end, talkSecs, resultCode: NORMAL.resultCode, recordFile, ended: true })
         }
 
-        // a callback's second leg: the customer, to whom the answered call is transferred
+        // a callback's second leg: the customer, to whom the answered call is transferred; a task's: the agent, after the flow played
+        if (request.kind === "task") yield* clock.wait(request.flow?.playMs ?? 0)
         yield* clock.wait(yield* between(settings.ringMs))
         const second = yield* pick
         if (second !== "answered") {

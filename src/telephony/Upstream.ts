@@ -35,7 +35,10 @@ export const relay = (upstream: Upstream, method: string, params: Readonly<Recor
 export const makeUpstreamDriver = (upstream: Upstream): TelephonyDriver => ({
   name: "upstream",
   place: (request) =>
-    Effect.map(relay(upstream, request.kind === "callback" ? "callbackPhone" : "phoneAudit", request.params), (answer) => ({
+    // the platform dials a task itself once it has it whole (addTask): it has no method for one of its numbers
+    request.kind === "task"
+      ? Effect.fail(new MethodFailed({ message: "the upstream driver does not dial a task's numbers one by one" }))
+      : Effect.map(relay(upstream, request.kind === "callback" ? "callbackPhone" : "phoneAudit", request.params), (answer) => ({
       answer,
       // what happens next is the platform's to say, through its own pushes
       run: () => Effect.void

@@ -115,7 +115,11 @@ const portFree = (host: string, port: number) =>
     if (port === 0) return resolve(undefined)
     const probe = net.createServer()
     probe.once("error", (e: NodeJS.ErrnoException) =>
-      resolve(e.code === "EADDRINUSE" ? `port ${port} on ${host} is in use by another process: stop it, or choose another port with --port or BRIDGE_PORT` : undefined)
+      resolve(
+        e.code === "EADDRINUSE"
+          ? `port ${port} on ${host} is in use by another process: stop it, or choose another port with --port or BRIDGE_PORT`
+          : `cannot listen on ${host}:${port} (${e.code ?? e.message}): check --host/BRIDGE_HOST and --port/BRIDGE_PORT`
+      )
     )
     probe.listen(port, host, () => probe.close(() => resolve(undefined)))
   })

@@ -69,10 +69,13 @@ describe("a target's circuit", () => {
 
   it("a target of the config file is marked so, and is not changed or deleted through the admin API (409 naming the file)", async () => {
     expect((await adminApi(server, "GET", "/targets/crm")).body).toMatchObject({ origin: "config" })
-    for (const [method, body] of [["PATCH", { enabled: false }], ["DELETE", undefined]] as const) {
+    for (const [method, body] of [["PATCH", { url: "http://127.0.0.1:9/elsewhere" }], ["PATCH", { enabled: false, concurrency: 2 }], ["DELETE", undefined]] as const) {
       const refused = await adminApi(server, method, "/targets/crm", body)
       expect(refused, method).toMatchObject({ status: 409, body: { code: -10, message: expect.stringContaining("config file") } })
     }
+    // pausing and resuming it is operating it, not configuring it (autoDisable may have paused it)
+    expect(await adminApi(server, "PATCH", "/targets/crm", { enabled: false })).toMatchObject({ status: 200, body: { target: { enabled: false } } })
+    expect(await adminApi(server, "PATCH", "/targets/crm", { enabled: true })).toMatchObject({ status: 200, body: { target: { enabled: true } } })
     expect(await adminApi(server, "POST", "/targets", { name: "mine", url: "http://127.0.0.1:9/x" })).toMatchObject({ status: 201 })
     expect((await adminApi(server, "GET", "/targets/mine")).body).toMatchObject({ origin: "api" })
     expect(await adminApi(server, "PATCH", "/targets/mine", { enabled: false })).toMatchObject({ status: 200 })

@@ -224,8 +224,11 @@ const TargetsLive = HttpApiBuilder.group(AdminApi, "targets", (handlers) =>
       Effect.gen(function* () {
         const current = yield* existing(path.name)
         yield* unmanaged(path.name)
-        yield* notFromConfig(path.name)
         const body = yield* jsonBody(request)
+        // pausing and resuming is operating a target, not configuring it: allowed for the file's own
+        // too (autoDisable may have paused one); the file's `enabled` applies again at the next start
+        const onlyEnabled = Object.keys(body).length > 0 && Object.keys(body).every((k) => k === "enabled")
+        if (!onlyEnabled) yield* notFromConfig(path.name)
         // null clears a field: an optional one is gone (transform, secret, rateLimit), one with a default is back to it
         const patched: Record<string, unknown> = { ...encodeTarget(current), ...body, name: current.name }
         for (const [k, v] of Object.entries(body)) if (v === null) delete patched[k]

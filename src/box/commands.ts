@@ -164,7 +164,7 @@ const upload = command(BoxSchema.upload, ({ device, config, files }, p) => {
         cdrRecordFile: relPath
       }
       const callEvent = (type: 3 | 4, linked: { custId?: number }) => ({
-        type: type === 3 ? "call.hangup" : "call.recording",
+        type: type === 3 ? ("call.hangup" as const) : ("call.recording" as const),
         enterprise: comp,
         source: "box",
         data: { type, peer: peer ?? 0, phone, cdrId: p.callid, memo, memoParsed: true, ...linked },

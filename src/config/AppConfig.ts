@@ -316,14 +316,21 @@ export const loadConfig = (options: LoadOptions = {}): Effect.Effect<AppConfigSh
         onLeft: (error) => {
           // every bad key at once, one line each: the members of a union a value failed are one "expected one of"
           const byKey = new Map<string, Array<string>>()
-          for (const issue of problemsOf(error)) byKey.set(issue.path, [...(byKey.get(issue.path) ?? []), issue.message])
+          for (const issue of problemsOf(error)) {
+            // an optional key's own "or absent" alternative says nothing, and would print the whole value
+            if (/^Expected undefined, actual /s.test(issue.message)) continue
+            byKey.set(issue.path, [...(byKey.get(issue.path) ?? []), issue.message])
+          }
           const lines = [...byKey].map(([key, messages]) => {
             const from = source[key] ?? source[key.split(".")[0]!]
+            // a secret is never printed, not even a wrong one: logs and terminals travel further than the config
+            const secret = /token|secret|password|headers|auth/i.test(key)
+            const shown = (v: string) => (secret ? "(value not shown)" : v)
             const alternatives = messages.map((m) => /^Expected (.+), actual (.+)$/s.exec(m)).filter((m): m is RegExpExecArray => m !== null)
             const said =
               alternatives.length > 1 && alternatives.length === messages.length
-                ? `expected one of ${[...new Set(alternatives.map((m) => m[1]))].join(" | ")}, got ${alternatives[0]![2]}`
-                : [...new Set(messages)].join("; ")
+                ? `expected one of ${[...new Set(alternatives.map((m) => m[1]))].join(" | ")}, got ${shown(alternatives[0]![2]!)}`
+                : [...new Set(messages.map((m) => (secret ? m.replace(/(, actual |, got ).*$/s, "$1(value not shown)") : m)))].join("; ")
             return `config key "${key}"${from ? ` (from ${from})` : ""}: ${said}`
           })
           return Effect.fail(new ConfigError({ message: lines.join("\n") }))

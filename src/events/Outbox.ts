@@ -11,10 +11,11 @@ import { matches } from "../forwarding/Target.js"
 import { Metrics } from "../http/Metrics.js"
 import { Targets } from "../forwarding/Targets.js"
 import { Ids } from "../shared/Ids.js"
+import type { EventType } from "./EventTypes.js"
 
 export interface NewEvent {
-  /** e.g. `extension.created`, `call.hangup` */
-  readonly type: string
+  /** e.g. `extension.created`, `call.hangup`: one of the catalogue (src/events/EventTypes.ts) */
+  readonly type: EventType
   readonly enterprise: string | null
   /** where it came from: `api:<method>`, `push:voip`, `box`, … */
   readonly source: string

@@ -1,4 +1,5 @@
 /** §2.1.1, §2.1.2, §2.1.11, §2.1.12, §2.2.4, §2.11.* — extensions of the caller's enterprise. */
+import type { EventType } from "../events/EventTypes.js"
 import { SqlClient } from "@effect/sql"
 import type { SqlError } from "@effect/sql/SqlError"
 import { Effect, Option } from "effect"
@@ -110,7 +111,7 @@ const keepsAnAdmin = (caller: Caller, target: ExtensionRecord, newStatus: number
       return yield* new InvalidParam({ param, problem: "the enterprise must keep at least one administrator" })
   })
 
-const updateAndEmit = (caller: Caller, target: ExtensionRecord, changes: ExtensionChanges, type: string, source: string) =>
+const updateAndEmit = (caller: Caller, target: ExtensionRecord, changes: ExtensionChanges, type: EventType, source: string) =>
   Effect.gen(function* () {
     const sql = yield* SqlClient.SqlClient
     const repo = yield* ExtensionsRepo

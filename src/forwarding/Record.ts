@@ -3,6 +3,7 @@
  * operational events (exhausted, target failing, target recovered), in one short transaction
  * through the group commit (under load many outcomes, and pushes, share one commit).
  */
+import type { EventType } from "../events/EventTypes.js"
 import { Effect, Exit } from "effect"
 import { GroupCommit } from "../db/GroupCommit.js"
 import { type Prepared, Sqlite } from "../db/Sqlite.js"
@@ -60,7 +61,7 @@ export const recordAttempt = (a: Attempted, health: Health) =>
     const status = "status" in outcome ? outcome.status : null
     // a circuit of one URL origin (a delivery with its own URL) is not the target's: said so, not kept over a restart
     const origin = circuit.origin
-    const operational = (prepared: Prepared, type: string, data: Record<string, unknown>) =>
+    const operational = (prepared: Prepared, type: EventType, data: Record<string, unknown>) =>
       outbox.emitIn(prepared, { type, enterprise: null, source: "forwarding", aboutTarget: target.name, data: { target: target.name, ...(origin === undefined ? {} : { origin }), ...data } })
     const key = `outcome ${d.id}`
     // a write may run twice (group commit): everything it needs is decided before it
@@ -91,8 +92,8 @@ export const recordAttempt = (a: Attempted, health: Health) =>
       Effect.retry(recordRetry),
       Effect.onExit((exit) => (Exit.isSuccess(exit) ? health.worked(key) : health.handToSweep(key)))
     )
-    // the attempt that exhausts the schedule is counted as what it made: a dead letter, not one more retry
-    metrics.deliveries.inc({ target: target.name, outcome: next.status === "dead" ? "dead" : outcome.kind })
+    // the retry that exhausts the schedule is counted as what it made: a dead letter (a refusal stays a refusal)
+    metrics.deliveries.inc({ target: target.name, outcome: outcome.kind === "retry" && next.status === "dead" ? "dead" : outcome.kind })
   })
 
 const exclusive = (statement: string, ...params: ReadonlyArray<number>) =>

@@ -98,7 +98,8 @@ const targetFields = (strict: boolean) => ({
     Schema.Array(
       Schema.String.pipe(
         Schema.pattern(/^[a-z0-9_.*]+$/, { message: () => "expected an event type or glob such as call.*" }),
-        Schema.filter((g) => unknownGlob(g) ?? true)
+        // checked when a target is made or changed; one stored before the check (or naming a type since retired) is read as it is, not dropped
+        Schema.filter((g) => !strict || (unknownGlob(g) ?? true))
       )
     ),
     { default: () => ["*"] }

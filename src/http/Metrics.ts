@@ -31,7 +31,7 @@ export class Metrics extends Effect.Service<Metrics>()("Metrics", {
     })
     const deliveries = new prom.Counter({
       name: "bridge_delivery_attempts_total",
-      help: "Delivery attempts by target and outcome (delivered, retry, refused, unsendable)",
+      help: "Delivery attempts by target and outcome (delivered, retry, dead: a retry that exhausted the schedule, refused, unsendable)",
       labelNames: ["target", "outcome"] as const,
       registers: [registry]
     })

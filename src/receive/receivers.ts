@@ -3,6 +3,7 @@
  * decoded fields become an event, what identifies a sender's retry (natural key), and what
  * state the push changes besides (a call push upserts its call record).
  */
+import type { EventType } from "../events/EventTypes.js"
 import * as crypto from "node:crypto"
 import { Effect, Option, Schema } from "effect"
 import { datetime, type EmbeddedJson } from "../../schemas/Param.js"
@@ -16,7 +17,7 @@ import { parseLocal } from "../shared/Time.js"
 const startTime = Schema.decodeUnknownOption(datetime)
 
 export interface Received {
-  readonly type: string
+  readonly type: EventType
   readonly data: Readonly<Record<string, unknown>>
   readonly enterprise: string | null
   /** natural key of the push; null: a hash of the whole request is used */

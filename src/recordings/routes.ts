@@ -122,7 +122,7 @@ const storeNow = (caller: Caller, config: AppConfigShape, name: string, file: Up
     const absolute = path.join(recordDir(config.dataDir), relPath)
     const id = yield* ids.next
     const row = { id, comp_number: comp, file_name: name, rel_path: relPath, md5, size, content_type: contentTypeOf(name), uploaded_by: caller.extension.exte_id, created_at: now }
-    const event = { type: "recording.uploaded", enterprise: comp, source: "api:upload_record_file", data: { id, fileName: name, path: relPath, md5, size, extension: caller.extension.extension } }
+    const event = { type: "recording.uploaded" as const, enterprise: comp, source: "api:upload_record_file", data: { id, fileName: name, path: relPath, md5, size, extension: caller.extension.extension } }
     // from the rename on, the file and its row succeed or fail together: not interrupted half-way, and
     // whatever fails after the rename (an error, or a defect such as a COMMIT that found the disk full) removes the file
     return yield* Effect.uninterruptible(

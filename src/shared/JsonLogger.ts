@@ -13,6 +13,7 @@ const plain = (u: unknown, depth = 0): unknown => {
   if (u === null || typeof u !== "object") return typeof u === "bigint" ? u.toString() : u
   if (depth > 6) return "[…]"
   if (Cause.isCause(u)) return Cause.isEmpty(u) ? undefined : Cause.pretty(u, { renderErrorCause: true })
+  if (Buffer.isBuffer(u) || u instanceof Uint8Array) return `(${u.byteLength} bytes)`
   if (u instanceof Error) {
     const tagged = u as Error & { _tag?: unknown; code?: unknown; cause?: unknown }
     return {
@@ -31,20 +32,19 @@ const plain = (u: unknown, depth = 0): unknown => {
 export const conventionalJson = Logger.make(({ annotations, cause, date, logLevel, message, spans }) => {
   const parts = Array.isArray(message) ? (message as ReadonlyArray<unknown>) : [message]
   const [first, ...rest] = parts
-  const line: Record<string, unknown> = {
-    time: date.toISOString(),
-    level: LEVEL[logLevel.label] ?? logLevel.label.toLowerCase(),
-    msg: typeof first === "string" ? first : JSON.stringify(plain(first))
-  }
-  for (const [k, v] of HashMap.toEntries(annotations)) if (!CORE.has(k)) line[k] = plain(v)
-  if (rest.length > 0) line.detail = rest.length === 1 ? plain(rest[0]) : rest.map((r) => plain(r))
-  const error = plain(cause)
-  if (error !== undefined) line.error = error
-  const open = List.toArray(spans)
-  if (open.length > 0) line.spans = Object.fromEntries(open.map((s) => [s.label, date.getTime() - s.startTime]))
+  const time = date.toISOString()
+  const level = LEVEL[logLevel.label] ?? logLevel.label.toLowerCase()
+  // a logger never throws: whatever cannot be written (a getter that throws, a cycle) is said so
   try {
+    const line: Record<string, unknown> = { time, level, msg: typeof first === "string" ? first : JSON.stringify(plain(first)) }
+    for (const [k, v] of HashMap.toEntries(annotations)) if (!CORE.has(k)) line[k] = plain(v)
+    if (rest.length > 0) line.detail = rest.length === 1 ? plain(rest[0]) : rest.map((r) => plain(r))
+    const error = plain(cause)
+    if (error !== undefined) line.error = error
+    const open = List.toArray(spans)
+    if (open.length > 0) line.spans = Object.fromEntries(open.map((s) => [s.label, date.getTime() - s.startTime]))
     return JSON.stringify(line)
   } catch {
-    return JSON.stringify({ time: line.time, level: line.level, msg: line.msg, detail: "(context could not be written as JSON)" })
+    return JSON.stringify({ time, level, msg: typeof first === "string" ? first : "(message could not be written)", detail: "(context could not be written as JSON)" })
   }
 })

@@ -39,6 +39,7 @@ const go = async (hash: string) => {
   // the page's own navigation (its links change the hash): a string, as the test has no DOM types
   await page.evaluate(`location.hash = ${JSON.stringify(hash)}`)
 }
+const adminApiOf = async (s: TestServer, p: string) => (await fetch(`${s.url}/admin/api${p}`, { headers: { authorization: `Bearer ${adminToken(s)}` } })).json()
 const boxStatus = (channels: ReadonlyArray<Record<string, string | number>>) =>
   fetch(`${server.url}/voip/upload_record`, {
     method: "POST",
@@ -304,6 +305,30 @@ describe.skipIf(!haveChromium)(`the admin page in headless Chromium${haveChromiu
     await other.goto(`${server.url}/admin`)
     await other.getByRole("button", { name: "登录" }).waitFor()
     await zh.close()
+  })
+
+  it("marks a target of the config file, and offers only pausing it (no edit, no delete)", async () => {
+    const configured = await startTestServer({ targets: [{ name: "from-file", url: fixed.url, events: ["call.*"] }] })
+    const ctx = await browser.newContext({ locale: "en-US" })
+    const p = await ctx.newPage()
+    p.on("pageerror", (e) => problems.push(`page error: ${e.message}`))
+    try {
+      await p.goto(`${configured.url}/admin`)
+      await p.locator("input[name=token]").fill(adminToken(configured))
+      await p.locator("button[type=submit]").click()
+      await p.locator("nav a[href='#/events']").waitFor()
+      await p.evaluate(`location.hash = "#/targets"`)
+      const row = p.locator("tr[data-target='from-file']")
+      await row.waitFor()
+      expect(await row.locator(".badge", { hasText: "config file" }).count()).toBe(1)
+      expect(await row.getByRole("button", { name: "Edit" }).count()).toBe(0)
+      expect(await row.getByRole("button", { name: "Delete" }).count()).toBe(0)
+      await row.getByRole("button", { name: "Disable" }).click()
+      await expect.poll(async () => ((await adminApiOf(configured, "/targets/from-file")) as { enabled: boolean }).enabled).toBe(false)
+    } finally {
+      await ctx.close()
+      await configured.close()
+    }
   })
 
   it("logged no error in the console, threw nothing, and the bridge still serves", async () => {

@@ -61,6 +61,8 @@ export interface Target {
   readonly enabled: boolean
   readonly autoDisable: boolean
   readonly circuit?: Circuit
+  /** config: the config file's (changed there, not here: only paused and resumed); api: made here */
+  readonly origin?: "config" | "api"
 }
 
 export interface LiveChannel {

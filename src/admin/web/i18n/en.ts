@@ -92,6 +92,8 @@ export const en = {
   "targets.title": "Targets",
   "targets.none": "No targets yet.",
   "target.new": "New target",
+  "target.fromConfig": "config file",
+  "target.fromConfigHint": "Defined in the config file, which wins at every start: change it there. It can be paused and resumed here.",
   "target.edit": "Edit target {name}",
   "target.name": "Name",
   "target.url": "URL",

@@ -94,6 +94,8 @@ export const zh: Readonly<Record<Key, string>> = {
   "targets.title": "目标",
   "targets.none": "还没有目标。",
   "target.new": "新建目标",
+  "target.fromConfig": "配置文件",
+  "target.fromConfigHint": "在配置文件中定义，每次启动以配置文件为准：请在配置文件中修改。此处只能暂停和恢复。",
   "target.edit": "编辑目标 {name}",
   "target.name": "名称",
   "target.url": "URL",

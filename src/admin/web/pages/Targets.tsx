@@ -277,6 +277,11 @@ export const Targets = () => {
               <td>
                 <strong>{tg.name}</strong>
                 <div class="hint">{tg.format}</div>
+                {tg.origin === "config" ? (
+                  <span class="badge" title={t("target.fromConfigHint")}>
+                    {t("target.fromConfig")}
+                  </span>
+                ) : null}
               </td>
               <td class="excerpt">
                 <code>{tg.url}</code>
@@ -297,9 +302,11 @@ export const Targets = () => {
               <td>{rate(counts[tg.name])}</td>
               <td>
                 <div class="row-actions">
-                  <button type="button" class="small" onClick={() => setEditing(tg)}>
-                    {t("edit")}
-                  </button>
+                  {tg.origin === "config" ? null : (
+                    <button type="button" class="small" onClick={() => setEditing(tg)}>
+                      {t("edit")}
+                    </button>
+                  )}
                   <button
                     type="button"
                     class="small"
@@ -312,9 +319,11 @@ export const Targets = () => {
                       {t("target.test")}
                     </button>
                   ) : null}
-                  <button type="button" class="small danger" onClick={() => remove(tg)}>
-                    {t("delete")}
-                  </button>
+                  {tg.origin === "config" ? null : (
+                    <button type="button" class="small danger" onClick={() => remove(tg)}>
+                      {t("delete")}
+                    </button>
+                  )}
                 </div>
               </td>
             </tr>

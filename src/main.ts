@@ -62,7 +62,9 @@ list prints one dead letter a line (id, target, event type, reason, last error);
 puts every dead letter the filters match back in the queue (same webhook-id); purge deletes
 them with their attempts, and needs at least one filter (--since 0 names them all). Both
 show a progress bar on stderr. TIME is ISO 8601 or Unix ms, matched against the event's time;
-TYPE may be a glob (call.*). A running bridge sends redriven deliveries within a second.
+TYPE may be a glob (call.*). A running bridge sends redriven deliveries within a second, but a
+target whose circuit is open waits out its cool-down (forwarding.circuitCooldownMs): the admin
+API's redrive (POST /admin/api/dead-letters/redrive, or the admin page) probes it at once.
 `,
   "box-sim": `usage: npm start -- box-sim --mac MAC --to URL [options]
 
@@ -255,7 +257,11 @@ const dlqCommand = async (args: ReadonlyArray<string>, overrides: Record<string,
     }
     const r = yield* dead.redrive(filter, bar)
     process.stderr.write("\n")
-    return `${r.redriven} dead letter(s) redriven` + (r.skipped > 0 ? `; ${r.skipped} left: their targets no longer exist` : "")
+    return (
+      `${r.redriven} dead letter(s) redriven` +
+      (r.skipped > 0 ? `; ${r.skipped} left: their targets no longer exist` : "") +
+      (r.redriven > 0 ? "\na running bridge sends them within a second; a target whose circuit is open waits out its cool-down (the admin API's redrive probes it at once)" : "")
+    )
   })
   out(await withRuntime({ ...overrides, logLevel: "error" }, program))
 }

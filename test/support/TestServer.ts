@@ -36,7 +36,8 @@ export interface TestServer extends RunningServer {
 export const startTestServer = async (overrides: Record<string, unknown> = {}): Promise<TestServer> => {
   const dataDir = tempDir()
   const config = await Effect.runPromise(
-    loadConfig({ env: {}, overrides: { port: 0, host: "127.0.0.1", dataDir, logLevel: "error", ...overrides } })
+    // the errors the tests provoke on purpose are not printed; BRIDGE_TEST_LOG_LEVEL=error shows them
+    loadConfig({ env: {}, overrides: { port: 0, host: "127.0.0.1", dataDir, logLevel: process.env.BRIDGE_TEST_LOG_LEVEL ?? "none", ...overrides } })
   )
   const server = await startServer(config)
   const close = async () => {

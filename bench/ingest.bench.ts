@@ -16,6 +16,8 @@ import * as path from "node:path"
 import autocannon from "autocannon"
 // @ts-expect-error -- a plain ES module of the build, without type declarations
 import { buildDist } from "../scripts/build.mjs"
+// @ts-expect-error -- a plain ES module of the scripts, without type declarations
+import { BRIDGE_NODE_ARGS } from "../scripts/node-args.mjs"
 import { freePortFor, rssMiB, startChild, type Child } from "./support/child.js"
 
 const CONNECTIONS = 32
@@ -72,7 +74,8 @@ export const startBridge = async (targets: ReadonlyArray<Record<string, unknown>
     [],
     { BRIDGE_DATA_DIR: dataDir, BRIDGE_CONFIG: configFile, BRIDGE_PORT: String(port), BRIDGE_HOST: "127.0.0.1", LOG_LEVEL: "info" },
     /voip-bridge listening/,
-    port
+    port,
+    BRIDGE_NODE_ARGS
   )
   await new Promise((r) => setTimeout(r, 1000))
   return {

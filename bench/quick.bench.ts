@@ -10,6 +10,8 @@ import * as os from "node:os"
 import * as path from "node:path"
 // @ts-expect-error -- a plain ES module of the build, without type declarations
 import { buildDist } from "../scripts/build.mjs"
+// @ts-expect-error -- a plain ES module of the scripts, without type declarations
+import { BRIDGE_NODE_ARGS } from "../scripts/node-args.mjs"
 import { load, median, startBridge } from "./ingest.bench.js"
 import { freePortFor, root, rssMiB, startChild } from "./support/child.js"
 
@@ -50,7 +52,7 @@ export const run = async () => {
     express.push(await startUp(["bench/support/noop-server.mjs"], {}, "/api/voip.json"))
     const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), "vb-quick-"))
     const port = await freePortFor()
-    bridge.push(await startUp(["dist/main.mjs"], { BRIDGE_DATA_DIR: dataDir, BRIDGE_PORT: String(port), BRIDGE_HOST: "127.0.0.1", LOG_LEVEL: "error" }, "/readyz", port))
+    bridge.push(await startUp([...BRIDGE_NODE_ARGS, "dist/main.mjs"], { BRIDGE_DATA_DIR: dataDir, BRIDGE_PORT: String(port), BRIDGE_HOST: "127.0.0.1", LOG_LEVEL: "error" }, "/readyz", port))
     fs.rmSync(dataDir, { recursive: true, force: true })
   }
   const readyMs = median(bridge.map((b) => b.ms))

@@ -13,9 +13,9 @@ export interface Child {
 }
 
 /** Starts `<script>` (TypeScript through tsx, built JavaScript as it is) and waits for a line matching `ready` whose first group is the port. */
-export const startChild = (script: string, args: ReadonlyArray<string>, env: Record<string, string>, ready: RegExp, port?: number) =>
+export const startChild = (script: string, args: ReadonlyArray<string>, env: Record<string, string>, ready: RegExp, port?: number, nodeArgs: ReadonlyArray<string> = []) =>
   new Promise<Child>((resolve, reject) => {
-    const child = spawn(process.execPath, [...(script.endsWith(".ts") ? ["--import", "tsx"] : []), script, ...args], { cwd: root, env: { ...process.env, ...env }, stdio: ["ignore", "pipe", "pipe"] })
+    const child = spawn(process.execPath, [...nodeArgs, ...(script.endsWith(".ts") ? ["--import", "tsx"] : []), script, ...args], { cwd: root, env: { ...process.env, ...env }, stdio: ["ignore", "pipe", "pipe"] })
     let out = ""
     const onData = (c: Buffer) => {
       out += c.toString()

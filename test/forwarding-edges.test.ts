@@ -126,9 +126,13 @@ describe("a call's order through an outage", () => {
     expect((await deliveriesOf("seq")).filter((d) => d.status !== "delivered")).toEqual([])
   })
 
-  it("keeps an event re-sent to another target in its call's order too", async () => {
+  it("keeps an event re-sent to another target in its call's order too; one it reached already is sent again, with a new webhook-id", async () => {
     const [event] = (await adminApi("GET", "/events?type=call.hangup&limit=1")).items!
-    expect(await adminApi("POST", `/events/${String(event!.id)}/resend`, { target: "plain" })).toMatchObject({ code: -10 })
+    const reached = plain.received.filter((r) => r.body.includes(`"id":${String(event!.id)}`) || r.body.includes(`"cdrId":${String((event!.data as { cdrId: number }).cdrId)}`))
+    const before = plain.received.length
+    expect(await adminApi("POST", `/events/${String(event!.id)}/resend`, { target: "plain" })).toMatchObject({ code: 0 })
+    const again = await eventually(() => plain.received.length > before && plain.received[plain.received.length - 1])
+    if (reached[0]) expect(again.headers["webhook-id"]).not.toBe(reached[0].headers["webhook-id"])
     expect(await adminApi("POST", `/events/${String(event!.id)}/resend`, { target: "text" })).toMatchObject({ code: 0 })
     const r = new Database(path.join(server.dataDir, "bridge.db"), { readonly: true })
     const row = r.prepare("SELECT order_key FROM deliveries WHERE event_id = ? AND target = 'text'").get(event!.id) as { order_key: string | null }

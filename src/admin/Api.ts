@@ -379,7 +379,7 @@ export class EventsGroup extends HttpApiGroup.make("events")
       .setPayload(ResendBody)
       .addSuccess(Resent)
       .addError(NotFoundAnswer)
-      .annotate(OpenApi.Summary, "Send an event to a target it was never delivered to")
+      .annotate(OpenApi.Summary, "Send an event to a target: a new delivery, or again (a new webhook-id) where it was delivered or dead-lettered; -10 while one waits")
   ) {}
 
 export class DeliveriesGroup extends HttpApiGroup.make("deliveries")

@@ -288,9 +288,9 @@ const EventsLive = HttpApiBuilder.group(AdminApi, "events", (handlers) =>
         yield* existing(target)
         const result = yield* storage((yield* DeadLetters).resend(Number(path.id), target))
         if (result.deliveryId === null) return yield* Effect.fail(NotFound.of(`event ${path.id}`))
-        return result.created
-          ? { code: 0, message: "OK", deliveryId: result.deliveryId }
-          : { code: -10, message: "the event has a delivery to that target already (redrive it)", deliveryId: result.deliveryId }
+        return result.waiting
+          ? { code: -10, message: "the event's delivery to that target is waiting to be sent already", deliveryId: result.deliveryId }
+          : { code: 0, message: "OK", deliveryId: result.deliveryId }
       })
     )
 )

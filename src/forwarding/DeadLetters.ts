@@ -176,18 +176,32 @@ export class DeadLetters extends Effect.Service<DeadLetters>()("DeadLetters", {
       }))
 
     /** Sends an event to a target it was never delivered to (a target added later, say). */
+    /**
+     * Sends an event to a target: one it never went to (a target added later, say) gets a new
+     * delivery; one it reached already, or that dead-lettered, is sent again with a new
+     * webhook-id (the operator asks for it to be processed again, not deduplicated). A delivery
+     * still waiting to be sent is left to it ("waiting").
+     */
     const resend = (eventId: number, target: string) =>
       Effect.gen(function* () {
-        const existing = yield* sql<{ id: number }>`SELECT id FROM deliveries WHERE event_id = ${eventId} AND target = ${target}`
-        if (existing.length > 0) return { created: false as const, deliveryId: existing[0]!.id }
+        const existing = yield* sql<{ id: number; status: string }>`SELECT id, status FROM deliveries WHERE event_id = ${eventId} AND target = ${target}`
+        if (existing.length > 0) {
+          const d = existing[0]!
+          if (d.status !== "delivered" && d.status !== "dead") return { created: false as const, waiting: true as const, deliveryId: d.id }
+          const now = yield* Clock.currentTimeMillis
+          yield* sql`UPDATE deliveries SET status = 'pending', attempts = 0, next_attempt_at = ${now}, dead_reason = NULL, last_error = NULL,
+            webhook_id = ${`msg_${d.id}_${now}`}, updated_at = ${now} WHERE id = ${d.id} AND status IN ('delivered', 'dead')`
+          yield* targets.wake
+          return { created: false as const, waiting: false as const, deliveryId: d.id }
+        }
         const event = yield* sql<{ data: string }>`SELECT data FROM events WHERE id = ${eventId}`
-        if (event.length === 0) return { created: false as const, deliveryId: null }
+        if (event.length === 0) return { created: false as const, waiting: false as const, deliveryId: null }
         const now = yield* Clock.currentTimeMillis
         // in the call's order like any other delivery of it
         const orderKey = orderKeyOf(JSON.parse(event[0]!.data))
         const id = yield* sqlite.exclusive((_, prepared) => outbox.addDeliveryIn(prepared, eventId, target, orderKey, now))
         yield* targets.wake
-        return { created: true as const, deliveryId: id }
+        return { created: true as const, waiting: false as const, deliveryId: id }
       })
 
     return { list, redrive, purge, resend, releaseHeld } as const

@@ -12,6 +12,7 @@ import autocannon from "autocannon"
 import { toneWav } from "../src/box/Simulator.js"
 import { line, startBridge } from "./ingest.bench.js"
 import { startChild } from "./support/child.js"
+import { percentile } from "./support/measure.js"
 
 const BOXES = 50
 const CHANNELS = 10
@@ -33,11 +34,6 @@ const post = (port: number, body: string | Buffer, contentType: string) =>
     req.on("error", reject)
     req.end(body)
   })
-
-const percentile = (xs: Array<number>, p: number) => {
-  const sorted = [...xs].sort((a, b) => a - b)
-  return sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))] ?? NaN
-}
 
 /** 500 channels, each polling once a second at its own offset within the second, for SECONDS. */
 const pollLoad = async (port: number) => {

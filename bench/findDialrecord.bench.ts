@@ -3,18 +3,11 @@
  * HTTP (auth, decode, query, encode) against the same SQL run directly on SQLite in the same
  * process (the ratio), and the growth from each size to the next, for each filter combination.
  */
-import * as crypto from "node:crypto"
-import * as fs from "node:fs"
-import * as os from "node:os"
-import * as path from "node:path"
-import Database from "better-sqlite3"
-import { Effect } from "effect"
-import { loadConfig } from "../src/config/AppConfig.js"
-import { startServer } from "../src/http/Server.js"
+import type Database from "better-sqlite3"
 import { lastPhoneOf } from "../src/records/CdrStore.js"
 import { parseLocal } from "../src/shared/Time.js"
+import { benchServer, time } from "./support/measure.js"
 
-const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 40)
 /** BENCH_CDR_10M=1 adds a 10M point (~2.6 GB on disk, minutes to fill) */
 const SIZES = process.env.BENCH_CDR_10M === "1" ? [10_000, 1_000_000, 10_000_000] : [10_000, 1_000_000]
 const label = (n: number) => (n >= 1_000_000 ? `${n / 1_000_000}M` : `${n / 1000}k`)
@@ -66,28 +59,9 @@ const fill = (db: Database.Database, from: number, to: number) =>
     SELECT 1000000000 + i, '${COMP}', '${COMP}' || (400 + ext), CAST(i AS TEXT), '138000' || printf('%05d', phone), '138000' || printf('%05d', phone),
       start, start + talk * 1000, talk, (i % 2) + 1, '', '{}', 'client', start, start FROM r`)
 
-const percentile = (xs: ReadonlyArray<number>, p: number) => {
-  const s = [...xs].sort((a, b) => a - b)
-  return s[Math.min(s.length - 1, Math.floor((p / 100) * s.length))]!
-}
-
-const time = async (f: () => unknown) => {
-  const samples: Array<number> = []
-  for (let i = 0; i < ROUNDS; i++) {
-    const t = performance.now()
-    await f()
-    samples.push(performance.now() - t)
-  }
-  return { p50: percentile(samples, 50), p99: percentile(samples, 99) }
-}
-
 export const run = async () => {
-  const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), "vb-bench-cdr-"))
-  // filling blocks this process for seconds (minutes for 10M): a short keep-alive would close the client's idle connection under it
-  const config = await Effect.runPromise(loadConfig({ env: {}, overrides: { port: 0, host: "127.0.0.1", dataDir, logLevel: "error", http: { keepAliveTimeoutMs: 600_000 } } }))
-  const server = await startServer(config)
-  const db = new Database(path.join(dataDir, "bridge.db"))
-  const auth = `sa_user=${COMP}800&sa_password=${crypto.createHash("md5").update("02367073578").digest("hex")}`
+  const bench = await benchServer("vb-bench-cdr-", COMP)
+  const { config, server, db, auth } = bench
   const out: Array<string> = []
   const results = new Map<string, { http: number; direct: number }>()
   let filled = 0
@@ -136,9 +110,7 @@ export const run = async () => {
       }
     }
   } finally {
-    db.close()
-    await server.close()
-    fs.rmSync(dataDir, { recursive: true, force: true })
+    await bench.close()
   }
   return out
 }

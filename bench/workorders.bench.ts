@@ -4,17 +4,10 @@
  * fields, encode) against the same SQL run directly on SQLite in the same process (the ratio),
  * for each filter a client uses.
  */
-import * as crypto from "node:crypto"
-import * as fs from "node:fs"
-import * as os from "node:os"
-import * as path from "node:path"
-import Database from "better-sqlite3"
-import { Effect } from "effect"
-import { loadConfig } from "../src/config/AppConfig.js"
-import { startServer } from "../src/http/Server.js"
+import type Database from "better-sqlite3"
 import { parseLocal } from "../src/shared/Time.js"
+import { benchServer, time } from "./support/measure.js"
 
-const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 40)
 const SIZE = Number(process.env.BENCH_WORKORDERS_SIZE ?? 100_000)
 const COMP = "100008"
 const DAY = 86_400_000
@@ -59,30 +52,12 @@ const fill = (db: Database.Database, wotId: number, size: number) =>
       json_object('woOther8', '咨询人' || i, 'woOther10', '139' || printf('%08d', i), 'woOther3', 'B1', 'woStep1_exteId', 1, 'woStep1Time', '2026-01-01 00:00:00'),
       created, created, NULL FROM r`)
 
-const percentile = (xs: ReadonlyArray<number>, p: number) => {
-  const s = [...xs].sort((a, b) => a - b)
-  return s[Math.min(s.length - 1, Math.floor((p / 100) * s.length))]!
-}
-
-const time = async (f: () => unknown) => {
-  const samples: Array<number> = []
-  for (let i = 0; i < ROUNDS; i++) {
-    const t = performance.now()
-    await f()
-    samples.push(performance.now() - t)
-  }
-  return { p50: percentile(samples, 50), p99: percentile(samples, 99) }
-}
-
 export const run = async () => {
-  const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), "vb-bench-wo-"))
-  const config = await Effect.runPromise(loadConfig({ env: {}, overrides: { port: 0, host: "127.0.0.1", dataDir, logLevel: "error", http: { keepAliveTimeoutMs: 600_000 } } }))
-  const server = await startServer(config)
-  const db = new Database(path.join(dataDir, "bridge.db"))
+  const bench = await benchServer("vb-bench-wo-", COMP)
+  const { config, server, db, auth } = bench
   const out: Array<string> = []
   try {
-    const password = crypto.createHash("md5").update("02367073578").digest("hex")
-    const login = (await (await fetch(`${server.url}/voip/api/jsondata.html?sa_user=${COMP}800&sa_password=${password}&method=getExtension`)).json()) as { sessionId: string }
+    const login = (await (await fetch(`${server.url}/voip/api/jsondata.html?${auth}&method=getExtension`)).json()) as { sessionId: string }
     const wotId = (db.prepare("SELECT wot_id FROM wo_types WHERE comp_number = ? AND name = '售后工单'").get(COMP) as { wot_id: number }).wot_id
     const t = performance.now()
     fill(db, wotId, SIZE)
@@ -106,9 +81,7 @@ export const run = async () => {
       )
     }
   } finally {
-    db.close()
-    await server.close()
-    fs.rmSync(dataDir, { recursive: true, force: true })
+    await bench.close()
   }
   return out
 }

@@ -1,5 +1,6 @@
 /** Recordings for tests: a WAV made on the spot, and the §2.1.5 upload as the mobile app sends it. */
 import * as crypto from "node:crypto"
+import { wavOf } from "../../src/shared/Wav.js"
 import { creds } from "./TestServer.js"
 
 /** A mono 8 kHz WAV: 16-bit PCM, or 8-bit A-law (format 6), of a 440 Hz tone. */
@@ -13,21 +14,7 @@ export const wav = (seconds: number, format: "pcm" | "alaw" = "pcm") => {
     if (format === "pcm") data.writeInt16LE(v, i * 2)
     else data[i] = (i * 7) & 0xff
   }
-  const header = Buffer.alloc(44)
-  header.write("RIFF", 0)
-  header.writeUInt32LE(36 + data.length, 4)
-  header.write("WAVE", 8)
-  header.write("fmt ", 12)
-  header.writeUInt32LE(16, 16)
-  header.writeUInt16LE(format === "pcm" ? 1 : 6, 20)
-  header.writeUInt16LE(1, 22)
-  header.writeUInt32LE(rate, 24)
-  header.writeUInt32LE(rate * bytesPerSample, 28)
-  header.writeUInt16LE(bytesPerSample, 32)
-  header.writeUInt16LE(bytesPerSample * 8, 34)
-  header.write("data", 36)
-  header.writeUInt32LE(data.length, 40)
-  return Buffer.concat([header, data])
+  return wavOf(data, format)
 }
 
 /** `upload_record_file.html`: the name in Base64 unless told otherwise, the MD5 of the bytes unless one is given. */

@@ -1,4 +1,6 @@
 /** Blacklist (§2.2.6–2.2.8): comma lists with spaces, every number validated, idempotent. */
+import * as path from "node:path"
+import Database from "better-sqlite3"
 import { afterAll, beforeAll, describe, expect, it } from "vitest"
 import { asAdmin, callApi, creds, startTestServer, type TestServer } from "./support/TestServer.js"
 
@@ -54,5 +56,47 @@ describe("blacklist", () => {
     expect((await callApi(server, { ...agent, method: "addBlacklists", phones: "13100000000" })).code).toBe(-5)
     expect((await callApi(server, { ...agent, method: "delBlacklists", phones: "13002300000" })).code).toBe(-5)
     expect(await listed()).toContain("13002300000")
+  })
+})
+
+describe("delBlacklists: by the normal form entries are matched by", () => {
+  const rows = <A>(sql: string): Array<A> => {
+    const db = new Database(path.join(server.dataDir, "bridge.db"), { readonly: true })
+    try {
+      return db.prepare(sql).all() as Array<A>
+    } finally {
+      db.close()
+    }
+  }
+  const removedEvents = () =>
+    rows<{ data: string }>(`SELECT data FROM events WHERE type = 'blacklist.removed' ORDER BY id`).map((r) => JSON.parse(r.data).phones as Array<string>)
+
+  it("deleting 13800138000 removes the entry +86-138-0013-8000 that blocked it, and only it", async () => {
+    const before = removedEvents().length
+    expect(await asAdmin(server, "addBlacklists", { phones: "+86-138-0013-8000, 0086-139-0013-9000, 13700137000" })).toMatchObject({ code: 0, added: 3 })
+    const body = await asAdmin(server, "delBlacklists", { phones: "13800138000, 0139-0013-9000" })
+    expect(body).toMatchObject({ code: 0, removed: 2 })
+    expect(await listed()).not.toContain("+8613800138000")
+    expect(await listed()).not.toContain("008613900139000")
+    expect(await listed()).toContain("13700137000")
+    // the event names the entries as they were written, the one removal once
+    expect(removedEvents().slice(before)).toEqual([["+8613800138000", "008613900139000"]])
+    // the number is no longer blocked where the blacklist is checked
+    expect((await asAdmin(server, "smsSend", { phoneNum: "13800138000", memo: "hello" }, "form")).code).not.toBe(-5)
+    expect((await fetch(`${server.url}/healthz`)).status).toBe(200)
+  })
+
+  it("a number with no digits after its zeros deletes only the entry written the same way", async () => {
+    expect(await asAdmin(server, "addBlacklists", { phones: "000, 0000" })).toMatchObject({ code: 0, added: 2 })
+    expect(await asAdmin(server, "delBlacklists", { phones: "000" })).toMatchObject({ code: 0, removed: 1 })
+    expect(await listed()).toContain("0000")
+    expect(await listed()).not.toContain("000")
+  })
+
+  it("an invalid number in the list removes nothing (-14)", async () => {
+    const body = await asAdmin(server, "delBlacklists", { phones: "13700137000, 12ab34" })
+    expect(body.code).toBe(-14)
+    expect(await listed()).toContain("13700137000")
+    expect((await fetch(`${server.url}/healthz`)).status).toBe(200)
   })
 })

@@ -187,3 +187,37 @@ describe("capture memory", () => {
     expect(errors.length).toBe(1)
   })
 })
+
+describe("capture of the admin API's answers", () => {
+  it("records their headers as sent, like every other answer's, with the token hidden", async () => {
+    const file = path.join(tempDir(), "cap.jsonl")
+    const server = await start({ capture: { file } })
+    const token = adminToken(server)
+    const sent: Array<Response> = [
+      await fetch(`${server.url}/admin/api/targets`, { headers: { authorization: `Bearer ${token}` } }),
+      await fetch(`${server.url}/admin/api/no-such-thing`, { headers: { authorization: `Bearer ${token}` } }),
+      await fetch(`${server.url}/admin/api/targets`),
+      await fetch(`${server.url}${JSONDATA}?method=getExtension&sa_user=${ADMIN.user}&sa_password=${secret}`)
+    ]
+    expect(sent.map((r) => r.status)).toEqual([200, 404, 401, 200])
+    for (const r of sent) await r.arrayBuffer()
+    const got = (await waitLines(file, 4)) as Array<{ path: string; headers: Record<string, string>; answer: { status: number; headers: Record<string, string> } }>
+    expect(got.map((l) => [l.path, l.answer.status])).toEqual([
+      ["/admin/api/targets", 200],
+      ["/admin/api/no-such-thing", 404],
+      ["/admin/api/targets", 401],
+      [JSONDATA, 200]
+    ])
+    got.forEach((line, i) => {
+      const received = sent[i]!.headers
+      expect(line.answer.headers["content-type"]).toBe(received.get("content-type"))
+      expect(line.answer.headers["content-length"]).toBe(received.get("content-length"))
+      expect(line.answer.headers["content-type"]).toMatch(/^application\/json/)
+    })
+    expect(got[0]!.headers.authorization).toMatch(/^Bearer redacted-[0-9a-f]{12}$/)
+    const text = fs.readFileSync(file, "utf8")
+    expect(text).not.toContain(token)
+    expect(text).not.toContain(secret)
+    expect((await fetch(`${server.url}/healthz`)).status).toBe(200)
+  })
+})

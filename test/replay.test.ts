@@ -566,3 +566,38 @@ describe("replay: review findings (order across lanes, host, interruption)", () 
     expect(made()).toEqual([])
   })
 })
+
+describe("replay: --credentials for every spelling of sa_password the bridge reads", () => {
+  it("a capture whose passwords were sent as sa_password[0], sa_password[], a JSON array, a text/plain form, multipart sa_password[0] replays as it ran", async () => {
+    const file = path.join(tempDir(), "cap.jsonl")
+    const a = await start(captureTo(file))
+    const b = await start()
+    const pw = md5(ADMIN.password)
+    const api = `/voip/api/jsondata.html`
+    const send = async (p: string, init?: RequestInit) => {
+      const res = await fetch(`${a.url}${p}`, init)
+      expect(((await res.json()) as { code: number }).code).toBe(0)
+    }
+    await send(`${api}?method=getExtension&sa_user%5B0%5D=${ADMIN.user}&sa_password%5B0%5D=${pw}`)
+    await send(`${api}?method=getExtension&sa_user=${ADMIN.user}`, { method: "POST", headers: { "content-type": "application/x-www-form-urlencoded" }, body: `sa_password%5B%5D=${pw}` })
+    await send(api, { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify({ method: "getExtension", sa_user: ADMIN.user, sa_password: [pw] }) })
+    await send(api, { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify({ method: "getExtension", sa_user: ADMIN.user, "sa_password[0]": pw }) })
+    await send(api, { method: "POST", headers: { "content-type": "text/plain" }, body: `method=getExtension&sa_user=${ADMIN.user}&sa_password=${pw}` })
+    const fd = new FormData()
+    for (const [k, v] of Object.entries({ method: "getExtension", "sa_user[0]": ADMIN.user, "sa_password[0]": pw })) fd.append(k, v)
+    await send(api, { method: "POST", body: fd })
+    const got = await waitLines(file, 6)
+    expect(got).toHaveLength(6)
+    // the capture holds none of them
+    expect(JSON.stringify(got)).not.toContain(pw)
+
+    // without the password each is refused (-2: on a bridge of its own, whose failed logins throttle);
+    // with it each answers as captured
+    const refused = await run([file, "--to", (await start()).url])
+    expect(refused.out).toContain("6 sent: 0 same, 6 different")
+    const r = await run([file, "--to", b.url, "--credentials", `${ADMIN.user}:${pw}`])
+    expect(r.out).toContain("6 sent: 6 same, 0 different, 0 failed")
+    expect(r.code).toBe(0)
+    expect((await fetch(`${b.url}/healthz`)).status).toBe(200)
+  })
+})

@@ -16,6 +16,7 @@ import { startServer } from "../src/http/Server.js"
 import { ExtensionsRepo } from "../src/extensions/ExtensionsRepo.js"
 import { Targets } from "../src/forwarding/Targets.js"
 import { adminApi } from "./support/AdminApi.js"
+import { runCli } from "./support/Process.js"
 import { startReceiver } from "./support/Receiver.js"
 import { asAdmin, callApi, creds, type Params, startTestServer, tempDir, type TestServer } from "./support/TestServer.js"
 
@@ -233,5 +234,57 @@ describe("a return naming who takes the order (woStepN_exteId)", () => {
     expect(returned.code).toBe(0)
     expect(order(woId)).toMatchObject({ step: 1, assignee: adminId })
     await healthy()
+  })
+})
+
+describe("a config target named as a work-order type's push target", () => {
+  it("stops the start with one config error line per such name; the type's own target is left as it was", async () => {
+    const dataDir = tempDir()
+    const config = await Effect.runPromise(loadConfig({ env: {}, overrides: { port: 0, host: "127.0.0.1", dataDir, logLevel: "error" } }))
+    const first = await startServer(config)
+    let wotId = 0
+    try {
+      const created = await adminApi({ url: first.url, dataDir }, "POST", "/enterprises/100008/workorder-types", { name: "推送名", pushUrl: "http://127.0.0.1:9/type-hook", steps: [{ name: "一" }, { name: "二", end: true }] })
+      expect(created.status).toBe(200)
+      wotId = (created.body.type as { wotId: number }).wotId
+    } finally {
+      await first.close()
+    }
+    const targetsRow = () => {
+      const db = new Database(path.join(dataDir, "bridge.db"), { readonly: true })
+      try {
+        return db.prepare("SELECT name, config, origin FROM targets ORDER BY name").all()
+      } finally {
+        db.close()
+      }
+    }
+    const before = targetsRow()
+    expect(before).toEqual([{ name: `workorder-type-${wotId}`, config: expect.stringContaining("type-hook"), origin: "api" }])
+
+    const file = path.join(dataDir, "bridge.json")
+    fs.writeFileSync(
+      file,
+      JSON.stringify({
+        targets: [
+          { name: "crm", url: "http://127.0.0.1:9/crm", events: ["*"] },
+          { name: `workorder-type-${wotId}`, url: "http://127.0.0.1:9/takeover", events: ["*"] },
+          { name: "workorder-type-later", url: "http://127.0.0.1:9/later", events: ["*"] }
+        ]
+      })
+    )
+    try {
+      const { code, stdout, stderr } = await runCli(["serve"], { BRIDGE_DATA_DIR: dataDir, BRIDGE_CONFIG: file, BRIDGE_PORT: "0", BRIDGE_HOST: "127.0.0.1", LOG_LEVEL: "error" })
+      expect(code).toBe(2)
+      expect(stdout).toBe("")
+      const refused = `names starting with "workorder-type-" are the work-order types' push targets, set by a type's pushUrl: choose another name`
+      expect(stderr.trimEnd().split("\n")).toEqual([
+        `voip-bridge: config key "targets.1.name" (from ${file}): ${refused}`,
+        `config key "targets.2.name" (from ${file}): ${refused}`
+      ])
+      // refused before anything was written: the type still pushes where it did
+      expect(targetsRow()).toEqual(before)
+    } finally {
+      fs.rmSync(dataDir, { recursive: true, force: true })
+    }
   })
 })

@@ -9,17 +9,23 @@ import { NoPermission } from "../api/Errors.js"
 import type { Caller } from "../auth/Auth.js"
 import { lastPhoneOf } from "../records/CdrStore.js"
 
+/**
+ * The condition on blacklist rows that selects the entries standing for `phone`: every lookup,
+ * and removal, goes through it so that what blocks a number is what deleting it removes.
+ */
+export const entriesFor = (sql: SqlClient.SqlClient, phone: string) => {
+  const key = lastPhoneOf(phone)
+  // a number with no digits left has no normal form: only an entry written the same way matches it
+  return key === "" ? sql`phone = ${phone}` : sql`phone_key = ${key}`
+}
+
 /** The first of `phones` the enterprise has blacklisted, if any. */
 export const firstListed = (compNumber: string, phones: ReadonlyArray<string>) =>
   Effect.gen(function* () {
     const sql = yield* SqlClient.SqlClient
     for (const phone of phones) {
-      const key = lastPhoneOf(phone)
-      // a number with no digits has no normal form: only an entry written the same way matches it
-      const rows =
-        key === ""
-          ? yield* sql<{ phone: string }>`SELECT phone FROM blacklist WHERE comp_number = ${compNumber} AND phone = ${phone} LIMIT 1`
-          : yield* sql<{ phone: string }>`SELECT phone FROM blacklist WHERE comp_number = ${compNumber} AND phone_key = ${key} LIMIT 1`
+      const rows = yield* sql<{ phone: string }>`SELECT phone FROM blacklist
+        WHERE comp_number = ${compNumber} AND ${entriesFor(sql, phone)} LIMIT 1`
       if (rows.length > 0) return phone
     }
     return undefined

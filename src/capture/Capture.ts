@@ -212,7 +212,7 @@ export class Capture extends Effect.Service<Capture>()("Capture", {
     let sink: Sink | undefined = config.file ? new Sink(file, config.maxBytes, pendingLimit(config.maxBodyBytes), logError) : undefined
 
     /** The record's texts with the request's secrets masked: by value (as the bridge parsed them, and its credential headers), then by key. */
-    const redacted = (req: http.IncomingMessage, res: http.ServerResponse, secrets: ReadonlySet<string>, url: string, reqBody: Buffer, resBody: Buffer) => {
+    const redacted = (req: http.IncomingMessage, resHeaders: Record<string, string>, secrets: ReadonlySet<string>, url: string, reqBody: Buffer, resBody: Buffer) => {
       const known = new Set(secrets)
       for (const name of SECRET_HEADERS) {
         const v = req.headers[name]
@@ -230,24 +230,24 @@ export class Capture extends Effect.Service<Capture>()("Capture", {
       }
       const headers = (h: Readonly<Record<string, string | ReadonlyArray<string> | number | undefined>>) =>
         redact.headers(Object.fromEntries(Object.entries(stringHeaders(h)).map(([k, v]) => [k, byValue(v)])))
-      const resType = res.getHeader("content-type")
       return {
         url: byValue(url),
         reqBody: redact.body(req.headers["content-type"], bytes(reqBody)),
-        resBody: redact.body(typeof resType === "string" ? resType : undefined, bytes(resBody)),
+        resBody: redact.body(resHeaders["content-type"], bytes(resBody)),
         reqHeaders: headers(req.headers),
-        resHeaders: headers(res.getHeaders())
+        resHeaders: headers(resHeaders)
       }
     }
 
-    const record = (req: http.IncomingMessage, res: http.ServerResponse, secrets: ReadonlySet<string>, started: number, reqChunks: ReadonlyArray<Buffer>, reqBytes: number, resChunks: ReadonlyArray<Buffer>, resBytes: number, ended: number) => {
+    const record = (req: http.IncomingMessage, res: http.ServerResponse, secrets: ReadonlySet<string>, headWritten: Record<string, string>, started: number, reqChunks: ReadonlyArray<Buffer>, reqBytes: number, resChunks: ReadonlyArray<Buffer>, resBytes: number, ended: number) => {
       const target = sink
       if (!target) return
       try {
         const keep = config.keepCredentials
+        const resHeaders = { ...stringHeaders(res.getHeaders()), ...headWritten }
         const r = keep
-          ? { url: req.url ?? "/", reqBody: Buffer.concat(reqChunks), resBody: Buffer.concat(resChunks), reqHeaders: stringHeaders(req.headers), resHeaders: stringHeaders(res.getHeaders()) }
-          : redacted(req, res, secrets, req.url ?? "/", Buffer.concat(reqChunks), Buffer.concat(resChunks))
+          ? { url: req.url ?? "/", reqBody: Buffer.concat(reqChunks), resBody: Buffer.concat(resChunks), reqHeaders: stringHeaders(req.headers), resHeaders }
+          : redacted(req, resHeaders, secrets, req.url ?? "/", Buffer.concat(reqChunks), Buffer.concat(resChunks))
         const q = r.url.indexOf("?")
         const line: CaptureRecord = {
           v: 1,
@@ -302,8 +302,17 @@ export class Capture extends Effect.Service<Capture>()("Capture", {
       const end = res.end.bind(res) as (...args: Array<unknown>) => http.ServerResponse
       res.write = ((...args: Array<unknown>) => (tee(args[0], args[1]), write(...args))) as typeof res.write
       res.end = ((...args: Array<unknown>) => (tee(args[0], args[1]), end(...args))) as typeof res.end
+      // headers handed to writeHead (the admin API's Node server sends them so) are not in
+      // getHeaders() unless some were set before: noted here, the record has them as any answer's
+      let headWritten: Record<string, string> = {}
+      const writeHead = res.writeHead.bind(res) as (...args: Array<unknown>) => http.ServerResponse
+      res.writeHead = ((...args: Array<unknown>) => {
+        const given = args.find((a, i): a is object => i > 0 && typeof a === "object" && a !== null)
+        if (given !== undefined) headWritten = headersGiven(given)
+        return writeHead(...args)
+      }) as typeof res.writeHead
       res.once("finish", () => (ended = performance.now()))
-      res.once("close", () => record(req, res, secrets, started, reqChunks, reqBytes, resChunks, resBytes, ended === started ? performance.now() : ended))
+      res.once("close", () => record(req, res, secrets, headWritten, started, reqChunks, reqBytes, resChunks, resBytes, ended === started ? performance.now() : ended))
     }
 
     yield* Effect.addFinalizer(() => Effect.promise(() => sink?.close() ?? Promise.resolve()))
@@ -342,4 +351,14 @@ const stringHeaders = (h: Readonly<Record<string, string | ReadonlyArray<string>
   const out: Record<string, string> = {}
   for (const [k, v] of Object.entries(h)) if (v !== undefined) out[k] = Array.isArray(v) ? v.join(", ") : String(v)
   return out
+}
+
+/** writeHead's headers — an object, or a flat array of names and values — by lower-case name, repeats joined. */
+const headersGiven = (given: object): Record<string, string> => {
+  const pairs: Array<readonly [string, unknown]> = []
+  if (Array.isArray(given)) for (let i = 0; i + 1 < given.length; i += 2) pairs.push([String(given[i]), given[i + 1]])
+  else pairs.push(...Object.entries(given))
+  const out: Record<string, Array<string>> = {}
+  for (const [k, v] of pairs) if (v !== undefined) (out[k.toLowerCase()] ??= []).push(...(Array.isArray(v) ? v.map(String) : [String(v)]))
+  return stringHeaders(out)
 }

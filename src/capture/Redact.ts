@@ -165,7 +165,7 @@ export const makeRedactor = (key: Buffer = crypto.randomBytes(32)) => {
     let masked: string
     if (type.startsWith("multipart/form-data")) masked = multipart(contentType ?? "", text)
     else {
-      // JSON by its type, or by its looks: the admin API's answers declare no type where capture sees them
+      // JSON by its type, or by its looks: a sender may declare none, or another
       if (type.includes("json") || /^\s*[[{]/.test(text))
         try {
           return Buffer.from(JSON.stringify(json(JSON.parse(bytes.toString("utf8")))))

@@ -15,6 +15,7 @@ import { normalizeMac } from "../shared/Mac.js"
 import { isAddressOrRange } from "../shared/Network.js"
 import { isValidZone } from "../shared/Time.js"
 import { WorkOrdersConfig } from "../workorders/Definition.js"
+import { PUSH_TARGET_PREFIX, pushTargetType } from "../workorders/PushTarget.js"
 
 const Port = Schema.Int.pipe(Schema.between(0, 65535, { message: () => "expected a port number from 0 to 65535" }))
 const PositiveInt = Schema.Int.pipe(Schema.positive({ message: () => "expected a positive integer" }))
@@ -117,7 +118,16 @@ export const ConfigSchema = Schema.Struct({
       const seen = new Set<string>()
       const twice = ts.find((t) => seen.size === seen.add(t.name).size)
       return twice === undefined || `two targets are named ${JSON.stringify(twice.name)}: a name is a target's key`
-    })
+    }),
+    // the work-order types' push targets are saved under these names: a config target so named
+    // would be overwritten by its type's pushUrl, or at the next start overwrite it
+    Schema.filter((ts) =>
+      ts.flatMap((t, i) =>
+        pushTargetType(t.name) === undefined
+          ? []
+          : [{ path: [i, "name"], message: `names starting with ${JSON.stringify(PUSH_TARGET_PREFIX)} are the work-order types' push targets, set by a type's pushUrl: choose another name` }]
+      )
+    )
   ),
   forwarding: Schema.Struct({
     /** consecutive failures that open a target's circuit */

@@ -455,6 +455,9 @@ export function collect<E, R>(req: IncomingMessage, options: CollectOptions<E, R
 
 const INDEXED = /^(.+)\[(\d*)\]$/
 
+/** The parameter a pair's name is read as: `sa_password[0]` and `sa_password[]` are values of `sa_password`. */
+export const paramKey = (name: string): string => INDEXED.exec(name)?.[1] ?? name
+
 /**
  * Places one request's lists may be padded with at most, all names together: padding keeps
  * side-by-side lists aligned, and a request is far smaller than the lists a gap could ask for

@@ -7,7 +7,9 @@
  * and only whole values or whole items of a comma list: a `limit=5` is never taken for the
  * customer 5.
  */
+import { single } from "../../schemas/Param.js"
 import { safeDecode } from "../capture/Redact.js"
+import { paramKey, toRawParams } from "../http/Params.js"
 import type { Entry } from "./Input.js"
 
 /** a parameter or JSON key that names something the server issued */
@@ -57,26 +59,43 @@ export const pairsOf = (text: string): Array<[string, string]> =>
       return eq < 0 ? [safeDecode(pair), ""] : [safeDecode(pair.slice(0, eq)), safeDecode(pair.slice(eq + 1))]
     })
 
-/** The request's parameters as the bridge reads them: query, then a urlencoded or multipart body. */
-export const paramsOf = (entry: Pick<Entry, "query" | "headers" | "body">): Map<string, string> => {
-  const out = new Map<string, string>()
-  for (const [k, v] of pairsOf(entry.query)) out.set(k, v)
+/**
+ * The request's parameters as pairs, in the order the bridge reads them: the query, then a
+ * multipart, JSON (top-level members, an array's items each) or form body — a body of any other
+ * type is read as a form, as the bridge reads it.
+ */
+export const requestPairs = (entry: Pick<Entry, "query" | "headers" | "body">): Array<[string, string]> => {
+  const out = pairsOf(entry.query)
+  const body = entry.body
+  if (!body || body.length === 0) return out
   const type = (entry.headers["content-type"] ?? "").toLowerCase()
-  if (entry.body && type.startsWith("application/x-www-form-urlencoded")) for (const [k, v] of pairsOf(entry.body.toString("latin1"))) out.set(k, Buffer.from(v, "latin1").toString("utf8"))
-  else if (entry.body && type.startsWith("multipart/form-data")) {
-    const text = entry.body.toString("latin1")
-    for (const m of text.matchAll(/name="([^"]*)"(?![^\r\n]*filename=)[^\r\n]*\r\n(?:[^\r\n]+\r\n)*\r\n([\s\S]*?)\r\n--/g)) out.set(m[1]!, Buffer.from(m[2]!, "latin1").toString("utf8"))
-  } else if (entry.body && type.includes("json")) {
+  if (type.startsWith("multipart/form-data")) {
+    const text = body.toString("latin1")
+    for (const m of text.matchAll(/name="([^"]*)"(?![^\r\n]*filename=)[^\r\n]*\r\n(?:[^\r\n]+\r\n)*\r\n([\s\S]*?)\r\n--/g)) out.push([m[1]!, Buffer.from(m[2]!, "latin1").toString("utf8")])
+  } else if (type.includes("json")) {
     try {
-      const value: unknown = JSON.parse(entry.body.toString("utf8"))
+      const value: unknown = JSON.parse(body.toString("utf8"))
       if (typeof value === "object" && value !== null && !Array.isArray(value))
-        for (const [k, v] of Object.entries(value)) if (typeof v === "string" || typeof v === "number") out.set(k, String(v))
+        for (const [k, v] of Object.entries(value))
+          for (const item of Array.isArray(v) ? v : [v]) if (item !== null && item !== undefined) out.push([k, typeof item === "object" ? JSON.stringify(item) : String(item)])
     } catch {
       // not JSON: no parameters from it
     }
-  }
+  } else for (const [k, v] of pairsOf(body.toString("latin1"))) out.push([k, Buffer.from(v, "latin1").toString("utf8")])
   return out
 }
+
+/** The request's parameters by name, the last value of each. */
+export const paramsOf = (entry: Pick<Entry, "query" | "headers" | "body">): Map<string, string> => new Map(requestPairs(entry))
+
+/** A parameter the bridge reads as the password (`sa_password`, `sa_password[0]`, `sa_password[]`, in any part of the request). */
+const isPassword = (name: string) => paramKey(name) === "sa_password"
+
+/** A JSON body's password members (a string, or an array of them) given `password`. */
+const withPassword = (value: unknown, password: string): unknown =>
+  typeof value !== "object" || value === null || Array.isArray(value)
+    ? value
+    : Object.fromEntries(Object.entries(value).map(([k, v]) => [k, !isPassword(k) || v === null ? v : Array.isArray(v) ? v.map(() => password) : password]))
 
 const rewriteJson = (value: unknown, subs: Substitutions, key?: string): unknown => {
   if (Array.isArray(value)) return value.map((v) => rewriteJson(v, subs, key))
@@ -97,11 +116,11 @@ export interface Outgoing {
 }
 
 export const rewrite = (entry: Entry, headers: Record<string, string>, subs: Substitutions): Outgoing => {
-  const params = paramsOf(entry)
-  const user = params.get("sa_user")
+  // the user as the bridge will read it, whichever way the request spells it
+  const user = single(toRawParams(requestPairs(entry)), "sa_user")
   const password = user === undefined ? undefined : subs.credentials.get(user)
   const pair = (name: string, value: string) => {
-    if (name === "sa_password" && password !== undefined) return password
+    if (isPassword(name) && password !== undefined) return password
     if (isIdKey(name)) {
       const next = mapValue(value, subs.ids)
       return next === value ? undefined : next
@@ -111,10 +130,10 @@ export const rewrite = (entry: Entry, headers: Record<string, string>, subs: Sub
   const query = entry.query === "" ? "" : rewritePairs(entry.query, pair)
   let body = entry.body
   const type = (headers["content-type"] ?? "").toLowerCase()
-  if (body && type.startsWith("application/x-www-form-urlencoded")) body = Buffer.from(rewritePairs(body.toString("latin1"), (n, v) => pair(n, Buffer.from(v, "latin1").toString("utf8"))))
-  else if (body && type.includes("json")) {
+  if (body && type.includes("json")) {
     try {
-      body = Buffer.from(JSON.stringify(rewriteJson(JSON.parse(body.toString("utf8")), subs)))
+      const value: unknown = JSON.parse(body.toString("utf8"))
+      body = Buffer.from(JSON.stringify(rewriteJson(password === undefined ? value : withPassword(value, password), subs)))
     } catch {
       // sent as captured
     }
@@ -125,6 +144,11 @@ export const rewrite = (entry: Entry, headers: Record<string, string>, subs: Sub
       const v = pair(name, Buffer.from(value, "latin1").toString("utf8"))
       return v === undefined ? whole : `${head}${Buffer.from(v, "utf8").toString("latin1")}${end}`
     })
+    if (next !== text) body = Buffer.from(next, "latin1")
+  } else if (body && body.length > 0) {
+    // urlencoded, or a body of no other type, which the bridge reads as a form; bytes not rewritten stay as they were
+    const text = body.toString("latin1")
+    const next = rewritePairs(text, (n, v) => pair(n, Buffer.from(v, "latin1").toString("utf8")))
     if (next !== text) body = Buffer.from(next, "latin1")
   }
   // an admin API path names events, deliveries by their ids

@@ -13,6 +13,7 @@ import { AppConfig } from "../config/AppConfig.js"
 import { Ids } from "../shared/Ids.js"
 import { formatLocal } from "../shared/Time.js"
 import type { TypeDefinition, TypeItem } from "./Definition.js"
+import { pushTargetName } from "./PushTarget.js"
 
 export interface TypeRecord {
   readonly wot_id: number
@@ -90,12 +91,6 @@ export interface ListFilter {
   readonly offset: number
   readonly limit: number
 }
-
-/** The target a type's §2.12.9 push is delivered through: retries, dead letters, redrive as any target's. */
-export const PUSH_TARGET_PREFIX = "workorder-type-"
-export const pushTargetName = (wotId: number) => `${PUSH_TARGET_PREFIX}${wotId}`
-/** The type whose push target this is, for a name the type manages; undefined for any other name. */
-export const pushTargetType = (name: string) => (name.startsWith(PUSH_TARGET_PREFIX) ? name.slice(PUSH_TARGET_PREFIX.length) : undefined)
 
 /** A definition would drop steps that work orders are at: they could neither be saved nor moved. */
 export class StepsInUse extends Schema.TaggedError<StepsInUse>()("StepsInUse", { message: Schema.String }) {}

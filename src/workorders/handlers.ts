@@ -21,7 +21,8 @@ import { Outbox } from "../events/Outbox.js"
 import { ExtensionsRepo } from "../extensions/ExtensionsRepo.js"
 import { Targets } from "../forwarding/Targets.js"
 import { formatLocal, parseLocal } from "../shared/Time.js"
-import { pushTargetName, type StepRecord, type TypeRecord, type WorkOrderRecord, WorkOrdersStore } from "./WorkOrdersStore.js"
+import { pushTargetName } from "./PushTarget.js"
+import { type StepRecord, type TypeRecord, type WorkOrderRecord, WorkOrdersStore } from "./WorkOrdersStore.js"
 
 const DEFAULT_ROWS = 20
 const DEAD_TARGET_GONE = `UPDATE deliveries SET status = 'dead', dead_reason = 'target deleted', updated_at = ? WHERE id = ?`

@@ -7,7 +7,7 @@ import * as path from "node:path"
 import { afterAll, describe, expect, it } from "vitest"
 import { replayCommand } from "../src/replay/Cli.js"
 import { rawRequest } from "./support/Raw.js"
-import { ADMIN, asAdmin, md5, startTestServer, tempDir, type TestServer } from "./support/TestServer.js"
+import { ADMIN, md5, startTestServer, tempDir, type TestServer } from "./support/TestServer.js"
 
 const servers: Array<TestServer> = []
 afterAll(async () => {
@@ -57,19 +57,5 @@ describe("review: replay --credentials and multipart spellings the bridge reads"
     const r = await run([file, "--to", b.url, "--credentials", `${ADMIN.user}:${pw}`])
     expect(r.out).toContain("1 sent: 1 same, 0 different, 0 failed")
     expect((await fetch(`${b.url}/healthz`)).status).toBe(200)
-  })
-})
-
-describe("review: delBlacklists removes only the number named", () => {
-  it("deleting a foreign number (+1 312 345 6789, or 00 1 312 345 6789 dialled from China) leaves the Chinese mobile 13123456789 listed", async () => {
-    const server = await start()
-    const listed = async () => (await asAdmin(server, "getBlacklists")).blaPhone as Array<string>
-    expect(await asAdmin(server, "addBlacklists", { phones: "13123456789" })).toMatchObject({ code: 0, added: 1 })
-    const body = await asAdmin(server, "delBlacklists", { phones: "+13123456789, 0013123456789" })
-    expect(body).toMatchObject({ code: 0, removed: 0 })
-    expect(await listed()).toEqual(["13123456789"])
-    // still blocked where the blacklist is checked
-    expect((await asAdmin(server, "smsSend", { phoneNum: "13123456789", memo: "hello" }, "form")).code).toBe(-5)
-    expect((await fetch(`${server.url}/healthz`)).status).toBe(200)
   })
 })

@@ -16,6 +16,7 @@
  *   admin API, a request refused before its parameters were read) and for the answers.
  */
 import * as crypto from "node:crypto"
+import { rewriteMultipart, safeDecode } from "./MultipartText.js"
 
 /** parameters and JSON keys whose values are secrets: credentials, and the passwords an extension is given or handed */
 export const SECRET_PARAMS: ReadonlySet<string> = new Set(["sa_password", "sessionId", "token", "extePassword", "password"])
@@ -161,33 +162,8 @@ export const makeRedactor = (key: Buffer = crypto.randomBytes(32)) => {
       return `"${k}"${colon}${masked}`
     })
 
-  /** A multipart body's fields named by a secret name masked; the parts' headers read as busboy reads them. */
-  const multipart = (contentType: string, text: string): string => {
-    const m = /boundary\s*=\s*(?:"([^"]+)"|([^;\s]+))/i.exec(contentType)
-    const boundary = m?.[1] ?? m?.[2]
-    if (!boundary) return text
-    const segments = text.split(`--${boundary}`)
-    for (let i = 1; i < segments.length; i++) {
-      const seg = segments[i]!
-      const headEnd = seg.indexOf("\r\n\r\n")
-      if (headEnd < 0) continue
-      const head = seg.slice(0, headEnd)
-      const disposition = head.split("\r\n").find((line) => /^\s*content-disposition\s*:/i.test(line))
-      if (!disposition) continue
-      const params = new Map<string, string>()
-      for (const p of disposition.matchAll(/;\s*([^\s=;]+)\s*=\s*("(?:[^"\\]|\\.)*"|[^;]*)/g)) {
-        const raw = p[2]!.trim()
-        params.set(p[1]!.toLowerCase(), raw.startsWith('"') ? raw.slice(1, -1).replace(/\\(.)/g, "$1") : raw)
-      }
-      const extended = params.get("name*")
-      const name = extended !== undefined ? safeDecode(extended.replace(/^[^']*'[^']*'/, "")) : params.get("name")
-      if (name === undefined || params.has("filename") || params.has("filename*") || !isSecretName(name)) continue
-      const body = seg.slice(headEnd + 4)
-      const end = body.endsWith("\r\n") ? body.length - 2 : body.length
-      segments[i] = `${seg.slice(0, headEnd + 4)}${maskOnce(Buffer.from(body.slice(0, end), "latin1").toString("utf8"))}${body.slice(end)}`
-    }
-    return segments.join(`--${boundary}`)
-  }
+  /** A multipart body's fields named by a secret name masked, its parts read as the bridge reads them. */
+  const multipart = (contentType: string, text: string): string => rewriteMultipart(contentType, text, (name, value) => (isSecretName(name) ? maskOnce(value) : undefined))
 
   /**
    * A body by its declared type. Anything neither JSON nor multipart is read as a form, as the
@@ -233,11 +209,3 @@ export const makeRedactor = (key: Buffer = crypto.randomBytes(32)) => {
 }
 
 export type Redactor = ReturnType<typeof makeRedactor>
-
-export const safeDecode = (s: string): string => {
-  try {
-    return decodeURIComponent(s.replace(/\+/g, " "))
-  } catch {
-    return s
-  }
-}

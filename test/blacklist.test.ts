@@ -100,3 +100,38 @@ describe("delBlacklists: by the normal form entries are matched by", () => {
     expect((await fetch(`${server.url}/healthz`)).status).toBe(200)
   })
 })
+
+describe("delBlacklists removes only the number named", () => {
+  const own: Array<TestServer> = []
+  afterAll(async () => {
+    for (const s of own) await s.close()
+  })
+  const fresh = async () => {
+    const s = await startTestServer()
+    own.push(s)
+    return { s, listed: async () => (await asAdmin(s, "getBlacklists")).blaPhone as Array<string> }
+  }
+
+  it("deleting a foreign number (+1 312 345 6789, or 00 1 312 345 6789 dialled from China) leaves the Chinese mobile 13123456789 listed", async () => {
+    const { s, listed } = await fresh()
+    expect(await asAdmin(s, "addBlacklists", { phones: "13123456789" })).toMatchObject({ code: 0, added: 1 })
+    const body = await asAdmin(s, "delBlacklists", { phones: "+13123456789, 0013123456789" })
+    expect(body).toMatchObject({ code: 0, removed: 0 })
+    expect(await listed()).toEqual(["13123456789"])
+    // still blocked where the blacklist is checked
+    expect((await asAdmin(s, "smsSend", { phoneNum: "13123456789", memo: "hello" }, "form")).code).toBe(-5)
+    expect((await fetch(`${s.url}/healthz`)).status).toBe(200)
+  })
+
+  it("a domestic or +86 number leaves a foreign entry of the same normal form; the foreign number in either spelling removes it", async () => {
+    const { s, listed } = await fresh()
+    expect(await asAdmin(s, "addBlacklists", { phones: "+1-312-345-6789, 13123456789" })).toMatchObject({ code: 0, added: 2 })
+    expect(await asAdmin(s, "delBlacklists", { phones: "13123456789, +86-131-2345-6789" })).toMatchObject({ code: 0, removed: 1 })
+    expect(await listed()).toEqual(["+13123456789"])
+    // blocking still matches by the normal form alone: the foreign entry blocks the Chinese mobile too
+    expect((await asAdmin(s, "smsSend", { phoneNum: "13123456789", memo: "hello" }, "form")).code).toBe(-5)
+    expect(await asAdmin(s, "delBlacklists", { phones: "+44-3123456789, 00-1-312-345-6789" })).toMatchObject({ code: 0, removed: 1 })
+    expect(await listed()).toEqual([])
+    expect((await fetch(`${s.url}/healthz`)).status).toBe(200)
+  })
+})

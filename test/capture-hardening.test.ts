@@ -109,6 +109,59 @@ describe("capture redaction: every spelling the bridge accepts", () => {
   })
 })
 
+describe("capture of the admin API keeps no target credential", () => {
+  it("an OAuth2 target's clientSecret and refreshToken (sent to and answered by the admin API) are not in the capture file", async () => {
+    const file = path.join(tempDir(), "cap.jsonl")
+    const server = await start({ capture: { file } })
+    const clientSecret = "cs-Very-Secret-9f3a1c"
+    const refreshToken = "rt-Very-Secret-77b2e0"
+    const made = [
+      await adminApi(server, "POST", "/targets", {
+        name: "crm-cc",
+        url: "http://127.0.0.1:9/hook",
+        events: ["call.*"],
+        auth: { type: "oauth2", grant: "client_credentials", tokenUrl: "http://127.0.0.1:9/token", clientId: "bridge", clientSecret }
+      }),
+      await adminApi(server, "POST", "/targets", {
+        name: "crm-rt",
+        url: "http://127.0.0.1:9/hook",
+        events: ["call.*"],
+        auth: { type: "oauth2", grant: "refresh_token", tokenUrl: "http://127.0.0.1:9/token", clientId: "bridge", refreshToken }
+      })
+    ]
+    expect(made.map((r) => r.status)).toEqual([201, 201])
+    expect((await adminApi(server, "GET", "/targets/crm-cc")).status).toBe(200)
+    expect((await adminApi(server, "GET", "/targets")).status).toBe(200)
+    await waitLines(file, 4)
+    const text = fs.readFileSync(file, "utf8")
+    expect(readLines(file)).toHaveLength(4)
+    expect(text).not.toContain(clientSecret)
+    expect(text).not.toContain(refreshToken)
+    expect((await fetch(`${server.url}/healthz`)).status).toBe(200)
+  })
+
+  it("secret query parameters of a target's url and tokenUrl are masked, the rest of the URL kept", async () => {
+    const file = path.join(tempDir(), "cap.jsonl")
+    const server = await start({ capture: { file } })
+    const url = "http://127.0.0.1:9/robot/send?access_token=AT-robot-5f1e2d&Sign=SG-robot-8c7b6a&timestamp=1700000000"
+    const tokenUrl = "http://127.0.0.1:9/token?KEY=KY-token-3a4b5c&tenant=acme"
+    const made = await adminApi(server, "POST", "/targets", {
+      name: "robot",
+      url,
+      events: ["call.*"],
+      auth: { type: "oauth2", grant: "client_credentials", tokenUrl, clientId: "bridge", clientSecret: "cs-robot-0000" }
+    })
+    expect(made.status).toBe(201)
+    const got = await waitLines(file, 1)
+    const text = fs.readFileSync(file, "utf8")
+    for (const s of ["AT-robot-5f1e2d", "SG-robot-8c7b6a", "KY-token-3a4b5c", "cs-robot-0000"]) expect(text).not.toContain(s)
+    const sent = JSON.parse(String((got[0]!.body as { text: string }).text)) as { url: string; auth: { tokenUrl: string } }
+    expect(sent.url).toMatch(/^http:\/\/127\.0\.0\.1:9\/robot\/send\?access_token=redacted-[0-9a-f]{12}&Sign=redacted-[0-9a-f]{12}&timestamp=1700000000$/)
+    expect(sent.auth.tokenUrl).toMatch(/^http:\/\/127\.0\.0\.1:9\/token\?KEY=redacted-[0-9a-f]{12}&tenant=acme$/)
+    expect((await fetch(`${server.url}/healthz`)).status).toBe(200)
+  })
+})
+
 describe("capture redaction of JSON that does not parse", () => {
   it("a body cut in the middle still has its secret keys' values masked, arrays and any case included", () => {
     const r = makeRedactor()
@@ -118,6 +171,20 @@ describe("capture redaction of JSON that does not parse", () => {
     for (const s of ["nested-secret-42", "tok-in-list-77", "whsec_abcdef123456", "tok-123456", "0123456789abcdef", "sess-98765"]) expect(out).not.toContain(s)
     expect(out).toContain('"a":1')
     expect(out.match(/redacted-[0-9a-f]{12}/g)?.length).toBe(6)
+    expect(out).toContain('"name":"crm"')
+  })
+
+  it("a body cut in the middle still has nested OAuth2 secrets and a URL's secret query values masked", () => {
+    const r = makeRedactor()
+    const whole = JSON.stringify({
+      name: "crm",
+      url: "https://oapi.example.com/robot/send?access_token=at-cut-111222&b=2",
+      auth: { type: "oauth2", tokenUrl: "https://idp.example.com/token?secret=sc-cut-333444", ClientSecret: "cs-cut-555666", REFRESHTOKEN: "rt-cut-777888" },
+      pad: "x".repeat(50)
+    })
+    const out = r.body("application/json", Buffer.from(whole.slice(0, whole.length - 20))).toString("utf8")
+    for (const s of ["at-cut-111222", "sc-cut-333444", "cs-cut-555666", "rt-cut-777888"]) expect(out).not.toContain(s)
+    expect(out).toMatch(/"url":"https:\/\/oapi\.example\.com\/robot\/send\?access_token=redacted-[0-9a-f]{12}&b=2"/)
     expect(out).toContain('"name":"crm"')
   })
 })

@@ -13,6 +13,7 @@ import { replayCommand } from "../src/replay/Cli.js"
 import { toneWav } from "../src/box/Simulator.js"
 import { adminApi, adminToken } from "./support/AdminApi.js"
 import { runCli } from "./support/Process.js"
+import { rawRequest } from "./support/Raw.js"
 import { startReceiver } from "./support/Receiver.js"
 import { ADMIN, asAdmin, callApi, creds, md5, startTestServer, tempDir, type TestServer } from "./support/TestServer.js"
 
@@ -598,6 +599,36 @@ describe("replay: --credentials for every spelling of sa_password the bridge rea
     const r = await run([file, "--to", b.url, "--credentials", `${ADMIN.user}:${pw}`])
     expect(r.out).toContain("6 sent: 6 same, 0 different, 0 failed")
     expect(r.code).toBe(0)
+    expect((await fetch(`${b.url}/healthz`)).status).toBe(200)
+  })
+})
+
+describe("replay: --credentials and multipart spellings the bridge reads", () => {
+  const JSONDATA = "/voip/api/jsondata.html"
+  const pw = md5(ADMIN.password)
+  const multipart = (boundary: string, disposition: string) => {
+    const part = (d: string, v: string) => `--${boundary}\r\nContent-Disposition: ${d}\r\n\r\n${v}\r\n`
+    const body = part('form-data; name="method"', "getExtension") + part('form-data; name="sa_user"', ADMIN.user) + part(disposition, pw) + `--${boundary}--\r\n`
+    return { headers: { "content-type": `multipart/form-data; boundary=${boundary}` }, body: Buffer.from(body) }
+  }
+  const cases: ReadonlyArray<readonly [string, string, string]> = [
+    ["a boundary containing 'json' (replay takes the body for JSON, the bridge for multipart)", "----JsonPartBoundary7", 'form-data; name="sa_password"'],
+    ["the part's name unquoted", "XyZbOuNdArY", "form-data; name=sa_password"],
+    ["NAME= in capitals", "XyZbOuNdArY", 'form-data; NAME="sa_password"'],
+    ["xname= before name=", "XyZbOuNdArY", 'form-data; xname="q"; name="sa_password"']
+  ]
+  it.each(cases)("%s: the bridge logs in; replayed with --credentials it answers the same", async (_label, boundary, disposition) => {
+    const file = path.join(tempDir(), "cap.jsonl")
+    const a = await start({ capture: { file } })
+    const b = await start()
+    const { headers, body } = multipart(boundary, disposition)
+    const res = await rawRequest(a.url, "POST", JSONDATA, headers, body)
+    expect(res.status).toBe(200)
+    expect((JSON.parse(res.body.toString("utf8")) as { code: number }).code).toBe(0)
+    await waitLines(file, 1)
+    expect(fs.readFileSync(file, "utf8")).not.toContain(pw)
+    const r = await run([file, "--to", b.url, "--credentials", `${ADMIN.user}:${pw}`])
+    expect(r.out).toContain("1 sent: 1 same, 0 different, 0 failed")
     expect((await fetch(`${b.url}/healthz`)).status).toBe(200)
   })
 })

@@ -8,7 +8,7 @@ import { Outbox } from "../events/Outbox.js"
 import { AppConfig } from "../config/AppConfig.js"
 import { lastPhoneOf } from "../records/CdrStore.js"
 import { formatLocal } from "../shared/Time.js"
-import { entriesFor } from "./Listed.js"
+import { removeEntries } from "./Listed.js"
 
 const withinBatch = (phones: ReadonlyArray<string>) =>
   phones.length > spec.BLACKLIST_BATCH_MAX
@@ -50,11 +50,9 @@ export const handlers = [
       const removed = yield* sql.withTransaction(
         Effect.gen(function* () {
           // by the number's normal form, as it is matched: deleting 13800138000 removes the entry
-          // +8613800138000 that blocked it (and every other spelling of it)
+          // +8613800138000 that blocked it (and every other spelling of it), not a foreign +1…
           const gone: Array<{ phone: string }> = []
-          for (const phone of phones)
-            gone.push(...(yield* sql<{ phone: string }>`DELETE FROM blacklist
-              WHERE comp_number = ${comp} AND ${entriesFor(sql, phone)} RETURNING phone`))
+          for (const phone of phones) gone.push(...(yield* removeEntries(comp, phone)))
           if (gone.length > 0)
             yield* outbox.emit({ type: "blacklist.removed", enterprise: comp, source: "api:delBlacklists", data: { phones: gone.map((r) => r.phone), by: caller.extension.extension } })
           return gone.length

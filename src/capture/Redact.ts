@@ -16,13 +16,30 @@
  *   admin API, a request refused before its parameters were read) and for the answers.
  */
 import * as crypto from "node:crypto"
+import { rewriteMultipart, safeDecode } from "./MultipartText.js"
 
 /** parameters and JSON keys whose values are secrets: credentials, and the passwords an extension is given or handed */
 export const SECRET_PARAMS: ReadonlySet<string> = new Set(["sa_password", "sessionId", "token", "extePassword", "password"])
 /** headers whose values are secrets (lower case, as Node names them) */
 export const SECRET_HEADERS: ReadonlySet<string> = new Set(["authorization", "proxy-authorization", "x-bridge-token", "cookie", "set-cookie"])
-/** JSON keys (any case) whose whole value is secret: the above, an admin target's `secret`, and a target's `headers` (their values are mostly credentials) */
-const SECRET_KEYS: ReadonlySet<string> = new Set([...[...SECRET_PARAMS].map((k) => k.toLowerCase()), ...SECRET_HEADERS, "secret", "headers"])
+/**
+ * JSON keys (any case, at any depth) whose whole value is secret: the above, an admin target's
+ * `secret`, its OAuth2 `clientSecret` and `refreshToken` (and the token endpoint's spellings of
+ * them), and a target's `headers` (their values are mostly credentials)
+ */
+const SECRET_KEYS: ReadonlySet<string> = new Set([
+  ...[...SECRET_PARAMS].map((k) => k.toLowerCase()),
+  ...SECRET_HEADERS,
+  ...["secret", "clientSecret", "client_secret", "refreshToken", "refresh_token", "accessToken", "access_token"].map((k) => k.toLowerCase()),
+  "headers"
+])
+/**
+ * Query parameters of a URL-valued member whose values are secret: a target's `url` often
+ * carries its credential (DingTalk's `access_token=`, WeCom's `key=`, a signed `sign=`).
+ */
+const SECRET_QUERY: ReadonlySet<string> = new Set(["access_token", "key", "token", "secret", "sign"])
+/** A member holding a URL (`url`, `tokenUrl`, `pushUrl`, any case): its query is searched for SECRET_QUERY. */
+const isUrlKey = (key: string) => /url$/i.test(key)
 
 export const REDACTED = /^redacted-[0-9a-f]{12}$/
 
@@ -109,51 +126,44 @@ export const makeRedactor = (key: Buffer = crypto.randomBytes(32)) => {
       })
       .join("&")
 
-  /** Any value under a secret key (any case), arrays and objects included. */
-  const json = (value: unknown, secret = false): unknown => {
-    if (Array.isArray(value)) return value.map((v) => json(v, secret))
+  /**
+   * A URL with the values of its secret query parameters masked, every other byte as it was.
+   * `stop` ends a value: in JSON text a quote or an escape ends the string too.
+   */
+  const urlQuery = (url: string, stop = "&#"): string => {
+    const q = url.indexOf("?")
+    if (q < 0) return url
+    const value = new RegExp(`([?&])([^=&#]+)=([^${stop}]*)`, "g")
+    return `${url.slice(0, q)}${url.slice(q).replace(value, (whole, sep: string, name: string, v: string) => {
+      const n = baseName(safeDecode(name))
+      return v !== "" && (SECRET_QUERY.has(n) || isSecretName(n)) ? `${sep}${name}=${maskOnce(safeDecode(v))}` : whole
+    })}`
+  }
+
+  /** Any value under a secret key (any case, any depth), arrays and objects included; secret query parameters of URL-valued members. */
+  const json = (value: unknown, secret = false, key = ""): unknown => {
+    if (Array.isArray(value)) return value.map((v) => json(v, secret, key))
     if (typeof value === "object" && value !== null)
-      return Object.fromEntries(Object.entries(value).map(([k, v]) => [k, json(v, secret || SECRET_KEYS.has(baseName(k)))]))
-    return secret && (typeof value === "string" || typeof value === "number") ? maskOnce(String(value)) : value
+      return Object.fromEntries(Object.entries(value).map(([k, v]) => [k, json(v, secret || SECRET_KEYS.has(baseName(k)), k)]))
+    if (secret && (typeof value === "string" || typeof value === "number")) return maskOnce(String(value))
+    return typeof value === "string" && isUrlKey(key) ? urlQuery(value) : value
   }
 
   /** JSON that does not parse (cut at maxBodyBytes, or malformed): values of secret keys found by pattern. */
   const jsonText = (text: string, all = false): string =>
     text.replace(/"((?:[^"\\]|\\.)*)"(\s*:\s*)(\[[^\]]*\]?|\{[^}]*\}?|"(?:[^"\\]|\\.)*"?|[-+\d.eE]+)/g, (whole, k: string, colon: string, v: string) => {
       // an object or array under another key is searched in turn
-      if (!all && !SECRET_KEYS.has(baseName(k))) return /^[[{]/.test(v) ? `"${k}"${colon}${jsonText(v)}` : whole
+      if (!all && !SECRET_KEYS.has(baseName(k))) {
+        if (/^[[{]/.test(v)) return `"${k}"${colon}${jsonText(v)}`
+        return v.startsWith('"') && isUrlKey(k) ? `"${k}"${colon}${urlQuery(v, '&#"\\\\\\s')}` : whole
+      }
       const scalar = (x: string) => `"${maskOnce(x.replace(/^"|"$/g, ""))}"`
       const masked = v.startsWith("{") ? jsonText(v, true) : v.startsWith("[") ? v.replace(/"(?:[^"\\]|\\.)*"?|-?\d[\d.eE+-]*/g, scalar) : scalar(v)
       return `"${k}"${colon}${masked}`
     })
 
-  /** A multipart body's fields named by a secret name masked; the parts' headers read as busboy reads them. */
-  const multipart = (contentType: string, text: string): string => {
-    const m = /boundary\s*=\s*(?:"([^"]+)"|([^;\s]+))/i.exec(contentType)
-    const boundary = m?.[1] ?? m?.[2]
-    if (!boundary) return text
-    const segments = text.split(`--${boundary}`)
-    for (let i = 1; i < segments.length; i++) {
-      const seg = segments[i]!
-      const headEnd = seg.indexOf("\r\n\r\n")
-      if (headEnd < 0) continue
-      const head = seg.slice(0, headEnd)
-      const disposition = head.split("\r\n").find((line) => /^\s*content-disposition\s*:/i.test(line))
-      if (!disposition) continue
-      const params = new Map<string, string>()
-      for (const p of disposition.matchAll(/;\s*([^\s=;]+)\s*=\s*("(?:[^"\\]|\\.)*"|[^;]*)/g)) {
-        const raw = p[2]!.trim()
-        params.set(p[1]!.toLowerCase(), raw.startsWith('"') ? raw.slice(1, -1).replace(/\\(.)/g, "$1") : raw)
-      }
-      const extended = params.get("name*")
-      const name = extended !== undefined ? safeDecode(extended.replace(/^[^']*'[^']*'/, "")) : params.get("name")
-      if (name === undefined || params.has("filename") || params.has("filename*") || !isSecretName(name)) continue
-      const body = seg.slice(headEnd + 4)
-      const end = body.endsWith("\r\n") ? body.length - 2 : body.length
-      segments[i] = `${seg.slice(0, headEnd + 4)}${maskOnce(Buffer.from(body.slice(0, end), "latin1").toString("utf8"))}${body.slice(end)}`
-    }
-    return segments.join(`--${boundary}`)
-  }
+  /** A multipart body's fields named by a secret name masked, its parts read as the bridge reads them. */
+  const multipart = (contentType: string, text: string): string => rewriteMultipart(contentType, text, (name, value) => (isSecretName(name) ? maskOnce(value) : undefined))
 
   /**
    * A body by its declared type. Anything neither JSON nor multipart is read as a form, as the
@@ -199,11 +209,3 @@ export const makeRedactor = (key: Buffer = crypto.randomBytes(32)) => {
 }
 
 export type Redactor = ReturnType<typeof makeRedactor>
-
-export const safeDecode = (s: string): string => {
-  try {
-    return decodeURIComponent(s.replace(/\+/g, " "))
-  } catch {
-    return s
-  }
-}

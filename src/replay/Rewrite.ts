@@ -8,7 +8,7 @@
  * customer 5.
  */
 import { single } from "../../schemas/Param.js"
-import { safeDecode } from "../capture/Redact.js"
+import { multipartFields, rewriteMultipart, safeDecode } from "../capture/MultipartText.js"
 import { paramKey, toRawParams } from "../http/Params.js"
 import type { Entry } from "./Input.js"
 
@@ -49,6 +49,15 @@ const rewritePairs = (text: string, f: (name: string, value: string) => string |
     })
     .join("&")
 
+/**
+ * How the bridge reads a body of this Content-Type (src/http/Params.ts collect): multipart first
+ * (a boundary may contain "json"), then JSON, anything else as a form.
+ */
+const bodyKind = (contentType: string | undefined): "multipart" | "json" | "form" => {
+  const type = (contentType ?? "").toLowerCase()
+  return type.startsWith("multipart/form-data") ? "multipart" : type.includes("json") ? "json" : "form"
+}
+
 /** pairs of a query string or urlencoded body, decoded */
 export const pairsOf = (text: string): Array<[string, string]> =>
   text
@@ -68,11 +77,10 @@ export const requestPairs = (entry: Pick<Entry, "query" | "headers" | "body">): 
   const out = pairsOf(entry.query)
   const body = entry.body
   if (!body || body.length === 0) return out
-  const type = (entry.headers["content-type"] ?? "").toLowerCase()
-  if (type.startsWith("multipart/form-data")) {
-    const text = body.toString("latin1")
-    for (const m of text.matchAll(/name="([^"]*)"(?![^\r\n]*filename=)[^\r\n]*\r\n(?:[^\r\n]+\r\n)*\r\n([\s\S]*?)\r\n--/g)) out.push([m[1]!, Buffer.from(m[2]!, "latin1").toString("utf8")])
-  } else if (type.includes("json")) {
+  const type = entry.headers["content-type"]
+  const kind = bodyKind(type)
+  if (kind === "multipart") for (const f of multipartFields(type ?? "", body.toString("latin1"))) out.push([f.name, f.value])
+  else if (kind === "json") {
     try {
       const value: unknown = JSON.parse(body.toString("utf8"))
       if (typeof value === "object" && value !== null && !Array.isArray(value))
@@ -129,22 +137,19 @@ export const rewrite = (entry: Entry, headers: Record<string, string>, subs: Sub
   }
   const query = entry.query === "" ? "" : rewritePairs(entry.query, pair)
   let body = entry.body
-  const type = (headers["content-type"] ?? "").toLowerCase()
-  if (body && type.includes("json")) {
+  const type = headers["content-type"]
+  const kind = bodyKind(type)
+  if (body && kind === "multipart") {
+    const text = body.toString("latin1")
+    const next = rewriteMultipart(type ?? "", text, pair)
+    if (next !== text) body = Buffer.from(next, "latin1")
+  } else if (body && kind === "json") {
     try {
       const value: unknown = JSON.parse(body.toString("utf8"))
       body = Buffer.from(JSON.stringify(rewriteJson(password === undefined ? value : withPassword(value, password), subs)))
     } catch {
       // sent as captured
     }
-  } else if (body && type.startsWith("multipart/form-data")) {
-    const text = body.toString("latin1")
-    const next = text.replace(/(name="([^"]*)"[^\r\n]*\r\n(?:[^\r\n]+\r\n)*\r\n)([^\r]*?)(\r\n--)/g, (whole, head: string, name: string, value: string, end: string) => {
-      if (head.includes("filename=")) return whole
-      const v = pair(name, Buffer.from(value, "latin1").toString("utf8"))
-      return v === undefined ? whole : `${head}${Buffer.from(v, "utf8").toString("latin1")}${end}`
-    })
-    if (next !== text) body = Buffer.from(next, "latin1")
   } else if (body && body.length > 0) {
     // urlencoded, or a body of no other type, which the bridge reads as a form; bytes not rewritten stay as they were
     const text = body.toString("latin1")
@@ -173,8 +178,7 @@ export const idValues = (value: unknown, into: Set<string> = new Set(), key?: st
 export const namedIds = (entry: Pick<Entry, "path" | "query" | "headers" | "body">): Set<string> => {
   const out = new Set<string>()
   for (const [k, v] of paramsOf(entry)) if (isIdKey(k)) for (const item of v.split(",")) if (item !== "") out.add(item)
-  const type = (entry.headers["content-type"] ?? "").toLowerCase()
-  if (entry.body && type.includes("json")) {
+  if (entry.body && bodyKind(entry.headers["content-type"]) === "json") {
     try {
       idValues(JSON.parse(entry.body.toString("utf8")), out)
     } catch {

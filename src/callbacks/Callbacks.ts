@@ -15,7 +15,8 @@ import { Outbox } from "../events/Outbox.js"
 import { ADHOC_TARGET } from "../forwarding/Target.js"
 import { Targets } from "../forwarding/Targets.js"
 import { formatLocal } from "../shared/Time.js"
-import type { CallState } from "../telephony/Driver.js"
+import { type CallState, INTERRUPTED } from "../telephony/Driver.js"
+import { Telephony } from "../telephony/Telephony.js"
 
 export interface CallbackRecord {
   readonly cbk_id: number
@@ -57,8 +58,7 @@ export interface CallbackFilter {
 /** `{cbkId}` in the callback URL, as §2.3.1 writes it (any case, encoded or not). */
 export const resolveCallbackUrl = (template: string, id: number) => template.replace(/\{cbkId\}|%7BcbkId%7D/gi, String(id))
 
-/** The cause of a simulated call the bridge's stop cut short. */
-export const INTERRUPTED = "INTERRUPTED"
+export { INTERRUPTED } from "../telephony/Driver.js"
 
 const SELECT_ONE = `SELECT * FROM callbacks WHERE cbk_id = ?`
 const INSERT = `INSERT INTO callbacks (cbk_id, comp_number, exte_id, extension, source_phone, desc_phone, status, created_ms, type, url, driver, upstream_answer)
@@ -67,7 +67,7 @@ const UPDATE = `UPDATE callbacks SET status = ?, begin_ms = ?, success_ms = ?, e
   times = ?, transfer_times = ?, result_code = ?, error_code = ?, wav_file = ?, cdr_id = ?, seq = seq + 1 WHERE cbk_id = ?`
 
 export class Callbacks extends Effect.Service<Callbacks>()("Callbacks", {
-  dependencies: [Outbox.Default, GroupCommit.Default, Targets.Default],
+  dependencies: [Outbox.Default, GroupCommit.Default, Targets.Default, Telephony.Default],
   effect: Effect.gen(function* () {
     const sql = yield* SqlClient.SqlClient
     const commit = yield* GroupCommit
@@ -167,6 +167,9 @@ export class Callbacks extends Effect.Service<Callbacks>()("Callbacks", {
         })
         yield* targets.wake
       }).pipe(Effect.catchAll((e) => Effect.logError("a callback's progress could not be stored", e)))
+
+    // a call whose end the driver learns later (the box's upload) ends here, as a change it plays would
+    yield* (yield* Telephony).onEnd("callback", progress)
 
     // a simulated call does not outlive the process that played it: one a stop cut short has ended, and says so
     const cut = yield* sql<CallbackRecord>`SELECT * FROM callbacks WHERE driver = 'simulator' AND end_ms IS NULL`

@@ -701,5 +701,33 @@ export const migrations: Record<string, Effect.Effect<void, unknown, SqlClient.S
     `CREATE INDEX call_task_numbers_next ON call_task_numbers(ctk_id, status, re_num, seq)`,
     // is anything of an automatic task still going? asked at every call's end
     `CREATE INDEX call_task_numbers_open ON call_task_numbers(ctk_id) WHERE end_ms IS NULL`
+  ),
+  // A call placed through the box driver (a callback, verification or task call queued for
+  // getCallList) until its end is handed to its requester: the box reports it only by uploading
+  // the call record, matched here by box, channel and normal form of the number (src/box/BoxQueue.ts).
+  // `due_ms`: when it ends unreported (the dial's expiry until handed out, then the report window);
+  // `ended`: the end state (JSON) once known, delivered to the requester and then deleted.
+  // upstream_id: the platform's own id of a request relayed to it, to link its pushes back.
+  "0027_box_call_reports_upstream_ids": run(
+    `CREATE TABLE box_dial_calls (
+      msg_id INTEGER PRIMARY KEY,
+      mac TEXT NOT NULL,
+      channel INTEGER NOT NULL,
+      phone_key TEXT NOT NULL,
+      kind TEXT NOT NULL,
+      req_id INTEGER NOT NULL,
+      queued_ms INTEGER NOT NULL,
+      taken_ms INTEGER,
+      due_ms INTEGER NOT NULL,
+      callid TEXT,
+      ended TEXT
+    )`,
+    `CREATE INDEX box_dial_calls_open ON box_dial_calls(mac, channel, phone_key, taken_ms) WHERE ended IS NULL`,
+    `CREATE INDEX box_dial_calls_due ON box_dial_calls(due_ms) WHERE ended IS NULL`,
+    `ALTER TABLE callbacks ADD COLUMN upstream_id TEXT`,
+    `CREATE INDEX callbacks_upstream ON callbacks(upstream_id) WHERE upstream_id IS NOT NULL`,
+    `ALTER TABLE phone_audits ADD COLUMN upstream_id TEXT`,
+    `CREATE INDEX phone_audits_upstream ON phone_audits(upstream_id) WHERE upstream_id IS NOT NULL`,
+    `ALTER TABLE call_tasks ADD COLUMN upstream_id TEXT`
   )
 }

@@ -247,6 +247,16 @@ export class Tasks extends Effect.Service<Tasks>()("Tasks", {
         })
         .pipe(Effect.catchAll((e) => Effect.logError("a task number's progress could not be stored", e)))
 
+    // a call whose end the driver learns later (the box's upload, or none by its due time): found by its number
+    yield* telephony.onEnd("task", (ctdId, s) =>
+      Effect.gen(function* () {
+        const [n] = yield* sql<NumberRow>`SELECT * FROM call_task_numbers WHERE ctd_id = ${ctdId}`
+        const [task] = n === undefined ? [] : yield* sql<TaskRow>`SELECT * FROM call_tasks WHERE ctk_id = ${n.ctk_id}`
+        // a box call is never transferred: no agent is named
+        if (n !== undefined && task !== undefined) yield* progress(task, n, "", s)
+      }).pipe(Effect.catchAll((e) => Effect.logError("a task number's end could not be stored", e)))
+    )
+
     const ended = (resultCode: string) => ({
       status: STATUS.notAnswered, beginMs: null, successMs: null, endMs: Date.now(), transferSuccessMs: null, transferEndMs: null,
       talkSecs: 0, transferSecs: 0, resultCode, errorCode: "", recordFile: "", cdrId: null, ended: true

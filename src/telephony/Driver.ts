@@ -13,6 +13,9 @@ import type { Caller } from "../auth/Auth.js"
 export const STATUS = { notCalled: 0, calling: 1, paused: 2, notAnswered: 3, answered: 4, transferred: 5 } as const
 export type Status = (typeof STATUS)[keyof typeof STATUS]
 
+/** The cause of a simulated call the bridge's stop cut short. */
+export const INTERRUPTED = "INTERRUPTED"
+
 /** Where a call stands; each change is handed to the requester whole. Times are Unix ms. */
 export interface CallState {
   readonly status: Status

@@ -29,10 +29,9 @@ import { CdrStore, lastPhoneOf } from "../records/CdrStore.js"
 import { Ids } from "../shared/Ids.js"
 import { formatLocal } from "../shared/Time.js"
 import { toneWav } from "../box/Simulator.js"
-import { INTERRUPTED } from "../callbacks/Callbacks.js"
 import type { AppConfig } from "../config/AppConfig.js"
 import type { Outcome } from "./ConfigSchema.js"
-import { type CallRequest, type CallState, initialState, STATUS, type TelephonyDriver } from "./Driver.js"
+import { type CallRequest, type CallState, initialState, INTERRUPTED, STATUS, type TelephonyDriver } from "./Driver.js"
 
 const voip = receivers[0]
 const decodePush = Schema.decodeUnknown(CallPush)

@@ -81,6 +81,8 @@ export type DriverError = UpstreamFailed | MethodFailed | NotFound | NoPermissio
 /** A call accepted by the driver: what it answered (an upstream's reply), and the call's life to start once the requester stored it. */
 export interface Placed {
   readonly answer: Readonly<Record<string, unknown>> | null
+  /** a relayed request: the platform's id of it, and the secret its status pushes back to us carry */
+  readonly upstream?: { readonly id: string | null; readonly key: string } | undefined
   /** runs the call, reporting each change; forked by the requester after its record is committed */
   readonly run: (report: (state: CallState) => Effect.Effect<void>) => Effect.Effect<void>
 }

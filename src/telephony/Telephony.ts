@@ -22,7 +22,7 @@ import { proxyDialFor } from "../ivr/IvrDialing.js"
 import { type EndHandler, makeBoxDriver } from "./BoxDriver.js"
 import type { CallRequest, TelephonyDriver } from "./Driver.js"
 import { makeSimulator } from "./Simulator.js"
-import { makeUpstreamDriver } from "./Upstream.js"
+import { makeUpstreamDriver, UPSTREAM_CALLBACK_PATH } from "./Upstream.js"
 
 export class Telephony extends Effect.Service<Telephony>()("Telephony", {
   dependencies: [DevicesStore.Default, BoxQueue.Default, CdrStore.Default, Outbox.Default, GroupCommit.Default, RecordingsStore.Default, Ids.Default],
@@ -34,6 +34,12 @@ export class Telephony extends Effect.Service<Telephony>()("Telephony", {
     const { driver: name, upstream } = config.telephony
     const driver: TelephonyDriver =
       name === "box" ? box.driver : name === "upstream" && upstream !== undefined ? makeUpstreamDriver(upstream) : yield* makeSimulator(config, box.driver)
+    if (name === "upstream" && upstream !== undefined)
+      yield* upstream.publicUrl === undefined
+        ? Effect.logWarning(
+            "telephony.upstream.publicUrl is not set: a relayed callback's callbackUrl goes to the platform as given, its statuses go straight to the integrator, and our callback rows stay at their first status"
+          )
+        : Effect.logInfo(`the platform pushes relayed callbacks' statuses to ${upstream.publicUrl}${UPSTREAM_CALLBACK_PATH}/{cbkId}`)
     // only box-driver calls wait for ends delivered later (an upload, or their due time)
     if (name === "box") yield* Effect.forkScoped(Effect.interruptible(box.deliverEnds))
     const sql = yield* SqlClient.SqlClient

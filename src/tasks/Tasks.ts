@@ -9,6 +9,10 @@
  * A task whose numbers are all done (dialled to an end, or handed out) is finished, with its
  * `task.finished` event carrying the counts per status.
  *
+ * Under the upstream driver a task is relayed to the platform whole (addTask) and kept here with
+ * the platform's id; the platform dials it and hands its numbers out, so this dialler and the
+ * manual claims leave it alone (src/tasks/handlers.ts relays findTaskMx / getTaskDetailPhone).
+ *
  * What was dialled is stored before it is dialled, so a restart goes on with the numbers not
  * yet dialled; a number whose simulated call a stop cut short ends as not answered
  * (INTERRUPTED), as a callback does, and is not dialled again.
@@ -99,10 +103,14 @@ export interface NewTask {
   readonly attri: string
   readonly wotName: string
   readonly items: ReadonlyArray<{ readonly phone: string; readonly key?: string | undefined; readonly memo?: string | undefined; readonly [k: string]: unknown }>
+  /** the platform's id of a task relayed to it whole (the upstream driver): the platform dials it, not this bridge */
+  readonly upstreamId?: string | null | undefined
+  /** a relayed task's flow, by the platform's name of it (no flow of ours) */
+  readonly cflName?: string | undefined
 }
 
 const INSERT_TASK = `INSERT INTO call_tasks (ctk_id, comp_number, name, add_type, cfl_id, cfl_name, send_ms, repeat_send, send_interval, attri_exte, wot_name,
-  creator_exte_id, driver, total, next_dial_ms, created_ms) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 0, ?)`
+  creator_exte_id, driver, total, next_dial_ms, created_ms, upstream_id) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 0, ?, ?)`
 const INSERT_AGENT = `INSERT OR IGNORE INTO call_task_agents (extension, ctk_id) VALUES (?, ?)`
 const INSERT_NUMBER = `INSERT INTO call_task_numbers (ctd_id, ctk_id, seq, phone, key, memo, wo_other) VALUES (?, ?, ?, ?, ?, ?, ?)`
 /** Something of the task is left: a number not yet ended (automatic: an answered call may still be transferring), or not yet handed out (manual). */
@@ -115,7 +123,7 @@ const CLAIM_AUTOMATIC = `UPDATE call_task_numbers SET status = 1, call_ms = ?
   RETURNING *`
 /** The manual task an agent is served from: the earliest due one with a number left. */
 const NEXT_MANUAL_TASK = `SELECT t.ctk_id, t.cfl_id FROM call_task_agents a JOIN call_tasks t ON t.ctk_id = a.ctk_id
-  WHERE a.extension = ? AND t.comp_number = ? AND t.finished_ms IS NULL AND t.add_type IN (2, 4) AND t.send_ms <= ?
+  WHERE a.extension = ? AND t.comp_number = ? AND t.finished_ms IS NULL AND t.add_type IN (2, 4) AND t.send_ms <= ? AND t.driver <> 'upstream'
     AND EXISTS (SELECT 1 FROM call_task_numbers n WHERE n.ctk_id = t.ctk_id AND n.status = 0)
   ORDER BY t.send_ms, t.ctk_id LIMIT 1`
 const CLAIM_MANUAL = `UPDATE call_task_numbers SET status = 1, claimed_by = ?, call_ms = ?
@@ -172,8 +180,8 @@ export class Tasks extends Effect.Service<Tasks>()("Tasks", {
         const comp = t.caller.enterprise.comp_number
         yield* commit.submit((_, prepared) => {
           prepared(INSERT_TASK).run(
-            id, comp, t.name, t.addType, t.flow?.id ?? null, t.flow?.name ?? "", t.sendMs, t.repeatSend, t.sendInterval, t.attri, t.wotName,
-            t.caller.extension.exte_id, telephony.name, t.items.length, now
+            id, comp, t.name, t.addType, t.flow?.id ?? null, t.flow?.name ?? t.cflName ?? "", t.sendMs, t.repeatSend, t.sendInterval, t.attri, t.wotName,
+            t.caller.extension.exte_id, telephony.name, t.items.length, now, t.upstreamId ?? null
           )
           const agent = prepared(INSERT_AGENT)
           for (const extension of t.allot) agent.run(extension, id)
@@ -187,11 +195,11 @@ export class Tasks extends Effect.Service<Tasks>()("Tasks", {
             type: "task.added",
             enterprise: comp,
             source: "api:addTask",
-            data: { id, name: t.name, addType: t.addType, cflId: t.flow?.id ?? null, cflName: t.flow?.name ?? "", sendTime: t.sendMs, total: t.items.length, allotExte: t.allot, attriExte: t.attri },
+            data: { id, name: t.name, addType: t.addType, cflId: t.flow?.id ?? null, cflName: t.flow?.name ?? t.cflName ?? "", sendTime: t.sendMs, total: t.items.length, allotExte: t.allot, attriExte: t.attri },
             dedupKey: `task:added:${id}`
           })
         })
-        if (isAutomatic(t.addType)) yield* wake
+        if (isAutomatic(t.addType) && t.upstreamId === undefined) yield* wake
         return id
       })
 
@@ -291,7 +299,8 @@ export class Tasks extends Effect.Service<Tasks>()("Tasks", {
     /** One look at the due automatic tasks: as many of their numbers dialled as there are free slots. */
     const tick: Effect.Effect<number, SqlError> = Effect.gen(function* () {
       const now = Date.now()
-      const due = yield* sql<TaskRow>`SELECT * FROM call_tasks WHERE finished_ms IS NULL AND add_type IN (1, 3) AND send_ms <= ${now} ORDER BY send_ms, ctk_id`
+      // a task relayed to the platform is the platform's to dial
+      const due = yield* sql<TaskRow>`SELECT * FROM call_tasks WHERE finished_ms IS NULL AND add_type IN (1, 3) AND send_ms <= ${now} AND driver <> 'upstream' ORDER BY send_ms, ctk_id`
       let soonest = now + IDLE_MS
       for (const task of due) {
         if (task.next_dial_ms > now) {

@@ -42,7 +42,7 @@ export const relay = (upstream: Upstream, method: string, params: Readonly<Recor
 export const UPSTREAM_CALLBACK_PATH = "/voip/upstream/callback"
 
 /** The platform's id of what it accepted (its answer's `id`), as text; null when it named none. */
-const idOf = (answer: Readonly<Record<string, unknown>>) =>
+export const idOf = (answer: Readonly<Record<string, unknown>>) =>
   typeof answer.id === "number" || (typeof answer.id === "string" && answer.id !== "") ? String(answer.id) : null
 
 export const makeUpstreamDriver = (upstream: Upstream): TelephonyDriver => ({

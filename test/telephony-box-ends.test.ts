@@ -150,6 +150,34 @@ describe("box driver: an upload ends the call it dialled", () => {
     }
   }, 20_000)
 
+  it("a task with more numbers than a box channel queues waits for room: none ends for want of it", async () => {
+    const server = await startTestServer(boxConfig(60_000, 1_000))
+    try {
+      const phones = Array.from({ length: 20 }, (_, i) => `139${String(i).padStart(8, "0")}`)
+      const task = await asAdmin(server, "addTask", { data: JSON.stringify(phones.map((phone) => ({ phone }))), addType: "1", name: "排队", cflName: "示例流程" })
+      expect(task.code).toBe(0)
+      // before the box polls: 16 wait on the channel (its most), the other 4 wait their turn, none ended
+      await eventually(() => query<{ n: number }>(server, "SELECT count(*) AS n FROM box_messages WHERE taken_at IS NULL")[0]!.n === 16)
+      // (the dialler tries them again only after LINE_FULL_BACKOFF_MS)
+      await new Promise((r) => setTimeout(r, 100))
+      expect(query(server, "SELECT status, count(*) AS n FROM call_task_numbers GROUP BY status")).toEqual([{ status: 0, n: 4 }, { status: 1, n: 16 }])
+      // the box polls: the rest come once there is room
+      const handed: Array<string> = []
+      await eventually(async () => {
+        const r = await getCallList(server)
+        for (const d of r.body.data ?? []) handed.push(d.phone!)
+        return handed.length >= phones.length
+      }, 15_000)
+      expect([...handed].sort()).toEqual(phones)
+      await eventually(() => query<{ finished_ms: number | null }>(server, "SELECT finished_ms FROM call_tasks WHERE ctk_id = ?", task.id).find((t) => t.finished_ms !== null), 8_000)
+      // each reported by nobody: ended unreported, none for a full line
+      expect(query(server, "SELECT result_code, count(*) AS n FROM call_task_numbers GROUP BY result_code")).toEqual([{ result_code: "NOT_REPORTED_BY_BOX", n: 20 }])
+      expect((await fetch(`${server.url}/healthz`)).status).toBe(200)
+    } finally {
+      await server.close()
+    }
+  }, 30_000)
+
   it("a call handed out before a restart ends by the upload that reaches the next process", async () => {
     const hooks = await startReceiver()
     const dataDir = tempDir()

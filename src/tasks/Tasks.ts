@@ -39,6 +39,8 @@ export const MAX_TASK_NUMBERS = 10_000
 export const MAX_CALLS = 64
 /** A number not answered is dialled this many more times when the task says repeatSend=1. */
 export const MAX_REPEATS = 1
+/** How long a task waits when its line had no room for a dial (the box driver's channel queue was full). */
+const LINE_FULL_BACKOFF_MS = 1_000
 /** How often the dialler looks for due tasks when nothing wakes it. */
 const IDLE_MS = 1_000
 
@@ -291,6 +293,18 @@ export class Tasks extends Effect.Service<Tasks>()("Tasks", {
         })
         yield* telephony.start(placed.run((state) => progress(task, n, caller.extension.extension, state)).pipe(Effect.ensuring(release)))
       }).pipe(
+        // the line is full (a box channel holds MAX_WAITING_PER_CHANNEL dials): the number waits its turn, the task a while
+        Effect.catchTag("OverLimit", () =>
+          Effect.zipRight(
+            commit
+              .submit((_, prepared) => {
+                prepared(`UPDATE call_task_numbers SET status = 0, call_ms = NULL WHERE ctd_id = ? AND status = 1`).run(n.ctd_id)
+                prepared(`UPDATE call_tasks SET next_dial_ms = max(next_dial_ms, ?) WHERE ctk_id = ?`).run(Date.now() + LINE_FULL_BACKOFF_MS, task.ctk_id)
+              })
+              .pipe(Effect.catchAll((e) => Effect.logError("a task number the line had no room for could not be put back", e))),
+            release
+          )
+        ),
         Effect.catchAll((e) =>
           Effect.zipRight(Effect.logWarning("a task number could not be dialled", e), Effect.zipRight(progress(task, n, "", ended(e._tag === "SqlError" ? "FAILED" : e._tag)), release))
         )

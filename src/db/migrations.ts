@@ -706,7 +706,9 @@ export const migrations: Record<string, Effect.Effect<void, unknown, SqlClient.S
   // getCallList) until its end is handed to its requester: the box reports it only by uploading
   // the call record, matched here by box, channel and normal form of the number (src/box/BoxQueue.ts).
   // `due_ms`: when it ends unreported (the dial's expiry until handed out, then the report window);
-  // `ended`: the end state (JSON) once known, delivered to the requester and then deleted.
+  // `ended`: the end state (JSON) once known, delivered to the requester and then deleted. It holds
+  // only dials not yet delivered (16 waiting a channel at most, each gone minutes after hand-out):
+  // read whole, it needs no index of its own.
   // upstream_id: the platform's own id of a request relayed to it, to link its pushes back
   // (src/callbacks/routes.ts) and to relay what is asked of it later (a task's details).
   "0027_box_call_reports_upstream_ids": run(
@@ -723,14 +725,10 @@ export const migrations: Record<string, Effect.Effect<void, unknown, SqlClient.S
       callid TEXT,
       ended TEXT
     )`,
-    `CREATE INDEX box_dial_calls_open ON box_dial_calls(mac, channel, phone_key, taken_ms) WHERE ended IS NULL`,
-    `CREATE INDEX box_dial_calls_due ON box_dial_calls(due_ms) WHERE ended IS NULL`,
     `ALTER TABLE callbacks ADD COLUMN upstream_id TEXT`,
     // the secret in the callbackUrl the platform was given: its pushes prove they are for this row
     `ALTER TABLE callbacks ADD COLUMN upstream_key TEXT`,
     `CREATE INDEX callbacks_upstream ON callbacks(upstream_id) WHERE upstream_id IS NOT NULL`,
-    `ALTER TABLE phone_audits ADD COLUMN upstream_id TEXT`,
-    `CREATE INDEX phone_audits_upstream ON phone_audits(upstream_id) WHERE upstream_id IS NOT NULL`,
     `ALTER TABLE call_tasks ADD COLUMN upstream_id TEXT`
   )
 }

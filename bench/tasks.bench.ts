@@ -2,8 +2,7 @@
  * An automatic outbound task of 10,000 numbers (issue 13) dialled to completion on the simulator
  * (rings of 1 s and talks of 2 s, simulated 100,000× faster), in-process on a real SQLite file:
  * how long the whole task takes, the calls a second, and whether groupData, the numbers' own
- * statuses and the call records agree. Too long for the test suite (about a minute here), which
- * runs the same path with 400 numbers.
+ * statuses and the call records agree. test/tasks-10k.test.ts runs the same task in the suite.
  */
 import * as fs from "node:fs"
 import * as os from "node:os"

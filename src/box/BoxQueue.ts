@@ -5,21 +5,79 @@
  * `getMessageList_1125` (everything). Each entry is handed out exactly once, whichever poll asks
  * first. An entry not taken within `box.dialTtlMs` is never handed out: a phone picked up
  * minutes later must not start calling a stale number.
+ *
+ * A dial the box driver placed for a callback, verification or task call (`call` given) is
+ * also a row of box_dial_calls until its end reaches the requester. The box says nothing of a
+ * call until it is over, when it uploads the call record (cmd=upload): that upload ends the
+ * dial it matches — the same box and channel, an outgoing call to the same number (normal form,
+ * lastPhoneOf), uploaded within `telephony.box.reportWithinMs` of the hand-out and started no
+ * earlier than CLOCK_SLACK_MS before it, the earliest such dial handed out first. A dial never
+ * handed out by its expiry, or handed out and never reported in the window, ends as not
+ * answered (NOT_TAKEN_BY_BOX / NOT_REPORTED_BY_BOX).
  */
 import type { SqlError } from "@effect/sql/SqlError"
-import { Effect } from "effect"
+import { Effect, Queue } from "effect"
 import { AppConfig } from "../config/AppConfig.js"
 import { GroupCommit } from "../db/GroupCommit.js"
-import { Sqlite } from "../db/Sqlite.js"
+import { type Prepared, Sqlite } from "../db/Sqlite.js"
 import { Outbox } from "../events/Outbox.js"
 import { Draining } from "../shared/Draining.js"
 import { Ids } from "../shared/Ids.js"
+import { lastPhoneOf } from "../records/CdrStore.js"
+import { DEFAULT_REPORT_WITHIN_MS } from "../telephony/ConfigSchema.js"
+import { type CallState, initialState, STATUS } from "../telephony/Driver.js"
 import type { Device } from "./DevicesStore.js"
 
 /** Entries waiting on one channel at most: more is somebody's loop, not a person at a phone. */
 export const MAX_WAITING_PER_CHANNEL = 16
 /** Entries one poll hands out at most (the box asks again a second later). */
 const MAX_PER_POLL = 16
+
+/** A box's clock may run behind ours: a call it says started this much before the hand-out is still the dial's. */
+export const CLOCK_SLACK_MS = 60_000
+/** How a box-driver call ends when the box never reports it. */
+export const NOT_TAKEN = "NOT_TAKEN_BY_BOX"
+export const NOT_REPORTED = "NOT_REPORTED_BY_BOX"
+
+/** Whose call a dial is (the requester's kind and id), for the box driver's dials. */
+export interface DialFor {
+  readonly kind: "callback" | "audit" | "task"
+  readonly reqId: number
+}
+
+/** What a box's upload says of a call (src/box/commands.ts). */
+export interface UploadedCall {
+  readonly mac: string
+  readonly channel: number
+  readonly direction: string
+  readonly phone: string
+  readonly callid: string
+  readonly startMs: number
+  readonly hangupMs: number | null
+  readonly talkSecs: number
+  readonly recordFile: string
+}
+
+/** A box-driver dial whose end is known, waiting to be handed to its requester. */
+export interface EndedDial extends DialFor {
+  readonly msgId: number
+  readonly state: CallState
+}
+
+/** The end of a call as the box reported it: answered when it talked, else not answered. */
+export const endOfUpload = (u: UploadedCall): CallState => {
+  const endMs = u.hangupMs ?? u.startMs + u.talkSecs * 1000
+  const base = { ...initialState, beginMs: u.startMs, endMs, cdrId: u.callid, recordFile: u.recordFile, ended: true }
+  return u.talkSecs > 0
+    ? { ...base, status: STATUS.answered, successMs: Math.max(u.startMs, endMs - u.talkSecs * 1000), talkSecs: u.talkSecs, resultCode: "NORMAL_CLEARING" }
+    : { ...base, status: STATUS.notAnswered, resultCode: "NO_ANSWER" }
+}
+
+const unreported = (resultCode: string, endMs: number): CallState => ({ ...initialState, status: STATUS.notAnswered, endMs, resultCode, ended: true })
+
+const INSERT_CALL = `INSERT INTO box_dial_calls (msg_id, mac, channel, phone_key, kind, req_id, queued_ms, due_ms) VALUES (?, ?, ?, ?, ?, ?, ?, ?)`
+const MATCH_CALL = `SELECT msg_id FROM box_dial_calls WHERE mac = ? AND channel = ? AND phone_key = ? AND ended IS NULL
+  AND taken_ms IS NOT NULL AND taken_ms <= ? AND due_ms >= ? ORDER BY taken_ms, msg_id LIMIT 1`
 
 /** §2.1.10 data[].status: 0 dial, 51 web message (1 answer and 2 hang up are the box's own). */
 export type MessageStatus = "0" | "51"
@@ -104,6 +162,10 @@ export class BoxQueue extends Effect.Service<BoxQueue>()("BoxQueue", {
     const ids = yield* Ids
     const { box } = yield* AppConfig
     const draining = yield* Draining
+    const { telephony } = yield* AppConfig
+    const reportWithinMs = telephony.box?.reportWithinMs ?? DEFAULT_REPORT_WITHIN_MS
+    /** a box-driver dial ended (an upload matched it): its end is to be delivered */
+    const reports = yield* Queue.sliding<void>(1)
     /** Long polls open, by MAC: woken when something is queued for their box. */
     const waiters = new Map<string, Set<Waiter>>()
 
@@ -118,7 +180,7 @@ export class BoxQueue extends Effect.Service<BoxQueue>()("BoxQueue", {
      * Queues an entry for a registered box's channel; "full" when the channel has its maximum
      * waiting. `by` is who asked (an extension, or the admin API), `source` the event's source.
      */
-    const queue = (device: Device, entry: Queued, origin: { readonly by: string; readonly source: string }) =>
+    const queue = (device: Device, entry: Queued, origin: { readonly by: string; readonly source: string }, call?: DialFor) =>
       Effect.gen(function* () {
         const id = yield* ids.next
         const now = Date.now()
@@ -128,6 +190,7 @@ export class BoxQueue extends Effect.Service<BoxQueue>()("BoxQueue", {
           const { n } = prepared(WAITING).get(device.mac, entry.channel, now) as { n: number }
           if (n >= MAX_WAITING_PER_CHANNEL) return "full"
           prepared(INSERT).run(id, device.mac, entry.channel, entry.phone, entry.status, entry.memo ? JSON.stringify(entry.memo) : null, now, expiresAt)
+          if (call) prepared(INSERT_CALL).run(id, device.mac, entry.channel, lastPhoneOf(entry.phone), call.kind, call.reqId, now, expiresAt)
           const extension = device.channels[String(entry.channel)] ?? null
           outbox.emitIn(prepared, {
             type: entry.status === "0" ? "box.dial.queued" : "box.message.queued",
@@ -147,7 +210,11 @@ export class BoxQueue extends Effect.Service<BoxQueue>()("BoxQueue", {
       Effect.zipRight(
         commit.submit((_, prepared) => {
           const now = Date.now()
-          for (const m of taken) prepared(`UPDATE box_messages SET taken_at = NULL WHERE id = ? AND expires_at > ?`).run(m.id, now)
+          for (const m of taken) {
+            prepared(`UPDATE box_messages SET taken_at = NULL WHERE id = ? AND expires_at > ?`).run(m.id, now)
+            // waiting again: it ends unreported at the dial's expiry, as one never handed out
+            prepared(`UPDATE box_dial_calls SET taken_ms = NULL, due_ms = (SELECT expires_at FROM box_messages WHERE id = ?) WHERE msg_id = ? AND ended IS NULL`).run(m.id, m.id)
+          }
         }),
         Effect.logWarning("a box poll went away while being answered: its entries are queued again").pipe(Effect.annotateLogs({ ids: taken.map((m) => m.id) }))
       ).pipe(
@@ -163,12 +230,16 @@ export class BoxQueue extends Effect.Service<BoxQueue>()("BoxQueue", {
         const waiting = yield* sqlite.exclusive((_, prepared) => prepared(anyWaiting(filter)).get(...args) !== undefined)
         if (!waiting) return []
         const sql = take(filter)
-        return yield* commit.submit((_, prepared) =>
+        return yield* commit.submit((_, prepared) => {
           // RETURNING follows no ORDER BY: sorted here, so a box is handed its entries in the order they were queued
-          ((channel === undefined ? prepared(sql).all(now, mac, now) : prepared(sql).all(now, mac, now, channel)) as Array<Row>)
+          const taken = ((channel === undefined ? prepared(sql).all(now, mac, now) : prepared(sql).all(now, mac, now, channel)) as Array<Row>)
             .map(toMessage)
             .sort((a, b) => a.id - b.id)
-        )
+          // a box-driver dial's report window opens as it is handed out
+          const handed = prepared(`UPDATE box_dial_calls SET taken_ms = ?, due_ms = ? WHERE msg_id = ? AND ended IS NULL`)
+          for (const m of taken) if (m.status === "0") handed.run(now, now + reportWithinMs, m.id)
+          return taken
+        })
       })
 
     /** Waits for `me` to be woken (something queued, a newer poll, draining), or `ms`. */
@@ -238,8 +309,43 @@ export class BoxQueue extends Effect.Service<BoxQueue>()("BoxQueue", {
       )
     })
 
+    /**
+     * An upload's call ends the box-driver dial it matches (see the module's note), on the
+     * upload's connection: the end is stored with the dial, to be delivered once committed.
+     */
+    const matchUploadIn = (prepared: Prepared, u: UploadedCall): boolean => {
+      if (u.direction !== "out") return false
+      const now = Date.now()
+      const row = prepared(MATCH_CALL).get(u.mac, u.channel, lastPhoneOf(u.phone), u.startMs + CLOCK_SLACK_MS, now) as { msg_id: number } | undefined
+      if (row === undefined) return false
+      prepared(`UPDATE box_dial_calls SET callid = ?, ended = ? WHERE msg_id = ?`).run(u.callid, JSON.stringify(endOfUpload(u)), row.msg_id)
+      return true
+    }
+
+    /** Dials past their due time end unreported; then every ended dial not yet delivered, oldest first, and when the next falls due. */
+    const endedDials = Effect.suspend(() => {
+      const now = Date.now()
+      return commit.submit((_, prepared) => {
+        const due = prepared(`SELECT msg_id, taken_ms FROM box_dial_calls WHERE ended IS NULL AND due_ms <= ?`).all(now) as Array<{ msg_id: number; taken_ms: number | null }>
+        const end = prepared(`UPDATE box_dial_calls SET ended = ? WHERE msg_id = ?`)
+        for (const d of due) end.run(JSON.stringify(unreported(d.taken_ms === null ? NOT_TAKEN : NOT_REPORTED, now)), d.msg_id)
+        const ended = (prepared(`SELECT msg_id, kind, req_id, ended FROM box_dial_calls WHERE ended IS NOT NULL ORDER BY msg_id`).all() as Array<{ msg_id: number; kind: DialFor["kind"]; req_id: number; ended: string }>).map(
+          (r): EndedDial => ({ msgId: r.msg_id, kind: r.kind, reqId: r.req_id, state: JSON.parse(r.ended) as CallState })
+        )
+        const next = prepared(`SELECT min(due_ms) AS at FROM box_dial_calls WHERE ended IS NULL`).get() as { at: number | null }
+        return { ended, nextDueMs: next.at }
+      })
+    })
+
     return {
       queue,
+      matchUploadIn,
+      endedDials,
+      /** an ended dial reached its requester */
+      delivered: (msgId: number) => commit.submit((_, prepared) => void prepared(`DELETE FROM box_dial_calls WHERE msg_id = ?`).run(msgId)),
+      /** an upload ended a dial: its requester is told */
+      reported: Queue.offer(reports, undefined),
+      nextReport: Queue.take(reports),
       prune,
       /** getCallList: the dials only, never waiting (the box asks again a second later). */
       takeDials: (mac: string, channel: number | undefined) => takeNow(mac, channel, "dials"),

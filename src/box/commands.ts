@@ -170,6 +170,7 @@ const upload = command(BoxSchema.upload, ({ device, config, files }, p) => {
         data: { type, peer: peer ?? 0, phone, cdrId: p.callid, memo, memoParsed: true, ...linked },
         dedupKey: `box:${comp}:${p.callid}:${type}`
       })
+      const queue = yield* BoxQueue
       const write = commit.submit((_, prepared) => {
         if (file)
           recordings.insertIn(prepared, {
@@ -198,7 +199,9 @@ const upload = command(BoxSchema.upload, ({ device, config, files }, p) => {
             dedupKey: `box:${comp}:${p.callid}:recording`
           })
         }
-      })
+        // the call a box-driver dial asked for: its requester learns the end with this record
+        return queue.matchUploadIn(prepared, { mac: device.mac, channel: p.channel, direction: p.direction, phone, callid: p.callid, startMs, hangupMs, talkSecs, recordFile: relPath })
+      }).pipe(Effect.tap((matched) => (matched ? queue.reported : Effect.void)))
       const failed = (e: unknown) => Effect.zipRight(Effect.logError("a box upload could not be stored", e), Effect.fail(new StorageFailed({ message: "the upload could not be stored; send it again" })))
       if (!file) {
         yield* write.pipe(Effect.catchAll(failed))

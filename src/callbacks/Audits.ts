@@ -12,6 +12,7 @@ import type { Prepared } from "../db/Sqlite.js"
 import { Outbox } from "../events/Outbox.js"
 import { formatLocal } from "../shared/Time.js"
 import { type CallState, initialState } from "../telephony/Driver.js"
+import { Telephony } from "../telephony/Telephony.js"
 import { INTERRUPTED } from "./Callbacks.js"
 
 export interface AuditRecord {
@@ -61,7 +62,7 @@ const INSERT = `INSERT INTO phone_audits (ws_id, comp_number, exte_id, extension
 const UPDATE = `UPDATE phone_audits SET status = ?, begin_ms = ?, success_ms = ?, end_ms = ?, talk_secs = ?, record_path = ?, cdr_id = ?, seq = seq + 1 WHERE ws_id = ?`
 
 export class Audits extends Effect.Service<Audits>()("Audits", {
-  dependencies: [Outbox.Default, GroupCommit.Default],
+  dependencies: [Outbox.Default, GroupCommit.Default, Telephony.Default],
   effect: Effect.gen(function* () {
     const sql = yield* SqlClient.SqlClient
     const commit = yield* GroupCommit
@@ -146,6 +147,8 @@ export class Audits extends Effect.Service<Audits>()("Audits", {
           if (row) announceIn(prepared, row)
         })
         .pipe(Effect.catchAll((e) => Effect.logError("a verification call's progress could not be stored", e)))
+
+    yield* (yield* Telephony).onEnd("audit", progress)
 
     // a simulated call does not outlive the process that played it (as Callbacks.ts)
     const cut = yield* sql<AuditRecord>`SELECT * FROM phone_audits WHERE driver = 'simulator' AND end_ms IS NULL`

@@ -7,6 +7,7 @@
  */
 import { SqlClient } from "@effect/sql"
 import { Effect } from "effect"
+import { NotFound } from "../api/Errors.js"
 import type { Caller } from "../auth/Auth.js"
 import { AppConfig } from "../config/AppConfig.js"
 import { GroupCommit } from "../db/GroupCommit.js"
@@ -14,8 +15,10 @@ import type { Prepared } from "../db/Sqlite.js"
 import { Outbox } from "../events/Outbox.js"
 import { ADHOC_TARGET } from "../forwarding/Target.js"
 import { Targets } from "../forwarding/Targets.js"
+import { sameSecret } from "../shared/Secret.js"
 import { formatLocal } from "../shared/Time.js"
-import type { CallState } from "../telephony/Driver.js"
+import { type CallState, INTERRUPTED } from "../telephony/Driver.js"
+import { Telephony } from "../telephony/Telephony.js"
 
 export interface CallbackRecord {
   readonly cbk_id: number
@@ -42,6 +45,8 @@ export interface CallbackRecord {
   readonly upstream_answer: string | null
   readonly cdr_id: string | null
   readonly seq: number
+  readonly upstream_id: string | null
+  readonly upstream_key: string | null
 }
 
 export interface CallbackFilter {
@@ -57,17 +62,16 @@ export interface CallbackFilter {
 /** `{cbkId}` in the callback URL, as §2.3.1 writes it (any case, encoded or not). */
 export const resolveCallbackUrl = (template: string, id: number) => template.replace(/\{cbkId\}|%7BcbkId%7D/gi, String(id))
 
-/** The cause of a simulated call the bridge's stop cut short. */
-export const INTERRUPTED = "INTERRUPTED"
+export { INTERRUPTED } from "../telephony/Driver.js"
 
 const SELECT_ONE = `SELECT * FROM callbacks WHERE cbk_id = ?`
-const INSERT = `INSERT INTO callbacks (cbk_id, comp_number, exte_id, extension, source_phone, desc_phone, status, created_ms, type, url, driver, upstream_answer)
-  VALUES (?, ?, ?, ?, ?, ?, 0, ?, 0, ?, ?, ?)`
+const INSERT = `INSERT INTO callbacks (cbk_id, comp_number, exte_id, extension, source_phone, desc_phone, status, created_ms, type, url, driver, upstream_answer,
+  upstream_id, upstream_key) VALUES (?, ?, ?, ?, ?, ?, 0, ?, 0, ?, ?, ?, ?, ?)`
 const UPDATE = `UPDATE callbacks SET status = ?, begin_ms = ?, success_ms = ?, end_ms = ?, transfer_success_ms = ?, transfer_end_ms = ?,
   times = ?, transfer_times = ?, result_code = ?, error_code = ?, wav_file = ?, cdr_id = ?, seq = seq + 1 WHERE cbk_id = ?`
 
 export class Callbacks extends Effect.Service<Callbacks>()("Callbacks", {
-  dependencies: [Outbox.Default, GroupCommit.Default, Targets.Default],
+  dependencies: [Outbox.Default, GroupCommit.Default, Targets.Default, Telephony.Default],
   effect: Effect.gen(function* () {
     const sql = yield* SqlClient.SqlClient
     const commit = yield* GroupCommit
@@ -121,6 +125,7 @@ export class Callbacks extends Effect.Service<Callbacks>()("Callbacks", {
       readonly urlTemplate: string | undefined
       readonly driver: string
       readonly answer: Readonly<Record<string, unknown>> | null
+      readonly upstream?: { readonly id: string | null; readonly key: string } | undefined
     }) =>
       Effect.gen(function* () {
         const url = input.urlTemplate === undefined ? "" : resolveCallbackUrl(input.urlTemplate, input.id)
@@ -136,7 +141,9 @@ export class Callbacks extends Effect.Service<Callbacks>()("Callbacks", {
             Date.now(),
             url,
             input.driver,
-            input.answer === null ? null : JSON.stringify(input.answer)
+            input.answer === null ? null : JSON.stringify(input.answer),
+            input.upstream?.id ?? null,
+            input.upstream?.key ?? null
           )
           announceIn(prepared, prepared(SELECT_ONE).get(input.id) as CallbackRecord)
         })
@@ -144,7 +151,7 @@ export class Callbacks extends Effect.Service<Callbacks>()("Callbacks", {
       })
 
     /** The call moved on: the row follows, announced as a new status. */
-    const progress = (id: number, s: CallState) =>
+    const store = (id: number, s: CallState) =>
       Effect.gen(function* () {
         yield* commit.submit((_, prepared) => {
           prepared(UPDATE).run(
@@ -166,7 +173,29 @@ export class Callbacks extends Effect.Service<Callbacks>()("Callbacks", {
           if (row) announceIn(prepared, row)
         })
         yield* targets.wake
-      }).pipe(Effect.catchAll((e) => Effect.logError("a callback's progress could not be stored", e)))
+      })
+    const progress = (id: number, s: CallState) => store(id, s).pipe(Effect.catchAll((e) => Effect.logError("a callback's progress could not be stored", e)))
+
+    /**
+     * A status the platform pushed for a callback relayed to it (src/callbacks/routes.ts): the row
+     * it names by the platform's id, proven by the key its URL was given, follows it — announced
+     * as every change is, with our cbkId. A push that changes nothing (a retry) announces nothing.
+     */
+    const fromUpstream = (upstreamId: string, key: string | undefined, s: CallState) =>
+      Effect.gen(function* () {
+        const [row] = yield* sql<CallbackRecord>`SELECT * FROM callbacks WHERE upstream_id = ${upstreamId} AND upstream_key IS NOT NULL`
+        // one answer for an unknown id and a wrong key: which ids exist is not told
+        if (row === undefined || !sameSecret(key, row.upstream_key ?? "")) return yield* new NotFound({ message: `no callback relayed to the platform as ${upstreamId} with this key` })
+        const same =
+          row.status === s.status && row.begin_ms === s.beginMs && row.success_ms === s.successMs && row.end_ms === s.endMs &&
+          row.transfer_success_ms === s.transferSuccessMs && row.transfer_end_ms === s.transferEndMs && row.times === s.talkSecs &&
+          row.transfer_times === s.transferSecs && row.result_code === s.resultCode && row.error_code === s.errorCode && row.wav_file === s.recordFile
+        if (!same) yield* store(row.cbk_id, { ...s, cdrId: row.cdr_id })
+        return row.cbk_id
+      })
+
+    // a call whose end the driver learns later (the box's upload) ends here, as a change it plays would
+    yield* (yield* Telephony).onEnd("callback", progress)
 
     // a simulated call does not outlive the process that played it: one a stop cut short has ended, and says so
     const cut = yield* sql<CallbackRecord>`SELECT * FROM callbacks WHERE driver = 'simulator' AND end_ms IS NULL`
@@ -201,6 +230,6 @@ export class Callbacks extends Effect.Service<Callbacks>()("Callbacks", {
         return { total: counted[0]?.n ?? 0, rows: rows.map(fieldsOf) }
       })
 
-    return { create, progress, list, fieldsOf } as const
+    return { create, progress, fromUpstream, list, fieldsOf } as const
   })
 }) {}

@@ -60,7 +60,7 @@ export const handlers = [
       yield* Effect.uninterruptible(
         Effect.gen(function* () {
           const placed = yield* telephony.place({ kind: "callback", id, caller, from: sourcePhone, to: descPhone, record: caller.extension.is_record === 1, params })
-          yield* callbacks.create({ id, caller, sourcePhone, descPhone, urlTemplate: callbackUrl, driver: telephony.name, answer: placed.answer })
+          yield* callbacks.create({ id, caller, sourcePhone, descPhone, urlTemplate: callbackUrl, driver: telephony.name, answer: placed.answer, upstream: placed.upstream })
           yield* telephony.start(placed.run((state) => callbacks.progress(id, state)))
         })
       )

@@ -701,5 +701,34 @@ export const migrations: Record<string, Effect.Effect<void, unknown, SqlClient.S
     `CREATE INDEX call_task_numbers_next ON call_task_numbers(ctk_id, status, re_num, seq)`,
     // is anything of an automatic task still going? asked at every call's end
     `CREATE INDEX call_task_numbers_open ON call_task_numbers(ctk_id) WHERE end_ms IS NULL`
+  ),
+  // A call placed through the box driver (a callback, verification or task call queued for
+  // getCallList) until its end is handed to its requester: the box reports it only by uploading
+  // the call record, matched here by box, channel and normal form of the number (src/box/BoxQueue.ts).
+  // `due_ms`: when it ends unreported (the dial's expiry until handed out, then the report window);
+  // `ended`: the end state (JSON) once known, delivered to the requester and then deleted. It holds
+  // only dials not yet delivered (16 waiting a channel at most, each gone minutes after hand-out):
+  // read whole, it needs no index of its own.
+  // upstream_id: the platform's own id of a request relayed to it, to link its pushes back
+  // (src/callbacks/routes.ts) and to relay what is asked of it later (a task's details).
+  "0027_box_call_reports_upstream_ids": run(
+    `CREATE TABLE box_dial_calls (
+      msg_id INTEGER PRIMARY KEY,
+      mac TEXT NOT NULL,
+      channel INTEGER NOT NULL,
+      phone_key TEXT NOT NULL,
+      kind TEXT NOT NULL,
+      req_id INTEGER NOT NULL,
+      queued_ms INTEGER NOT NULL,
+      taken_ms INTEGER,
+      due_ms INTEGER NOT NULL,
+      callid TEXT,
+      ended TEXT
+    )`,
+    `ALTER TABLE callbacks ADD COLUMN upstream_id TEXT`,
+    // the secret in the callbackUrl the platform was given: its pushes prove they are for this row
+    `ALTER TABLE callbacks ADD COLUMN upstream_key TEXT`,
+    `CREATE INDEX callbacks_upstream ON callbacks(upstream_id) WHERE upstream_id IS NOT NULL`,
+    `ALTER TABLE call_tasks ADD COLUMN upstream_id TEXT`
   )
 }

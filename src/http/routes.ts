@@ -6,6 +6,7 @@
 import { endpoints as adminPage } from "../admin/Web.js"
 import { jsondata } from "../api/routes.js"
 import { endpoints as boxEndpoints } from "../box/routes.js"
+import { endpoints as callbacks } from "../callbacks/routes.js"
 import type { AppConfigShape } from "../config/AppConfig.js"
 import { endpoints as flows } from "../flows/routes.js"
 import { endpoints as receivers } from "../receive/routes.js"
@@ -16,6 +17,6 @@ import { documentEndpoint } from "./OpenApi.js"
 import type { Route } from "./Route.js"
 import { endpoints as workorders } from "../workorders/routes.js"
 
-export const endpoints: ReadonlyArray<Endpoint> = [...receivers, jsondata, ...health, documentEndpoint(() => endpoints), ...recordings, ...boxEndpoints, ...flows, ...workorders, ...adminPage]
+export const endpoints: ReadonlyArray<Endpoint> = [...receivers, jsondata, ...health, documentEndpoint(() => endpoints), ...recordings, ...boxEndpoints, ...callbacks, ...flows, ...workorders, ...adminPage]
 
 export const routesFor = (config: AppConfigShape): ReadonlyArray<Route> => endpoints.map((e) => e.route(config))

@@ -7,6 +7,7 @@ import * as fs from "node:fs"
 import * as path from "node:path"
 import type { AppConfigShape } from "../config/AppConfig.js"
 import type { ByteBudget } from "../http/Params.js"
+import { errnoCode } from "../shared/Errno.js"
 
 export const recordDir = (dataDir: string) => path.join(dataDir, "record")
 export const mp3CacheDir = (dataDir: string) => path.join(dataDir, "cache", "mp3")
@@ -89,6 +90,29 @@ export const writeDurably = (target: string, data: Buffer) => {
     fs.renameSync(temp, target)
   } catch (e) {
     fs.rmSync(temp, { force: true })
+    throw e
+  }
+}
+
+/**
+ * `writeDurably` off the event loop: the write and its fsync on the thread pool, so a burst of
+ * recordings (the simulator's calls of a task) neither stalls other requests nor queues behind
+ * one another's flushes.
+ */
+export const writeDurablyAsync = async (target: string, data: Buffer) => {
+  const temp = `${target}.${process.pid}.${Date.now()}.${Math.random().toString(36).slice(2, 8)}.part`
+  // written whole (writeFile writes until done or fails) and flushed before the rename; the
+  // directory is made when it is missing, not before every file (a recursive mkdir walks the path)
+  const write = () => fs.promises.writeFile(temp, data, { mode: 0o600, flush: true })
+  try {
+    await write().catch(async (e: unknown) => {
+      if (errnoCode(e) !== "ENOENT") throw e
+      await fs.promises.mkdir(path.dirname(target), { recursive: true })
+      return write()
+    })
+    await fs.promises.rename(temp, target)
+  } catch (e) {
+    await fs.promises.rm(temp, { force: true })
     throw e
   }
 }

@@ -9,6 +9,10 @@
  * A task whose numbers are all done (dialled to an end, or handed out) is finished, with its
  * `task.finished` event carrying the counts per status.
  *
+ * Under the upstream driver a task is relayed to the platform whole (addTask) and kept here with
+ * the platform's id; the platform dials it and hands its numbers out, so this dialler and the
+ * manual claims leave it alone (src/tasks/handlers.ts relays findTaskMx / getTaskDetailPhone).
+ *
  * What was dialled is stored before it is dialled, so a restart goes on with the numbers not
  * yet dialled; a number whose simulated call a stop cut short ends as not answered
  * (INTERRUPTED), as a callback does, and is not dialled again.
@@ -35,6 +39,8 @@ export const MAX_TASK_NUMBERS = 10_000
 export const MAX_CALLS = 64
 /** A number not answered is dialled this many more times when the task says repeatSend=1. */
 export const MAX_REPEATS = 1
+/** How long a task waits when its line had no room for a dial (the box driver's channel queue was full). */
+const LINE_FULL_BACKOFF_MS = 1_000
 /** How often the dialler looks for due tasks when nothing wakes it. */
 const IDLE_MS = 1_000
 
@@ -99,10 +105,14 @@ export interface NewTask {
   readonly attri: string
   readonly wotName: string
   readonly items: ReadonlyArray<{ readonly phone: string; readonly key?: string | undefined; readonly memo?: string | undefined; readonly [k: string]: unknown }>
+  /** the platform's id of a task relayed to it whole (the upstream driver): the platform dials it, not this bridge */
+  readonly upstreamId?: string | null | undefined
+  /** a relayed task's flow, by the platform's name of it (no flow of ours) */
+  readonly cflName?: string | undefined
 }
 
 const INSERT_TASK = `INSERT INTO call_tasks (ctk_id, comp_number, name, add_type, cfl_id, cfl_name, send_ms, repeat_send, send_interval, attri_exte, wot_name,
-  creator_exte_id, driver, total, next_dial_ms, created_ms) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 0, ?)`
+  creator_exte_id, driver, total, next_dial_ms, created_ms, upstream_id) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 0, ?, ?)`
 const INSERT_AGENT = `INSERT OR IGNORE INTO call_task_agents (extension, ctk_id) VALUES (?, ?)`
 const INSERT_NUMBER = `INSERT INTO call_task_numbers (ctd_id, ctk_id, seq, phone, key, memo, wo_other) VALUES (?, ?, ?, ?, ?, ?, ?)`
 /** Something of the task is left: a number not yet ended (automatic: an answered call may still be transferring), or not yet handed out (manual). */
@@ -115,7 +125,7 @@ const CLAIM_AUTOMATIC = `UPDATE call_task_numbers SET status = 1, call_ms = ?
   RETURNING *`
 /** The manual task an agent is served from: the earliest due one with a number left. */
 const NEXT_MANUAL_TASK = `SELECT t.ctk_id, t.cfl_id FROM call_task_agents a JOIN call_tasks t ON t.ctk_id = a.ctk_id
-  WHERE a.extension = ? AND t.comp_number = ? AND t.finished_ms IS NULL AND t.add_type IN (2, 4) AND t.send_ms <= ?
+  WHERE a.extension = ? AND t.comp_number = ? AND t.finished_ms IS NULL AND t.add_type IN (2, 4) AND t.send_ms <= ? AND t.driver <> 'upstream'
     AND EXISTS (SELECT 1 FROM call_task_numbers n WHERE n.ctk_id = t.ctk_id AND n.status = 0)
   ORDER BY t.send_ms, t.ctk_id LIMIT 1`
 const CLAIM_MANUAL = `UPDATE call_task_numbers SET status = 1, claimed_by = ?, call_ms = ?
@@ -172,8 +182,8 @@ export class Tasks extends Effect.Service<Tasks>()("Tasks", {
         const comp = t.caller.enterprise.comp_number
         yield* commit.submit((_, prepared) => {
           prepared(INSERT_TASK).run(
-            id, comp, t.name, t.addType, t.flow?.id ?? null, t.flow?.name ?? "", t.sendMs, t.repeatSend, t.sendInterval, t.attri, t.wotName,
-            t.caller.extension.exte_id, telephony.name, t.items.length, now
+            id, comp, t.name, t.addType, t.flow?.id ?? null, t.flow?.name ?? t.cflName ?? "", t.sendMs, t.repeatSend, t.sendInterval, t.attri, t.wotName,
+            t.caller.extension.exte_id, telephony.name, t.items.length, now, t.upstreamId ?? null
           )
           const agent = prepared(INSERT_AGENT)
           for (const extension of t.allot) agent.run(extension, id)
@@ -187,11 +197,11 @@ export class Tasks extends Effect.Service<Tasks>()("Tasks", {
             type: "task.added",
             enterprise: comp,
             source: "api:addTask",
-            data: { id, name: t.name, addType: t.addType, cflId: t.flow?.id ?? null, cflName: t.flow?.name ?? "", sendTime: t.sendMs, total: t.items.length, allotExte: t.allot, attriExte: t.attri },
+            data: { id, name: t.name, addType: t.addType, cflId: t.flow?.id ?? null, cflName: t.flow?.name ?? t.cflName ?? "", sendTime: t.sendMs, total: t.items.length, allotExte: t.allot, attriExte: t.attri },
             dedupKey: `task:added:${id}`
           })
         })
-        if (isAutomatic(t.addType)) yield* wake
+        if (isAutomatic(t.addType) && t.upstreamId === undefined) yield* wake
         return id
       })
 
@@ -247,6 +257,16 @@ export class Tasks extends Effect.Service<Tasks>()("Tasks", {
         })
         .pipe(Effect.catchAll((e) => Effect.logError("a task number's progress could not be stored", e)))
 
+    // a call whose end the driver learns later (the box's upload, or none by its due time): found by its number
+    yield* telephony.onEnd("task", (ctdId, s) =>
+      Effect.gen(function* () {
+        const [n] = yield* sql<NumberRow>`SELECT * FROM call_task_numbers WHERE ctd_id = ${ctdId}`
+        const [task] = n === undefined ? [] : yield* sql<TaskRow>`SELECT * FROM call_tasks WHERE ctk_id = ${n.ctk_id}`
+        // a box call is never transferred: no agent is named
+        if (n !== undefined && task !== undefined) yield* progress(task, n, "", s)
+      }).pipe(Effect.catchAll((e) => Effect.logError("a task number's end could not be stored", e)))
+    )
+
     const ended = (resultCode: string) => ({
       status: STATUS.notAnswered, beginMs: null, successMs: null, endMs: Date.now(), transferSuccessMs: null, transferEndMs: null,
       talkSecs: 0, transferSecs: 0, resultCode, errorCode: "", recordFile: "", cdrId: null, ended: true
@@ -273,6 +293,18 @@ export class Tasks extends Effect.Service<Tasks>()("Tasks", {
         })
         yield* telephony.start(placed.run((state) => progress(task, n, caller.extension.extension, state)).pipe(Effect.ensuring(release)))
       }).pipe(
+        // the line is full (a box channel holds MAX_WAITING_PER_CHANNEL dials): the number waits its turn, the task a while
+        Effect.catchTag("OverLimit", () =>
+          Effect.zipRight(
+            commit
+              .submit((_, prepared) => {
+                prepared(`UPDATE call_task_numbers SET status = 0, call_ms = NULL WHERE ctd_id = ? AND status = 1`).run(n.ctd_id)
+                prepared(`UPDATE call_tasks SET next_dial_ms = max(next_dial_ms, ?) WHERE ctk_id = ?`).run(Date.now() + LINE_FULL_BACKOFF_MS, task.ctk_id)
+              })
+              .pipe(Effect.catchAll((e) => Effect.logError("a task number the line had no room for could not be put back", e))),
+            release
+          )
+        ),
         Effect.catchAll((e) =>
           Effect.zipRight(Effect.logWarning("a task number could not be dialled", e), Effect.zipRight(progress(task, n, "", ended(e._tag === "SqlError" ? "FAILED" : e._tag)), release))
         )
@@ -281,7 +313,8 @@ export class Tasks extends Effect.Service<Tasks>()("Tasks", {
     /** One look at the due automatic tasks: as many of their numbers dialled as there are free slots. */
     const tick: Effect.Effect<number, SqlError> = Effect.gen(function* () {
       const now = Date.now()
-      const due = yield* sql<TaskRow>`SELECT * FROM call_tasks WHERE finished_ms IS NULL AND add_type IN (1, 3) AND send_ms <= ${now} ORDER BY send_ms, ctk_id`
+      // a task relayed to the platform is the platform's to dial
+      const due = yield* sql<TaskRow>`SELECT * FROM call_tasks WHERE finished_ms IS NULL AND add_type IN (1, 3) AND send_ms <= ${now} AND driver <> 'upstream' ORDER BY send_ms, ctk_id`
       let soonest = now + IDLE_MS
       for (const task of due) {
         if (task.next_dial_ms > now) {

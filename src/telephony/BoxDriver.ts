@@ -1,22 +1,41 @@
 /**
  * The box driver: calls are dialled by a registered recording box's SmartTel phone, handed out
  * by its getCallList poll (src/box/BoxQueue.ts). A box reports a call only once it is over (its
- * cmd=upload, which writes the call record): so a callback or verification call placed here is
- * "calling" once queued, and stays so — the box protocol has no way to say more.
+ * cmd=upload, which writes the call record): a callback, verification or task call placed here is
+ * "calling" once queued, and ends when the box uploads the record of the call it dialled (matched
+ * as BoxQueue.ts says) or, never reported, at its due time as not answered. The end is stored
+ * with the dial and delivered to the requester's `onEnd` handler (registered by kind) — also
+ * after a restart, when the fiber that placed the call is gone — then forgotten.
  *
  * The agent's own box channel dials; an agent with none is served by the box `telephony.box.mac`
  * names (its first channel), when that box is the agent's enterprise's.
  */
-import { Effect } from "effect"
+import { Deferred, Duration, Effect } from "effect"
 import { InvalidParam, MethodFailed, NoPermission, NotFound, OverLimit } from "../api/Errors.js"
 import type { Caller } from "../auth/Auth.js"
-import { BoxQueue, MAX_WAITING_PER_CHANNEL } from "../box/BoxQueue.js"
+import { BoxQueue, type DialFor, MAX_WAITING_PER_CHANNEL } from "../box/BoxQueue.js"
 import { AppConfig } from "../config/AppConfig.js"
 import { type Device, DevicesStore } from "../box/DevicesStore.js"
 import { normalizeMac } from "../shared/Mac.js"
-import { initialState, STATUS, type TelephonyDriver } from "./Driver.js"
+import { type CallState, initialState, STATUS, type TelephonyDriver } from "./Driver.js"
 
-export const makeBoxDriver = Effect.gen(function* () {
+/** Hands a call's end to its requester (Callbacks, Audits, Tasks register one each). */
+export type EndHandler = (id: number, state: CallState) => Effect.Effect<void>
+
+/** A call placed in this process: its end waits until it said "calling" (or never will: its requester failed to store it). */
+interface Placed {
+  readonly placedAt: number
+  started: boolean
+  readonly done: Deferred.Deferred<void>
+}
+/** Placed this long ago and still not started: its requester never stored it, and its end is delivered all the same. */
+const START_GRACE_MS = 60_000
+/** How often ends are looked for with nothing due (dials and uploads wake the deliverer themselves). */
+const IDLE_MS = 60_000
+/** How soon an end held back (not yet started, no handler yet) is tried again. */
+const RETRY_MS = 1_000
+
+export const makeBoxDriver = (enders: ReadonlyMap<DialFor["kind"], EndHandler>) => Effect.gen(function* () {
   const devices = yield* DevicesStore
   const queue = yield* BoxQueue
   const fallbackMac = (yield* AppConfig).telephony.box?.mac
@@ -32,12 +51,49 @@ export const makeBoxDriver = Effect.gen(function* () {
       return channels[0] === undefined ? undefined : { device, channel: channels[0] }
     })
 
-  const enqueue = (device: Device, channel: number, phone: string, caller: Caller, source: string) =>
+  const enqueue = (device: Device, channel: number, phone: string, caller: Caller, source: string, call?: DialFor) =>
     Effect.gen(function* () {
-      const { outcome } = yield* queue.queue(device, { channel, phone, status: "0" }, { by: caller.extension.extension, source })
+      const { outcome, id } = yield* queue.queue(device, { channel, phone, status: "0" }, { by: caller.extension.extension, source }, call)
       if (outcome === "full")
         return yield* new OverLimit({ message: `channel ${channel} of box ${device.mac} has ${MAX_WAITING_PER_CHANNEL} dials waiting already` })
+      // its due time is the deliverer's to watch
+      if (call) yield* queue.reported
+      return id
     })
+
+  /** the calls placed by this process, by dial id */
+  const placed = new Map<number, Placed>()
+
+  /** One round: every ended dial handed to its requester; how long until the next round. */
+  const deliverRound = Effect.gen(function* () {
+    const { ended, nextDueMs } = yield* queue.endedDials
+    let held = false
+    for (const d of ended) {
+      const mine = placed.get(d.msgId)
+      const end = enders.get(d.kind)
+      // a "calling" still on its way would overwrite the end
+      if (end === undefined || (mine && !mine.started && Date.now() - mine.placedAt < START_GRACE_MS)) {
+        held = true
+        continue
+      }
+      yield* end(d.reqId, d.state)
+      yield* queue.delivered(d.msgId)
+      if (mine) {
+        placed.delete(d.msgId)
+        yield* Deferred.succeed(mine.done, undefined)
+      }
+    }
+    const untilDue = nextDueMs === null ? IDLE_MS : Math.max(0, nextDueMs - Date.now())
+    return Math.min(untilDue, held ? RETRY_MS : IDLE_MS)
+  })
+
+  /** Delivers the ends of box-driver calls for as long as the bridge runs: woken by a dial or a matching upload, or at the next due time. */
+  const deliverEnds = Effect.gen(function* () {
+    for (;;) {
+      const waitMs = yield* deliverRound.pipe(Effect.catchAll((e) => Effect.as(Effect.logError("the ends of box calls could not be delivered", e), RETRY_MS)))
+      yield* Effect.raceFirst(queue.nextReport, Effect.sleep(Duration.millis(Math.max(10, waitMs))))
+    }
+  })
 
   const dialOnDevice: TelephonyDriver["dialOnDevice"] = ({ mac, channel, phone }, caller) =>
     Effect.gen(function* () {
@@ -62,12 +118,20 @@ export const makeBoxDriver = Effect.gen(function* () {
         (yield* fallbackLine(request.caller.enterprise.comp_number))
       if (!line)
         return yield* new MethodFailed({ message: `the box driver dials from the agent's own box channel (or telephony.box.mac's): extension ${own} has none` })
-      yield* enqueue(line.device, line.channel, request.to, request.caller, `telephony:box:${request.kind}`)
+      const done = yield* Deferred.make<void>()
+      const mine: Placed = { placedAt: Date.now(), started: false, done }
+      const id = yield* enqueue(line.device, line.channel, request.to, request.caller, `telephony:box:${request.kind}`, { kind: request.kind, reqId: request.id })
+      placed.set(id, mine)
       return {
         answer: null,
-        run: (report) => report({ ...initialState, status: STATUS.calling, beginMs: Date.now() })
+        // the call's life lasts until its end was delivered (a task's dialling slot is held as long)
+        run: (report) =>
+          Effect.zipRight(
+            Effect.zipRight(report({ ...initialState, status: STATUS.calling, beginMs: Date.now() }), Effect.sync(() => void (mine.started = true))),
+            Deferred.await(done)
+          )
       }
     })
 
-  return { name: "box", place, dialOnDevice } satisfies TelephonyDriver
+  return { driver: { name: "box", place, dialOnDevice } satisfies TelephonyDriver, deliverEnds }
 })

@@ -34,18 +34,29 @@ const SimulatorConfig = Schema.Struct({
   showPhone: Schema.optionalWith(Schema.String, { default: () => "4008000000" })
 })
 
+const HttpUrl = Schema.String.pipe(
+  Schema.filter((u) => {
+    try {
+      const url = new URL(u)
+      return url.protocol === "http:" || url.protocol === "https:" || "expected an http(s) URL"
+    } catch {
+      return "expected an http(s) URL"
+    }
+  })
+)
+
+/** How long after a box took a dial its upload of the call may come (the call's ring and talk, and the upload's retries). */
+export const DEFAULT_REPORT_WITHIN_MS = 10 * 60_000
+
 const UpstreamConfig = Schema.Struct({
   /** the platform's jsondata URL, e.g. http://voip.800ing.com:8080/voip/api/jsondata.html */
-  url: Schema.String.pipe(
-    Schema.filter((u) => {
-      try {
-        const url = new URL(u)
-        return url.protocol === "http:" || url.protocol === "https:" || "expected an http(s) URL"
-      } catch {
-        return "expected an http(s) URL"
-      }
-    })
-  ),
+  url: HttpUrl,
+  /**
+   * where the platform reaches this bridge (e.g. http://bridge.example:8080): a relayed callback
+   * is given a callbackUrl under it, so the platform's status pushes come back here and update
+   * our row. Without it, the integrator's own callbackUrl is relayed as it came.
+   */
+  publicUrl: Schema.optional(HttpUrl),
   sa_user: Schema.String.pipe(Schema.minLength(1)),
   /** the MD5 of the platform password, as every jsondata call sends it */
   sa_password: Schema.String.pipe(Schema.pattern(/^[0-9A-Fa-f]{32}$/, { message: () => "expected the 32-hex MD5 of the password" })),
@@ -61,7 +72,13 @@ export const TelephonyConfig = Schema.Struct({
   simulator: Schema.optionalWith(SimulatorConfig, { default: () => Schema.decodeSync(SimulatorConfig)({}) }),
   upstream: Schema.optional(UpstreamConfig),
   /** box driver: the box whose channel dials when the agent has no channel of its own */
-  box: Schema.optional(Schema.Struct({ mac: Schema.optional(Schema.String.pipe(Schema.filter((m) => normalizeMac(m) !== undefined || `expected a box's MAC such as 00:1A:2B:3C:4D:5E, got ${JSON.stringify(m)}`))) })),
+  box: Schema.optional(
+    Schema.Struct({
+      mac: Schema.optional(Schema.String.pipe(Schema.filter((m) => normalizeMac(m) !== undefined || `expected a box's MAC such as 00:1A:2B:3C:4D:5E, got ${JSON.stringify(m)}`))),
+      /** a dial handed out to a box that uploads no record of it within this ends as not answered (default DEFAULT_REPORT_WITHIN_MS) */
+      reportWithinMs: Schema.optional(Schema.Int.pipe(Schema.between(1_000, 24 * 3_600_000)))
+    })
+  ),
   /** delivery of callback status pushes to each callback's own URL (see src/callbacks) */
   callbackDelivery: Schema.optionalWith(
     Schema.Struct({

@@ -13,6 +13,9 @@ import type { Caller } from "../auth/Auth.js"
 export const STATUS = { notCalled: 0, calling: 1, paused: 2, notAnswered: 3, answered: 4, transferred: 5 } as const
 export type Status = (typeof STATUS)[keyof typeof STATUS]
 
+/** The cause of a simulated call the bridge's stop cut short. */
+export const INTERRUPTED = "INTERRUPTED"
+
 /** Where a call stands; each change is handed to the requester whole. Times are Unix ms. */
 export interface CallState {
   readonly status: Status
@@ -78,6 +81,8 @@ export type DriverError = UpstreamFailed | MethodFailed | NotFound | NoPermissio
 /** A call accepted by the driver: what it answered (an upstream's reply), and the call's life to start once the requester stored it. */
 export interface Placed {
   readonly answer: Readonly<Record<string, unknown>> | null
+  /** a relayed request: the platform's id of it, and the secret its status pushes back to us carry */
+  readonly upstream?: { readonly id: string | null; readonly key: string } | undefined
   /** runs the call, reporting each change; forked by the requester after its record is committed */
   readonly run: (report: (state: CallState) => Effect.Effect<void>) => Effect.Effect<void>
 }

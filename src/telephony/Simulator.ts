@@ -23,16 +23,15 @@ import { GroupCommit } from "../db/GroupCommit.js"
 import { Outbox } from "../events/Outbox.js"
 import { ingest } from "../receive/Ingest.js"
 import { receivers } from "../receive/receivers.js"
-import { recordDir, writeDurably } from "../recordings/Files.js"
+import { recordDir, writeDurablyAsync } from "../recordings/Files.js"
 import { RecordingsStore } from "../recordings/RecordingsStore.js"
 import { CdrStore, lastPhoneOf } from "../records/CdrStore.js"
 import { Ids } from "../shared/Ids.js"
 import { formatLocal } from "../shared/Time.js"
 import { toneWav } from "../box/Simulator.js"
-import { INTERRUPTED } from "../callbacks/Callbacks.js"
 import type { AppConfig } from "../config/AppConfig.js"
 import type { Outcome } from "./ConfigSchema.js"
-import { type CallRequest, type CallState, initialState, STATUS, type TelephonyDriver } from "./Driver.js"
+import { type CallRequest, type CallState, initialState, INTERRUPTED, STATUS, type TelephonyDriver } from "./Driver.js"
 
 const voip = receivers[0]
 const decodePush = Schema.decodeUnknown(CallPush)
@@ -45,8 +44,12 @@ const ENDINGS: Record<Exclude<Outcome, "answered">, { readonly resultCode: strin
 }
 const NORMAL = { resultCode: "NORMAL_CLEARING", errorCode: "", text: "正常挂机" }
 
-/** A recording is a short tone of the call's length, at most this long (a few KB a second). */
-const MAX_RECORDING_SECS = 10
+/**
+ * A recording is a short tone of the call's length, at most this long (16 KB a second, as the box
+ * simulator's): a real WAV to play and transcode, not a disk filler — at 10 s, a simulated task of
+ * 10,000 numbers wrote and flushed about 1 GB.
+ */
+const MAX_RECORDING_SECS = 3
 
 export const makeSimulator = (config: AppConfigShape, device: Pick<TelephonyDriver, "dialOnDevice">) =>
   Effect.gen(function* () {
@@ -111,14 +114,25 @@ export const makeSimulator = (config: AppConfigShape, device: Pick<TelephonyDriv
       yield* push(3, r.phone, { ...memo, cdrId: r.platform_cdr_id, cdrHangupTime: formatLocal(Date.now(), config.tz), cdrHangupReasonCode: INTERRUPTED, cdrHangupReasonText: "中断" })
     }
 
+    // a recording is one of MAX_RECORDING_SECS tones: each made (and hashed) once, not once a call
+    const tones = new Map<number, { readonly wav: Buffer; readonly md5: string }>()
+    const toneOf = (secs: number) => {
+      const known = tones.get(secs)
+      if (known) return known
+      const wav = toneWav(secs)
+      const made = { wav, md5: crypto.createHash("md5").update(wav).digest("hex") }
+      tones.set(secs, made)
+      return made
+    }
+
     /** A WAV of the call, stored as the box's recordings are: a file under the record directory and its row. */
     const record = (comp: string, cdrId: string, talkSecs: number, startMs: number) =>
       Effect.gen(function* () {
-        const wav = toneWav(Math.max(1, Math.min(talkSecs, MAX_RECORDING_SECS)))
+        const { wav, md5 } = toneOf(Math.max(1, Math.min(talkSecs, MAX_RECORDING_SECS)))
         const day = formatLocal(startMs, config.tz)
         const name = `sim-${cdrId}.wav`
         const relPath = `${comp}/sim/${day.slice(0, 4)}${day.slice(5, 7)}/${day.slice(8, 10)}/${name}`
-        yield* Effect.try(() => writeDurably(path.join(recordDir(config.dataDir), relPath), wav))
+        yield* Effect.tryPromise(() => writeDurablyAsync(path.join(recordDir(config.dataDir), relPath), wav))
         const id = yield* ids.next
         yield* commit.submit((_, prepared) =>
           recordings.insertIn(prepared, {
@@ -126,7 +140,7 @@ export const makeSimulator = (config: AppConfigShape, device: Pick<TelephonyDriv
             comp_number: comp,
             file_name: name,
             rel_path: relPath,
-            md5: crypto.createHash("md5").update(wav).digest("hex"),
+            md5,
             size: wav.length,
             content_type: "audio/wav",
             uploaded_by: null,

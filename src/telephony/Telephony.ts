@@ -19,20 +19,29 @@ import { CdrStore } from "../records/CdrStore.js"
 import { Ids } from "../shared/Ids.js"
 import { refuseBlacklisted } from "../blacklist/Listed.js"
 import { proxyDialFor } from "../ivr/IvrDialing.js"
-import { makeBoxDriver } from "./BoxDriver.js"
+import { type EndHandler, makeBoxDriver } from "./BoxDriver.js"
 import type { CallRequest, TelephonyDriver } from "./Driver.js"
 import { makeSimulator } from "./Simulator.js"
-import { makeUpstreamDriver } from "./Upstream.js"
+import { makeUpstreamDriver, UPSTREAM_CALLBACK_PATH } from "./Upstream.js"
 
 export class Telephony extends Effect.Service<Telephony>()("Telephony", {
   dependencies: [DevicesStore.Default, BoxQueue.Default, CdrStore.Default, Outbox.Default, GroupCommit.Default, RecordingsStore.Default, Ids.Default],
   scoped: Effect.gen(function* () {
     const config = yield* AppConfig
     const calls = yield* FiberSet.make()
-    const box = yield* makeBoxDriver
+    const enders = new Map<CallRequest["kind"], EndHandler>()
+    const box = yield* makeBoxDriver(enders)
     const { driver: name, upstream } = config.telephony
     const driver: TelephonyDriver =
-      name === "box" ? box : name === "upstream" && upstream !== undefined ? makeUpstreamDriver(upstream) : yield* makeSimulator(config, box)
+      name === "box" ? box.driver : name === "upstream" && upstream !== undefined ? makeUpstreamDriver(upstream) : yield* makeSimulator(config, box.driver)
+    if (name === "upstream" && upstream !== undefined)
+      yield* upstream.publicUrl === undefined
+        ? Effect.logWarning(
+            "telephony.upstream.publicUrl is not set: a relayed callback's callbackUrl goes to the platform as given, its statuses go straight to the integrator, and our callback rows stay at their first status"
+          )
+        : Effect.logInfo(`the platform pushes relayed callbacks' statuses to ${upstream.publicUrl}${UPSTREAM_CALLBACK_PATH}/{cbkId}`)
+    // only box-driver calls wait for ends delivered later (an upload, or their due time)
+    if (name === "box") yield* Effect.forkScoped(Effect.interruptible(box.deliverEnds))
     const sql = yield* SqlClient.SqlClient
     /** the number dialled: the proxy cached for (from, to) when there is one, and it too must not be blacklisted */
     const dialled = (request: CallRequest) =>
@@ -49,6 +58,8 @@ export class Telephony extends Effect.Service<Telephony>()("Telephony", {
      * even when started from an uninterruptible step (a fork inherits that), so a stop ends it
      */
     const start = (life: Effect.Effect<void>) => Effect.asVoid(FiberSet.run(calls, Effect.interruptible(life)))
-    return { ...driver, place, start }
+    /** how a requester's rows learn the end of a call delivered after the fact (a box-driver call's), by kind */
+    const onEnd = (kind: CallRequest["kind"], handler: EndHandler) => Effect.sync(() => void enders.set(kind, handler))
+    return { ...driver, place, start, onEnd }
   })
 }) {}

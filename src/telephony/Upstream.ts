@@ -4,7 +4,13 @@
  * No answer (connection refused, timeout, not JSON) is the contract's -1; a coded refusal of the
  * platform is -3 with the platform's code and message. The platform reports the call itself from
  * then on: its call pushes arrive at /api/voip.json, its callback statuses at the callbackUrl given.
+ *
+ * With `upstream.publicUrl`, the callbackUrl given to the platform is the bridge's own
+ * (UPSTREAM_CALLBACK_PATH/{cbkId}?key=…, a secret per callback): the platform's statuses update our
+ * row and reach the integrator's callbackUrl with our cbkId, as the other drivers' do
+ * (src/callbacks/routes.ts). Without it, the integrator's callbackUrl is relayed as it came.
  */
+import * as crypto from "node:crypto"
 import { Effect } from "effect"
 import { MethodFailed, UpstreamFailed } from "../api/Errors.js"
 import type { TelephonyConfigShape } from "./ConfigSchema.js"
@@ -32,17 +38,27 @@ export const relay = (upstream: Upstream, method: string, params: Readonly<Recor
     return answer
   })
 
+/** Where the platform pushes a relayed callback's statuses: {cbkId} is the platform's id, as it fills it in. */
+export const UPSTREAM_CALLBACK_PATH = "/voip/upstream/callback"
+
+/** The platform's id of what it accepted (its answer's `id`), as text; null when it named none. */
+export const idOf = (answer: Readonly<Record<string, unknown>>) =>
+  typeof answer.id === "number" || (typeof answer.id === "string" && answer.id !== "") ? String(answer.id) : null
+
 export const makeUpstreamDriver = (upstream: Upstream): TelephonyDriver => ({
   name: "upstream",
-  place: (request) =>
+  place: (request) => {
     // the platform dials a task itself once it has it whole (addTask): it has no method for one of its numbers
-    request.kind === "task"
-      ? Effect.fail(new MethodFailed({ message: "the upstream driver does not dial a task's numbers one by one" }))
-      : Effect.map(relay(upstream, request.kind === "callback" ? "callbackPhone" : "phoneAudit", request.params), (answer) => ({
-      answer,
-      // what happens next is the platform's to say, through its own pushes
-      run: () => Effect.void
-    })),
+    if (request.kind === "task") return Effect.fail(new MethodFailed({ message: "the upstream driver does not dial a task's numbers one by one" }))
+    // what happens next is the platform's to say, through its own pushes
+    const run = () => Effect.void
+    if (request.kind === "audit") return Effect.map(relay(upstream, "phoneAudit", request.params), (answer) => ({ answer, run }))
+    if (upstream.publicUrl === undefined) return Effect.map(relay(upstream, "callbackPhone", request.params), (answer) => ({ answer, run }))
+    const key = crypto.randomBytes(18).toString("base64url")
+    const ours = `${upstream.publicUrl.replace(/\/+$/, "")}${UPSTREAM_CALLBACK_PATH}/{cbkId}?key=${key}`
+    const params = { ...request.params, callbackUrl: Buffer.from(ours, "utf8").toString("base64") }
+    return Effect.map(relay(upstream, "callbackPhone", params), (answer) => ({ answer, upstream: { id: idOf(answer), key }, run }))
+  },
   dialOnDevice: ({ mac, channel, phone }) => Effect.asVoid(relay(upstream, "sendTelCall", { mac, channel: String(channel), phone })),
   relay: (method, params) => relay(upstream, method, params)
 })

@@ -136,6 +136,14 @@ const storedFields = (r: CdrRecord): Either.Either<Readonly<Record<string, unkno
 
 const WARNED_MAX = 10_000
 
+/**
+ * Whether a filter's total can be summed from cdr_talk_counts (migration 0028): it names nothing
+ * but talk time and direction. Direction 0 is where that table counts the calls that have none.
+ */
+const byTalkAndDirection = (filter: CdrFilter) =>
+  filter.extensions === undefined && filter.phone === undefined && filter.fromMs === undefined && filter.toMs === undefined &&
+  filter.cdrId === undefined && filter.peer !== 0
+
 /** findDialrecord's order: a total one (ids are unique), so OFFSET pages neither repeat nor skip a call */
 const NEWEST_FIRST = "c.start_ms DESC, c.cdr_id DESC"
 
@@ -299,6 +307,14 @@ export class CdrStore extends Effect.Service<CdrStore>()("CdrStore", {
     const pageIds = (condition: Fragment, filter: CdrFilter) =>
       sql`SELECT c.cdr_id FROM cdrs c WHERE ${condition} ORDER BY ${sql.literal(NEWEST_FIRST)} LIMIT ${filter.limit} OFFSET ${filter.start}`
 
+    /** cdr_talk_counts' rows that hold the calls a talk-time and direction filter matches */
+    const talkCountsWhere = (filter: CdrFilter): Array<Fragment> => {
+      const where = [sql`k.comp_number = ${filter.compNumber}`]
+      if (filter.peer !== undefined) where.push(sql`k.peer = ${filter.peer}`)
+      if (filter.talk) where.push(filter.talk.op === ">" ? sql`k.talk_secs > ${filter.talk.secs}` : sql`k.talk_secs < ${filter.talk.secs}`)
+      return where
+    }
+
     /** findDialrecord: total and one page, newest first (ties by id), every filter optional. */
     const search = (filter: CdrFilter) =>
       Effect.gen(function* () {
@@ -314,10 +330,11 @@ export class CdrStore extends Effect.Service<CdrStore>()("CdrStore", {
           where.push(Number.isSafeInteger(asNumber) ? sql`(c.cdr_id = ${asNumber} OR c.platform_cdr_id = ${filter.cdrId})` : sql`c.platform_cdr_id = ${filter.cdrId}`)
         }
         const condition = sql.and(where)
-        const counted =
-          where.length === 1
-            ? yield* sql<{ n: number }>`SELECT n FROM cdr_counts WHERE comp_number = ${filter.compNumber}`
-            : yield* sql<{ n: number }>`SELECT count(*) AS n FROM cdrs c WHERE ${condition}`
+        const counted = yield* (where.length === 1
+          ? sql<{ n: number }>`SELECT n FROM cdr_counts WHERE comp_number = ${filter.compNumber}`
+          : byTalkAndDirection(filter)
+            ? sql<{ n: number }>`SELECT coalesce(sum(k.n), 0) AS n FROM cdr_talk_counts k WHERE ${sql.and(talkCountsWhere(filter))}`
+            : sql<{ n: number }>`SELECT count(*) AS n FROM cdrs c WHERE ${condition}`)
         const n = counted[0]?.n ?? 0
         const rows =
           filter.limit === 0 || filter.start >= n

@@ -22,10 +22,16 @@ const lcg = (seed: number) => () => (seed = (Math.imul(seed, 1103515245) + 12345
 const pick = <A>(next: () => number, xs: ReadonlyArray<A>): A => xs[next() % xs.length]!
 const day = (d: number) => `2026-10-${String(1 + d).padStart(2, "0")}`
 
-/** the counts as the table holds them, and as a COUNT(*) over the calls finds them */
+/** the counts as the tables hold them, and as a COUNT(*) over the calls finds them */
 const countsOf = (db: Database.Database) => ({
-  kept: db.prepare(`SELECT comp_number, peer, talk_secs, n FROM cdr_talk_counts WHERE n <> 0 ORDER BY 1, 2, 3`).all(),
-  counted: db.prepare(`SELECT comp_number, coalesce(peer, 0) AS peer, talk_secs, count(*) AS n FROM cdrs GROUP BY 1, 2, 3 ORDER BY 1, 2, 3`).all()
+  kept: {
+    talk: db.prepare(`SELECT comp_number, peer, talk_secs, n FROM cdr_talk_counts WHERE n <> 0 ORDER BY 1, 2, 3`).all(),
+    hour: db.prepare(`SELECT comp_number, hour, peer, n FROM cdr_hour_counts WHERE n <> 0 ORDER BY 1, 2, 3`).all()
+  },
+  counted: {
+    talk: db.prepare(`SELECT comp_number, coalesce(peer, 0) AS peer, talk_secs, count(*) AS n FROM cdrs GROUP BY 1, 2, 3 ORDER BY 1, 2, 3`).all(),
+    hour: db.prepare(`SELECT comp_number, CAST(floor(start_ms / 3600000.0) AS INTEGER) AS hour, coalesce(peer, 0) AS peer, count(*) AS n FROM cdrs GROUP BY 1, 2, 3 ORDER BY 1, 2, 3`).all()
+  }
 })
 
 /** Calls written through every path the bridge has, then rewritten and deleted by hand. */
@@ -72,7 +78,7 @@ const writeCalls = async (server: TestServer, next: () => number) => {
       for (let i = 0; i < 3000; i++) {
         const phone = `1360000${String(next() % 50).padStart(4, "0")}`
         const p = pick(next, [1, 1, 2, 2, 3, 4, 5, null, 0, 7])
-        insert.run(9_000_000 + i, i % 10 === 0 ? "200008" : COMP, pick(next, EXTENSIONS), `h${i}`, phone, phone, parseLocal(start(), server.config.tz), next() % 700, p)
+        insert.run(9_000_000 + i, i % 10 === 0 ? "200008" : COMP, pick(next, EXTENSIONS), `h${i}`, phone, phone, i % 97 === 0 ? -5_000_000_000 - next() * 1000 : parseLocal(start(), server.config.tz), next() % 700, p)
       }
     })()
     const ids = (db.prepare(`SELECT cdr_id FROM cdrs`).all() as Array<{ cdr_id: number }>).map((r) => r.cdr_id)
@@ -96,7 +102,7 @@ const addAgents = async (server: TestServer) => {
   await asAdmin(server, "addExtension", { exteExtension: "402", extePassword: "other-pw", exteName: "坐席402" })
 }
 
-describe("call counts by talk time and direction", () => {
+describe("call counts by talk time, direction and hour", () => {
   let server: TestServer
   beforeAll(async () => {
     server = await startTestServer({ devices: [{ mac: MAC, enterprise: COMP, channels: { "1": "100008800" } }] })
@@ -109,7 +115,8 @@ describe("call counts by talk time and direction", () => {
     const db = new Database(path.join(server.dataDir, "bridge.db"), { readonly: true })
     try {
       const { kept, counted } = countsOf(db)
-      expect(counted.length).toBeGreaterThan(1000)
+      expect(counted.talk.length).toBeGreaterThan(1000)
+      expect(counted.hour.length).toBeGreaterThan(1000)
       expect(kept).toEqual(counted)
       // every writer took part
       const sources = db.prepare(`SELECT DISTINCT source FROM cdrs ORDER BY 1`).all() as Array<{ source: string }>
@@ -119,18 +126,20 @@ describe("call counts by talk time and direction", () => {
     }
   })
 
-  it("answer the same total, rows and order as the plain query for 300 filter mixes, at every depth", { timeout: 60_000 }, async () => {
+  it("answer the same total, rows and order as the plain query for 400 filter mixes, at every depth", { timeout: 60_000 }, async () => {
     const db = new Database(path.join(server.dataDir, "bridge.db"), { readonly: true })
     const next = lcg(101)
-    let summed = 0
+    const summed = { talk: 0, time: 0 }
+    const local = () => `${day(next() % 21)} ${String(next() % 24).padStart(2, "0")}:${pick(next, ["00:00", "59:59", "30:00", `${String(next() % 60).padStart(2, "0")}:${String(next() % 60).padStart(2, "0")}`])}`
     try {
-      for (let i = 0; i < 300; i++) {
+      for (let i = 0; i < 400; i++) {
         const params: Record<string, string> = {}
         const where = ["comp_number = ?"]
         const args: Array<unknown> = [COMP]
-        // half the mixes name only talk time and direction: the totals summed from the counts
-        const narrow = next() % 2 === 0
-        if (next() % 3 !== 0) {
+        // a third name only talk time and direction, a third only time and direction (the totals
+        // summed from the counts), a third anything
+        const mode = pick(next, ["talk", "time", "any"] as const)
+        if (mode !== "time" && next() % 3 !== 0) {
           const op = next() % 2
           const secs = pick(next, [0, 1, 60, 300, 599, 699, 700, next() % 700])
           Object.assign(params, { talktimeSql: String(op), talktime: String(secs) })
@@ -143,23 +152,34 @@ describe("call counts by talk time and direction", () => {
           where.push("peer = ?")
           args.push(peer)
         }
-        if (narrow && next() % 2 === 0) {
+        if (mode === "any" && next() % 2 === 0) {
           const ext = pick(next, EXTENSIONS)
           params.extension = ext
           where.push("extension = ?")
           args.push(ext)
         }
-        if (narrow && next() % 3 === 0) {
+        if (mode === "any" && next() % 3 === 0) {
           const phone = `1360000${String(next() % 50).padStart(4, "0")}`
           params.phoneNum = phone
           where.push("last_phone = ?")
           args.push(lastPhoneOf(phone))
         }
-        if (narrow && next() % 2 === 0) {
-          const [from, to] = [day(next() % 20), day(next() % 20)].sort() as [string, string]
-          Object.assign(params, { startTime: `${from} 00:00:00`, endTime: `${to} 23:59:59` })
-          where.push("start_ms >= ?", "start_ms <= ?")
-          args.push(parseLocal(`${from} 00:00:00`, server.config.tz), parseLocal(`${to} 23:59:59`, server.config.tz))
+        if (mode === "time" || (mode === "any" && next() % 2 === 0)) {
+          // whole days, hours, a few minutes, one end open, within one hour
+          const [from, to] = [local(), local()].sort() as [string, string]
+          const ends = pick(next, ["both", "both", "from", "to", "days", "hour"] as const)
+          const [f, t] =
+            ends === "days" ? [`${from.slice(0, 10)} 00:00:00`, `${to.slice(0, 10)} 23:59:59`] : ends === "hour" ? [`${from.slice(0, 13)}:10:00`, `${from.slice(0, 13)}:50:00`] : [from, to]
+          if (ends !== "to") {
+            params.startTime = f
+            where.push("start_ms >= ?")
+            args.push(parseLocal(f, server.config.tz))
+          }
+          if (ends !== "from") {
+            params.endTime = t
+            where.push("start_ms <= ?")
+            args.push(parseLocal(t, server.config.tz))
+          }
         }
         const total = (db.prepare(`SELECT count(*) AS n FROM cdrs WHERE ${where.join(" AND ")}`).get(...args) as { n: number }).n
         const start = pick(next, [0, 0, 3, Math.floor(total / 2), Math.max(0, total - 4), total])
@@ -173,9 +193,13 @@ describe("call counts by talk time and direction", () => {
         const body = await callApi(server, { ...creds(), method: "findDialrecord", ...params, start: String(start), limit: String(limit) })
         expect({ params, code: body.code, total: body.total, recordTotal: body.recordTotal }).toEqual({ params, code: 0, total, recordTotal: total })
         expect((body.rows as Array<{ cdrId: number }>).map((r) => r.cdrId)).toEqual(want)
-        if (where.length > 1 && !params.extension && !params.phoneNum && !params.startTime) summed++
+        if (where.length > 1 && !params.extension && !params.phoneNum) {
+          if (params.startTime === undefined && params.endTime === undefined) summed.talk++
+          else if (params.talktime === undefined) summed.time++
+        }
       }
-      expect(summed).toBeGreaterThan(100)
+      expect(summed.talk).toBeGreaterThan(80)
+      expect(summed.time).toBeGreaterThan(80)
       expect((await fetch(`${server.url}/healthz`)).status).toBe(200)
     } finally {
       db.close()
@@ -203,9 +227,10 @@ describe("migration 0028", () => {
     // as a database the migration has not run on: its calls but neither the table nor its triggers
     const before = db()
     try {
-      for (const t of ["cdrs_talk_counted", "cdrs_talk_uncounted", "cdrs_talk_recounted"]) before.exec(`DROP TRIGGER ${t}`)
+      for (const t of ["cdrs_summed", "cdrs_unsummed", "cdrs_talk_resummed", "cdrs_hour_resummed"]) before.exec(`DROP TRIGGER ${t}`)
       before.exec(`DROP TABLE cdr_talk_counts`)
-      const own = before.prepare(`SELECT migration_id AS id FROM schema_migrations WHERE name = 'call_talk_counts'`).get() as { id: number }
+      before.exec(`DROP TABLE cdr_hour_counts`)
+      const own = before.prepare(`SELECT migration_id AS id FROM schema_migrations WHERE name = 'call_counts'`).get() as { id: number }
       before.prepare(`DELETE FROM schema_migrations WHERE migration_id = ?`).run(own.id)
       // the migrator runs only ids above the highest applied: this one must be the last
       expect((before.prepare(`SELECT max(migration_id) AS id FROM schema_migrations`).get() as { id: number }).id).toBeLessThan(own.id)
@@ -217,7 +242,7 @@ describe("migration 0028", () => {
       const after = db()
       try {
         const { kept, counted } = countsOf(after)
-        expect(counted.length).toBeGreaterThan(1000)
+        expect(counted.hour.length).toBeGreaterThan(1000)
         expect(kept).toEqual(counted)
       } finally {
         after.close()

@@ -34,6 +34,10 @@ const countsOf = (db: Database.Database) => ({
   }
 })
 
+/** 0003's per-enterprise count, which 0028's trigger keeps now */
+const enterprisesOf = (db: Database.Database) => db.prepare(`SELECT comp_number, n FROM cdr_counts WHERE n <> 0 ORDER BY 1`).all()
+const enterprisesCounted = (db: Database.Database) => db.prepare(`SELECT comp_number, count(*) AS n FROM cdrs GROUP BY 1 ORDER BY 1`).all()
+
 /** Calls written through every path the bridge has, then rewritten and deleted by hand. */
 const writeCalls = async (server: TestServer, next: () => number) => {
   const talk = () => String(next() % 700)
@@ -118,6 +122,7 @@ describe("call counts by talk time, direction and hour", () => {
       expect(counted.talk.length).toBeGreaterThan(1000)
       expect(counted.hour.length).toBeGreaterThan(1000)
       expect(kept).toEqual(counted)
+      expect(enterprisesOf(db)).toEqual(enterprisesCounted(db))
       // every writer took part
       const sources = db.prepare(`SELECT DISTINCT source FROM cdrs ORDER BY 1`).all() as Array<{ source: string }>
       expect(sources.map((s) => s.source)).toEqual(["box", "client", "platform"])
@@ -224,10 +229,16 @@ describe("migration 0028", () => {
     } finally {
       await first.close()
     }
-    // as a database the migration has not run on: its calls but neither the table nor its triggers
+    // as a database the migration has not run on: its calls, 0003's count of them, neither the
+    // tables nor the triggers of 0028
     const before = db()
     try {
       for (const t of ["cdrs_summed", "cdrs_unsummed", "cdrs_talk_resummed", "cdrs_hour_resummed"]) before.exec(`DROP TRIGGER ${t}`)
+      before.exec(`CREATE TRIGGER cdrs_counted AFTER INSERT ON cdrs BEGIN
+        INSERT OR IGNORE INTO cdr_counts (comp_number, n) VALUES (NEW.comp_number, 0);
+        UPDATE cdr_counts SET n = n + 1 WHERE comp_number = NEW.comp_number;
+      END`)
+      before.exec(`CREATE TRIGGER cdrs_uncounted AFTER DELETE ON cdrs BEGIN UPDATE cdr_counts SET n = n - 1 WHERE comp_number = OLD.comp_number; END`)
       before.exec(`DROP TABLE cdr_talk_counts`)
       before.exec(`DROP TABLE cdr_hour_counts`)
       const own = before.prepare(`SELECT migration_id AS id FROM schema_migrations WHERE name = 'call_counts'`).get() as { id: number }
@@ -244,6 +255,7 @@ describe("migration 0028", () => {
         const { kept, counted } = countsOf(after)
         expect(counted.hour.length).toBeGreaterThan(1000)
         expect(kept).toEqual(counted)
+        expect(enterprisesOf(after)).toEqual(enterprisesCounted(after))
       } finally {
         after.close()
       }

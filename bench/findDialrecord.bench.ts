@@ -24,16 +24,32 @@ interface Combo {
   readonly start?: number
   /** unfiltered: the total comes from the per-enterprise counter, as in the store */
   readonly counted?: boolean
+  /** talk time, direction or time only: the total is summed from cdr_talk_counts or cdr_hour_counts, as in the store */
+  readonly summed?: { readonly table?: "cdr_hour_counts"; readonly where: string; readonly args: ReadonlyArray<unknown> }
 }
 
 const combos = (tz: string): ReadonlyArray<Combo> => {
   const from = parseLocal("2026-03-01 00:00:00", tz)
   const to = parseLocal("2026-03-01 23:59:59", tz)
+  const weekEnd = parseLocal("2026-03-07 23:59:59", tz)
+  const monthEnd = parseLocal("2026-03-31 23:59:59", tz)
+  // local midnights fall on whole hours (Asia/Shanghai): these ranges have no partial hour to count
+  const hours = (a: number, b: number) => ({ table: "cdr_hour_counts" as const, where: "k.comp_number = ? AND k.hour >= ? AND k.hour < ?", args: [COMP, Math.ceil(a / 3_600_000), Math.floor((b + 1) / 3_600_000)] })
+  const hoursOf = (a: number, b: number, peer: number) => {
+    const h = hours(a, b)
+    return { ...h, where: `${h.where} AND k.peer = ?`, args: [...h.args, peer] }
+  }
   return [
     { name: "no filter, first page", params: {}, where: "c.comp_number = ?", args: [COMP], counted: true },
     { name: "one extension", params: { extension: `${COMP}807` }, where: "c.comp_number = ? AND c.extension = ?", args: [COMP, `${COMP}807`] },
     { name: "phone number", params: { phoneNum: "13800012345" }, where: "c.comp_number = ? AND c.last_phone = ?", args: [COMP, lastPhoneOf("13800012345")] },
-    { name: "one day", params: { startTime: "2026-03-01 00:00:00", endTime: "2026-03-01 23:59:59" }, where: "c.comp_number = ? AND c.start_ms >= ? AND c.start_ms <= ?", args: [COMP, from, to] },
+    {
+      name: "one day",
+      params: { startTime: "2026-03-01 00:00:00", endTime: "2026-03-01 23:59:59" },
+      where: "c.comp_number = ? AND c.start_ms >= ? AND c.start_ms <= ?",
+      args: [COMP, from, to],
+      summed: hours(from, to)
+    },
     {
       name: "extension + talk > 300 + outbound",
       params: { extension: `${COMP}807`, talktimeSql: "0", talktime: "300", cdrPeer: "1" },
@@ -42,8 +58,103 @@ const combos = (tz: string): ReadonlyArray<Combo> => {
     },
     { name: "page 500 (start 10000)", params: { start: "10000" }, where: "c.comp_number = ?", args: [COMP], start: 10_000, counted: true },
     { name: "one extension, page 50 (start 1000)", params: { extension: `${COMP}807`, start: "1000" }, where: "c.comp_number = ? AND c.extension = ?", args: [COMP, `${COMP}807`], start: 1_000 },
-    // half the calls match: its total counts half the enterprise's index entries
-    { name: "outbound, page 500 (start 10000)", params: { cdrPeer: "1", start: "10000" }, where: "c.comp_number = ? AND c.peer = ?", args: [COMP, 1], start: 10_000 }
+    // half the calls match: counted, its total walked half the enterprise's index entries
+    {
+      name: "outbound, page 500 (start 10000)",
+      params: { cdrPeer: "1", start: "10000" },
+      where: "c.comp_number = ? AND c.peer = ?",
+      args: [COMP, 1],
+      start: 10_000,
+      summed: { where: "k.comp_number = ? AND k.peer = ?", args: [COMP, 1] }
+    },
+    {
+      name: "inbound",
+      params: { cdrPeer: "2" },
+      where: "c.comp_number = ? AND c.peer = ?",
+      args: [COMP, 2],
+      summed: { where: "k.comp_number = ? AND k.peer = ?", args: [COMP, 2] }
+    },
+    {
+      name: "talk > 300",
+      params: { talktimeSql: "0", talktime: "300" },
+      where: "c.comp_number = ? AND c.talk_secs > ?",
+      args: [COMP, 300],
+      summed: { where: "k.comp_number = ? AND k.talk_secs > ?", args: [COMP, 300] }
+    },
+    {
+      name: "talk < 60",
+      params: { talktimeSql: "1", talktime: "60" },
+      where: "c.comp_number = ? AND c.talk_secs < ?",
+      args: [COMP, 60],
+      summed: { where: "k.comp_number = ? AND k.talk_secs < ?", args: [COMP, 60] }
+    },
+    {
+      name: "talk > 300 + outbound, page 500",
+      params: { talktimeSql: "0", talktime: "300", cdrPeer: "1", start: "10000" },
+      where: "c.comp_number = ? AND c.talk_secs > ? AND c.peer = ?",
+      args: [COMP, 300, 1],
+      start: 10_000,
+      summed: { where: "k.comp_number = ? AND k.talk_secs > ? AND k.peer = ?", args: [COMP, 300, 1] }
+    },
+    {
+      name: "one day + talk < 60 + inbound",
+      params: { startTime: "2026-03-01 00:00:00", endTime: "2026-03-01 23:59:59", talktimeSql: "1", talktime: "60", cdrPeer: "2" },
+      where: "c.comp_number = ? AND c.talk_secs < ? AND c.start_ms >= ? AND c.start_ms <= ? AND c.peer = ?",
+      args: [COMP, 60, from, to, 2]
+    },
+    {
+      name: "one day, page 50 (start 1000)",
+      params: { startTime: "2026-03-01 00:00:00", endTime: "2026-03-01 23:59:59", start: "1000" },
+      where: "c.comp_number = ? AND c.start_ms >= ? AND c.start_ms <= ?",
+      args: [COMP, from, to],
+      start: 1_000,
+      summed: hours(from, to)
+    },
+    {
+      name: "one week",
+      params: { startTime: "2026-03-01 00:00:00", endTime: "2026-03-07 23:59:59" },
+      where: "c.comp_number = ? AND c.start_ms >= ? AND c.start_ms <= ?",
+      args: [COMP, from, weekEnd],
+      summed: hours(from, weekEnd)
+    },
+    {
+      name: "one month + inbound, page 50",
+      params: { startTime: "2026-03-01 00:00:00", endTime: "2026-03-31 23:59:59", cdrPeer: "2", start: "1000" },
+      where: "c.comp_number = ? AND c.start_ms >= ? AND c.start_ms <= ? AND c.peer = ?",
+      args: [COMP, from, monthEnd, 2],
+      start: 1_000,
+      summed: hoursOf(from, monthEnd, 2)
+    },
+    {
+      name: "one month + talk > 300",
+      params: { startTime: "2026-03-01 00:00:00", endTime: "2026-03-31 23:59:59", talktimeSql: "0", talktime: "300" },
+      where: "c.comp_number = ? AND c.talk_secs > ? AND c.start_ms >= ? AND c.start_ms <= ?",
+      args: [COMP, 300, from, monthEnd]
+    },
+    {
+      name: "extension + one day",
+      params: { extension: `${COMP}807`, startTime: "2026-03-01 00:00:00", endTime: "2026-03-01 23:59:59" },
+      where: "c.comp_number = ? AND c.extension = ? AND c.start_ms >= ? AND c.start_ms <= ?",
+      args: [COMP, `${COMP}807`, from, to]
+    },
+    {
+      name: "three extensions",
+      params: { extension: `${COMP}807,${COMP}808,${COMP}809` },
+      where: "c.comp_number = ? AND c.extension IN (?, ?, ?)",
+      args: [COMP, `${COMP}807`, `${COMP}808`, `${COMP}809`]
+    },
+    {
+      name: "phone number + talk > 300",
+      params: { phoneNum: "13800012345", talktimeSql: "0", talktime: "300" },
+      where: "c.comp_number = ? AND c.last_phone = ? AND c.talk_secs > ?",
+      args: [COMP, lastPhoneOf("13800012345"), 300]
+    },
+    {
+      name: "call id",
+      params: { scdrId: "1000000777" },
+      where: "c.comp_number = ? AND (c.cdr_id = ? OR c.platform_cdr_id = ?)",
+      args: [COMP, 1_000_000_777, "1000000777"]
+    }
   ]
 }
 
@@ -80,7 +191,10 @@ export const run = async () => {
       for (const combo of combos(config.tz)) {
         const count = combo.counted
           ? db.prepare(`SELECT n FROM cdr_counts WHERE comp_number = ?`)
-          : db.prepare(`SELECT count(*) AS n FROM cdrs c WHERE ${combo.where}`)
+          : combo.summed
+            ? db.prepare(`SELECT coalesce(sum(k.n), 0) AS n FROM ${combo.summed.table ?? "cdr_talk_counts"} k WHERE ${combo.summed.where}`)
+            : db.prepare(`SELECT count(*) AS n FROM cdrs c WHERE ${combo.where}`)
+        const countArgs = combo.counted ? [COMP] : (combo.summed?.args ?? combo.args)
         // as the store pages: the page's ids first, then their rows joined
         const page = db.prepare(`SELECT c.*, e.name AS exte_name, r.rel_path FROM cdrs c
           LEFT JOIN extensions e ON e.extension = c.extension
@@ -90,8 +204,11 @@ export const run = async () => {
         const url = `${server.url}/voip/api/jsondata.html?${auth}&method=findDialrecord&${new URLSearchParams(combo.params)}`
         const check = (await (await fetch(url)).json()) as { code: number; total: number }
         if (check.code !== 0) throw new Error(`${combo.name}: ${JSON.stringify(check)}`)
+        // a summed total is the plain COUNT(*), whatever it costs
+        const plain = (db.prepare(`SELECT count(*) AS n FROM cdrs c WHERE ${combo.where}`).get(...combo.args) as { n: number }).n
+        if (plain !== check.total) throw new Error(`${combo.name}: total ${check.total}, COUNT(*) ${plain}`)
         const direct = await time(() => {
-          count.get(...(combo.counted ? [COMP] : combo.args))
+          count.get(...countArgs)
           return page.all(...combo.args)
         })
         const http = await time(async () => (await fetch(url)).json())

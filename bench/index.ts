@@ -21,6 +21,8 @@ export const benches: ReadonlyArray<Bench> = [
   { name: "workorders", run: () => import("./workorders.bench.js").then((m) => m.run()), only: true },
   // not in the default run: a 10,000-number outbound task dialled to completion (about a minute)
   { name: "tasks", run: () => import("./tasks.bench.js").then((m) => m.run()), only: true },
+  // not in the default run: what the call counts (migration 0028) cost a write of cdrs
+  { name: "cdr-counts", run: () => import("./cdrCounts.bench.js").then((m) => m.run()), only: true },
   // not in the default run: the short guard of the two above
   { name: "quick", run: () => import("./quick.bench.js").then((m) => m.run()), only: true }
 ]

@@ -136,6 +136,9 @@ const storedFields = (r: CdrRecord): Either.Either<Readonly<Record<string, unkno
 
 const WARNED_MAX = 10_000
 
+/** cdr_hour_counts' bucket (migration 0028) */
+const HOUR = 3_600_000
+
 /** findDialrecord's order: a total one (ids are unique), so OFFSET pages neither repeat nor skip a call */
 const NEWEST_FIRST = "c.start_ms DESC, c.cdr_id DESC"
 
@@ -299,6 +302,41 @@ export class CdrStore extends Effect.Service<CdrStore>()("CdrStore", {
     const pageIds = (condition: Fragment, filter: CdrFilter) =>
       sql`SELECT c.cdr_id FROM cdrs c WHERE ${condition} ORDER BY ${sql.literal(NEWEST_FIRST)} LIMIT ${filter.limit} OFFSET ${filter.start}`
 
+    /**
+     * How findDialrecord's total is found. A filter naming nothing narrower than talk time, direction
+     * and time is summed from the counts of migration 0028 (talk time and time together are not:
+     * those are counted); its time's partial hours at either end are counted from the index.
+     * Direction 0 is where those counts keep the calls that have none, so it is counted too.
+     */
+    const totalOf = (filter: CdrFilter, condition: Fragment) => {
+      const counted = sql<{ n: number }>`SELECT count(*) AS n FROM cdrs c WHERE ${condition}`
+      const timed = filter.fromMs !== undefined || filter.toMs !== undefined
+      if (filter.extensions !== undefined || filter.phone !== undefined || filter.cdrId !== undefined || filter.peer === 0 || (timed && filter.talk))
+        return counted
+      if (!timed && !filter.talk && filter.peer === undefined) return sql<{ n: number }>`SELECT n FROM cdr_counts WHERE comp_number = ${filter.compNumber}`
+      const peer = filter.peer === undefined ? [] : [sql`k.peer = ${filter.peer}`]
+      if (!timed) {
+        const talk = !filter.talk ? [] : [filter.talk.op === ">" ? sql`k.talk_secs > ${filter.talk.secs}` : sql`k.talk_secs < ${filter.talk.secs}`]
+        return sql<{ n: number }>`SELECT coalesce(sum(k.n), 0) AS n FROM cdr_talk_counts k WHERE ${sql.and([sql`k.comp_number = ${filter.compNumber}`, ...peer, ...talk])}`
+      }
+      const { fromMs, toMs } = filter
+      // the whole hours within [fromMs, toMs]: lo ≤ hour < hi
+      const lo = fromMs === undefined ? undefined : Math.ceil(fromMs / HOUR)
+      const hi = toMs === undefined ? undefined : Math.floor((toMs + 1) / HOUR)
+      if (lo !== undefined && hi !== undefined && lo >= hi) return counted
+      const hours = [sql`k.comp_number = ${filter.compNumber}`, ...peer]
+      if (lo !== undefined) hours.push(sql`k.hour >= ${lo}`)
+      if (hi !== undefined) hours.push(sql`k.hour < ${hi}`)
+      const edge = (...time: ReadonlyArray<Fragment>) => {
+        const where = [sql`c.comp_number = ${filter.compNumber}`, ...time]
+        if (filter.peer !== undefined) where.push(sql`c.peer = ${filter.peer}`)
+        return sql` + (SELECT count(*) FROM cdrs c WHERE ${sql.and(where)})`
+      }
+      const head = fromMs !== undefined && lo !== undefined && fromMs < lo * HOUR ? edge(sql`c.start_ms >= ${fromMs}`, sql`c.start_ms < ${lo * HOUR}`) : sql``
+      const tail = toMs !== undefined && hi !== undefined && hi * HOUR <= toMs ? edge(sql`c.start_ms >= ${hi * HOUR}`, sql`c.start_ms <= ${toMs}`) : sql``
+      return sql<{ n: number }>`SELECT (SELECT coalesce(sum(k.n), 0) FROM cdr_hour_counts k WHERE ${sql.and(hours)})${head}${tail} AS n`
+    }
+
     /** findDialrecord: total and one page, newest first (ties by id), every filter optional. */
     const search = (filter: CdrFilter) =>
       Effect.gen(function* () {
@@ -314,10 +352,7 @@ export class CdrStore extends Effect.Service<CdrStore>()("CdrStore", {
           where.push(Number.isSafeInteger(asNumber) ? sql`(c.cdr_id = ${asNumber} OR c.platform_cdr_id = ${filter.cdrId})` : sql`c.platform_cdr_id = ${filter.cdrId}`)
         }
         const condition = sql.and(where)
-        const counted =
-          where.length === 1
-            ? yield* sql<{ n: number }>`SELECT n FROM cdr_counts WHERE comp_number = ${filter.compNumber}`
-            : yield* sql<{ n: number }>`SELECT count(*) AS n FROM cdrs c WHERE ${condition}`
+        const counted = yield* totalOf(filter, condition)
         const n = counted[0]?.n ?? 0
         const rows =
           filter.limit === 0 || filter.start >= n

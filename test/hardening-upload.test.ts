@@ -318,8 +318,8 @@ describe("file names", () => {
 })
 
 // mounting needs root (the tests' normal case); elsewhere these two are reported as skipped
-describe("a full disk (a 2 MiB tmpfs as the data directory)", () => {
-  const fsys: Tmpfs | undefined = mountTmpfs(2 * 1024 * 1024)
+describe("a full disk (a 4 MiB tmpfs as the data directory)", () => {
+  const fsys: Tmpfs | undefined = mountTmpfs(4 * 1024 * 1024)
   let server: TestServer
   let dataDir: string
   beforeAll(async () => {

@@ -158,10 +158,11 @@ describe("call counts by talk time, direction and hour", () => {
           args.push(peer)
         }
         if (mode === "any" && next() % 2 === 0) {
-          const ext = pick(next, EXTENSIONS)
-          params.extension = ext
-          where.push("extension = ?")
-          args.push(ext)
+          // one extension, or a list (a page merged from each one's own range)
+          const exts = [...new Set(Array.from({ length: 1 + (next() % 3) }, () => pick(next, EXTENSIONS)))]
+          params.extension = exts.join(",")
+          where.push(`extension IN (${exts.map(() => "?").join(", ")})`)
+          args.push(...exts)
         }
         if (mode === "any" && next() % 3 === 0) {
           const phone = `1360000${String(next() % 50).padStart(4, "0")}`

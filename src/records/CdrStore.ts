@@ -141,6 +141,8 @@ const HOUR = 3_600_000
 
 /** findDialrecord's order: a total one (ids are unique), so OFFSET pages neither repeat nor skip a call */
 const NEWEST_FIRST = "c.start_ms DESC, c.cdr_id DESC"
+/** up to this many extensions a page is merged from each one's own range (more: one IN list) */
+const MERGED_EXTENSIONS_MAX = 50
 
 /** What an update adds its fields to. Unreadable stored fields are replaced: kept, they would make every later update of that call fail. */
 const priorFields = (existing: CdrRecord | undefined): Readonly<Record<string, unknown>> =>
@@ -299,8 +301,19 @@ export class CdrStore extends Effect.Service<CdrStore>()("CdrStore", {
      * (the indexes hold the order's columns and, but for the phone's, the talk time and
      * direction) instead of whole joined rows — page 500 of 1M read 10,000 rows to return 20.
      */
-    const pageIds = (condition: Fragment, filter: CdrFilter) =>
-      sql`SELECT c.cdr_id FROM cdrs c WHERE ${condition} ORDER BY ${sql.literal(NEWEST_FIRST)} LIMIT ${filter.limit} OFFSET ${filter.start}`
+    const pageIds = (condition: Fragment, filter: CdrFilter, others: ReadonlyArray<Fragment>) => {
+      const extensions = filter.extensions ?? []
+      if (extensions.length < 2 || extensions.length > MERGED_EXTENSIONS_MAX)
+        return sql`SELECT c.cdr_id FROM cdrs c WHERE ${condition} ORDER BY ${sql.literal(NEWEST_FIRST)} LIMIT ${filter.limit} OFFSET ${filter.start}`
+      // several extensions: each one's newest start + limit from its own index range, merged. With
+      // an IN list SQLite walks cdrs_newest and reads every row to test its extension (a deep
+      // page of three extensions at 1M: ~90 ms), or sorts every match.
+      const branches = extensions.map(
+        (extension) =>
+          sql`SELECT * FROM (SELECT c.cdr_id, c.start_ms FROM cdrs c WHERE ${sql.and([...others, sql`c.extension = ${extension}`])} ORDER BY ${sql.literal(NEWEST_FIRST)} LIMIT ${filter.start + filter.limit})`
+      )
+      return sql`SELECT m.cdr_id FROM (${sql.join(" UNION ALL ", false)(branches)}) m ORDER BY m.start_ms DESC, m.cdr_id DESC LIMIT ${filter.limit} OFFSET ${filter.start}`
+    }
 
     /**
      * How findDialrecord's total is found. A filter naming nothing narrower than talk time, direction
@@ -341,7 +354,6 @@ export class CdrStore extends Effect.Service<CdrStore>()("CdrStore", {
     const search = (filter: CdrFilter) =>
       Effect.gen(function* () {
         const where: Array<Fragment> = [sql`c.comp_number = ${filter.compNumber}`]
-        if (filter.extensions) where.push(filter.extensions.length === 1 ? sql`c.extension = ${filter.extensions[0]!}` : sql.in("c.extension", filter.extensions))
         if (filter.phone !== undefined) where.push(sql`c.last_phone = ${lastPhoneOf(filter.phone)}`)
         if (filter.talk) where.push(filter.talk.op === ">" ? sql`c.talk_secs > ${filter.talk.secs}` : sql`c.talk_secs < ${filter.talk.secs}`)
         if (filter.fromMs !== undefined) where.push(sql`c.start_ms >= ${filter.fromMs}`)
@@ -351,13 +363,15 @@ export class CdrStore extends Effect.Service<CdrStore>()("CdrStore", {
           const asNumber = Number(filter.cdrId)
           where.push(Number.isSafeInteger(asNumber) ? sql`(c.cdr_id = ${asNumber} OR c.platform_cdr_id = ${filter.cdrId})` : sql`c.platform_cdr_id = ${filter.cdrId}`)
         }
+        const others = [...where]
+        if (filter.extensions) where.push(filter.extensions.length === 1 ? sql`c.extension = ${filter.extensions[0]!}` : sql.in("c.extension", filter.extensions))
         const condition = sql.and(where)
         const counted = yield* totalOf(filter, condition)
         const n = counted[0]?.n ?? 0
         const rows =
           filter.limit === 0 || filter.start >= n
             ? []
-            : yield* sql<Joined>`${joined(filter.viewer)} WHERE c.cdr_id IN (${pageIds(condition, filter)}) ORDER BY ${sql.literal(NEWEST_FIRST)}`
+            : yield* sql<Joined>`${joined(filter.viewer)} WHERE c.cdr_id IN (${pageIds(condition, filter, others)}) ORDER BY ${sql.literal(NEWEST_FIRST)}`
         return { total: n, rows: yield* rowsOf(rows) }
       })
 

@@ -62,7 +62,6 @@ const SELECT_DUE = `SELECT d.id, d.event_id, d.attempts, d.webhook_id, d.order_k
       SELECT 1 FROM deliveries p WHERE p.target = d.target AND p.order_key = d.order_key AND p.id < d.id
         AND ${holdsOrder("p")}))
   ORDER BY d.next_attempt_at, d.id LIMIT ?`
-const ANY_DUE = `SELECT 1 FROM deliveries WHERE target = ? AND status = 'pending' AND next_attempt_at <= ? LIMIT 1`
 const MARK_IN_FLIGHT = `UPDATE deliveries SET status = 'in_flight', lock_expires_at = ? WHERE id = ?`
 // deliveries_status's range (status = 'in_flight') holds only what is in flight: a handful of rows
 const IN_FLIGHT = `SELECT id, lock_expires_at AS lockExpiresAt FROM deliveries WHERE status = 'in_flight'`
@@ -76,13 +75,7 @@ const RECLAIM = `UPDATE deliveries SET status = 'pending', lock_expires_at = NUL
  * A fresh filter per run: the group commit may run a write twice.
  */
 export const claim = (target: Target, capacity: number, now: number, admitter?: () => (d: Claimed) => boolean) =>
-  Effect.gen(function* () {
-    const sqlite = yield* Sqlite
-    // looked for first: a target with nothing due (most, most of the time) costs no write and no wait for a commit
-    if ((yield* sqlite.exclusive((_, prepared) => prepared(ANY_DUE).get(target.name, now))) === undefined) return []
-    const commit = yield* GroupCommit
-    return yield* commit.submit((_, prepared) => claimIn(prepared, target, capacity, now, admitter?.()))
-  })
+  Effect.flatMap(GroupCommit, (commit) => commit.submit((_, prepared) => claimIn(prepared, target, capacity, now, admitter?.())))
 
 /** `claim`'s work on the caller's connection, inside its transaction (the outage bench times it at 1k and 1M pending). */
 export const claimIn = (prepared: Prepared, target: Pick<Target, "name" | "timeoutMs">, capacity: number, now: number, admit?: (d: Claimed) => boolean): Array<Claimed> => {

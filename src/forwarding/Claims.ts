@@ -96,8 +96,9 @@ export const claimIn = (prepared: Prepared, target: Pick<Target, "name" | "timeo
 }
 
 /** Claimed deliveries not sent after all (claimed ahead for a target that paused, or whose circuit opened): due again. */
+// on the connection itself, not through the group commit: it runs at shutdown too, when the commit loop may be gone
 export const unclaim = (ids: ReadonlyArray<number>, now: number) =>
-  Effect.flatMap(GroupCommit, (commit) => commit.submit((_, prepared) => void prepared(RECLAIM).run(now, JSON.stringify(ids))))
+  Effect.flatMap(Sqlite, (sqlite) => sqlite.exclusive((_, prepared) => void prepared(RECLAIM).run(now, JSON.stringify(ids))))
 
 /**
  * At start: what was in flight is due again (a single process: it was not finished), targets

@@ -12,6 +12,9 @@
  *   deliveries arrive in order, the drain rate, and the disk the backlog takes (database + WAL).
  *
  * BENCH_CPU_PROF=<dir> runs the bridge under `node --cpu-prof` (the profile is written at exit).
+ * BENCH_BASE_DIST=<bundle> (e.g. a build of the base copied to dist-base/main.mjs) runs `forward`
+ * for it and for the sources as they are now in alternating rounds (BENCH_ROUNDS, default 3):
+ * the machine is shared, so only figures of the same run compare.
  */
 import * as fs from "node:fs"
 import * as path from "node:path"

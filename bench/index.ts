@@ -23,6 +23,10 @@ export const benches: ReadonlyArray<Bench> = [
   { name: "tasks", run: () => import("./tasks.bench.js").then((m) => m.run()), only: true },
   // not in the default run: what the call counts (migration 0028) cost a write of cdrs
   { name: "cdr-counts", run: () => import("./cdrCounts.bench.js").then((m) => m.run()), only: true },
+  // not in the default run: a 50k backlog drained (BENCH_FORWARD_N to choose), against the receiver hammered directly
+  { name: "forward", run: () => import("./forward.bench.js").then((m) => m.runForward()), only: true },
+  // not in the default run: a 1M backlog (a few minutes; BENCH_OUTAGE_N to choose)
+  { name: "outage", run: () => import("./forward.bench.js").then((m) => m.runOutage()), only: true },
   // not in the default run: the short guard of the two above
   { name: "quick", run: () => import("./quick.bench.js").then((m) => m.run()), only: true }
 ]

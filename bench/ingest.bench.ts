@@ -63,24 +63,31 @@ export const load = (port: number, firstId: number, durationS = DURATION_S) => {
   })
 }
 
-export const startBridge = async (targets: ReadonlyArray<Record<string, unknown>>, config: Record<string, unknown> = {}) => {
+/** `script`: another bundle (a build of the base, for an A/B run), as it is; the default is built first. */
+export const startBridge = async (
+  targets: ReadonlyArray<Record<string, unknown>>,
+  config: Record<string, unknown> = {},
+  options: { readonly nodeArgs?: ReadonlyArray<string>; readonly script?: string } = {}
+) => {
   const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), "vb-bench-"))
   const configFile = path.join(dataDir, "bridge.json")
   fs.writeFileSync(configFile, JSON.stringify({ ...config, targets }))
   const port = await freePortFor()
   // what `npm start` runs: the bundle, built from the sources as they are now
-  await buildDist()
+  const script = options.script ?? "dist/main.mjs"
+  if (options.script === undefined) await buildDist()
   const child = await startChild(
-    "dist/main.mjs",
+    script,
     [],
     { BRIDGE_DATA_DIR: dataDir, BRIDGE_CONFIG: configFile, BRIDGE_PORT: String(port), BRIDGE_HOST: "127.0.0.1", LOG_LEVEL: "info" },
     /voip-bridge listening/,
     port,
-    BRIDGE_NODE_ARGS
+    [...BRIDGE_NODE_ARGS, ...(options.nodeArgs ?? [])]
   )
   await new Promise((r) => setTimeout(r, 1000))
   return {
     child,
+    dataDir,
     stop: async () => {
       await child.stop()
       fs.rmSync(dataDir, { recursive: true, force: true })

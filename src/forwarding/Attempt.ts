@@ -93,7 +93,12 @@ const jsonOf = (text: string): unknown => {
  * the target's url). With OAuth2, a 401 fetches a new token and sends once more: the cached one
  * may have been revoked before its time.
  */
-export const exchange = (target: Target, event: StoredEvent, webhookId: string, options: { readonly mobileOf: MobileOf; readonly send: boolean; readonly ownUrl?: string | null }): Effect.Effect<Exchange> => {
+export const exchange = (
+  target: Target,
+  event: StoredEvent,
+  webhookId: string,
+  options: { readonly mobileOf: MobileOf; readonly send: boolean; readonly ownUrl?: string | null; readonly keepSteps?: boolean }
+): Effect.Effect<Exchange> => {
   const steps: Array<Step> = []
   return Effect.gen(function* () {
     const prepared = yield* prepare(target, event, webhookId, options.mobileOf, options.ownUrl ?? null)
@@ -124,7 +129,8 @@ export const exchange = (target: Target, event: StoredEvent, webhookId: string, 
           token = yield* accessToken(oauth, token)
           answer = yield* go()
         }
-        steps.push({ request: { method, ...shown(request) }, answer })
+        // the redacted copies are for the operator's test-send; the worker keeps only the outcome
+        if (options.keepSteps !== false) steps.push({ request: { method, ...shown(request) }, answer })
         return answer
       })
     const answer = deliver
@@ -154,4 +160,4 @@ export const exchange = (target: Target, event: StoredEvent, webhookId: string, 
 }
 
 export const attempt = (target: Target, event: StoredEvent, webhookId: string, mobileOf: MobileOf, ownUrl: string | null = null): Effect.Effect<Sent> =>
-  Effect.map(exchange(target, event, webhookId, { mobileOf, send: true, ownUrl }), (x) => x.outcome)
+  Effect.map(exchange(target, event, webhookId, { mobileOf, send: true, ownUrl, keepSteps: false }), (x) => x.outcome)

@@ -6,7 +6,7 @@
 import { SqlClient } from "@effect/sql"
 import { Effect } from "effect"
 import { GroupCommit } from "../db/GroupCommit.js"
-import { Sqlite } from "../db/Sqlite.js"
+import { type Prepared, Sqlite } from "../db/Sqlite.js"
 import { holdsOrder } from "../events/Outbox.js"
 import { RECORD_WINDOW_MS, reclaimable } from "./Decisions.js"
 import type { StoredEvent } from "../events/Outbox.js"
@@ -75,25 +75,30 @@ const RECLAIM = `UPDATE deliveries SET status = 'pending', lock_expires_at = NUL
  * A fresh filter per run: the group commit may run a write twice.
  */
 export const claim = (target: Target, capacity: number, now: number, admitter?: () => (d: Claimed) => boolean) =>
-  Effect.flatMap(GroupCommit, (commit) =>
-    commit.submit((_, prepared) => {
-      const lockUntil = now + target.timeoutMs + RECORD_WINDOW_MS
-      const due: Array<Claimed> = []
-      const admit = admitter?.()
-      if (admit === undefined) due.push(...(prepared(SELECT_DUE).all(target.name, now, capacity) as ReadonlyArray<DueRow>).map(claimedOf))
-      else if (capacity > 0) {
-        // LIMIT -1: no limit; the walk stops once enough are admitted
-        for (const r of prepared(SELECT_DUE).iterate(target.name, now, -1) as IterableIterator<DueRow>) {
-          const d = claimedOf(r)
-          if (!admit(d)) continue
-          due.push(d)
-          if (due.length >= capacity) break
-        }
-      }
-      for (const d of due) prepared(MARK_IN_FLIGHT).run(lockUntil, d.id)
-      return due
-    })
-  )
+  Effect.flatMap(GroupCommit, (commit) => commit.submit((_, prepared) => claimIn(prepared, target, capacity, now, admitter?.())))
+
+/** `claim`'s work on the caller's connection, inside its transaction (the outage bench times it at 1k and 1M pending). */
+export const claimIn = (prepared: Prepared, target: Pick<Target, "name" | "timeoutMs">, capacity: number, now: number, admit?: (d: Claimed) => boolean): Array<Claimed> => {
+  const lockUntil = now + target.timeoutMs + RECORD_WINDOW_MS
+  const due: Array<Claimed> = []
+  if (admit === undefined) due.push(...(prepared(SELECT_DUE).all(target.name, now, capacity) as ReadonlyArray<DueRow>).map(claimedOf))
+  else if (capacity > 0) {
+    // LIMIT -1: no limit; the walk stops once enough are admitted
+    for (const r of prepared(SELECT_DUE).iterate(target.name, now, -1) as IterableIterator<DueRow>) {
+      const d = claimedOf(r)
+      if (!admit(d)) continue
+      due.push(d)
+      if (due.length >= capacity) break
+    }
+  }
+  for (const d of due) prepared(MARK_IN_FLIGHT).run(lockUntil, d.id)
+  return due
+}
+
+/** Claimed deliveries not sent after all (claimed ahead for a target that paused, or whose circuit opened): due again. */
+// on the connection itself, not through the group commit: it runs at shutdown too, when the commit loop may be gone
+export const unclaim = (ids: ReadonlyArray<number>, now: number) =>
+  Effect.flatMap(Sqlite, (sqlite) => sqlite.exclusive((_, prepared) => void prepared(RECLAIM).run(now, JSON.stringify(ids))))
 
 /**
  * At start: what was in flight is due again (a single process: it was not finished), targets

@@ -23,9 +23,9 @@
 import { Clock, Duration, Effect, FiberSet, Layer } from "effect"
 import { AppConfig } from "../config/AppConfig.js"
 import { attempt } from "./Attempt.js"
-import { claim, type Claimed, reclaimExpired, recoverAtStart } from "./Claims.js"
+import { claim, type Claimed, reclaimExpired, recoverAtStart, unclaim } from "./Claims.js"
 import { DeadLetters } from "./DeadLetters.js"
-import { capacity, circuitAfter, type NextState, nextState, type Outcome, rateSlot } from "./Decisions.js"
+import { capacity, circuitAfter, circuitState, type NextState, nextState, type Outcome, rateSlot } from "./Decisions.js"
 import { makeHealth, WorkerHealth } from "./Health.js"
 import { markEventMissing, markTargetGone, recordAttempt, releaseLater } from "./Record.js"
 import { ADHOC_TARGET, type Target } from "./Target.js"
@@ -53,6 +53,9 @@ const originOf = (url: string) => {
 /** Whose circuit and concurrency a delivery counts against: its target's, or its own URL origin's. */
 const laneOf = (target: string, url: string | null) => (url === null ? target : `${target} ${originOf(url)}`)
 
+/** What a delivery's fiber needs from the app's layers: what writing its outcome, or its dead letter, needs. */
+type DeliveryNeeds = Effect.Effect.Context<ReturnType<typeof recordAttempt>> | Effect.Effect.Context<ReturnType<typeof markEventMissing>>
+
 /**
  * What an operator reading the log at info level needs: a retry, a dead letter, a circuit that
  * opens or closes (a delivery is not logged when it simply succeeds: that is what metrics count).
@@ -62,7 +65,8 @@ const attemptLogged = (
   next: NextState,
   at: { readonly event: string; readonly attempt: number; readonly latencyMs: number; readonly opened: boolean; readonly recovered: boolean; readonly openUntil: number; readonly failures: number }
 ) =>
-  Effect.gen(function* () {
+  // the common case, a delivery that simply went, costs nothing here
+  next.status === "delivered" && !at.opened && !at.recovered ? Effect.void : Effect.gen(function* () {
     const error = "error" in outcome ? outcome.error : undefined
     const status = "status" in outcome ? outcome.status : null
     if (next.status === "pending") yield* Effect.logInfo("delivery failed; retried later").pipe(Effect.annotateLogs({ event: at.event, attempt: at.attempt, status, error, retryAt: new Date(next.at).toISOString() }))
@@ -86,13 +90,77 @@ export const workerLayer = Layer.scoped(
     let stopping = false
     /** deliveries this process claimed and is still sending or recording: never reclaimed under it */
     const sending = new Set<number>()
+    /**
+     * Deliveries claimed ahead of a free slot, per target (up to its concurrency, while its
+     * circuit is closed and it has no rate limit): a slot that frees takes the next at once
+     * instead of waiting for a claim's commit, which under synchronous=FULL waits for the disk.
+     * Like any claimed delivery they are in flight in the store, leased, and in `sending`; given
+     * back when the target pauses or its circuit leaves closed, due again at start after a crash.
+     */
+    const ready = new Map<string, { target: Target; queue: Array<Claimed> }>()
+
+    // start → deliver → its slot freed → sendNext → start: the cycle needs its type spelt out
+    const start = (target: Target, d: Claimed): Effect.Effect<unknown, never, DeliveryNeeds> =>
+      Effect.suspend(() => {
+        stateOf(target.name).inFlight++
+        const lane = laneOf(target.name, d.url)
+        if (lane !== target.name) stateOf(lane).inFlight++
+        return FiberSet.run(sends, deliver(target, d))
+      })
+
+    /** A slot of the target freed: the next delivery claimed ahead goes, if the target still sends. */
+    const sendNext = (name: string) =>
+      Effect.suspend(() => {
+        const r = ready.get(name)
+        if (stopping || !r || r.queue.length === 0) return Effect.void
+        return Effect.flatMap(targets.forDelivery(name), (current) => {
+          const state = stateOf(name)
+          // paused: the pump gives them back; deleted: sent, each finds its target gone (a dead letter)
+          if (current && (!current.enabled || capacity(state.circuit, Date.now(), current.concurrency, state.inFlight) <= 0)) return Effect.void
+          const d = r.queue.shift()
+          return d ? start(r.target, d) : Effect.void
+        })
+      })
+
+    /**
+     * The pump, woken only when it has something to do for the target: a slot free with nothing
+     * claimed ahead, the claimed-ahead half gone, or a circuit not closed (its claimed-ahead go
+     * back). Waking it at every answer and every outcome cost more than the claims.
+     */
+    const wakeIfUseful = (name: string) =>
+      Effect.suspend(() => {
+        const r = ready.get(name)
+        const state = stateOf(name)
+        if (r && state.circuit.openUntil === 0 && r.queue.length > r.target.concurrency / 2 && state.inFlight >= r.target.concurrency) return Effect.void
+        return targets.wake
+      })
+
+    /** What was claimed ahead for the target goes back to pending (its lease and `sending` with it). */
+    const giveBack = (name: string) =>
+      Effect.suspend(() => {
+        const r = ready.get(name)
+        if (!r || r.queue.length === 0) return Effect.void
+        const ids = r.queue.splice(0).map((d) => d.id)
+        // not given back (storage failing): their lease ends and the sweep makes them due again
+        return Effect.ensuring(unclaim(ids, Date.now()), Effect.sync(() => ids.forEach((id) => sending.delete(id))))
+      })
     const health = makeHealth()
 
     // circuits open when the bridge stopped are open again, their cool-down over: a probe goes first
     for (const f of yield* recoverAtStart(targets.sending().map((t) => t.name))) stateOf(f.target).circuit = { failures: f.failures, openUntil: Date.now() }
 
-    const deliver = (target: Target, d: Claimed) =>
-      Effect.gen(function* () {
+    const deliver = (target: Target, d: Claimed) => {
+      let released = false
+      /** the delivery's slot in its target (and lane), given back once: at the answer, or at the end */
+      const release = Effect.suspend(() => {
+        if (released) return Effect.void
+        released = true
+        stateOf(target.name).inFlight--
+        const lane = laneOf(target.name, d.url)
+        if (lane !== target.name) stateOf(lane).inFlight--
+        return Effect.zipRight(sendNext(target.name), wakeIfUseful(target.name))
+      })
+      return Effect.gen(function* () {
         const lane = laneOf(target.name, d.url)
         const state = stateOf(lane)
         const event = d.event
@@ -116,6 +184,10 @@ export const workerLayer = Layer.scoped(
         state.circuit = circuit
         const next = nextState(outcome, n, current.retry.scheduleMs, now)
         const origin = d.url === null ? undefined : originOf(d.url)
+        // the receiver has answered: the slot takes the next send while this outcome is written
+        // (concurrency bounds the receiver's requests, not our commits); the call's next delivery
+        // still waits for this one's outcome, which is in flight until it is committed
+        yield* release
         yield* recordAttempt({ target: current, delivery: d, event, outcome, startedAt, latencyMs, n, next, circuit: { opened, recovered, failures: circuit.failures, origin } }, health)
         yield* attemptLogged(outcome, next, { event: event.type, attempt: n, latencyMs, opened, recovered, openUntil: circuit.openUntil, failures: circuit.failures })
         if (opened && current.autoDisable) {
@@ -129,20 +201,12 @@ export const workerLayer = Layer.scoped(
             releaseLater(d.id, Date.now() + UNEXPECTED_RETRY_MS).pipe(Effect.ignoreLogged)
           )
         ),
-        // a freed slot may let the next delivery of this target (or of this call) go: look again at once
-        Effect.ensuring(
-          Effect.zipRight(
-            Effect.sync(() => {
-              stateOf(target.name).inFlight--
-              const lane = laneOf(target.name, d.url)
-              if (lane !== target.name) stateOf(lane).inFlight--
-              sending.delete(d.id)
-            }),
-            targets.wake
-          )
-        ),
+        // a freed slot, or a recorded outcome, may let the next delivery of this target (or of
+        // this call) go: look again at once
+        Effect.ensuring(Effect.zipRight(Effect.sync(() => sending.delete(d.id)), Effect.zipRight(release, wakeIfUseful(target.name)))),
         Effect.annotateLogs({ target: target.name, delivery: d.id })
       )
+    }
 
     /** a claim's filter: each origin up to its lane's free capacity (none while its circuit is open) */
     const admitByOrigin = (target: Target, now: number) => {
@@ -159,19 +223,43 @@ export const workerLayer = Layer.scoped(
 
     const pump = Effect.gen(function* () {
       const now = yield* Clock.currentTimeMillis
-      for (const target of targets.sending()) {
-        if (!target.enabled) continue
+      const sendingNow = targets.sending()
+      for (const [name, r] of ready) {
+        if (sendingNow.some((t) => t.name === name)) continue
+        // claimed ahead for a target deleted since: each is sent, finds its target gone, and stays the dead letter the deletion made it
+        ready.delete(name)
+        for (const d of r.queue) yield* start(r.target, d)
+      }
+      for (const target of sendingNow) {
+        if (!target.enabled) {
+          yield* giveBack(target.name)
+          continue
+        }
         const state = stateOf(target.name)
-        const perOrigin = target.name === ADHOC_TARGET
-        const free = perOrigin ? ADHOC_IN_FLIGHT - state.inFlight : capacity(state.circuit, now, target.concurrency, state.inFlight)
-        if (free <= 0) continue
-        const claimed = yield* claim(target, free, now, perOrigin ? () => admitByOrigin(target, now) : undefined)
-        for (const d of claimed) {
+        if (target.name === ADHOC_TARGET) {
+          const free = ADHOC_IN_FLIGHT - state.inFlight
+          if (free <= 0) continue
+          for (const d of yield* claim(target, free, now, () => admitByOrigin(target, now))) {
+            sending.add(d.id)
+            yield* start(target, d)
+          }
+          continue
+        }
+        let r = ready.get(target.name)
+        if (!r) ready.set(target.name, (r = { target, queue: [] }))
+        r.target = target
+        let free = capacity(state.circuit, now, target.concurrency, state.inFlight)
+        for (; free > 0 && r.queue.length > 0; free--) yield* start(target, r.queue.shift()!)
+        const ahead = target.rateLimit || circuitState(state.circuit, now) !== "closed" ? 0 : target.concurrency
+        if (ahead === 0) yield* giveBack(target.name)
+        // topped up once half is gone: claims come in batches, not one per answer
+        const want = free + (r.queue.length <= ahead / 2 ? ahead - r.queue.length : 0)
+        if (want <= 0) continue
+        for (const d of yield* claim(target, want, now)) {
           sending.add(d.id)
-          state.inFlight++
-          const lane = laneOf(target.name, d.url)
-          if (lane !== target.name) stateOf(lane).inFlight++
-          yield* FiberSet.run(sends, deliver(target, d))
+          // slots may have freed while the claim was committed
+          if (!stopping && capacity(state.circuit, Date.now(), target.concurrency, state.inFlight) > 0) yield* start(target, d)
+          else r.queue.push(d)
         }
       }
       // every claim this pump tried worked, or there was none to try (every target disabled,
@@ -214,8 +302,10 @@ export const workerLayer = Layer.scoped(
     yield* Effect.addFinalizer(() =>
       Effect.gen(function* () {
         stopping = true
+        for (const name of ready.keys()) yield* giveBack(name).pipe(Effect.ignoreLogged)
         const until = Date.now() + SHUTDOWN_GRACE_MS
-        while (lanes.anyInFlight() && Date.now() < until) yield* Effect.sleep(Duration.millis(20))
+        // sends in flight, and outcomes still being written
+        while ((lanes.anyInFlight() || sending.size > 0) && Date.now() < until) yield* Effect.sleep(Duration.millis(20))
       })
     )
     return { current: health.current }

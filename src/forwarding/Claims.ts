@@ -75,7 +75,8 @@ const RECLAIM = `UPDATE deliveries SET status = 'pending', lock_expires_at = NUL
  * A fresh filter per run: the group commit may run a write twice.
  */
 export const claim = (target: Target, capacity: number, now: number, admitter?: () => (d: Claimed) => boolean) =>
-  Effect.flatMap(GroupCommit, (commit) => commit.submit((_, prepared) => claimIn(prepared, target, capacity, now, admitter?.())))
+  // a claim lost with its unflushed commit (power lost, not a process crash) is a lease never taken: the delivery is simply due again
+  Effect.flatMap(GroupCommit, (commit) => commit.submit((_, prepared) => claimIn(prepared, target, capacity, now, admitter?.()), { durable: false }))
 
 /** `claim`'s work on the caller's connection, inside its transaction (the outage bench times it at 1k and 1M pending). */
 export const claimIn = (prepared: Prepared, target: Pick<Target, "name" | "timeoutMs">, capacity: number, now: number, admit?: (d: Claimed) => boolean): Array<Claimed> => {

@@ -64,7 +64,10 @@ export const recordAttempt = (a: Attempted, health: Health) =>
     const operational = (prepared: Prepared, type: EventType, data: Record<string, unknown>) =>
       outbox.emitIn(prepared, { type, enterprise: null, source: "forwarding", aboutTarget: target.name, data: { target: target.name, ...(origin === undefined ? {} : { origin }), ...data } })
     const key = `outcome ${d.id}`
-    // a write may run twice (group commit): everything it needs is decided before it
+    // a write may run twice (group commit): everything it needs is decided before it. It resumes at
+    // the commit, not the disk's flush: only a power loss (not a crashed process: the WAL is in the
+    // kernel's hands) can undo it, and then the delivery is in flight again and sent again, in its
+    // call's order, with the same webhook-id — at least once, as any crash between send and record
     yield* commit.submit((_, prepared) => {
       prepared(INSERT_ATTEMPT).run(d.id, a.startedAt, status, a.latencyMs, error, outcome.excerpt, d.id)
       // a delivery no longer in flight was dead-lettered under the send (its target deleted): it
@@ -87,7 +90,7 @@ export const recordAttempt = (a: Attempted, health: Health) =>
         if (origin === undefined) prepared(REMEMBER_FAILING).run(target.name, now, circuit.failures)
         operational(prepared, "target.failing", { failures: circuit.failures, lastError: error })
       }
-    }).pipe(
+    }, { durable: false }).pipe(
       Effect.tapErrorCause((cause) => health.failed(key, "the outcome of a delivery could not be recorded", cause)),
       Effect.retry(recordRetry),
       Effect.onExit((exit) => (Exit.isSuccess(exit) ? health.worked(key) : health.handToSweep(key)))

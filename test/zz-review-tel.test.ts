@@ -14,7 +14,6 @@ import { adminApi } from "./support/AdminApi.js"
 import { asAdmin, callApi, creds, startTestServer, tempDir, type TestServer } from "./support/TestServer.js"
 
 const b64 = (s: string) => Buffer.from(s, "utf8").toString("base64")
-const fields = (body: string) => Object.fromEntries(new URLSearchParams(body))
 const platformCreds = { sa_user: "100088601", sa_password: "0DCBDF0AA187EA7498D8AB64604096FC" }
 const PUBLIC = "http://bridge.example:8080/"
 const query = <A>(s: TestServer, sql: string, ...params: ReadonlyArray<unknown>): Array<A> => {

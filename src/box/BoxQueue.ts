@@ -13,7 +13,9 @@
  * lastPhoneOf), uploaded within `telephony.box.reportWithinMs` of the hand-out and started no
  * earlier than CLOCK_SLACK_MS before it, the earliest such dial handed out first. A dial never
  * handed out by its expiry, or handed out and never reported in the window, ends as not
- * answered (NOT_TAKEN_BY_BOX / NOT_REPORTED_BY_BOX).
+ * answered (NOT_TAKEN_BY_BOX / NOT_REPORTED_BY_BOX). A dial is its enterprise's: a box given to
+ * another enterprise, or removed, ends its open dials at once (BOX_REASSIGNED), in the same
+ * transaction, and an upload matches only dials of the enterprise the box is then registered to.
  */
 import type { SqlError } from "@effect/sql/SqlError"
 import { Effect, Queue } from "effect"
@@ -38,6 +40,7 @@ export const CLOCK_SLACK_MS = 60_000
 /** How a box-driver call ends when the box never reports it. */
 export const NOT_TAKEN = "NOT_TAKEN_BY_BOX"
 export const NOT_REPORTED = "NOT_REPORTED_BY_BOX"
+export const REASSIGNED = "BOX_REASSIGNED"
 
 /** Whose call a dial is (the requester's kind and id), for the box driver's dials. */
 export interface DialFor {
@@ -48,6 +51,8 @@ export interface DialFor {
 /** What a box's upload says of a call (src/box/commands.ts). */
 export interface UploadedCall {
   readonly mac: string
+  /** the enterprise the box is registered to as it uploads */
+  readonly enterprise: string
   readonly channel: number
   readonly direction: string
   readonly phone: string
@@ -75,9 +80,17 @@ export const endOfUpload = (u: UploadedCall): CallState => {
 
 const unreported = (resultCode: string, endMs: number): CallState => ({ ...initialState, status: STATUS.notAnswered, endMs, resultCode, ended: true })
 
-const INSERT_CALL = `INSERT INTO box_dial_calls (msg_id, mac, channel, phone_key, kind, req_id, queued_ms, due_ms) VALUES (?, ?, ?, ?, ?, ?, ?, ?)`
-const MATCH_CALL = `SELECT msg_id FROM box_dial_calls WHERE mac = ? AND channel = ? AND phone_key = ? AND ended IS NULL
+const INSERT_CALL = `INSERT INTO box_dial_calls (msg_id, mac, comp_number, channel, phone_key, kind, req_id, queued_ms, due_ms) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`
+const MATCH_CALL = `SELECT msg_id FROM box_dial_calls WHERE mac = ? AND (comp_number = ? OR comp_number IS NULL) AND channel = ? AND phone_key = ? AND ended IS NULL
   AND taken_ms IS NOT NULL AND taken_ms <= ? AND due_ms >= ? ORDER BY taken_ms, msg_id LIMIT 1`
+
+/**
+ * A box changes hands or is removed (src/box/DevicesStore.ts, in its own transaction): its open
+ * dials end now, not answered, so no later upload of the new owner ends the former owner's call.
+ * Their ends are delivered as any other; true when there were any (the deliverer is to be woken).
+ */
+export const endDialsOfBoxIn = (prepared: Prepared, mac: string, now: number): boolean =>
+  prepared(`UPDATE box_dial_calls SET ended = ? WHERE mac = ? AND ended IS NULL`).run(JSON.stringify(unreported(REASSIGNED, now)), mac).changes > 0
 
 /** §2.1.10 data[].status: 0 dial, 51 web message (1 answer and 2 hang up are the box's own). */
 export type MessageStatus = "0" | "51"
@@ -190,7 +203,7 @@ export class BoxQueue extends Effect.Service<BoxQueue>()("BoxQueue", {
           const { n } = prepared(WAITING).get(device.mac, entry.channel, now) as { n: number }
           if (n >= MAX_WAITING_PER_CHANNEL) return "full"
           prepared(INSERT).run(id, device.mac, entry.channel, entry.phone, entry.status, entry.memo ? JSON.stringify(entry.memo) : null, now, expiresAt)
-          if (call) prepared(INSERT_CALL).run(id, device.mac, entry.channel, lastPhoneOf(entry.phone), call.kind, call.reqId, now, expiresAt)
+          if (call) prepared(INSERT_CALL).run(id, device.mac, device.enterprise, entry.channel, lastPhoneOf(entry.phone), call.kind, call.reqId, now, expiresAt)
           const extension = device.channels[String(entry.channel)] ?? null
           outbox.emitIn(prepared, {
             type: entry.status === "0" ? "box.dial.queued" : "box.message.queued",
@@ -316,7 +329,7 @@ export class BoxQueue extends Effect.Service<BoxQueue>()("BoxQueue", {
     const matchUploadIn = (prepared: Prepared, u: UploadedCall): boolean => {
       if (u.direction !== "out") return false
       const now = Date.now()
-      const row = prepared(MATCH_CALL).get(u.mac, u.channel, lastPhoneOf(u.phone), u.startMs + CLOCK_SLACK_MS, now) as { msg_id: number } | undefined
+      const row = prepared(MATCH_CALL).get(u.mac, u.enterprise, u.channel, lastPhoneOf(u.phone), u.startMs + CLOCK_SLACK_MS, now) as { msg_id: number } | undefined
       if (row === undefined) return false
       prepared(`UPDATE box_dial_calls SET callid = ?, ended = ? WHERE msg_id = ?`).run(u.callid, JSON.stringify(endOfUpload(u)), row.msg_id)
       return true

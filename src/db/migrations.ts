@@ -792,5 +792,8 @@ export const migrations: Record<string, Effect.Effect<void, unknown, SqlClient.S
        SELECT comp_number, coalesce(peer, 0), talk_secs, count(*) FROM cdrs GROUP BY 1, 2, 3`,
     `INSERT INTO cdr_hour_counts (comp_number, hour, peer, n)
        SELECT comp_number, ${HOUR_OF("cdrs")}, coalesce(peer, 0), count(*) FROM cdrs GROUP BY 1, 2, 3`
-  )
+  ),
+  // a box-driver dial is its enterprise's: an upload (by the box's owner at the time) ends only
+  // that enterprise's dials. Dials from before have none and match by box alone, as they did.
+  "0029_box_dial_enterprise": run(`ALTER TABLE box_dial_calls ADD COLUMN comp_number TEXT`)
 }

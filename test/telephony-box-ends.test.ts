@@ -259,4 +259,35 @@ describe("box driver: an upload ends the call it dialled", () => {
       await server.close()
     }
   }, 20_000)
+
+  it("an end that cannot be stored is kept and delivered in a later round, once", async () => {
+    const hooks = await startReceiver()
+    const server = await startTestServer(boxConfig(60_000, 60_000))
+    const db = new Database(path.join(server.dataDir, "bridge.db"))
+    try {
+      const cb = await asAdmin(server, "callbackPhone", { sourcePhone: "02367073578", descPhone: "13800138005", callbackUrl: b64(`${hooks.url}?cbkId={cbkId}`) })
+      expect(cb.code).toBe(0)
+      expect((await getCallList(server)).body.data).toHaveLength(1)
+      await eventually(() => query<{ status: number }>(server, "SELECT status FROM callbacks WHERE cbk_id = ?", cb.id)[0]?.status === 1 || undefined)
+      // the callback's row cannot take its end (as a full disk would refuse it)
+      db.exec(`CREATE TRIGGER refuse_end BEFORE UPDATE ON callbacks WHEN NEW.end_ms IS NOT NULL BEGIN SELECT RAISE(ABORT, 'disk on fire'); END`)
+      expect((await upload(server, { channel: 2, phone: "13800138005", callid: "9401", talk: 12 })).body.status).toBe(0)
+      // the upload woke the deliverer; a retry round (1 s) has passed as well
+      await new Promise((r) => setTimeout(r, 1_500))
+      expect(query<{ status: number }>(server, "SELECT status FROM callbacks WHERE cbk_id = ?", cb.id)).toEqual([{ status: 1 }])
+      expect(query<{ callid: string; ended: string | null }>(server, "SELECT callid, ended FROM box_dial_calls").map((r) => [r.callid, r.ended !== null])).toEqual([["9401", true]])
+      expect((await fetch(`${server.url}/healthz`)).status).toBe(200)
+      db.exec("DROP TRIGGER refuse_end")
+      const ended = await eventually(() => query<{ status: number; times: number; cdr_id: string }>(server, "SELECT status, times, cdr_id FROM callbacks WHERE cbk_id = ?", cb.id).find((r) => r.status === 4), 5_000)
+      expect(ended).toEqual({ status: 4, times: 12, cdr_id: "9401" })
+      await eventually(() => (query(server, "SELECT msg_id FROM box_dial_calls").length === 0 ? true : undefined), 5_000)
+      await eventually(() => (hooks.received.some((r) => fields(r.body).cbkStatus === "4") ? true : undefined), 5_000)
+      await new Promise((r) => setTimeout(r, 300))
+      expect(hooks.received.map((r) => fields(r.body).cbkStatus)).toEqual(["0", "1", "4"])
+    } finally {
+      db.close()
+      await server.close()
+      await hooks.close()
+    }
+  }, 20_000)
 })

@@ -202,7 +202,8 @@ export class Callbacks extends Effect.Service<Callbacks>()("Callbacks", {
       })
 
     // a call whose end the driver learns later (the box's upload) ends here, as a change it plays would
-    yield* (yield* Telephony).onEnd("callback", progress)
+    // its failure keeps the end to be delivered again (src/telephony/BoxDriver.ts)
+    yield* (yield* Telephony).onEnd("callback", (id, s) => store(id, s))
 
     // a simulated call does not outlive the process that played it: one a stop cut short has ended, and says so
     const cut = yield* sql<CallbackRecord>`SELECT * FROM callbacks WHERE driver = 'simulator' AND end_ms IS NULL`

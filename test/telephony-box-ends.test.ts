@@ -290,4 +290,35 @@ describe("box driver: an upload ends the call it dialled", () => {
       await hooks.close()
     }
   }, 20_000)
+
+  it("dials handed out in one poll are dialled one after another: each one's report window runs from the report of the one before it", async () => {
+    const hooks = await startReceiver()
+    const server = await startTestServer(boxConfig(60_000, 3_000))
+    try {
+      const first = await asAdmin(server, "callbackPhone", { sourcePhone: "02367073578", descPhone: "13800138020", callbackUrl: b64(`${hooks.url}?cbkId={cbkId}`) })
+      const second = await asAdmin(server, "callbackPhone", { sourcePhone: "02367073578", descPhone: "13800138021", callbackUrl: b64(`${hooks.url}?cbkId={cbkId}`) })
+      expect([first.code, second.code]).toEqual([0, 0])
+      const handedAt = Date.now()
+      expect((await getCallList(server)).body.data).toHaveLength(2)
+      // the line talks to the first customer for 2 s, then dials the second
+      await new Promise((r) => setTimeout(r, 2_000))
+      expect((await upload(server, { channel: 2, phone: "13800138020", callid: "9501", talk: 2, startMs: handedAt })).body.status).toBe(0)
+      // past the window counted from the hand-out, within the one counted from the first call's report
+      await new Promise((r) => setTimeout(r, Math.max(0, handedAt + 3_500 - Date.now())))
+      const secondStart = Date.now() - 1_000
+      expect((await upload(server, { channel: 2, phone: "13800138021", callid: "9502", talk: 1, startMs: secondStart })).body.status).toBe(0)
+      const ends = await eventually(() => {
+        const rows = query<{ cbk_id: number; status: number; result_code: string; cdr_id: string | null }>(server, "SELECT cbk_id, status, result_code, cdr_id FROM callbacks ORDER BY cbk_id")
+        return rows.every((r) => r.status >= 3) ? rows : undefined
+      }, 5_000)
+      expect(ends.map((r) => [r.cbk_id, r.status, r.result_code, r.cdr_id])).toEqual([
+        [first.id, 4, "NORMAL_CLEARING", "9501"],
+        [second.id, 4, "NORMAL_CLEARING", "9502"]
+      ])
+      expect((await fetch(`${server.url}/healthz`)).status).toBe(200)
+    } finally {
+      await server.close()
+      await hooks.close()
+    }
+  }, 20_000)
 })

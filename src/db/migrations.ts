@@ -795,5 +795,10 @@ export const migrations: Record<string, Effect.Effect<void, unknown, SqlClient.S
   ),
   // a box-driver dial is its enterprise's: an upload (by the box's owner at the time) ends only
   // that enterprise's dials. Dials from before have none and match by box alone, as they did.
-  "0029_box_dial_enterprise": run(`ALTER TABLE box_dial_calls ADD COLUMN comp_number TEXT`)
+  // behind: handed out while an earlier dial on its channel was still open, so its report window
+  // (due_ms) opens only once that one has ended (src/box/BoxQueue.ts).
+  "0029_box_dials_enterprise_order": run(
+    `ALTER TABLE box_dial_calls ADD COLUMN comp_number TEXT`,
+    `ALTER TABLE box_dial_calls ADD COLUMN behind INTEGER NOT NULL DEFAULT 0`
+  )
 }

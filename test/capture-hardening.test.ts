@@ -5,6 +5,7 @@
  * slow disk are bounded.
  */
 import * as fs from "node:fs"
+import * as http from "node:http"
 import * as path from "node:path"
 import { afterAll, describe, expect, it } from "vitest"
 import { pendingLimit, Sink } from "../src/capture/Capture.js"
@@ -159,6 +160,47 @@ describe("capture of the admin API keeps no target credential", () => {
     expect(sent.url).toMatch(/^http:\/\/127\.0\.0\.1:9\/robot\/send\?access_token=redacted-[0-9a-f]{12}&Sign=redacted-[0-9a-f]{12}&timestamp=1700000000$/)
     expect(sent.auth.tokenUrl).toMatch(/^http:\/\/127\.0\.0\.1:9\/token\?KEY=redacted-[0-9a-f]{12}&tenant=acme$/)
     expect((await fetch(`${server.url}/healthz`)).status).toBe(200)
+  })
+})
+
+describe("capture of the upstream callback push keeps no key", () => {
+  it("the per-callback key of the URL the platform pushes to is masked, also when the push is refused while its body is read", async () => {
+    // a fake platform accepting callbackPhone: it keeps the URL the bridge gives it
+    const given: Array<string> = []
+    const platform = http.createServer((req, res) => {
+      let body = ""
+      req.on("data", (c: Buffer) => (body += c.toString("utf8")))
+      req.on("end", () => {
+        given.push(Buffer.from(new URLSearchParams(body).get("callbackUrl") ?? "", "base64").toString("utf8"))
+        res.writeHead(200, { "content-type": "application/json" }).end(`{"code":0,"message":"OK","id":${700_000_000 + given.length}}`)
+      })
+    })
+    await new Promise<void>((r) => platform.listen(0, "127.0.0.1", () => r()))
+    try {
+      const file = path.join(tempDir(), "cap.jsonl")
+      const url = `http://127.0.0.1:${(platform.address() as { port: number }).port}/voip/api/jsondata.html`
+      const server = await start({
+        capture: { file },
+        http: { bodyLimitBytes: 64 * 1024 },
+        telephony: { driver: "upstream", upstream: { url, sa_user: "100088601", sa_password: "0DCBDF0AA187EA7498D8AB64604096FC", timeoutMs: 2000, publicUrl: "http://bridge.example:8080/" } }
+      })
+      expect((await asAdmin(server, "callbackPhone", { sourcePhone: "02367073578", descPhone: "13800138012" })).code).toBe(0)
+      const platformId = String(700_000_000 + given.length)
+      const target = given.at(-1)!.replace("http://bridge.example:8080", "").replace("{cbkId}", platformId)
+      const key = new URL(target, server.url).searchParams.get("key")!
+      expect(key.length).toBeGreaterThan(10)
+      const pushed = await rawRequest(server.url, "POST", target, { "content-type": "application/x-www-form-urlencoded" }, Buffer.from(`cbkId=${platformId}&cbkStatus=1`))
+      expect(code(pushed.body)).toBe(0)
+      // a body over the limit: refused before its parameters are read
+      const tooBig = await rawRequest(server.url, "POST", target, { "content-type": "application/x-www-form-urlencoded" }, Buffer.alloc(80 * 1024, "a"))
+      expect(tooBig.status).toBeGreaterThanOrEqual(400)
+      const lines = await waitLines(file, 3)
+      expect(lines.filter((l) => String(l.path).startsWith("/voip/upstream/callback/")).map((l) => (l.answer as { status: number }).status)).toEqual([200, tooBig.status])
+      expect(fs.readFileSync(file, "utf8")).not.toContain(key)
+      expect((await fetch(`${server.url}/healthz`)).status).toBe(200)
+    } finally {
+      await new Promise<void>((r) => { platform.closeAllConnections(); platform.close(() => r()) })
+    }
   })
 })
 

@@ -9,7 +9,8 @@ import * as http from "node:http"
 import * as path from "node:path"
 import Database from "better-sqlite3"
 import { afterAll, beforeAll, describe, expect, it } from "vitest"
-import { asAdmin, startTestServer, type TestServer } from "./support/TestServer.js"
+import { addEnterpriseAdmin } from "./support/Enterprises.js"
+import { asAdmin, callApi, creds as enterpriseCreds, startTestServer, type TestServer } from "./support/TestServer.js"
 
 const creds = { sa_user: "100088601", sa_password: "0DCBDF0AA187EA7498D8AB64604096FC" }
 const query = <A>(s: TestServer, sql: string, ...params: ReadonlyArray<unknown>): Array<A> => {
@@ -35,6 +36,7 @@ const fakePlatform = () =>
   new Promise<{ url: string; calls: Array<URLSearchParams>; malformed: { on: boolean }; close: () => Promise<void> }>((resolve) => {
     const calls: Array<URLSearchParams> = []
     const malformed = { on: false }
+    let nextTask = PLATFORM_TASK
     const server = http.createServer((req, res) => {
       let body = ""
       req.on("data", (c: Buffer) => (body += c.toString("utf8")))
@@ -42,7 +44,7 @@ const fakePlatform = () =>
         const p = new URLSearchParams(body)
         calls.push(p)
         const answers: Record<string, unknown> = {
-          addTask: { code: 0, message: "OK", id: PLATFORM_TASK },
+          addTask: { code: 0, message: "OK", id: p.get("method") === "addTask" ? nextTask++ : 0 },
           findTaskMx: malformed.on
             ? { code: 0, message: "OK", data: "nothing", count: "many" }
             : { code: 0, message: "OK", data: [detail({}), detail({ ctdId: "7701", ctd_ctkId: "123", ctdStatus: 3 })], count: 2, groupData: [{ ctkId: PLATFORM_TASK, ctdStatus: 4, num: 1 }, { ctkId: 123, ctdStatus: 3, num: 1 }] },
@@ -97,14 +99,17 @@ describe("outbound tasks on the upstream driver", () => {
     expect(mx.code).toBe(0)
     expect(Object.fromEntries(platform.calls.at(-1)!)).toMatchObject({ method: "findTaskMx", ctkId: String(PLATFORM_TASK) })
     const rows = mx.data as Array<Record<string, unknown>>
-    // our id for the task we relayed; a task of the platform's own keeps its id
-    expect(rows.map((r) => r.ctd_ctkId)).toEqual([String(answer.id), "123"])
+    // our id for the task we relayed; a task this enterprise did not relay (the platform's account is every enterprise's) is left out
+    expect(rows.map((r) => r.ctd_ctkId)).toEqual([String(answer.id)])
     expect(rows[0]).toMatchObject({ ctdId: "5501", ctdStatus: 4, ctdTimes: "30" })
-    expect(mx.groupData).toEqual([{ ctkId: answer.id, ctdStatus: 4, num: 1 }, { ctkId: 123, ctdStatus: 3, num: 1 }])
-    expect(mx.count).toBe(2)
+    expect(mx.groupData).toEqual([{ ctkId: answer.id, ctdStatus: 4, num: 1 }])
+    expect(mx.count).toBe(1)
 
+    // handed out: only a manual task of ours is asked for, and the number is one of its
+    const manual = await asAdmin(server, "addTask", { data: JSON.stringify([{ phone: "13800000009" }]), addType: "2", name: "手动" }, "form")
+    expect(manual.code).toBe(0)
     expect(await asAdmin(server, "getTaskDetailPhone", {})).toMatchObject({ code: 0, success: true, phone: "13800000009", cflId: 7, ctdId: 5509 })
-    expect(platform.calls.at(-1)!.get("method")).toBe("getTaskDetailPhone")
+    expect(Object.fromEntries(platform.calls.at(-1)!)).toMatchObject({ method: "getTaskDetailPhone", ctkId: String(PLATFORM_TASK + 1) })
   })
 
   it("an answer not in the documented shape is -3; a platform that cannot be reached is -1, nothing stored, the bridge still serves", async () => {
@@ -120,11 +125,121 @@ describe("outbound tasks on the upstream driver", () => {
     expect(query(down, "SELECT count(*) AS n FROM call_tasks")).toEqual([{ n: 0 }])
     expect(query(down, "SELECT count(*) AS n FROM events WHERE type = 'task.added'")).toEqual([{ n: 0 }])
     expect(await asAdmin(down, "findTaskMx", {})).toMatchObject({ code: -1 })
-    expect(await asAdmin(down, "getTaskDetailPhone", {})).toMatchObject({ code: -1 })
+    // no manual task relayed: nothing of ours to hand out, the platform is not asked
+    expect(await asAdmin(down, "getTaskDetailPhone", {})).toMatchObject({ code: -11 })
     expect((await fetch(`${down.url}/healthz`)).status).toBe(200)
     // refused before the platform is asked: the same -14 as on any driver
     const before = platform.calls.length
     expect(await asAdmin(server, "addTask", { data: JSON.stringify([{ phone: "13800000001" }]), addType: "1", name: "无流程" }, "form")).toMatchObject({ code: -14 })
     expect(platform.calls.length).toBe(before)
+  })
+})
+
+/**
+ * A fake platform for one account (the bridge's configured sa_user, i.e. every enterprise): it keeps the tasks relayed
+ * to it; findTaskMx answers the task asked for, or every task of the account; getTaskDetailPhone
+ * hands out the account's next manual number. callbackPhone answers a new id.
+ */
+const accountPlatform = () =>
+  new Promise<{ url: string; calls: Array<URLSearchParams>; close: () => Promise<void> }>((resolve) => {
+    const calls: Array<URLSearchParams> = []
+    let next = 800_000_001
+    const tasks: Array<{ id: number; name: string; addType: string; numbers: Array<{ ctdId: number; phone: string; handed: boolean }> }> = []
+    const detail = (t: (typeof tasks)[number], n: (typeof tasks)[number]["numbers"][number]) => ({
+      ctdId: String(n.ctdId), ctd_ctkId: String(t.id), ctkName: t.name, ctdPhone: n.phone, ctdPhoneName: "", ctdStatus: 0, ctdKey: "", ctdText: "", ctdType: "",
+      ctdExtension: "", exteName: "", ctdCallTime: "", ctdBeginTime: "", ctdSuccessTime: "", ctdEndTime: "",
+      ctdTimes: "", ctdCallTalktimes: "", ctdTransferPhone: "", ctdTransferSuccessTime: "", ctdTransferEndTime: "", ctdTransferTimes: "", ctdSmsSendStatus: 0, ctdResultCode: 0,
+      ctdResultValue: 0, ctdResultJson: "", ctd_ResultText: "", ctd_word: "", ctd_all_word: "", ctd_wordSum: 0, ctd_timeArea: "", ctdWavFile: "", ctdWavPaths: "", ctdSipRound: "",
+      ctdReNum: 0, ctdWheelSum: 0, cnrReasonType: ""
+    })
+    const server = http.createServer((req, res) => {
+      let body = ""
+      req.on("data", (c: Buffer) => (body += c.toString("utf8")))
+      req.on("end", () => {
+        const p = new URLSearchParams(body)
+        calls.push(p)
+        const method = p.get("method")
+        let answer: unknown = { code: -3, message: "unknown" }
+        if (method === "callbackPhone") answer = { code: 0, message: "OK", id: next++ }
+        if (method === "addTask") {
+          const id = next++
+          const data = JSON.parse(p.get("data") ?? "[]") as Array<{ phone: string }>
+          tasks.push({ id, name: p.get("name") ?? "", addType: p.get("addType") ?? "", numbers: data.map((d) => ({ ctdId: next++, phone: d.phone, handed: false })) })
+          answer = { code: 0, message: "OK", id }
+        }
+        if (method === "findTaskMx") {
+          const asked = p.get("ctkId")
+          const matched = tasks.filter((t) => asked === null || String(t.id) === asked)
+          const data = matched.flatMap((t) => t.numbers.map((n) => detail(t, n)))
+          answer = { code: 0, message: "OK", data, count: data.length, groupData: matched.map((t) => ({ ctkId: t.id, ctdStatus: 0, num: t.numbers.length })) }
+        }
+        if (method === "getTaskDetailPhone") {
+          const manual = tasks.filter((t) => t.addType === "2").flatMap((t) => t.numbers).find((n) => !n.handed)
+          if (manual) {
+            manual.handed = true
+            answer = { code: 0, message: "OK", success: true, phone: manual.phone, cflId: 0, ctdId: manual.ctdId }
+          } else answer = { code: -11, message: "nothing waiting" }
+        }
+        res.writeHead(200, { "content-type": "application/json" }).end(JSON.stringify(answer))
+      })
+    })
+    server.listen(0, "127.0.0.1", () =>
+      resolve({
+        url: `http://127.0.0.1:${(server.address() as { port: number }).port}/voip/api/jsondata.html`,
+        calls,
+        close: () => new Promise((done) => { server.closeAllConnections(); server.close(() => done()) })
+      })
+    )
+  })
+
+describe("upstream tasks: the one platform account is every enterprise's", () => {
+  let platform: Awaited<ReturnType<typeof accountPlatform>>
+  let server: TestServer
+
+  beforeAll(async () => {
+    platform = await accountPlatform()
+    server = await startTestServer({ telephony: { driver: "upstream", upstream: { url: platform.url, ...creds, timeoutMs: 2000 } } })
+    await addEnterpriseAdmin(server, "200002800", "other-pw")
+  })
+  afterAll(async () => {
+    await server.close()
+    await platform.close()
+  })
+
+  it("another enterprise neither sees a relayed task's numbers nor is handed them", async () => {
+    const mine = await asAdmin(server, "addTask", { data: JSON.stringify([{ phone: "13800000077" }]), addType: "2", name: "本企业任务" }, "form")
+    expect(mine.code).toBe(0)
+    const other = enterpriseCreds("200002800", "other-pw")
+    const theirs = await callApi(server, { ...other, method: "findTaskMx" })
+    expect(theirs.code).toBe(0)
+    expect(JSON.stringify(theirs)).not.toContain("13800000077")
+    expect(theirs).toMatchObject({ data: [], count: 0, groupData: [] })
+    const byId = await callApi(server, { ...other, method: "findTaskMx", ctkId: String(mine.id) })
+    expect(JSON.stringify(byId)).not.toContain("13800000077")
+    expect(byId.code).toBe(-11)
+    const asked = platform.calls.length
+    const handed = await callApi(server, { ...other, method: "getTaskDetailPhone" })
+    expect(handed.phone).not.toBe("13800000077")
+    // no manual task of theirs: the platform is not asked, so nothing of ours is used up
+    expect(handed.code).toBe(-11)
+    expect(platform.calls.length).toBe(asked)
+    expect((await fetch(`${server.url}/healthz`)).status).toBe(200)
+  })
+
+  it("a number the platform hands out of a task the caller did not relay is refused (-3), none of it passed on", async () => {
+    const other = enterpriseCreds("200002800", "other-pw")
+    const theirs = await callApi(server, { ...other, method: "addTask", data: JSON.stringify([{ phone: "13800000088" }]), addType: "2", name: "他们的任务" }, "form")
+    expect(theirs.code).toBe(0)
+    const [row] = query<{ upstream_id: string }>(server, "SELECT upstream_id FROM call_tasks WHERE ctk_id = ?", theirs.id)
+    // the platform is asked for their task only, but (this fake ignores it) hands out the account's first waiting number: ours
+    const handed = await callApi(server, { ...other, method: "getTaskDetailPhone" })
+    expect(Object.fromEntries(platform.calls.at(-1)!)).toMatchObject({ method: "getTaskDetailPhone", ctkId: row!.upstream_id })
+    expect(handed.code).toBe(-3)
+    expect(JSON.stringify(handed)).not.toContain("13800000077")
+    // their own findTaskMx lists their task only
+    const list = await callApi(server, { ...other, method: "findTaskMx" })
+    expect((list.data as Array<{ ctdPhone: string; ctd_ctkId: string }>).map((r) => [r.ctdPhone, r.ctd_ctkId])).toEqual([["13800000088", String(theirs.id)]])
+    expect(list.count).toBe(1)
+    expect((await fetch(`${server.url}/healthz`)).status).toBe(200)
   })
 })

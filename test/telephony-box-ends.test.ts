@@ -11,6 +11,8 @@ import { Effect } from "effect"
 import { describe, expect, it } from "vitest"
 import { loadConfig } from "../src/config/AppConfig.js"
 import { startServer } from "../src/http/Server.js"
+import { adminApi } from "./support/AdminApi.js"
+import { addEnterpriseAdmin } from "./support/Enterprises.js"
 import { eventually, startReceiver } from "./support/Receiver.js"
 import { ADMIN, asAdmin, startTestServer, tempDir } from "./support/TestServer.js"
 
@@ -200,6 +202,122 @@ describe("box driver: an upload ends the call it dialled", () => {
       expect(end).toMatchObject({ cbkId: String(id), cbkStatus: "4", cbkTimes: "7" })
     } finally {
       await second.close()
+      await hooks.close()
+    }
+  }, 20_000)
+
+  it("a box given to another enterprise ends the former owner's call at once (BOX_REASSIGNED); its new owner's call ends nothing of theirs", async () => {
+    const OTHER_MAC = "00:1A:2B:3C:4D:9E"
+    const hooks = await startReceiver()
+    // the agent's only line is on the box that changes hands
+    const server = await startTestServer({ ...boxConfig(60_000, 60_000), devices: [] })
+    try {
+      await addEnterpriseAdmin(server, "200002800", "other-pw")
+      expect((await adminApi(server, "POST", "/devices", { mac: OTHER_MAC, enterprise: "100008", channels: { "3": "100008800" } })).status).toBe(201)
+      const onOther = (params: Record<string, string>) =>
+        fetch(`${server.url}/voip/upload_record`, { method: "POST", body: new URLSearchParams({ satellite: OTHER_MAC, ...params }) }).then((r) => r.json() as Promise<{ status: number; data?: unknown[] }>)
+      const cb = await asAdmin(server, "callbackPhone", { sourcePhone: "02367073578", descPhone: "13800138000", callbackUrl: b64(`${hooks.url}?cbkId={cbkId}`) })
+      expect(cb.code).toBe(0)
+      expect((await onOther({ cmd: "getCallList" })).data).toHaveLength(1)
+      await eventually(() => query<{ status: number }>(server, "SELECT status FROM callbacks WHERE cbk_id = ?", cb.id)[0]?.status === 1 || undefined)
+      // the box changes hands
+      expect((await adminApi(server, "PATCH", `/devices/${OTHER_MAC}`, { enterprise: "200002", channels: { "3": "200002800" } })).status).toBe(200)
+      const ended = await eventually(() => query<{ status: number; result_code: string; cdr_id: string | null }>(server, "SELECT status, result_code, cdr_id FROM callbacks WHERE cbk_id = ?", cb.id).find((r) => r.status === 3), 5_000)
+      expect(ended).toEqual({ status: 3, result_code: "BOX_REASSIGNED", cdr_id: null })
+      await eventually(() => (hooks.received.some((r) => fields(r.body).cbkStatus === "3") ? true : undefined), 5_000)
+      expect(query(server, "SELECT msg_id FROM box_dial_calls")).toEqual([])
+      // the new owner's agent calls the same customer on that channel
+      const start = Math.floor(Date.now() / 1000)
+      const up = await onOther({ cmd: "upload", channel: "3", direction: "out", callid_dialed: "13800138000", start_time_secs: String(start), start_time_hangup: String(start + 25),
+        duration_secs: "20", recorded: "0", callid: "9301" })
+      expect(up.status).toBe(0)
+      expect(query<{ comp_number: string }>(server, "SELECT comp_number FROM cdrs WHERE platform_cdr_id = '9301'").map((r) => r.comp_number)).toEqual(["200002"])
+      await new Promise((r) => setTimeout(r, 500))
+      const [row] = query<{ cdr_id: string | null; times: number; status: number }>(server, "SELECT cdr_id, times, status FROM callbacks WHERE cbk_id = ?", cb.id)
+      expect(row!.cdr_id).not.toBe("9301")
+      expect(row).toMatchObject({ status: 3, times: 0 })
+      expect(hooks.received.map((r) => fields(r.body).cbkStatus)).toEqual(["0", "1", "3"])
+      expect((await fetch(`${server.url}/healthz`)).status).toBe(200)
+    } finally {
+      await server.close()
+      await hooks.close()
+    }
+  }, 20_000)
+
+  it("a removed box ends the calls it was dialling (BOX_REASSIGNED)", async () => {
+    const server = await startTestServer(boxConfig(60_000, 60_000))
+    try {
+      const cb = await asAdmin(server, "callbackPhone", { sourcePhone: "02367073578", descPhone: "13800138001" })
+      expect(cb.code).toBe(0)
+      expect((await getCallList(server)).body.data).toHaveLength(1)
+      expect((await adminApi(server, "DELETE", `/devices/${MAC}`)).status).toBe(200)
+      const ended = await eventually(() => query<{ status: number; result_code: string }>(server, "SELECT status, result_code FROM callbacks WHERE cbk_id = ?", cb.id).find((r) => r.status === 3), 5_000)
+      expect(ended).toEqual({ status: 3, result_code: "BOX_REASSIGNED" })
+      expect(query(server, "SELECT msg_id FROM box_dial_calls")).toEqual([])
+      expect((await fetch(`${server.url}/healthz`)).status).toBe(200)
+    } finally {
+      await server.close()
+    }
+  }, 20_000)
+
+  it("an end that cannot be stored is kept and delivered in a later round, once", async () => {
+    const hooks = await startReceiver()
+    const server = await startTestServer(boxConfig(60_000, 60_000))
+    const db = new Database(path.join(server.dataDir, "bridge.db"))
+    try {
+      const cb = await asAdmin(server, "callbackPhone", { sourcePhone: "02367073578", descPhone: "13800138005", callbackUrl: b64(`${hooks.url}?cbkId={cbkId}`) })
+      expect(cb.code).toBe(0)
+      expect((await getCallList(server)).body.data).toHaveLength(1)
+      await eventually(() => query<{ status: number }>(server, "SELECT status FROM callbacks WHERE cbk_id = ?", cb.id)[0]?.status === 1 || undefined)
+      // the callback's row cannot take its end (as a full disk would refuse it)
+      db.exec(`CREATE TRIGGER refuse_end BEFORE UPDATE ON callbacks WHEN NEW.end_ms IS NOT NULL BEGIN SELECT RAISE(ABORT, 'disk on fire'); END`)
+      expect((await upload(server, { channel: 2, phone: "13800138005", callid: "9401", talk: 12 })).body.status).toBe(0)
+      // the upload woke the deliverer; a retry round (1 s) has passed as well
+      await new Promise((r) => setTimeout(r, 1_500))
+      expect(query<{ status: number }>(server, "SELECT status FROM callbacks WHERE cbk_id = ?", cb.id)).toEqual([{ status: 1 }])
+      expect(query<{ callid: string; ended: string | null }>(server, "SELECT callid, ended FROM box_dial_calls").map((r) => [r.callid, r.ended !== null])).toEqual([["9401", true]])
+      expect((await fetch(`${server.url}/healthz`)).status).toBe(200)
+      db.exec("DROP TRIGGER refuse_end")
+      const ended = await eventually(() => query<{ status: number; times: number; cdr_id: string }>(server, "SELECT status, times, cdr_id FROM callbacks WHERE cbk_id = ?", cb.id).find((r) => r.status === 4), 5_000)
+      expect(ended).toEqual({ status: 4, times: 12, cdr_id: "9401" })
+      await eventually(() => (query(server, "SELECT msg_id FROM box_dial_calls").length === 0 ? true : undefined), 5_000)
+      await eventually(() => (hooks.received.some((r) => fields(r.body).cbkStatus === "4") ? true : undefined), 5_000)
+      await new Promise((r) => setTimeout(r, 300))
+      expect(hooks.received.map((r) => fields(r.body).cbkStatus)).toEqual(["0", "1", "4"])
+    } finally {
+      db.close()
+      await server.close()
+      await hooks.close()
+    }
+  }, 20_000)
+
+  it("dials handed out in one poll are dialled one after another: each one's report window runs from the report of the one before it", async () => {
+    const hooks = await startReceiver()
+    const server = await startTestServer(boxConfig(60_000, 3_000))
+    try {
+      const first = await asAdmin(server, "callbackPhone", { sourcePhone: "02367073578", descPhone: "13800138020", callbackUrl: b64(`${hooks.url}?cbkId={cbkId}`) })
+      const second = await asAdmin(server, "callbackPhone", { sourcePhone: "02367073578", descPhone: "13800138021", callbackUrl: b64(`${hooks.url}?cbkId={cbkId}`) })
+      expect([first.code, second.code]).toEqual([0, 0])
+      const handedAt = Date.now()
+      expect((await getCallList(server)).body.data).toHaveLength(2)
+      // the line talks to the first customer for 2 s, then dials the second
+      await new Promise((r) => setTimeout(r, 2_000))
+      expect((await upload(server, { channel: 2, phone: "13800138020", callid: "9501", talk: 2, startMs: handedAt })).body.status).toBe(0)
+      // past the window counted from the hand-out, within the one counted from the first call's report
+      await new Promise((r) => setTimeout(r, Math.max(0, handedAt + 3_500 - Date.now())))
+      const secondStart = Date.now() - 1_000
+      expect((await upload(server, { channel: 2, phone: "13800138021", callid: "9502", talk: 1, startMs: secondStart })).body.status).toBe(0)
+      const ends = await eventually(() => {
+        const rows = query<{ cbk_id: number; status: number; result_code: string; cdr_id: string | null }>(server, "SELECT cbk_id, status, result_code, cdr_id FROM callbacks ORDER BY cbk_id")
+        return rows.every((r) => r.status >= 3) ? rows : undefined
+      }, 5_000)
+      expect(ends.map((r) => [r.cbk_id, r.status, r.result_code, r.cdr_id])).toEqual([
+        [first.id, 4, "NORMAL_CLEARING", "9501"],
+        [second.id, 4, "NORMAL_CLEARING", "9502"]
+      ])
+      expect((await fetch(`${server.url}/healthz`)).status).toBe(200)
+    } finally {
+      await server.close()
       await hooks.close()
     }
   }, 20_000)

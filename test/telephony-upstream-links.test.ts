@@ -127,4 +127,29 @@ describe("upstream callback statuses linked back (telephony.upstream.publicUrl)"
     expect(before()).toEqual(start)
     expect((await fetch(`${server.url}/healthz`)).status).toBe(200)
   })
+
+  it("a push older than the row's state does not reopen an ended callback: answered 0, nothing stored or announced", async () => {
+    const answer = await asAdmin(server, "callbackPhone", { sourcePhone: "02367073578", descPhone: "13800138010", callbackUrl: b64(`${hooks.url}?cbkId={cbkId}`) })
+    expect(answer.code).toBe(0)
+    const given = Buffer.from(platform.calls.at(-1)!.get("callbackUrl")!, "base64").toString("utf8")
+    const platformId = query<{ upstream_id: string }>(server, "SELECT upstream_id FROM callbacks WHERE cbk_id = ?", answer.id)[0]!.upstream_id
+    const end = { cbkId: platformId, cbkStatus: "4", cbkBeginTime: "2026-11-27 10:00:00", cbkSuccessTime: "2026-11-27 10:00:05", cbkEndTime: "2026-11-27 10:00:35", cbkTimes: "30" }
+    expect((await push(given, platformId, end)).body.code).toBe(0)
+    const ended = query<{ status: number; end_ms: number | null; seq: number }>(server, "SELECT status, end_ms, seq FROM callbacks WHERE cbk_id = ?", answer.id)[0]!
+    // the platform's retry of "calling", and a status past the end without an end of its own, arrive late
+    const stale = await push(given, platformId, { cbkId: platformId, cbkStatus: "1", cbkBeginTime: "2026-11-27 10:00:00" })
+    expect(stale).toEqual({ status: 200, body: { code: 0, message: "OK" } })
+    expect((await push(given, platformId, { cbkId: platformId, cbkStatus: "5", cbkBeginTime: "2026-11-27 10:00:00" })).body.code).toBe(0)
+    expect(query(server, "SELECT status, end_ms, seq FROM callbacks WHERE cbk_id = ?", answer.id)[0]).toEqual(ended)
+    expect(ended).toMatchObject({ status: 4 })
+    expect(ended.end_ms).not.toBeNull()
+    const statuses = query<{ data: string }>(server, "SELECT data FROM events WHERE type = 'callback.status' ORDER BY id")
+      .map((e) => JSON.parse(e.data) as { cbkId: number; cbkStatus: number })
+      .filter((d) => d.cbkId === answer.id)
+    expect(statuses.map((e) => e.cbkStatus)).toEqual([0, 4])
+    await eventually(() => hooks.received.filter((r) => r.url === `/hook?cbkId=${answer.id}`).length >= 2 || undefined, 5_000)
+    await new Promise((r) => setTimeout(r, 300))
+    expect(hooks.received.filter((r) => r.url === `/hook?cbkId=${answer.id}`).map((r) => fields(r.body).cbkStatus)).toEqual(["0", "4"])
+    expect((await fetch(`${server.url}/healthz`)).status).toBe(200)
+  })
 })

@@ -10,10 +10,17 @@
  * also a row of box_dial_calls until its end reaches the requester. The box says nothing of a
  * call until it is over, when it uploads the call record (cmd=upload): that upload ends the
  * dial it matches — the same box and channel, an outgoing call to the same number (normal form,
- * lastPhoneOf), uploaded within `telephony.box.reportWithinMs` of the hand-out and started no
- * earlier than CLOCK_SLACK_MS before it, the earliest such dial handed out first. A dial never
+ * lastPhoneOf), uploaded within its report window and started no earlier than CLOCK_SLACK_MS
+ * before its hand-out, the earliest such dial handed out first. A line dials what it was handed
+ * one call after another, so a dial's window (`telephony.box.reportWithinMs`) runs from the later
+ * of its hand-out and the report of the dial before it on its channel: handed out while an
+ * earlier one there is open, it waits ("behind") until that one ends. An end without a report
+ * (the window passed, the box changed hands) proves nothing of the line, so the next one's window
+ * then runs from its own hand-out, and may have passed already. A dial never
  * handed out by its expiry, or handed out and never reported in the window, ends as not
- * answered (NOT_TAKEN_BY_BOX / NOT_REPORTED_BY_BOX).
+ * answered (NOT_TAKEN_BY_BOX / NOT_REPORTED_BY_BOX). A dial is its enterprise's: a box given to
+ * another enterprise, or removed, ends its open dials at once (BOX_REASSIGNED), in the same
+ * transaction, and an upload matches only dials of the enterprise the box is then registered to.
  */
 import type { SqlError } from "@effect/sql/SqlError"
 import { Effect, Queue } from "effect"
@@ -38,6 +45,7 @@ export const CLOCK_SLACK_MS = 60_000
 /** How a box-driver call ends when the box never reports it. */
 export const NOT_TAKEN = "NOT_TAKEN_BY_BOX"
 export const NOT_REPORTED = "NOT_REPORTED_BY_BOX"
+export const REASSIGNED = "BOX_REASSIGNED"
 
 /** Whose call a dial is (the requester's kind and id), for the box driver's dials. */
 export interface DialFor {
@@ -48,6 +56,8 @@ export interface DialFor {
 /** What a box's upload says of a call (src/box/commands.ts). */
 export interface UploadedCall {
   readonly mac: string
+  /** the enterprise the box is registered to as it uploads */
+  readonly enterprise: string
   readonly channel: number
   readonly direction: string
   readonly phone: string
@@ -75,9 +85,22 @@ export const endOfUpload = (u: UploadedCall): CallState => {
 
 const unreported = (resultCode: string, endMs: number): CallState => ({ ...initialState, status: STATUS.notAnswered, endMs, resultCode, ended: true })
 
-const INSERT_CALL = `INSERT INTO box_dial_calls (msg_id, mac, channel, phone_key, kind, req_id, queued_ms, due_ms) VALUES (?, ?, ?, ?, ?, ?, ?, ?)`
-const MATCH_CALL = `SELECT msg_id FROM box_dial_calls WHERE mac = ? AND channel = ? AND phone_key = ? AND ended IS NULL
-  AND taken_ms IS NOT NULL AND taken_ms <= ? AND due_ms >= ? ORDER BY taken_ms, msg_id LIMIT 1`
+const INSERT_CALL = `INSERT INTO box_dial_calls (msg_id, mac, comp_number, channel, phone_key, kind, req_id, queued_ms, due_ms) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`
+const MATCH_CALL = `SELECT msg_id FROM box_dial_calls WHERE mac = ? AND (comp_number = ? OR comp_number IS NULL) AND channel = ? AND phone_key = ? AND ended IS NULL
+  AND taken_ms IS NOT NULL AND taken_ms <= ? AND (behind = 1 OR due_ms >= ?) ORDER BY taken_ms, msg_id LIMIT 1`
+/** a dial handed out on the channel whose window is open and which has not ended: the line is busy with it */
+const CHANNEL_BUSY = `SELECT 1 FROM box_dial_calls WHERE mac = ? AND channel = ? AND ended IS NULL AND taken_ms IS NOT NULL AND behind = 0 AND msg_id <> ? LIMIT 1`
+/** the next dial waiting behind on the channel: its window opens, from its hand-out or from the report before it (the later) */
+const OPEN_NEXT = `UPDATE box_dial_calls SET behind = 0, due_ms = max(taken_ms + ?, ?) WHERE msg_id = (
+  SELECT msg_id FROM box_dial_calls WHERE mac = ? AND channel = ? AND ended IS NULL AND behind = 1 ORDER BY taken_ms, msg_id LIMIT 1)`
+
+/**
+ * A box changes hands or is removed (src/box/DevicesStore.ts, in its own transaction): its open
+ * dials end now, not answered, so no later upload of the new owner ends the former owner's call.
+ * Their ends are delivered as any other; true when there were any (the deliverer is to be woken).
+ */
+export const endDialsOfBoxIn = (prepared: Prepared, mac: string, now: number): boolean =>
+  prepared(`UPDATE box_dial_calls SET ended = ? WHERE mac = ? AND ended IS NULL`).run(JSON.stringify(unreported(REASSIGNED, now)), mac).changes > 0
 
 /** §2.1.10 data[].status: 0 dial, 51 web message (1 answer and 2 hang up are the box's own). */
 export type MessageStatus = "0" | "51"
@@ -190,7 +213,7 @@ export class BoxQueue extends Effect.Service<BoxQueue>()("BoxQueue", {
           const { n } = prepared(WAITING).get(device.mac, entry.channel, now) as { n: number }
           if (n >= MAX_WAITING_PER_CHANNEL) return "full"
           prepared(INSERT).run(id, device.mac, entry.channel, entry.phone, entry.status, entry.memo ? JSON.stringify(entry.memo) : null, now, expiresAt)
-          if (call) prepared(INSERT_CALL).run(id, device.mac, entry.channel, lastPhoneOf(entry.phone), call.kind, call.reqId, now, expiresAt)
+          if (call) prepared(INSERT_CALL).run(id, device.mac, device.enterprise, entry.channel, lastPhoneOf(entry.phone), call.kind, call.reqId, now, expiresAt)
           const extension = device.channels[String(entry.channel)] ?? null
           outbox.emitIn(prepared, {
             type: entry.status === "0" ? "box.dial.queued" : "box.message.queued",
@@ -213,7 +236,7 @@ export class BoxQueue extends Effect.Service<BoxQueue>()("BoxQueue", {
           for (const m of taken) {
             prepared(`UPDATE box_messages SET taken_at = NULL WHERE id = ? AND expires_at > ?`).run(m.id, now)
             // waiting again: it ends unreported at the dial's expiry, as one never handed out
-            prepared(`UPDATE box_dial_calls SET taken_ms = NULL, due_ms = (SELECT expires_at FROM box_messages WHERE id = ?) WHERE msg_id = ? AND ended IS NULL`).run(m.id, m.id)
+            prepared(`UPDATE box_dial_calls SET taken_ms = NULL, behind = 0, due_ms = (SELECT expires_at FROM box_messages WHERE id = ?) WHERE msg_id = ? AND ended IS NULL`).run(m.id, m.id)
           }
         }),
         Effect.logWarning("a box poll went away while being answered: its entries are queued again").pipe(Effect.annotateLogs({ ids: taken.map((m) => m.id) }))
@@ -235,9 +258,13 @@ export class BoxQueue extends Effect.Service<BoxQueue>()("BoxQueue", {
           const taken = ((channel === undefined ? prepared(sql).all(now, mac, now) : prepared(sql).all(now, mac, now, channel)) as Array<Row>)
             .map(toMessage)
             .sort((a, b) => a.id - b.id)
-          // a box-driver dial's report window opens as it is handed out
-          const handed = prepared(`UPDATE box_dial_calls SET taken_ms = ?, due_ms = ? WHERE msg_id = ? AND ended IS NULL`)
-          for (const m of taken) if (m.status === "0") handed.run(now, now + reportWithinMs, m.id)
+          // a box-driver dial's report window opens as it is handed out, unless its line is still busy with an earlier one
+          const handed = prepared(`UPDATE box_dial_calls SET taken_ms = ?, due_ms = ?, behind = ? WHERE msg_id = ? AND ended IS NULL`)
+          for (const m of taken) {
+            if (m.status !== "0") continue
+            const busy = prepared(CHANNEL_BUSY).get(mac, m.channel, m.id) !== undefined
+            handed.run(now, now + reportWithinMs, busy ? 1 : 0, m.id)
+          }
           return taken
         })
       })
@@ -313,12 +340,19 @@ export class BoxQueue extends Effect.Service<BoxQueue>()("BoxQueue", {
      * An upload's call ends the box-driver dial it matches (see the module's note), on the
      * upload's connection: the end is stored with the dial, to be delivered once committed.
      */
+    /** A dial on the channel ended (`reportedAt`: by the box's report): when none handed out there is open any more, the next one behind gets its window. */
+    const openNextIn = (prepared: Prepared, mac: string, channel: number, reportedAt: number | null) => {
+      if (prepared(CHANNEL_BUSY).get(mac, channel, -1) === undefined)
+        prepared(OPEN_NEXT).run(reportWithinMs, reportedAt === null ? 0 : reportedAt + reportWithinMs, mac, channel)
+    }
+
     const matchUploadIn = (prepared: Prepared, u: UploadedCall): boolean => {
       if (u.direction !== "out") return false
       const now = Date.now()
-      const row = prepared(MATCH_CALL).get(u.mac, u.channel, lastPhoneOf(u.phone), u.startMs + CLOCK_SLACK_MS, now) as { msg_id: number } | undefined
+      const row = prepared(MATCH_CALL).get(u.mac, u.enterprise, u.channel, lastPhoneOf(u.phone), u.startMs + CLOCK_SLACK_MS, now) as { msg_id: number } | undefined
       if (row === undefined) return false
       prepared(`UPDATE box_dial_calls SET callid = ?, ended = ? WHERE msg_id = ?`).run(u.callid, JSON.stringify(endOfUpload(u)), row.msg_id)
+      openNextIn(prepared, u.mac, u.channel, now)
       return true
     }
 
@@ -326,13 +360,23 @@ export class BoxQueue extends Effect.Service<BoxQueue>()("BoxQueue", {
     const endedDials = Effect.suspend(() => {
       const now = Date.now()
       return commit.submit((_, prepared) => {
-        const due = prepared(`SELECT msg_id, taken_ms FROM box_dial_calls WHERE ended IS NULL AND due_ms <= ?`).all(now) as Array<{ msg_id: number; taken_ms: number | null }>
         const end = prepared(`UPDATE box_dial_calls SET ended = ? WHERE msg_id = ?`)
-        for (const d of due) end.run(JSON.stringify(unreported(d.taken_ms === null ? NOT_TAKEN : NOT_REPORTED, now)), d.msg_id)
+        // a dial opened behind one ended here may be past its window already: until none is due
+        for (;;) {
+          const due = prepared(`SELECT msg_id, mac, channel, taken_ms FROM box_dial_calls WHERE ended IS NULL AND behind = 0 AND due_ms <= ?`).all(now) as Array<{
+            msg_id: number
+            mac: string
+            channel: number
+            taken_ms: number | null
+          }>
+          if (due.length === 0) break
+          for (const d of due) end.run(JSON.stringify(unreported(d.taken_ms === null ? NOT_TAKEN : NOT_REPORTED, now)), d.msg_id)
+          for (const d of due) if (d.taken_ms !== null) openNextIn(prepared, d.mac, d.channel, null)
+        }
         const ended = (prepared(`SELECT msg_id, kind, req_id, ended FROM box_dial_calls WHERE ended IS NOT NULL ORDER BY msg_id`).all() as Array<{ msg_id: number; kind: DialFor["kind"]; req_id: number; ended: string }>).map(
           (r): EndedDial => ({ msgId: r.msg_id, kind: r.kind, reqId: r.req_id, state: JSON.parse(r.ended) as CallState })
         )
-        const next = prepared(`SELECT min(due_ms) AS at FROM box_dial_calls WHERE ended IS NULL`).get() as { at: number | null }
+        const next = prepared(`SELECT min(due_ms) AS at FROM box_dial_calls WHERE ended IS NULL AND behind = 0`).get() as { at: number | null }
         return { ended, nextDueMs: next.at }
       })
     })

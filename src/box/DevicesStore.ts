@@ -14,7 +14,7 @@ import { type Prepared, Sqlite } from "../db/Sqlite.js"
 import { Outbox } from "../events/Outbox.js"
 import type { Job } from "../jobs/Job.js"
 import { normalizeMac } from "../shared/Mac.js"
-import { BoxQueue } from "./BoxQueue.js"
+import { BoxQueue, endDialsOfBoxIn } from "./BoxQueue.js"
 
 /** channel number (as text) → extension number */
 export type ChannelMap = Readonly<Record<string, string>>
@@ -209,6 +209,12 @@ export class DevicesStore extends Effect.Service<DevicesStore>()("DevicesStore",
 
     const get = (mac: string) => sqlite.exclusive((_, prepared) => deviceIn(prepared, mac))
 
+    /** The box is no longer its owner's: nothing waiting for it is handed out, and the calls it was dialling end (their ends are delivered by the box driver). */
+    const forgetDialsIn = (prepared: Prepared, mac: string, now: number) => {
+      prepared(FORGET_DIALS).run(mac)
+      endDialsOfBoxIn(prepared, mac, now)
+    }
+
     const byMac = (rows: ReadonlyArray<DeviceRow>, channels: ReadonlyArray<ChannelRow>) => {
       const live = new Map<string, Array<ChannelRow>>()
       for (const c of channels) live.set(c.mac, [...(live.get(c.mac) ?? []), c])
@@ -250,6 +256,8 @@ export class DevicesStore extends Effect.Service<DevicesStore>()("DevicesStore",
               refused.push({ mac, problem })
               continue
             }
+            const was = prepared(SELECT_DEVICE).get(mac) as DeviceRow | undefined
+            if (was && was.enterprise !== d.enterprise) forgetDialsIn(prepared, mac, now)
             prepared(UPSERT_CONFIGURED).run(mac, d.enterprise, JSON.stringify(d.channels), now, now)
             registered.add(mac)
           }
@@ -257,7 +265,7 @@ export class DevicesStore extends Effect.Service<DevicesStore>()("DevicesStore",
             .map((r) => r.mac)
             .filter((mac) => !registered.has(mac))
           for (const mac of stale) {
-            prepared(FORGET_DIALS).run(mac)
+            forgetDialsIn(prepared, mac, now)
             prepared(`DELETE FROM box_channels WHERE mac = ?`).run(mac)
             prepared(`DELETE FROM box_devices WHERE mac = ?`).run(mac)
           }
@@ -302,7 +310,7 @@ export class DevicesStore extends Effect.Service<DevicesStore>()("DevicesStore",
             const channels = patch.channels ?? channelsOf(existing)
             const problem = problemIn(prepared, enterprise, channels)
             if (problem !== undefined) return { refused: problem }
-            if (enterprise !== existing.enterprise) prepared(FORGET_DIALS).run(mac)
+            if (enterprise !== existing.enterprise) forgetDialsIn(prepared, mac, now)
             prepared(`UPDATE box_devices SET enterprise = ?, channels = ?, origin = CASE WHEN origin = 'pending' THEN 'admin' ELSE origin END, updated_at = ? WHERE mac = ?`).run(
               enterprise,
               JSON.stringify(channels),
@@ -318,7 +326,7 @@ export class DevicesStore extends Effect.Service<DevicesStore>()("DevicesStore",
     const remove = (mac: string) =>
       sqlite.exclusive((db, prepared) =>
         db.transaction(() => {
-          prepared(FORGET_DIALS).run(mac)
+          forgetDialsIn(prepared, mac, Date.now())
           prepared(`DELETE FROM box_channels WHERE mac = ?`).run(mac)
           return prepared(`DELETE FROM box_devices WHERE mac = ?`).run(mac).changes > 0
         })()

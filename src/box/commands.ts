@@ -200,7 +200,7 @@ const upload = command(BoxSchema.upload, ({ device, config, files }, p) => {
           })
         }
         // the call a box-driver dial asked for: its requester learns the end with this record
-        return queue.matchUploadIn(prepared, { mac: device.mac, channel: p.channel, direction: p.direction, phone, callid: p.callid, startMs, hangupMs, talkSecs, recordFile: relPath })
+        return queue.matchUploadIn(prepared, { mac: device.mac, enterprise: comp, channel: p.channel, direction: p.direction, phone, callid: p.callid, startMs, hangupMs, talkSecs, recordFile: relPath })
       }).pipe(Effect.tap((matched) => (matched ? queue.reported : Effect.void)))
       const failed = (e: unknown) => Effect.zipRight(Effect.logError("a box upload could not be stored", e), Effect.fail(new StorageFailed({ message: "the upload could not be stored; send it again" })))
       if (!file) {

@@ -139,16 +139,16 @@ export class Audits extends Effect.Service<Audits>()("Audits", {
         announceIn(prepared, prepared(SELECT_ONE).get(input.id) as AuditRecord)
       })
 
-    const progress = (id: number, s: CallState) =>
-      commit
-        .submit((_, prepared) => {
-          prepared(UPDATE).run(s.status, s.beginMs, s.successMs, s.endMs, s.talkSecs, s.recordFile, s.cdrId, id)
-          const row = prepared(SELECT_ONE).get(id) as AuditRecord | undefined
-          if (row) announceIn(prepared, row)
-        })
-        .pipe(Effect.catchAll((e) => Effect.logError("a verification call's progress could not be stored", e)))
+    const store = (id: number, s: CallState) =>
+      commit.submit((_, prepared) => {
+        prepared(UPDATE).run(s.status, s.beginMs, s.successMs, s.endMs, s.talkSecs, s.recordFile, s.cdrId, id)
+        const row = prepared(SELECT_ONE).get(id) as AuditRecord | undefined
+        if (row) announceIn(prepared, row)
+      })
+    const progress = (id: number, s: CallState) => store(id, s).pipe(Effect.catchAll((e) => Effect.logError("a verification call's progress could not be stored", e)))
 
-    yield* (yield* Telephony).onEnd("audit", progress)
+    // its failure keeps the end to be delivered again (src/telephony/BoxDriver.ts)
+    yield* (yield* Telephony).onEnd("audit", store)
 
     // a simulated call does not outlive the process that played it (as Callbacks.ts)
     const cut = yield* sql<AuditRecord>`SELECT * FROM phone_audits WHERE driver = 'simulator' AND end_ms IS NULL`

@@ -150,10 +150,14 @@ export class Callbacks extends Effect.Service<Callbacks>()("Callbacks", {
         yield* targets.wake
       })
 
-    /** The call moved on: the row follows, announced as a new status. */
-    const store = (id: number, s: CallState) =>
+    /** The call moved on: the row follows, announced as a new status (unless `stale` says the row, as it is now, is past it). */
+    const store = (id: number, s: CallState, stale?: (row: CallbackRecord) => boolean) =>
       Effect.gen(function* () {
         yield* commit.submit((_, prepared) => {
+          if (stale !== undefined) {
+            const now = prepared(SELECT_ONE).get(id) as CallbackRecord | undefined
+            if (now === undefined || stale(now)) return
+          }
           prepared(UPDATE).run(
             s.status,
             s.beginMs,
@@ -190,12 +194,16 @@ export class Callbacks extends Effect.Service<Callbacks>()("Callbacks", {
           row.status === s.status && row.begin_ms === s.beginMs && row.success_ms === s.successMs && row.end_ms === s.endMs &&
           row.transfer_success_ms === s.transferSuccessMs && row.transfer_end_ms === s.transferEndMs && row.times === s.talkSecs &&
           row.transfer_times === s.transferSecs && row.result_code === s.resultCode && row.error_code === s.errorCode && row.wav_file === s.recordFile
-        if (!same) yield* store(row.cbk_id, { ...s, cdrId: row.cdr_id })
+        // an ended call stays ended: a late or retried push of an earlier status (or one without an end) is
+        // answered as taken, and stores and announces nothing. Checked again in the write, as pushes may cross.
+        const behind = (now: CallbackRecord) => now.end_ms !== null && (s.endMs === null || s.status < now.status)
+        if (!same && !behind(row)) yield* store(row.cbk_id, { ...s, cdrId: row.cdr_id }, behind)
         return row.cbk_id
       })
 
     // a call whose end the driver learns later (the box's upload) ends here, as a change it plays would
-    yield* (yield* Telephony).onEnd("callback", progress)
+    // its failure keeps the end to be delivered again (src/telephony/BoxDriver.ts)
+    yield* (yield* Telephony).onEnd("callback", (id, s) => store(id, s))
 
     // a simulated call does not outlive the process that played it: one a stop cut short has ended, and says so
     const cut = yield* sql<CallbackRecord>`SELECT * FROM callbacks WHERE driver = 'simulator' AND end_ms IS NULL`

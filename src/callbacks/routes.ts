@@ -68,6 +68,8 @@ const upstreamCallback = endpoint({
   documentedPath: `${UPSTREAM_CALLBACK_PATH}/{cbkId}`,
   methods: ["GET", "POST"],
   auth: { kind: "none" },
+  // the key lets anyone push this callback's statuses on to the integrator: a credential, not kept by a capture
+  secrets: ["key"],
   body: { kind: "form" },
   params: Params,
   answer: coded(Schema.Struct({}), "the status was stored and announced"),

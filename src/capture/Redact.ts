@@ -63,11 +63,16 @@ export const watchSecrets = (req: object): ReadonlySet<string> => {
   return values
 }
 
-/** The endpoint layer's hook: the credential values among the request's parsed parameters (one WeakMap miss when not capturing). */
-export const noteSecrets = (req: object, pairs: Iterable<readonly [string, string]>): void => {
+const NONE: ReadonlySet<string> = new Set()
+/**
+ * The endpoint layer's hook: the credential values among the request's parsed parameters, and
+ * those of the parameters the endpoint declares secret (`secrets`: e.g. the upstream callback
+ * push's `key`). One WeakMap miss when not capturing.
+ */
+export const noteSecrets = (req: object, pairs: Iterable<readonly [string, string]>, declared: ReadonlySet<string> = NONE): void => {
   const into = watched.get(req)
   if (!into) return
-  for (const [name, value] of pairs) if (value.length >= MIN_VALUE && isSecretName(name)) into.add(value)
+  for (const [name, value] of pairs) if (value.length >= MIN_VALUE && (isSecretName(name) || declared.has(baseName(name)))) into.add(value)
 }
 
 const escapeRegex = (s: string) => s.replace(/[.*+?^${}()|[\]\\/]/g, "\\$&")

@@ -792,5 +792,13 @@ export const migrations: Record<string, Effect.Effect<void, unknown, SqlClient.S
        SELECT comp_number, coalesce(peer, 0), talk_secs, count(*) FROM cdrs GROUP BY 1, 2, 3`,
     `INSERT INTO cdr_hour_counts (comp_number, hour, peer, n)
        SELECT comp_number, ${HOUR_OF("cdrs")}, coalesce(peer, 0), count(*) FROM cdrs GROUP BY 1, 2, 3`
+  ),
+  // a box-driver dial is its enterprise's: an upload (by the box's owner at the time) ends only
+  // that enterprise's dials. Dials from before have none and match by box alone, as they did.
+  // behind: handed out while an earlier dial on its channel was still open, so its report window
+  // (due_ms) opens only once that one has ended (src/box/BoxQueue.ts).
+  "0029_box_dials_enterprise_order": run(
+    `ALTER TABLE box_dial_calls ADD COLUMN comp_number TEXT`,
+    `ALTER TABLE box_dial_calls ADD COLUMN behind INTEGER NOT NULL DEFAULT 0`
   )
 }

@@ -165,6 +165,8 @@ export interface Declaration<P, I, A, K extends AuthKind> {
   readonly auth: K
   /** only these addresses may call (checked before the body is read; others -5); empty: anyone */
   readonly allowFrom?: (config: AppConfigShape) => ReadonlyArray<string>
+  /** this endpoint's own secret parameters (beyond the credentials every endpoint's are): a capture masks their values */
+  readonly secrets?: ReadonlyArray<string>
   readonly body: BodyKind
   readonly params: ParamsSchema<P, I>
   readonly answer: AnswerStyle<A>
@@ -206,6 +208,7 @@ const queryOnly = (req: RouteRequest): Collected => ({ pairs: queryPairs(req.url
 export const endpoint = <P, I, A, const K extends AuthKind>(declaration: Declaration<P, I, A, K>): Endpoint => {
   const { auth, body, answer } = declaration
   const decode = Schema.decodeUnknownEither(declaration.params, { errors: "first", onExcessProperty: "ignore" })
+  const ownSecrets = new Set((declaration.secrets ?? []).map((s) => s.toLowerCase()))
 
   const route = (config: AppConfigShape): Route => {
     const paths = resolve(declaration.paths, config)
@@ -235,7 +238,7 @@ export const endpoint = <P, I, A, const K extends AuthKind>(declaration: Declara
     const run = (req: RouteRequest, collected: Collected): Effect.Effect<HttpAnswer, Failure, AppServices> => {
       const raw = toRawParams(collected.pairs)
       // a capture masks these values wherever they appear in its record, in any spelling
-      noteSecrets(req, collected.pairs)
+      noteSecrets(req, collected.pairs, ownSecrets)
       return Effect.flatMap(callerOf(req, raw), (caller) => {
         const params = decode(raw)
         if (Either.isLeft(params)) return Effect.fail(toInvalidParam(params.left))
@@ -245,6 +248,8 @@ export const endpoint = <P, I, A, const K extends AuthKind>(declaration: Declara
     }
 
     const read = (req: RouteRequest): Effect.Effect<HttpAnswer, Failure, AppServices> => {
+      // a body refused while it is read must not leave the query's own secrets in clear
+      if (ownSecrets.size > 0 && body.kind !== "none") noteSecrets(req, queryPairs(req.url ?? ""), ownSecrets)
       switch (body.kind) {
         case "none":
           return run(req, queryOnly(req))

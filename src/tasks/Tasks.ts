@@ -244,27 +244,27 @@ export class Tasks extends Effect.Service<Tasks>()("Tasks", {
       })
 
     /** The number's call moved on: its row follows; an end may requeue it or finish its task. */
+    const store = (task: TaskRow, n: NumberRow, agent: string, s: CallState) =>
+      commit.submit((_, prepared) => {
+        prepared(PROGRESS).run(
+          s.status, s.beginMs, s.successMs, s.ended ? (s.endMs ?? Date.now()) : s.endMs, s.transferSuccessMs, s.transferEndMs,
+          s.talkSecs, s.transferSecs, s.resultCode, s.recordFile, s.cdrId, s.status === STATUS.transferred ? agent : null, n.ctd_id
+        )
+        if (!s.ended) return
+        if (s.status === STATUS.notAnswered && task.repeat_send === 1 && n.re_num < MAX_REPEATS) prepared(REQUEUE).run(n.ctd_id)
+        else finishIfDoneIn(prepared, task)
+      })
     const progress = (task: TaskRow, n: NumberRow, agent: string, s: CallState) =>
-      commit
-        .submit((_, prepared) => {
-          prepared(PROGRESS).run(
-            s.status, s.beginMs, s.successMs, s.ended ? (s.endMs ?? Date.now()) : s.endMs, s.transferSuccessMs, s.transferEndMs,
-            s.talkSecs, s.transferSecs, s.resultCode, s.recordFile, s.cdrId, s.status === STATUS.transferred ? agent : null, n.ctd_id
-          )
-          if (!s.ended) return
-          if (s.status === STATUS.notAnswered && task.repeat_send === 1 && n.re_num < MAX_REPEATS) prepared(REQUEUE).run(n.ctd_id)
-          else finishIfDoneIn(prepared, task)
-        })
-        .pipe(Effect.catchAll((e) => Effect.logError("a task number's progress could not be stored", e)))
+      store(task, n, agent, s).pipe(Effect.catchAll((e) => Effect.logError("a task number's progress could not be stored", e)))
 
     // a call whose end the driver learns later (the box's upload, or none by its due time): found by its number
     yield* telephony.onEnd("task", (ctdId, s) =>
       Effect.gen(function* () {
         const [n] = yield* sql<NumberRow>`SELECT * FROM call_task_numbers WHERE ctd_id = ${ctdId}`
         const [task] = n === undefined ? [] : yield* sql<TaskRow>`SELECT * FROM call_tasks WHERE ctk_id = ${n.ctk_id}`
-        // a box call is never transferred: no agent is named
-        if (n !== undefined && task !== undefined) yield* progress(task, n, "", s)
-      }).pipe(Effect.catchAll((e) => Effect.logError("a task number's end could not be stored", e)))
+        // a box call is never transferred: no agent is named. Its failure keeps the end to be delivered again (src/telephony/BoxDriver.ts)
+        if (n !== undefined && task !== undefined) yield* store(task, n, "", s)
+      })
     )
 
     const ended = (resultCode: string) => ({

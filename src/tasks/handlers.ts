@@ -7,7 +7,9 @@
  * work-order type are the platform's to know) and kept here with the platform's id under our
  * own; findTaskMx and getTaskDetailPhone are relayed too and answered as the platform says —
  * it dials the numbers and hands them out, so only its answer is current. Our ids stand for the
- * platform's in both directions (ctkId asked, ctd_ctkId / groupData answered).
+ * platform's in both directions (ctkId asked, ctd_ctkId / groupData answered). The platform is
+ * one account for every enterprise: of its answers only the caller's enterprise's relayed tasks
+ * are passed on, and a number it hands out that is not one of them is refused (-3).
  */
 import { SqlClient } from "@effect/sql"
 import { Effect, Schema } from "effect"
@@ -103,19 +105,34 @@ export const handlers = [
       if (relay !== undefined) {
         const sql = yield* SqlClient.SqlClient
         const comp = caller.enterprise.comp_number
-        const [mine] = p.ctkId === undefined ? [] : yield* sql<{ upstream_id: string | null }>`SELECT upstream_id FROM call_tasks WHERE ctk_id = ${p.ctkId} AND comp_number = ${comp}`
-        const answer = yield* Effect.flatMap(relay("findTaskMx", wire({ ...p, ctkId: mine?.upstream_id ?? p.ctkId })), findTaskMxAnswer)
-        // the platform's task ids named by ours where we relayed the task
+        let asked: string | undefined = undefined
+        if (p.ctkId !== undefined) {
+          const [mine] = yield* sql<{ upstream_id: string | null }>`SELECT upstream_id FROM call_tasks WHERE ctk_id = ${p.ctkId} AND comp_number = ${comp} AND upstream_id IS NOT NULL`
+          if (mine?.upstream_id == null) return yield* new NotFound({ message: `no task ${p.ctkId} relayed to the platform in enterprise ${comp}` })
+          asked = mine.upstream_id
+        }
+        const answer = yield* Effect.flatMap(relay("findTaskMx", wire({ ...p, ctkId: asked })), findTaskMxAnswer)
+        // the platform answers for its one account, i.e. every enterprise: only tasks this enterprise relayed are its to see
         const platformIds = [...new Set([...answer.data.map((r) => r.ctd_ctkId), ...answer.groupData.map((g) => String(g.ctkId))])]
         const ours = new Map(
           platformIds.length === 0
             ? []
             : (yield* sql<{ ctk_id: number; upstream_id: string }>`SELECT ctk_id, upstream_id FROM call_tasks WHERE comp_number = ${comp} AND ${sql.in("upstream_id", platformIds)}`).map((r) => [r.upstream_id, r.ctk_id])
         )
+        const groupData = answer.groupData.flatMap((g) => {
+          const id = ours.get(String(g.ctkId))
+          return id === undefined ? [] : [{ ...g, ctkId: id }]
+        })
+        const type = p.type ?? 0
         return {
           ...answer,
-          data: answer.data.map((r) => ({ ...r, ctd_ctkId: String(ours.get(r.ctd_ctkId) ?? r.ctd_ctkId) })),
-          groupData: answer.groupData.map((g) => ({ ...g, ctkId: ours.get(String(g.ctkId)) ?? g.ctkId }))
+          data: answer.data.flatMap((r) => {
+            const id = ours.get(r.ctd_ctkId)
+            return id === undefined ? [] : [{ ...r, ctd_ctkId: String(id) }]
+          }),
+          // the platform's count is its whole account's: ours is what its per-status counts say of our own tasks (as findDetails counts)
+          count: groupData.filter((g) => type === 0 || (type === 1 ? g.ctdStatus === 0 : g.ctdStatus >= 3)).reduce((n, g) => n + g.num, 0),
+          groupData
         }
       }
       return yield* findDetails({
@@ -135,9 +152,29 @@ export const handlers = [
 
   implement(spec.getTaskDetailPhone, (_, caller) =>
     Effect.gen(function* () {
-      // the platform hands its numbers out (to the configured account: which agent asked is ours to know)
       const { relay } = yield* Telephony
-      if (relay !== undefined) return yield* Effect.flatMap(relay("getTaskDetailPhone", {}), detailPhoneAnswer)
+      if (relay !== undefined) {
+        const sql = yield* SqlClient.SqlClient
+        const comp = caller.enterprise.comp_number
+        // the platform hands out its one account's numbers, i.e. any enterprise's: it is asked only for ours, and what it hands
+        // back must be ours. Asking for an enterprise with no manual task relayed would use up another enterprise's number.
+        const tasks = yield* sql<{ upstream_id: string }>`SELECT upstream_id FROM call_tasks
+          WHERE comp_number = ${comp} AND upstream_id IS NOT NULL AND add_type IN (2, 4) ORDER BY ctk_id`
+        if (tasks.length === 0) return yield* new NotFound({ message: `no manual-dial task of enterprise ${comp} was relayed to the platform` })
+        const ids = tasks.map((t) => t.upstream_id)
+        const raw = yield* relay("getTaskDetailPhone", { ctkId: ids.join(",") })
+        const answer = yield* detailPhoneAnswer(raw)
+        // the documented answer names no task: it is ours when any task it does name is, and its number is one of our relayed tasks'
+        const named = ["ctkId", "ctd_ctkId"].flatMap((k) => {
+          const v = typeof raw === "object" && raw !== null ? (raw as Record<string, unknown>)[k] : undefined
+          return typeof v === "string" || typeof v === "number" ? [String(v)] : []
+        })
+        const [listed] = yield* sql<{ n: number }>`SELECT count(*) AS n FROM call_task_numbers n JOIN call_tasks t ON t.ctk_id = n.ctk_id
+          WHERE t.comp_number = ${comp} AND ${sql.in("t.upstream_id", ids)} AND n.phone = ${answer.phone}`
+        if (named.some((id) => !ids.includes(id)) || (listed?.n ?? 0) === 0)
+          return yield* new MethodFailed({ message: "the platform handed out a number of a task this enterprise did not relay: refused" })
+        return answer
+      }
       // taken and answered as one step: a client gone meanwhile must not leave the number half-taken
       const taken = yield* Effect.uninterruptible((yield* Tasks).claimManual(caller))
       if (taken === undefined) return yield* new NotFound({ message: `no manual-dial task number is waiting for extension ${caller.extension.extension}` })

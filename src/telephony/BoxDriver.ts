@@ -10,6 +10,7 @@
  * The agent's own box channel dials; an agent with none is served by the box `telephony.box.mac`
  * names (its first channel), when that box is the agent's enterprise's.
  */
+import type { SqlError } from "@effect/sql/SqlError"
 import { Deferred, Duration, Effect } from "effect"
 import { InvalidParam, MethodFailed, NoPermission, NotFound, OverLimit } from "../api/Errors.js"
 import type { Caller } from "../auth/Auth.js"
@@ -19,8 +20,11 @@ import { type Device, DevicesStore } from "../box/DevicesStore.js"
 import { normalizeMac } from "../shared/Mac.js"
 import { type CallState, initialState, STATUS, type TelephonyDriver } from "./Driver.js"
 
-/** Hands a call's end to its requester (Callbacks, Audits, Tasks register one each). */
-export type EndHandler = (id: number, state: CallState) => Effect.Effect<void>
+/**
+ * Hands a call's end to its requester (Callbacks, Audits, Tasks register one each). It fails when
+ * the end could not be stored: the dial is then kept, and its end handed over again.
+ */
+export type EndHandler = (id: number, state: CallState) => Effect.Effect<void, SqlError>
 
 /** A call placed in this process: its end waits until it said "calling" (or never will: its requester failed to store it). */
 interface Placed {
@@ -32,7 +36,7 @@ interface Placed {
 const START_GRACE_MS = 60_000
 /** How often ends are looked for with nothing due (dials and uploads wake the deliverer themselves). */
 const IDLE_MS = 60_000
-/** How soon an end held back (not yet started, no handler yet) is tried again. */
+/** How soon an end held back (not yet started, no handler yet, not stored) is tried again. */
 const RETRY_MS = 1_000
 
 export const makeBoxDriver = (enders: ReadonlyMap<DialFor["kind"], EndHandler>) => Effect.gen(function* () {
@@ -76,7 +80,15 @@ export const makeBoxDriver = (enders: ReadonlyMap<DialFor["kind"], EndHandler>) 
         held = true
         continue
       }
-      yield* end(d.reqId, d.state)
+      // not stored (a full disk, a locked file): the dial is kept and its end tried again soon, the others go on
+      const stored = yield* end(d.reqId, d.state).pipe(
+        Effect.as(true),
+        Effect.catchAll((e) => Effect.as(Effect.logError(`the end of a box call (${d.kind} ${d.reqId}) could not be stored; tried again`, e), false))
+      )
+      if (!stored) {
+        held = true
+        continue
+      }
       yield* queue.delivered(d.msgId)
       if (mine) {
         placed.delete(d.msgId)

@@ -33,6 +33,8 @@ export const DevicesLive = HttpApiBuilder.group(AdminApi, "devices", (handlers) 
         const mac = yield* macFrom(path.mac)
         const patch = yield* decodeDevicePatch(yield* jsonBody(request))
         const device = yield* storage((yield* DevicesStore).update(mac, patch))
+        // a box given to another enterprise ended the calls it was dialling: their ends go out now
+        yield* (yield* BoxQueue).reported
         if (!device) return yield* Effect.fail(NotFound.of(`device ${mac}`))
         if ("refused" in device) return yield* Effect.fail(BadRequest.of(device.refused))
         return { code: 0, message: "OK", device } as const
@@ -52,7 +54,10 @@ export const DevicesLive = HttpApiBuilder.group(AdminApi, "devices", (handlers) 
     .handle("remove", ({ path }) =>
       Effect.gen(function* () {
         const mac = yield* macFrom(path.mac)
-        if (!(yield* storage((yield* DevicesStore).remove(mac)))) return yield* Effect.fail(NotFound.of(`device ${mac}`))
+        const removed = yield* storage((yield* DevicesStore).remove(mac))
+        // the calls it was dialling ended with it: their ends go out now
+        yield* (yield* BoxQueue).reported
+        if (!removed) return yield* Effect.fail(NotFound.of(`device ${mac}`))
         return { code: 0, message: "OK" } as const
       })
     )

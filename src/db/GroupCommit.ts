@@ -29,11 +29,15 @@
 import type { SqlError } from "@effect/sql/SqlError"
 import { SqlError as SqlErrorClass } from "@effect/sql/SqlError"
 import * as fs from "node:fs"
+import * as path from "node:path"
 import { Deferred, Duration, Effect, Exit, FiberId, Option, Queue, Runtime, Schedule } from "effect"
 import { busyBackoff, isBusy, Sqlite, type SyncWork } from "./Sqlite.js"
 
 const MAX_BATCH = 256
 const WINDOW_MS = 1
+/** durable writers in one batch that mean a burst is arriving, and how long that is believed */
+const BUSY_WRITERS = 4
+const BUSY_FOR_MS = 200
 
 /** One turn of the event loop: the I/O already arrived is read before we go on. */
 const nextTurn = Effect.async<void>((resume) => {
@@ -76,18 +80,41 @@ export class GroupCommit extends Effect.Service<GroupCommit>()("GroupCommit", {
 
     const runtime = yield* Effect.runtime<never>()
 
-    /** The WAL's file, flushed here instead of inside COMMIT; undefined until it exists (or for a database without one). */
+    /**
+     * The WAL's file, flushed here instead of inside COMMIT; undefined until it exists (or for a
+     * database without one). Its path is the one SQLite uses: next to the database's real file
+     * (SQLite follows a symbolic link; a stale `-wal` beside the link is not it). Its directory is
+     * flushed once, as SQLite does at its first sync of the file: from here on the syncs are ours.
+     */
     let wal: number | undefined
     const walFile = () => {
       if (wal === undefined && !db.memory && db.pragma("journal_mode", { simple: true }) === "wal") {
+        const main = (db.pragma("database_list") as Array<{ name: string; file: string }>).find((d) => d.name === "main")?.file
+        if (!main) return undefined
         try {
-          wal = fs.openSync(`${db.name}-wal`, "r+")
+          const fd = fs.openSync(`${main}-wal`, "r+")
+          const dir = fs.openSync(path.dirname(main), "r")
+          try {
+            fs.fsyncSync(dir)
+          } finally {
+            fs.closeSync(dir)
+          }
+          wal = fd
         } catch {
           // not there yet (nothing written): this batch is flushed by SQLite itself
         }
       }
       return wal
     }
+
+    /**
+     * A flush that failed. Its batch is committed and visible, and later batches follow it in the
+     * WAL: after a power loss SQLite's recovery would stop at its lost frames and drop every later
+     * write too — and Linux marks the failed pages clean, so the next flush would "succeed". So
+     * nothing more is acknowledged as durable: writers fail (-6 for a push), /readyz says why, and
+     * the bridge must be restarted (as PostgreSQL does on a failed fsync).
+     */
+    let flushFailed: unknown = undefined
 
     /** Committed writes waiting for the flush that makes them durable. */
     let unflushed: Array<{ readonly p: Pending; readonly value: unknown }> = []
@@ -102,8 +129,11 @@ export class GroupCommit extends Effect.Service<GroupCommit>()("GroupCommit", {
       unflushed = []
       fs.fdatasync(fd, (cause) => {
         flushing = false
-        for (const { p, value } of these) Deferred.unsafeDone(p.done, cause ? failure(cause) : Exit.succeed(value))
-        if (cause) Runtime.runFork(runtime)(Effect.logError("the database's write-ahead log could not be flushed to disk", cause))
+        if (cause && flushFailed === undefined) {
+          flushFailed = cause
+          Runtime.runFork(runtime)(Effect.logFatal("the database's write-ahead log could not be flushed to disk: nothing more is acknowledged; restart the bridge once the disk is sound", cause))
+        }
+        for (const { p, value } of these) Deferred.unsafeDone(p.done, flushFailed !== undefined ? notFlushed() : Exit.succeed(value))
         flush(fd)
         if (!flushing) {
           const waiting = flushed
@@ -122,7 +152,24 @@ export class GroupCommit extends Effect.Service<GroupCommit>()("GroupCommit", {
       Effect.andThen(notFlushing, () => Effect.sync(() => wal !== undefined && fs.closeSync(wal)))
     )
 
+    /**
+     * Until when writers that wait for the disk (pushes, above all) are arriving in numbers: the
+     * delivery worker sends less meanwhile, so a burst of pushes is acknowledged first and
+     * delivered after (a delivery costs the one thread about twice what a push does).
+     */
+    let busyUntil = 0
+    const noteLoad = (batch: ReadonlyArray<Pending>) => {
+      let durable = 0
+      for (const p of batch) if (p.durable) durable++
+      if (durable >= BUSY_WRITERS) busyUntil = Date.now() + BUSY_FOR_MS
+    }
+
+    const notFlushed = () => Exit.fail(new SqlErrorClass({ cause: flushFailed, message: "the database's write-ahead log could not be flushed to disk; the bridge must be restarted" }))
+
+    /** Runs the batch in order (see `attempt`); its outcomes in the same order. */
     const runBatch = (batch: ReadonlyArray<Pending>): ReadonlyArray<Outcome> => {
+      if (flushFailed !== undefined) return batch.map(notFlushed)
+      noteLoad(batch)
       // at FULL the flush is ours, off this thread: the commit itself only writes the WAL
       const ours = (prepared("PRAGMA synchronous").get() as { synchronous: number }).synchronous === FULL ? walFile() : undefined
       try {
@@ -160,8 +207,11 @@ export class GroupCommit extends Effect.Service<GroupCommit>()("GroupCommit", {
     let busySince: number | null = null
 
     /** Commits what it can of `batch`; settles each writer done or out of time; answers those to try again. */
-    const attempt = (batch: ReadonlyArray<Pending>) =>
-      Effect.map(
+    const attempt = (arrived: ReadonlyArray<Pending>) => {
+      // writers that resume at the commit run first: they must not read (and act on, as a claim
+      // sends what it read) a durable writer's write of this batch before it is flushed
+      const batch = [...arrived.filter((p) => !p.durable), ...arrived.filter((p) => p.durable)]
+      return Effect.map(
         sqlite.withPermit(Effect.sync(() => runBatch(batch))),
         (outcomes) => {
           const now = Date.now()
@@ -179,6 +229,7 @@ export class GroupCommit extends Effect.Service<GroupCommit>()("GroupCommit", {
           return waiting
         }
       )
+    }
 
     const commitBatch = Effect.gen(function* () {
       const first = yield* queue.take
@@ -218,6 +269,12 @@ export class GroupCommit extends Effect.Service<GroupCommit>()("GroupCommit", {
         return Effect.uninterruptible(Deferred.await(done)) as Effect.Effect<A, SqlError>
       })
 
-    return { submit, busySince: () => busySince } as const
+    return {
+      submit,
+      busySince: () => busySince,
+      busy: () => Date.now() < busyUntil,
+      /** why nothing more is acknowledged (a flush of the WAL failed), for /readyz; undefined while all is well */
+      flushFailed: () => (flushFailed === undefined ? undefined : flushFailed instanceof Error ? flushFailed.message : String(flushFailed))
+    } as const
   })
 }) {}

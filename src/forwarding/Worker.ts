@@ -22,6 +22,7 @@
  */
 import { Clock, Duration, Effect, FiberSet, Layer } from "effect"
 import { AppConfig } from "../config/AppConfig.js"
+import { GroupCommit } from "../db/GroupCommit.js"
 import { attempt } from "./Attempt.js"
 import { claim, type Claimed, reclaimExpired, recoverAtStart, unclaim } from "./Claims.js"
 import { DeadLetters } from "./DeadLetters.js"
@@ -42,6 +43,8 @@ const UNEXPECTED_RETRY_MS = 30_000
 const LEASE_SWEEP_MS = 1_000
 /** `$adhoc` deliveries in flight at once over all origins (each origin: the target's concurrency) */
 const ADHOC_IN_FLIGHT = 64
+/** while pushes arrive in a burst, a target sends with 1/BURST_SHARE of its concurrency */
+const BURST_SHARE = 4
 
 const originOf = (url: string) => {
   try {
@@ -80,6 +83,13 @@ export const workerLayer = Layer.scoped(
   Effect.gen(function* () {
     const config = yield* AppConfig
     const targets = yield* Targets
+    const commit = yield* GroupCommit
+    /**
+     * How many of the target's deliveries may be in flight now: a quarter of its concurrency while
+     * pushes arrive in a burst (acknowledging them comes first; the backlog goes right after), all
+     * of it otherwise.
+     */
+    const slots = (target: Target) => (commit.busy() ? Math.max(1, Math.ceil(target.concurrency / BURST_SHARE)) : target.concurrency)
     const deadLetters = yield* DeadLetters
     const mobileOf = yield* mobileLookup
     const { circuitThreshold, circuitCooldownMs, pollIntervalMs } = config.forwarding
@@ -116,7 +126,7 @@ export const workerLayer = Layer.scoped(
         return Effect.flatMap(targets.forDelivery(name), (current) => {
           const state = stateOf(name)
           // paused: the pump gives them back; deleted: sent, each finds its target gone (a dead letter)
-          if (current && (!current.enabled || capacity(state.circuit, Date.now(), current.concurrency, state.inFlight) <= 0)) return Effect.void
+          if (current && (!current.enabled || capacity(state.circuit, Date.now(), slots(current), state.inFlight) <= 0)) return Effect.void
           const d = r.queue.shift()
           return d ? start(r.target, d) : Effect.void
         })
@@ -248,9 +258,9 @@ export const workerLayer = Layer.scoped(
         let r = ready.get(target.name)
         if (!r) ready.set(target.name, (r = { target, queue: [] }))
         r.target = target
-        let free = capacity(state.circuit, now, target.concurrency, state.inFlight)
+        let free = capacity(state.circuit, now, slots(target), state.inFlight)
         for (; free > 0 && r.queue.length > 0; free--) yield* start(target, r.queue.shift()!)
-        const ahead = target.rateLimit || circuitState(state.circuit, now) !== "closed" ? 0 : target.concurrency
+        const ahead = target.rateLimit || circuitState(state.circuit, now) !== "closed" ? 0 : slots(target)
         if (ahead === 0) yield* giveBack(target.name)
         // topped up once half is gone: claims come in batches, not one per answer
         const want = free + (r.queue.length <= ahead / 2 ? ahead - r.queue.length : 0)
@@ -258,7 +268,7 @@ export const workerLayer = Layer.scoped(
         for (const d of yield* claim(target, want, now)) {
           sending.add(d.id)
           // slots may have freed while the claim was committed
-          if (!stopping && capacity(state.circuit, Date.now(), target.concurrency, state.inFlight) > 0) yield* start(target, d)
+          if (!stopping && capacity(state.circuit, Date.now(), slots(target), state.inFlight) > 0) yield* start(target, d)
           else r.queue.push(d)
         }
       }

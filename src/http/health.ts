@@ -46,11 +46,13 @@ const readyz = endpoint({
         Effect.catchAll(() => Effect.succeed(false))
       )
       const migrated = applied.length === latest
-      const lockedSince = (yield* GroupCommit).busySince()
-      const writes = lockedSince === null ? { status: "ok" } : { status: "locked", since: lockedSince }
+      const commit = yield* GroupCommit
+      const lockedSince = commit.busySince()
+      const unflushed = commit.flushFailed()
+      const writes = unflushed !== undefined ? { status: "failed", error: unflushed } : lockedSince === null ? { status: "ok" } : { status: "locked", since: lockedSince }
       // the CLI's runtime has no worker
       const worker = Option.map(yield* Effect.serviceOption(WorkerHealth), (w) => w.current())
-      const ready = db && migrated && lockedSince === null && Option.match(worker, { onNone: () => true, onSome: (w) => w.status === "ok" })
+      const ready = db && migrated && lockedSince === null && unflushed === undefined && Option.match(worker, { onNone: () => true, onSome: (w) => w.status === "ok" })
       return json(
         {
           status: ready ? "ready" : "not ready",

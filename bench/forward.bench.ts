@@ -12,6 +12,8 @@
  *   deliveries arrive in order, the drain rate, and the disk the backlog takes (database + WAL).
  *
  * BENCH_CPU_PROF=<dir> runs the bridge under `node --cpu-prof` (the profile is written at exit).
+ * BENCH_FORWARD_CONCURRENCY sets the target's concurrency (default 16; 32 is no faster here:
+ * the drain is bound by the one thread's work per delivery, not by waiting on the receiver).
  * BENCH_BASE_DIST=<bundle> (e.g. a build of the base copied to dist-base/main.mjs) runs `forward`
  * for it and for the sources as they are now in alternating rounds (BENCH_ROUNDS, default 3):
  * the machine is shared, so only figures of the same run compare.
@@ -25,7 +27,7 @@ import { median, startBridge } from "./ingest.bench.js"
 import { freePortFor, rssMiB, startChild } from "./support/child.js"
 import { percentile } from "./support/measure.js"
 
-const CONCURRENCY = 16
+const CONCURRENCY = Number(process.env.BENCH_FORWARD_CONCURRENCY ?? 16)
 const TARGET = "sink"
 /** calls open at once in the backlog, and events per call: each call's events are interleaved with 999 others' */
 const CALLS_AT_ONCE = 1000

@@ -45,6 +45,21 @@ export class Lanes extends Effect.Service<Lanes>()("Lanes", {
       return opened
     }
     const anyInFlight = () => [...states.values()].some((s) => s.inFlight > 0)
-    return { stateOf, view, probeNow, anyInFlight } as const
+    /**
+     * Forgets the lanes of URL origins (a callback's own deliveries, `target origin`) that hold
+     * nothing a fresh lane would not: none in flight, no failure counted, no rate slot ahead. A
+     * callbackUrl names any host, so without this the map would keep every origin ever called.
+     * A target's own lane is kept (the admin API shows it). Answers how many were forgotten.
+     */
+    const prune = (now: number) => {
+      let forgotten = 0
+      for (const [lane, s] of states) {
+        if (!lane.includes(" ") || s.inFlight > 0 || s.circuit.failures > 0 || s.circuit.openUntil !== 0 || s.nextSendAt > now) continue
+        states.delete(lane)
+        forgotten++
+      }
+      return forgotten
+    }
+    return { stateOf, view, probeNow, anyInFlight, prune, size: () => states.size } as const
   }
 }) {}

@@ -299,6 +299,7 @@ export const workerLayer = Layer.scoped(
         if (Date.now() - lastSweep > HELD_SWEEP_MS) {
           lastSweep = Date.now()
           yield* sweepHeld
+          lanes.prune(lastSweep)
         }
         if (Date.now() - lastLeaseSweep >= LEASE_SWEEP_MS) {
           lastLeaseSweep = Date.now()

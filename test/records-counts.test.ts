@@ -211,6 +211,41 @@ describe("call counts by talk time, direction and hour", () => {
       db.close()
     }
   })
+  it("pages several extensions the same whether merged per extension (rare ones) or walked (a list covering most calls)", { timeout: 60_000 }, async () => {
+    const db = new Database(path.join(server.dataDir, "bridge.db"))
+    try {
+      // forty extensions with a few dozen calls each: rare against the thousands the others hold
+      const insert = db.prepare(`INSERT INTO cdrs (cdr_id, comp_number, extension, dial_id, phone, last_phone, start_ms, talk_secs, peer, fields, source, created_at, updated_at)
+        VALUES (?, ?, ?, ?, '', '', ?, ?, ?, '{}', 'client', 0, 0)`)
+      const next = lcg(7)
+      const rare = Array.from({ length: 40 }, (_, i) => `100008${String(500 + i)}`)
+      db.transaction(() => {
+        for (let i = 0; i < 1200; i++) insert.run(8_000_000 + i, COMP, rare[i % 40]!, `r${i}`, Date.UTC(2026, 9, 1 + (next() % 28), next() % 24, next() % 60), next() % 700, 1 + (next() % 2))
+      })()
+      const lists = [rare.slice(0, 2), rare.slice(3, 8), [rare[9]!, rare[10]!, rare[11]!], [...EXTENSIONS], [EXTENSIONS[0]!, rare[12]!], rare]
+      for (const list of lists)
+        for (const [start, limit] of [[0, 20], [7, 5], [25, 20], [100, 100], [2000, 20]] as const) {
+          for (const extra of [{}, { cdrPeer: "1" }, { talktimeSql: "0", talktime: "300" }] as ReadonlyArray<Record<string, string>>) {
+            const where = [`comp_number = ?`, `extension IN (${list.map(() => "?").join(", ")})`]
+            const args: Array<unknown> = [COMP, ...list]
+            if ("cdrPeer" in extra) (where.push("peer = ?"), args.push(1))
+            if ("talktime" in extra) (where.push("talk_secs > ?"), args.push(300))
+            const total = (db.prepare(`SELECT count(*) AS n FROM cdrs WHERE ${where.join(" AND ")}`).get(...args) as { n: number }).n
+            const want = (
+              db.prepare(`SELECT cdr_id, platform_cdr_id FROM cdrs WHERE ${where.join(" AND ")} ORDER BY start_ms DESC, cdr_id DESC LIMIT ? OFFSET ?`).all(...args, limit, start) as Array<{
+                cdr_id: number
+                platform_cdr_id: string | null
+              }>
+            ).map((r) => (r.platform_cdr_id === null ? r.cdr_id : Number(r.platform_cdr_id)))
+            const body = await callApi(server, { ...creds(), method: "findDialrecord", extension: list.join(","), ...extra, start: String(start), limit: String(limit) })
+            expect({ list: list.length, start, extra, total: body.total }).toEqual({ list: list.length, start, extra, total })
+            expect((body.rows as Array<{ cdrId: number }>).map((r) => r.cdrId)).toEqual(want)
+          }
+        }
+    } finally {
+      db.close()
+    }
+  })
 })
 
 describe("migration 0028", () => {

@@ -38,6 +38,8 @@ const WINDOW_MS = 1
 /** durable writers in one batch that mean a burst is arriving, and how long that is believed */
 const BUSY_WRITERS = 4
 const BUSY_FOR_MS = 200
+/** a burst lasts at most this long: ingest that keeps up past it is steady load, shared with the deliveries as usual */
+const BURST_MAX_MS = 10_000
 
 /** One turn of the event loop: the I/O already arrived is read before we go on. */
 const nextTurn = Effect.async<void>((resume) => {
@@ -158,10 +160,15 @@ export class GroupCommit extends Effect.Service<GroupCommit>()("GroupCommit", {
      * delivered after (a delivery costs the one thread about twice what a push does).
      */
     let busyUntil = 0
+    /** when the current run of busy batches began: a run longer than a burst is steady load, and the worker gets its full share back */
+    let burstFrom = 0
     const noteLoad = (batch: ReadonlyArray<Pending>) => {
       let durable = 0
       for (const p of batch) if (p.durable) durable++
-      if (durable >= BUSY_WRITERS) busyUntil = Date.now() + BUSY_FOR_MS
+      if (durable < BUSY_WRITERS) return
+      const now = Date.now()
+      if (now >= busyUntil) burstFrom = now
+      busyUntil = now + BUSY_FOR_MS
     }
 
     const notFlushed = () => Exit.fail(new SqlErrorClass({ cause: flushFailed, message: "the database's write-ahead log could not be flushed to disk; the bridge must be restarted" }))
@@ -272,7 +279,10 @@ export class GroupCommit extends Effect.Service<GroupCommit>()("GroupCommit", {
     return {
       submit,
       busySince: () => busySince,
-      busy: () => Date.now() < busyUntil,
+      busy: () => {
+        const now = Date.now()
+        return now < busyUntil && now - burstFrom < BURST_MAX_MS
+      },
       /** why nothing more is acknowledged (a flush of the WAL failed), for /readyz; undefined while all is well */
       flushFailed: () => (flushFailed === undefined ? undefined : flushFailed instanceof Error ? flushFailed.message : String(flushFailed))
     } as const

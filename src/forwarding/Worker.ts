@@ -247,7 +247,8 @@ export const workerLayer = Layer.scoped(
         }
         const state = stateOf(target.name)
         if (target.name === ADHOC_TARGET) {
-          const free = ADHOC_IN_FLIGHT - state.inFlight
+          // callbacks' own deliveries yield to a burst of pushes like any target's
+          const free = (commit.busy() ? ADHOC_IN_FLIGHT / BURST_SHARE : ADHOC_IN_FLIGHT) - state.inFlight
           if (free <= 0) continue
           for (const d of yield* claim(target, free, now, () => admitByOrigin(target, now))) {
             sending.add(d.id)

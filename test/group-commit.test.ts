@@ -27,7 +27,7 @@ const setUp = (file: string, synchronous: "FULL" | "NORMAL") =>
 
 const insert = (v: string) => (_: unknown, prepared: Sqlite.Prepared) => Number(prepared("INSERT INTO t (v) VALUES (?)").run(v).lastInsertRowid)
 
-/** How often this process holds the database's `-wal` file open: SQLite once, the group commit once more to flush it. */
+/** How often this process holds `file` open (its descriptors in /proc/self/fd). */
 const opened = (file: string) =>
   fs.readdirSync("/proc/self/fd").filter((fd) => {
     try {
@@ -37,14 +37,8 @@ const opened = (file: string) =>
     }
   }).length
 
-const walOpened = (file: string) =>
-  fs.readdirSync("/proc/self/fd").filter((fd) => {
-    try {
-      return fs.readlinkSync(`/proc/self/fd/${fd}`) === `${file}-wal`
-    } catch {
-      return false
-    }
-  }).length
+/** How often this process holds the database's `-wal` file open: SQLite once, the group commit once more to flush it. */
+const walOpened = (file: string) => opened(`${file}-wal`)
 
 describe("group commit", () => {
   it.effect("commits concurrent writers in one go, each resumed with its own value, the connection left at FULL", () =>

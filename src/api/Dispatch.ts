@@ -10,7 +10,7 @@ import { type RawParams, single } from "../../schemas/Param.js"
 import { Auth } from "../auth/Auth.js"
 import { Metrics } from "../http/Metrics.js"
 import { type ApiError, codeOf, InvalidParam, MethodFailed, NoPermission, storageFailed } from "./Errors.js"
-import { implementationsByName } from "./methods.js"
+import { implementationOf } from "./methods.js"
 
 export type Envelope = Readonly<Record<string, unknown>> & { readonly code: number; readonly message: string }
 
@@ -34,8 +34,7 @@ export const dispatch = (params: RawParams, address?: string) => {
       const near = [...methodsByName.keys()].find((m) => m.toLowerCase() === name.toLowerCase())
       return yield* new MethodFailed({ message: `unknown method ${JSON.stringify(name)}${near ? `; did you mean ${near}?` : ""}` })
     }
-    const impl = implementationsByName.get(spec.name)
-    if (!impl) return yield* new MethodFailed({ message: `method ${spec.name} (§${spec.section}) is not implemented yet` })
+    const impl = implementationOf(spec)
     if (spec.admin && !caller.isAdmin)
       return yield* new NoPermission({ message: `method ${spec.name} is for enterprise administrators only` })
     const result = yield* impl.run(params, caller)

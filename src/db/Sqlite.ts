@@ -161,7 +161,11 @@ const make = (filename: string, busyTimeoutMs: number) =>
         }))
         return transformRows ? Effect.map(effect, transformRows) : effect
       },
-      executeStream: () => Stream.dieMessage("executeStream not implemented")
+      // better-sqlite3's iterator keeps the connection busy until it ends, and a stream's reader
+      // may pause between chunks while other fibers use the connection: the rows are read whole
+      // (as `execute` does), then streamed
+      executeStream: (sql, params, transformRows) =>
+        Stream.flatMap(Stream.fromEffect(run(sql, params, false)), (rows) => Stream.fromIterable(transformRows ? transformRows(rows) : rows))
     }
 
     const acquirer = semaphore.withPermits(1)(Effect.succeed(connection))

@@ -24,7 +24,7 @@ import autocannon from "autocannon"
 import Database from "better-sqlite3"
 import { claimIn } from "../src/forwarding/Claims.js"
 import { median, startBridge } from "./ingest.bench.js"
-import { freePortFor, rssMiB, startChild } from "./support/child.js"
+import { cpuMs, freePortFor, rssMiB, startChild } from "./support/child.js"
 import { percentile } from "./support/measure.js"
 
 const CONCURRENCY = Number(process.env.BENCH_FORWARD_CONCURRENCY ?? 16)
@@ -142,13 +142,17 @@ const forwardOnce = async (n: number, script?: string) => {
   const { bridge, db, fill, startSink } = await setUp(false, script)
   fill(n)
   db.close()
+  const pid = bridge.child.process.pid!
+  const cpuBefore = cpuMs(pid)
   const sink = await startSink()
-  const { stats } = await drained(sink.port, n, bridge.child.process.pid!, 300_000)
+  const { stats } = await drained(sink.port, n, pid, 300_000)
+  // the bridge's thread work per delivery (with its idle polling, a few ms a second): steadier than the rate on a busy machine
+  const cpuUs = ((cpuMs(pid) - cpuBefore) * 1000) / stats.received
   await bridge.stop()
   // the receiver alone, the bridge gone
   const directRate = await direct(sink.port)
   await sink.stop()
-  return { stats, rate: rate(stats), directRate }
+  return { stats, rate: rate(stats), directRate, cpuUs }
 }
 
 export const runForward = async () => {
@@ -163,12 +167,12 @@ export const runForward = async () => {
     ours.push(await forwardOnce(n))
   }
   const lineOf = (name: string, r: Awaited<ReturnType<typeof forwardOnce>>) =>
-    `  ${name}: delivered ${r.stats.received} of ${n} in ${((r.stats.lastAt - r.stats.firstAt) / 1000).toFixed(1)} s: ${r.rate.toFixed(0)} deliveries/s; the receiver hammered directly (autocannon, ${CONCURRENCY} connections, 5 s) ${r.directRate.toFixed(0)} req/s -> ratio ${(r.rate / r.directRate).toFixed(2)}`
+    `  ${name}: delivered ${r.stats.received} of ${n} in ${((r.stats.lastAt - r.stats.firstAt) / 1000).toFixed(1)} s: ${r.rate.toFixed(0)} deliveries/s; the receiver hammered directly (autocannon, ${CONCURRENCY} connections, 5 s) ${r.directRate.toFixed(0)} req/s -> ratio ${(r.rate / r.directRate).toFixed(2)}; the bridge's CPU ${r.cpuUs.toFixed(0)} µs per delivery`
   return [
     `forwarding a backlog of ${n} events to one target (concurrency ${CONCURRENCY}, a local receiver answering 204), ${rounds} round(s)`,
     ...ours.flatMap((r, i) => [...(theirs[i] ? [lineOf(`round ${i + 1}, base ${base}`, theirs[i])] : []), lineOf(`round ${i + 1}, now`, r)]),
-    `  median: ${median(ours.map((r) => r.rate)).toFixed(0)} deliveries/s (target ≥ 5000), ratio to the receiver alone ${median(ours.map((r) => r.rate / r.directRate)).toFixed(2)}` +
-      (base ? `; base ${median(theirs.map((r) => r.rate)).toFixed(0)} deliveries/s, ratio ${median(theirs.map((r) => r.rate / r.directRate)).toFixed(2)}` : "")
+    `  median: ${median(ours.map((r) => r.rate)).toFixed(0)} deliveries/s (target ≥ 5000), ratio to the receiver alone ${median(ours.map((r) => r.rate / r.directRate)).toFixed(2)}, CPU ${median(ours.map((r) => r.cpuUs)).toFixed(0)} µs per delivery` +
+      (base ? `; base ${median(theirs.map((r) => r.rate)).toFixed(0)} deliveries/s, ratio ${median(theirs.map((r) => r.rate / r.directRate)).toFixed(2)}, CPU ${median(theirs.map((r) => r.cpuUs)).toFixed(0)} µs per delivery` : "")
   ]
 }
 

@@ -7,9 +7,9 @@ import { Clock, Effect, Either } from "effect"
 import { Webhook } from "standardwebhooks"
 import { type Outcome, outcomeOfAnswer, outcomeOfNoAnswer } from "./Decisions.js"
 import type { StoredEvent } from "../events/Outbox.js"
-import { envelopeOf, render, TransformFailed } from "./Formats.js"
+import { envelopeOf, render, renderFormat, rendersPlainly, type Request, TransformFailed } from "./Formats.js"
 import { accessToken, readAuth } from "./OAuth.js"
-import { type Answer, post } from "./Send.js"
+import { type Answer, post, send, SendFailed } from "./Send.js"
 import { settingsOf, type Target, templateOf } from "./Target.js"
 import { extensionOf } from "./templates/Messages.js"
 import type { Outgoing } from "./templates/Template.js"
@@ -35,8 +35,60 @@ export interface Exchange {
 }
 
 /** Anything thrown while the request is made (a stored event that does not parse, a key that does not sign) can only fail again. */
-const unsendable = (what: string) => (defect: unknown) =>
-  Effect.fail(new TransformFailed({ message: `${what}: ${defect instanceof Error ? defect.message : String(defect)}`, reason: "unsendable" }))
+const unsendableBy = (what: string, defect: unknown) =>
+  new TransformFailed({ message: `${what}: ${defect instanceof Error ? defect.message : String(defect)}`, reason: "unsendable" })
+const unsendable = (what: string) => (defect: unknown) => Effect.fail(unsendableBy(what, defect))
+
+/** A Standard Webhooks signer per secret, made once: making one decodes the secret. */
+const signers = new Map<string, Webhook>()
+const signerOf = (secret: string) => {
+  let signer = signers.get(secret)
+  if (!signer) {
+    // a target's secret changes rarely; a map that only grows would keep every one ever used
+    if (signers.size >= 100) signers.clear()
+    signers.set(secret, (signer = new Webhook(secret)))
+  }
+  return signer
+}
+
+/**
+ * The request for an event's body, signed, without its OAuth2 token (that is added as it goes
+ * out). Throws TransformFailed when it cannot be signed.
+ */
+const requestFor = (target: Target, request: Request, webhookId: string, now: number, ownUrl: string | null): Outgoing => {
+  const template = templateOf(target)
+  const own = Object.keys(target.headers).map((h) => h.toLowerCase())
+  const headers: Record<string, string> = {
+    ...(own.includes("content-type") ? {} : { "content-type": request.contentType }),
+    ...(own.includes("user-agent") ? {} : { "user-agent": "voip-bridge" }),
+    ...template?.headers,
+    ...target.headers,
+    "webhook-id": webhookId
+  }
+  // a delivery to a URL its event named (a callback's callbackUrl) goes there, under the target's policy
+  const base = ownUrl ?? target.url
+  const url = request.query ? `${base}${base.includes("?") ? "&" : "?"}${request.query}` : base
+  const secret = target.secret
+  if (template) {
+    // a template's secret signs the way its destination checks (or is its credential); Standard Webhooks would mean nothing there
+    const sign = template.sign
+    if (!sign || !secret) return { url, headers, body: request.body }
+    try {
+      return sign({ url, headers, body: request.body }, secret, now)
+    } catch (e) {
+      throw unsendableBy("the request could not be signed", e)
+    }
+  }
+  if (secret) {
+    headers["webhook-timestamp"] = String(Math.floor(now / 1000))
+    try {
+      headers["webhook-signature"] = signerOf(secret).sign(webhookId, new Date(now), request.body)
+    } catch (e) {
+      throw unsendableBy("the request could not be signed", e)
+    }
+  }
+  return { url, headers, body: request.body }
+}
 
 /** The request for an event, signed, without its OAuth2 token (that is added as it goes out). */
 export const prepare = (target: Target, event: StoredEvent, webhookId: string, mobileOf: MobileOf, ownUrl: string | null = null) =>
@@ -46,31 +98,7 @@ export const prepare = (target: Target, event: StoredEvent, webhookId: string, m
     const mobile = extension === undefined ? undefined : yield* mobileOf(extension)
     const request = yield* render(target, event, mobile)
     const now = yield* Clock.currentTimeMillis
-    const own = Object.keys(target.headers).map((h) => h.toLowerCase())
-    const headers: Record<string, string> = {
-      ...(own.includes("content-type") ? {} : { "content-type": request.contentType }),
-      ...(own.includes("user-agent") ? {} : { "user-agent": "voip-bridge" }),
-      ...template?.headers,
-      ...target.headers,
-      "webhook-id": webhookId
-    }
-    // a delivery to a URL its event named (a callback's callbackUrl) goes there, under the target's policy
-    const base = ownUrl ?? target.url
-    const url = request.query ? `${base}${base.includes("?") ? "&" : "?"}${request.query}` : base
-    const secret = target.secret
-    if (template) {
-      // a template's secret signs the way its destination checks (or is its credential); Standard Webhooks would mean nothing there
-      const sign = template.sign
-      if (!sign || !secret) return { url, headers, body: request.body }
-      return yield* Effect.try({ try: () => sign({ url, headers, body: request.body }, secret, now), catch: (e) => e }).pipe(Effect.catchAll(unsendable("the request could not be signed")))
-    }
-    if (secret) {
-      headers["webhook-timestamp"] = String(Math.floor(now / 1000))
-      headers["webhook-signature"] = yield* Effect.try({ try: () => new Webhook(secret).sign(webhookId, new Date(now), request.body), catch: (e) => e }).pipe(
-        Effect.catchAll(unsendable("the request could not be signed"))
-      )
-    }
-    return { url, headers, body: request.body }
+    return yield* Effect.try({ try: () => requestFor(target, request, webhookId, now, ownUrl), catch: (e) => (e instanceof TransformFailed ? e : unsendableBy("the request could not be made", e)) })
   }).pipe(Effect.catchAllDefect(unsendable("the request could not be made")))
 
 const judge = (target: Target, answer: Answer): Outcome => {
@@ -156,6 +184,43 @@ export const exchange = (
         Effect.succeed<Sent>(e.permanent ? { kind: "unsendable", reason: "auth", error: e.message, excerpt: "" } : { kind: "retry", status: null, error: e.message, retryAfterMs: null, excerpt: "" })
     }),
     Effect.map((outcome) => ({ steps, outcome }))
+  )
+}
+
+/**
+ * Whether a target's attempts can be made in plain code (`attemptPlainly`): nothing of them waits
+ * for anything but the receiver — no transform (JSONata is asynchronous), OAuth2 token, mobile
+ * looked up for a mention, rate-limit slot, or a template's own requests. The common webhook.
+ */
+export const isPlain = (target: Target) => {
+  const template = templateOf(target)
+  return target.rateLimit === undefined && target.auth === undefined && rendersPlainly(target) && template?.deliver === undefined && !(template && settingsOf(target).mention === true)
+}
+
+/**
+ * `attempt` for a plain target (`isPlain`), in plain code: the worker sends most deliveries this
+ * way, and a fiber per delivery cost more of the one thread than the request did. The same
+ * request, outcome and failures as `attempt`. `done` is called once with the outcome, unless
+ * the cancel answered is called first.
+ */
+export const attemptPlainly = (target: Target, event: StoredEvent, webhookId: string, done: (outcome: Sent) => void): (() => void) => {
+  let request: Outgoing
+  try {
+    let body: Request
+    try {
+      body = renderFormat(target, event)
+    } catch (e) {
+      // as `prepare` says it: a stored event that cannot be read is a request that could not be made
+      throw unsendableBy("the request could not be made", e)
+    }
+    request = requestFor(target, body, webhookId, Date.now(), null)
+  } catch (e) {
+    const failed = e instanceof TransformFailed ? e : unsendableBy("the request could not be made", e)
+    done({ kind: "unsendable", reason: failed.reason, error: failed.message, excerpt: "" })
+    return () => {}
+  }
+  return send(request.url, request.headers, request.body, { timeoutMs: target.timeoutMs, excerptBytes: EXCERPT }, (result) =>
+    done(result instanceof SendFailed ? { ...outcomeOfNoAnswer(result), excerpt: "" } : { ...judge(target, result), excerpt: result.excerpt })
   )
 }
 

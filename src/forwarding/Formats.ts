@@ -119,12 +119,21 @@ export const render = (target: Target, e: StoredEvent, mobile?: string): Effect.
       })
     )
   }
+  // a stored event that cannot be read throws: the request "could not be made" (Attempt.prepare)
+  return Effect.sync(() => renderFormat(target, e))
+}
+
+/** Whether the target's body is made without a transform (JSONata runs asynchronously): `renderFormat` makes it. */
+export const rendersPlainly = (target: Target) => target.transform === undefined && templateOf(target)?.transform === undefined
+
+/** The body in the target's format, for a target without a transform; throws for a stored event that cannot be read. */
+export const renderFormat = (target: Target, e: StoredEvent): Request => {
   switch (target.format) {
     case "json":
-      return Effect.succeed({ body: JSON.stringify(envelopeOf(e)), contentType: "application/json" })
+      return { body: JSON.stringify(envelopeOf(e)), contentType: "application/json" }
     case "form":
-      return Effect.succeed(form(envelopeOf(e)))
+      return form(envelopeOf(e))
     case "800ing":
-      return Effect.succeed(platformFormat(e))
+      return platformFormat(e)
   }
 }

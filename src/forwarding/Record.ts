@@ -43,8 +43,49 @@ export interface Attempted {
   readonly n: number
   readonly next: NextState
   /** what this outcome did to the target's circuit, and its failures since */
-  readonly circuit: { readonly opened: boolean; readonly recovered: boolean; readonly failures: number; readonly origin?: string | undefined }
+  readonly circuit: { readonly opened: boolean; readonly recovered: boolean; readonly failures: number; readonly openUntil: number; readonly origin?: string | undefined }
 }
+
+type Emit = (prepared: Prepared, event: Parameters<Outbox["emitIn"]>[1]) => unknown
+
+/**
+ * The attempt's rows, on the caller's connection inside its transaction. May run twice (group
+ * commit): everything it writes is decided before it.
+ */
+const writeOutcome = (prepared: Prepared, emitIn: Emit, a: Attempted, now: number) => {
+  const { target, delivery: d, event, outcome, n, next, circuit } = a
+  const error = outcome.kind === "delivered" ? null : outcome.error
+  const status = "status" in outcome ? outcome.status : null
+  // a circuit of one URL origin (a delivery with its own URL) is not the target's: said so, not kept over a restart
+  const origin = circuit.origin
+  const operational = (type: EventType, data: Record<string, unknown>) =>
+    emitIn(prepared, { type, enterprise: null, source: "forwarding", aboutTarget: target.name, data: { target: target.name, ...(origin === undefined ? {} : { origin }), ...data } })
+  prepared(INSERT_ATTEMPT).run(d.id, a.startedAt, status, a.latencyMs, error, outcome.excerpt, d.id)
+  // a delivery no longer in flight was dead-lettered under the send (its target deleted): it
+  // stays so, and says nothing more about the target's health
+  if (next.status === "delivered") {
+    if (prepared(MARK_DELIVERED).run(n, now, d.id).changes === 0) return
+  } else if (next.status === "pending") {
+    if (prepared(MARK_RETRY).run(n, next.at, error, now, d.id).changes === 0) return
+  } else {
+    const reason = next.reason
+    if (prepared(MARK_DEAD).run(n, error, reason, now, d.id).changes === 0) return
+    if (reason === "exhausted" && d.order_key !== null) prepared(HOLD_LATER).run(HELD, target.name, d.order_key, d.id)
+    operational("delivery.exhausted", { deliveryId: d.id, eventId: event.id, eventType: event.type, attempts: n, reason, lastError: error })
+  }
+  if (circuit.recovered) {
+    if (origin === undefined) prepared(FORGET_FAILING).run(target.name)
+    operational("target.recovered", { after: circuit.failures })
+  }
+  if (circuit.opened) {
+    if (origin === undefined) prepared(REMEMBER_FAILING).run(target.name, now, circuit.failures)
+    operational("target.failing", { failures: circuit.failures, lastError: error })
+  }
+}
+
+/** What metrics count of an attempt recorded: the retry that exhausts the schedule is counted as what it made, a dead letter (a refusal stays a refusal). */
+const counted = (metrics: Metrics, a: Attempted) =>
+  metrics.deliveries.inc({ target: a.target.name, outcome: a.outcome.kind === "retry" && a.next.status === "dead" ? "dead" : a.outcome.kind })
 
 /**
  * Records an attempt; while storage is unavailable, tries again (Decisions.recordRetry), the
@@ -55,48 +96,45 @@ export const recordAttempt = (a: Attempted, health: Health) =>
     const commit = yield* GroupCommit
     const outbox = yield* Outbox
     const metrics = yield* Metrics
-    const { target, delivery: d, event, outcome, n, next, circuit } = a
     const now = Date.now()
-    const error = outcome.kind === "delivered" ? null : outcome.error
-    const status = "status" in outcome ? outcome.status : null
-    // a circuit of one URL origin (a delivery with its own URL) is not the target's: said so, not kept over a restart
-    const origin = circuit.origin
-    const operational = (prepared: Prepared, type: EventType, data: Record<string, unknown>) =>
-      outbox.emitIn(prepared, { type, enterprise: null, source: "forwarding", aboutTarget: target.name, data: { target: target.name, ...(origin === undefined ? {} : { origin }), ...data } })
-    const key = `outcome ${d.id}`
-    // a write may run twice (group commit): everything it needs is decided before it. It resumes at
-    // the commit, not the disk's flush: only a power loss (not a crashed process: the WAL is in the
-    // kernel's hands) can undo it, and then the delivery is in flight again and sent again, in its
-    // call's order, with the same webhook-id — at least once, as any crash between send and record
-    yield* commit.submit((_, prepared) => {
-      prepared(INSERT_ATTEMPT).run(d.id, a.startedAt, status, a.latencyMs, error, outcome.excerpt, d.id)
-      // a delivery no longer in flight was dead-lettered under the send (its target deleted): it
-      // stays so, and says nothing more about the target's health
-      if (next.status === "delivered") {
-        if (prepared(MARK_DELIVERED).run(n, now, d.id).changes === 0) return
-      } else if (next.status === "pending") {
-        if (prepared(MARK_RETRY).run(n, next.at, error, now, d.id).changes === 0) return
-      } else {
-        const reason = next.reason
-        if (prepared(MARK_DEAD).run(n, error, reason, now, d.id).changes === 0) return
-        if (reason === "exhausted" && d.order_key !== null) prepared(HOLD_LATER).run(HELD, target.name, d.order_key, d.id)
-        operational(prepared, "delivery.exhausted", { deliveryId: d.id, eventId: event.id, eventType: event.type, attempts: n, reason, lastError: error })
-      }
-      if (circuit.recovered) {
-        if (origin === undefined) prepared(FORGET_FAILING).run(target.name)
-        operational(prepared, "target.recovered", { after: circuit.failures })
-      }
-      if (circuit.opened) {
-        if (origin === undefined) prepared(REMEMBER_FAILING).run(target.name, now, circuit.failures)
-        operational(prepared, "target.failing", { failures: circuit.failures, lastError: error })
-      }
-    }, { durable: false }).pipe(
+    const key = `outcome ${a.delivery.id}`
+    // It resumes at the commit, not the disk's flush: only a power loss (not a crashed process:
+    // the WAL is in the kernel's hands) can undo it, and then the delivery is in flight again and
+    // sent again, in its call's order, with the same webhook-id — at least once, as any crash
+    // between send and record
+    yield* commit.submit((_, prepared) => writeOutcome(prepared, outbox.emitIn, a, now), { durable: false }).pipe(
       Effect.tapErrorCause((cause) => health.failed(key, "the outcome of a delivery could not be recorded", cause)),
       Effect.retry(recordRetry),
       Effect.onExit((exit) => (Exit.isSuccess(exit) ? health.worked(key) : health.handToSweep(key)))
     )
-    // the retry that exhausts the schedule is counted as what it made: a dead letter (a refusal stays a refusal)
-    metrics.deliveries.inc({ target: target.name, outcome: outcome.kind === "retry" && next.status === "dead" ? "dead" : outcome.kind })
+    counted(metrics, a)
+  })
+
+/**
+ * Records many attempts in one write (the worker's plain deliveries, gathered while the last
+ * write was committed). One that fails makes each be recorded on its own, as `recordAttempt`
+ * does: a write one outcome cannot make fails only that one.
+ */
+export const recordAttempts = (all: ReadonlyArray<Attempted>, health: Health) =>
+  Effect.gen(function* () {
+    const commit = yield* GroupCommit
+    const outbox = yield* Outbox
+    const metrics = yield* Metrics
+    const now = Date.now()
+    const written = yield* commit.submit((_, prepared) => {
+      for (const a of all) writeOutcome(prepared, outbox.emitIn, a, now)
+    }, { durable: false }).pipe(Effect.either)
+    if (written._tag === "Right") for (const a of all) counted(metrics, a)
+    else
+      yield* Effect.forEach(
+        all,
+        (a) =>
+          recordAttempt(a, health).pipe(
+            // given up: the lease sweep makes it due again (the worker forgets it was sending it)
+            Effect.catchAllCause((cause) => Effect.logError("the outcome of a delivery could not be recorded; it is due again once its lease ends", cause))
+          ),
+        { concurrency: "unbounded", discard: true }
+      )
   })
 
 const exclusive = (statement: string, ...params: ReadonlyArray<number>) =>

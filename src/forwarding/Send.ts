@@ -37,76 +37,128 @@ const agents = {
   "https:": new https.Agent({ keepAlive: true, scheduling: "lifo" })
 } as const
 
-/** The POST, aborted if interrupted; no answer in `timeoutMs` fails it. */
-export const post = (
-  url: string,
-  headers: Readonly<Record<string, string>>,
-  body: string,
-  options: { readonly timeoutMs: number; readonly excerptBytes: number; readonly method?: "GET" | "POST" | "PATCH" }
-): Effect.Effect<Answer, SendFailed> =>
-  Effect.async<Answer, SendFailed>((resume, signal) => {
-    const resolve = (answer: Answer) => resume(Effect.succeed(answer))
-    const reject = (e: SendFailed) => resume(Effect.fail(e))
-    let target: URL
-    try {
-      target = new URL(url)
-    } catch {
-      return reject(failed(`invalid URL ${url}`))
-    }
-    const protocol = target.protocol === "https:" ? "https:" : target.protocol === "http:" ? "http:" : undefined
-    if (!protocol) return reject(failed(`unsupported protocol ${target.protocol}`))
-    const payload = Buffer.from(body)
-    let request: http.ClientRequest
-    try {
-      request = (protocol === "https:" ? https : http).request(target, {
-        method: options.method ?? "POST",
-        agent: agents[protocol],
-        headers: { ...headers, "content-length": String(payload.length) },
-        signal
-      })
-    } catch (e) {
-      // Node refuses the request itself (a header it cannot send): the same request can only be refused again
-      return reject(failed(`the request could not be sent: ${e instanceof Error ? e.message : String(e)}`, true))
-    }
-    let settled = false
-    const fail = (e: SendFailed) => {
-      if (settled) return
-      settled = true
-      request.destroy()
-      reject(e)
-    }
-    const timer = setTimeout(() => fail(failed(`timed out after ${options.timeoutMs} ms`)), options.timeoutMs)
-    request.once("error", (e: NodeJS.ErrnoException) => {
-      clearTimeout(timer)
-      fail(failed(e.name === "AbortError" ? "aborted" : `${e.code ? `${e.code}: ` : ""}${e.message}`))
-    })
-    request.once("response", (res) => {
-      const chunks: Array<Buffer> = []
-      let kept = 0
-      res.on("data", (c: Buffer) => {
-        if (kept < options.excerptBytes) {
-          chunks.push(c)
-          kept += c.length
+/**
+ * What node:http needs of a URL, parsed once per URL (most deliveries go to a handful): `new URL`
+ * and Node's own conversion of it cost more than the rest of a request's set-up. Bounded: a
+ * callback's callbackUrl may name any URL.
+ */
+const PARSED_KEPT = 1_000
+const parsed = new Map<string, { readonly protocol: "http:" | "https:"; readonly hostname: string; readonly port: string; readonly path: string; readonly auth?: string } | string>()
+const parse = (url: string) => {
+  let p = parsed.get(url)
+  if (p !== undefined) return p
+  try {
+    const u = new URL(url)
+    const protocol = u.protocol === "https:" ? "https:" : u.protocol === "http:" ? "http:" : undefined
+    p = !protocol
+      ? `unsupported protocol ${u.protocol}`
+      : {
+          protocol,
+          // an IPv6 literal is written in brackets in a URL, without them in a hostname
+          hostname: u.hostname.startsWith("[") ? u.hostname.slice(1, -1) : u.hostname,
+          port: u.port,
+          path: `${u.pathname}${u.search}`,
+          ...(u.username || u.password ? { auth: `${decodeURIComponent(u.username)}:${decodeURIComponent(u.password)}` } : {})
         }
-      })
-      res.once("end", () => {
-        clearTimeout(timer)
-        if (settled) return
-        settled = true
-        const header = res.headers["retry-after"]
-        resolve({
-          status: res.statusCode ?? 0,
-          retryAfter: typeof header === "string" ? header : null,
-          excerpt: excerptOf(Buffer.concat(chunks), options.excerptBytes)
-        })
-      })
-      res.once("error", (e) => {
-        clearTimeout(timer)
-        fail(failed(e.message))
+  } catch {
+    p = `invalid URL ${url}`
+  }
+  if (parsed.size >= PARSED_KEPT) parsed.clear()
+  parsed.set(url, p)
+  return p
+}
+
+export interface SendOptions {
+  readonly timeoutMs: number
+  readonly excerptBytes: number
+  readonly method?: "GET" | "POST" | "PATCH"
+}
+
+/**
+ * The request sent, `done` called once with its answer or why there is none (never throws).
+ * Answers a cancel: the request goes, answered or not, and `done` is not called. In plain code:
+ * the worker's plain deliveries (Worker.ts) send with it, `post` wraps it for an Effect.
+ */
+export const send = (url: string, headers: Readonly<Record<string, string>>, body: string, options: SendOptions, done: (result: Answer | SendFailed) => void): (() => void) => {
+  let settled = false
+  const settle = (result: Answer | SendFailed) => {
+    if (settled) return
+    settled = true
+    done(result)
+  }
+  const target = parse(url)
+  if (typeof target === "string") {
+    settle(failed(target))
+    return () => {}
+  }
+  const payload = Buffer.from(body)
+  let request: http.ClientRequest
+  try {
+    request = (target.protocol === "https:" ? https : http).request({
+      protocol: target.protocol,
+      hostname: target.hostname,
+      port: target.port,
+      path: target.path,
+      ...(target.auth === undefined ? {} : { auth: target.auth }),
+      method: options.method ?? "POST",
+      agent: agents[target.protocol],
+      headers: { ...headers, "content-length": String(payload.length) }
+    })
+  } catch (e) {
+    // Node refuses the request itself (a header it cannot send): the same request can only be refused again
+    settle(failed(`the request could not be sent: ${e instanceof Error ? e.message : String(e)}`, true))
+    return () => {}
+  }
+  const fail = (e: SendFailed) => {
+    if (settled) return
+    request.destroy()
+    settle(e)
+  }
+  const timer = setTimeout(() => fail(failed(`timed out after ${options.timeoutMs} ms`)), options.timeoutMs)
+  request.once("error", (e: NodeJS.ErrnoException) => {
+    clearTimeout(timer)
+    fail(failed(`${e.code ? `${e.code}: ` : ""}${e.message}`))
+  })
+  request.once("response", (res) => {
+    const chunks: Array<Buffer> = []
+    let kept = 0
+    res.on("data", (c: Buffer) => {
+      if (kept < options.excerptBytes) {
+        chunks.push(c)
+        kept += c.length
+      }
+    })
+    res.once("end", () => {
+      clearTimeout(timer)
+      const header = res.headers["retry-after"]
+      settle({
+        status: res.statusCode ?? 0,
+        retryAfter: typeof header === "string" ? header : null,
+        excerpt: kept === 0 ? "" : excerptOf(chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks), options.excerptBytes)
       })
     })
+    res.once("error", (e) => {
+      clearTimeout(timer)
+      fail(failed(e.message))
+    })
+  })
+  try {
     request.end(payload)
-  }).pipe(
-    // anything else thrown while sending is a send that failed, like a connection that did
-    Effect.catchAllDefect((e) => Effect.fail(failed(e instanceof Error ? e.message : String(e))))
-  )
+  } catch (e) {
+    fail(failed(e instanceof Error ? e.message : String(e)))
+  }
+  return () => {
+    clearTimeout(timer)
+    settled = true
+    request.destroy()
+  }
+}
+
+/** The POST, aborted if interrupted; no answer in `timeoutMs` fails it. */
+export const post = (url: string, headers: Readonly<Record<string, string>>, body: string, options: SendOptions): Effect.Effect<Answer, SendFailed> =>
+  // registered with one parameter: Effect makes no AbortController for it (one per request cost
+  // more than the request's own set-up); an interruption runs the cancel returned instead
+  Effect.async<Answer, SendFailed>((resume) => {
+    const cancel = send(url, headers, body, options, (result) => resume(result instanceof SendFailed ? Effect.fail(result) : Effect.succeed(result)))
+    return Effect.sync(cancel)
+  })

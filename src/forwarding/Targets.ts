@@ -83,12 +83,13 @@ export class Targets extends Effect.Service<Targets>()("Targets", {
     // built in, not the operator's: never listed, saved or deleted by the admin API, but sent by the worker
     const builtIn = new Map<string, Target>([adhocTarget(config.telephony.callbackDelivery)].map((t) => [t.name, t]))
     /** the target a delivery is sent by: a configured one, or a built-in one */
-    const forDelivery = (name: string) => Effect.sync(() => byName.get(name) ?? builtIn.get(name))
+    const targetFor = (name: string) => byName.get(name) ?? builtIn.get(name)
+    const forDelivery = (name: string) => Effect.sync(() => targetFor(name))
     /** every target the worker sends for */
     const sending = () => [...current, ...builtIn.values()]
     /** The config file's own targets: the file wins at every start, so the admin API changes none of them. */
     const configured = new Set(config.targets.map((t) => t.name))
     const fromConfig = (name: string) => configured.has(name)
-    return { list, get, save, remove, forDelivery, sending, fromConfig, wake: wakeups.offer(undefined), wakeSync: () => void wakeups.unsafeOffer(undefined), wakeups, snapshot: () => current } as const
+    return { list, get, save, remove, forDelivery, targetFor, sending, fromConfig, wake: wakeups.offer(undefined), wakeSync: () => void wakeups.unsafeOffer(undefined), wakeups, snapshot: () => current } as const
   })
 }) {}

@@ -20,16 +20,17 @@
  * What to do is decided in Decisions.ts; this file holds the loop and the per-target state,
  * Claims.ts what is claimed, Attempt.ts the send, Record.ts what is written of it.
  */
-import { Clock, Duration, Effect, FiberSet, Layer } from "effect"
+import { Cause, Chunk, Clock, Duration, Effect, FiberSet, Layer, Queue } from "effect"
 import { AppConfig } from "../config/AppConfig.js"
 import { GroupCommit } from "../db/GroupCommit.js"
-import { attempt } from "./Attempt.js"
+import { attempt, attemptPlainly, isPlain, type Sent } from "./Attempt.js"
 import { claim, type Claimed, reclaimExpired, recoverAtStart, unclaim } from "./Claims.js"
 import { DeadLetters } from "./DeadLetters.js"
 import { capacity, circuitAfter, circuitState, type NextState, nextState, type Outcome, rateSlot } from "./Decisions.js"
 import { makeHealth, WorkerHealth } from "./Health.js"
-import { markEventMissing, markTargetGone, recordAttempt, releaseLater } from "./Record.js"
+import { type Attempted, markEventMissing, markTargetGone, recordAttempt, recordAttempts, releaseLater } from "./Record.js"
 import { ADHOC_TARGET, type Target } from "./Target.js"
+import type { StoredEvent } from "../events/Outbox.js"
 import { Lanes } from "./Lanes.js"
 import { Targets } from "./Targets.js"
 import { mobileLookup } from "./Mentions.js"
@@ -45,6 +46,8 @@ const LEASE_SWEEP_MS = 1_000
 const ADHOC_IN_FLIGHT = 64
 /** while pushes arrive in a burst, a target sends with 1/BURST_SHARE of its concurrency */
 const BURST_SHARE = 4
+/** outcomes of plain deliveries written in one transaction at most */
+const RECORDED_AT_ONCE = 512
 
 const originOf = (url: string) => {
   try {
@@ -96,7 +99,6 @@ export const workerLayer = Layer.scoped(
     const circuitPolicy = { threshold: circuitThreshold, cooldownMs: circuitCooldownMs }
     const lanes = yield* Lanes
     const { stateOf } = lanes
-    const sends = yield* FiberSet.make()
     let stopping = false
     /** deliveries this process claimed and is still sending or recording: never reclaimed under it */
     const sending = new Set<number>()
@@ -109,41 +111,68 @@ export const workerLayer = Layer.scoped(
      */
     const ready = new Map<string, { target: Target; queue: Array<Claimed> }>()
 
-    // start → deliver → its slot freed → sendNext → start: the cycle needs its type spelt out
-    const start = (target: Target, d: Claimed): Effect.Effect<unknown, never, DeliveryNeeds> =>
-      Effect.suspend(() => {
-        stateOf(target.name).inFlight++
-        const lane = laneOf(target.name, d.url)
-        if (lane !== target.name) stateOf(lane).inFlight++
-        return FiberSet.run(sends, deliver(target, d))
-      })
+    const sends = yield* FiberSet.make()
+    // a delivery's fiber is started from plain code too (a plain delivery's answer frees a slot)
+    const runInSet = yield* FiberSet.runtime(sends)<DeliveryNeeds>()
+    /** plain deliveries whose receiver has not answered yet: cancelled at shutdown, once the grace is over */
+    const plainInFlight = new Set<{ cancel: () => void }>()
+    /** what plain deliveries came to, waiting to be written (many in one transaction) */
+    const recorded = yield* Queue.unbounded<Attempted>()
+    const plainTargets = new WeakMap<Target, boolean>()
+    const plain = (target: Target) => {
+      let p = plainTargets.get(target)
+      if (p === undefined) plainTargets.set(target, (p = isPlain(target)))
+      return p
+    }
+
+    /**
+     * Sends a claimed delivery. One of a plain target (Attempt.isPlain) without its own URL goes
+     * in plain code, its outcome written with others' (`recorded`): a fiber per delivery, and a
+     * commit's wait per outcome, cost more of the one thread than the request did. Any other
+     * (a transform, OAuth2, a rate limit, a callback's own URL, an event or target gone) in a fiber.
+     */
+    const startNow = (target: Target, d: Claimed): void => {
+      stateOf(target.name).inFlight++
+      const lane = laneOf(target.name, d.url)
+      if (lane !== target.name) stateOf(lane).inFlight++
+      // the target as it is now: an edit applies to deliveries already waiting
+      const current = d.url === null && d.event !== null ? targets.targetFor(target.name) : undefined
+      if (current && d.event && plain(current)) deliverPlainly(current, d, d.event)
+      else runInSet(deliver(target, d))
+    }
+    const start = (target: Target, d: Claimed) => Effect.sync(() => startNow(target, d))
 
     /** A slot of the target freed: the next delivery claimed ahead goes, if the target still sends. */
-    const sendNext = (name: string) =>
-      Effect.suspend(() => {
-        const r = ready.get(name)
-        if (stopping || !r || r.queue.length === 0) return Effect.void
-        return Effect.flatMap(targets.forDelivery(name), (current) => {
-          const state = stateOf(name)
-          // paused: the pump gives them back; deleted: sent, each finds its target gone (a dead letter)
-          if (current && (!current.enabled || capacity(state.circuit, Date.now(), slots(current), state.inFlight) <= 0)) return Effect.void
-          const d = r.queue.shift()
-          return d ? start(r.target, d) : Effect.void
-        })
-      })
+    const sendNextNow = (name: string) => {
+      const r = ready.get(name)
+      if (stopping || !r || r.queue.length === 0) return
+      const current = targets.targetFor(name)
+      // paused: the pump gives them back; deleted: sent, each finds its target gone (a dead letter)
+      if (current && (!current.enabled || capacity(stateOf(name).circuit, Date.now(), slots(current), stateOf(name).inFlight) <= 0)) return
+      const d = r.queue.shift()
+      if (d) startNow(r.target, d)
+    }
 
     /**
      * The pump, woken only when it has something to do for the target: a slot free with nothing
      * claimed ahead, the claimed-ahead half gone, or a circuit not closed (its claimed-ahead go
      * back). Waking it at every answer and every outcome cost more than the claims.
      */
-    const wakeIfUseful = (name: string) =>
-      Effect.suspend(() => {
-        const r = ready.get(name)
-        const state = stateOf(name)
-        if (r && state.circuit.openUntil === 0 && r.queue.length > r.target.concurrency / 2 && state.inFlight >= r.target.concurrency) return Effect.void
-        return targets.wake
-      })
+    const wakeIfUsefulNow = (name: string) => {
+      const r = ready.get(name)
+      const state = stateOf(name)
+      if (r && state.circuit.openUntil === 0 && r.queue.length > r.target.concurrency / 2 && state.inFlight >= r.target.concurrency) return
+      targets.wakeSync()
+    }
+
+    /** a delivery's slot in its target (and lane) given back: the next one claimed ahead goes */
+    const releaseSlot = (name: string, url: string | null) => {
+      stateOf(name).inFlight--
+      const lane = laneOf(name, url)
+      if (lane !== name) stateOf(lane).inFlight--
+      sendNextNow(name)
+      wakeIfUsefulNow(name)
+    }
 
     /** What was claimed ahead for the target goes back to pending (its lease and `sending` with it). */
     const giveBack = (name: string) =>
@@ -162,13 +191,10 @@ export const workerLayer = Layer.scoped(
     const deliver = (target: Target, d: Claimed) => {
       let released = false
       /** the delivery's slot in its target (and lane), given back once: at the answer, or at the end */
-      const release = Effect.suspend(() => {
-        if (released) return Effect.void
+      const release = Effect.sync(() => {
+        if (released) return
         released = true
-        stateOf(target.name).inFlight--
-        const lane = laneOf(target.name, d.url)
-        if (lane !== target.name) stateOf(lane).inFlight--
-        return Effect.zipRight(sendNext(target.name), wakeIfUseful(target.name))
+        releaseSlot(target.name, d.url)
       })
       return Effect.gen(function* () {
         const lane = laneOf(target.name, d.url)
@@ -198,25 +224,91 @@ export const workerLayer = Layer.scoped(
         // (concurrency bounds the receiver's requests, not our commits); the call's next delivery
         // still waits for this one's outcome, which is in flight until it is committed
         yield* release
-        yield* recordAttempt({ target: current, delivery: d, event, outcome, startedAt, latencyMs, n, next, circuit: { opened, recovered, failures: circuit.failures, origin } }, health)
-        yield* attemptLogged(outcome, next, { event: event.type, attempt: n, latencyMs, opened, recovered, openUntil: circuit.openUntil, failures: circuit.failures })
-        if (opened && current.autoDisable) {
-          yield* targets.save({ ...current, enabled: false }, "api")
-          yield* Effect.logWarning("target disabled: its circuit opened and autoDisable is set").pipe(Effect.annotateLogs({ target: current.name }))
-        }
+        const attempted: Attempted = { target: current, delivery: d, event, outcome, startedAt, latencyMs, n, next, circuit: { opened, recovered, failures: circuit.failures, openUntil: circuit.openUntil, origin } }
+        yield* recordAttempt(attempted, health)
+        yield* afterRecorded(attempted)
       }).pipe(
-        Effect.catchAllCause((cause) =>
-          Effect.zipRight(
-            Effect.logError("delivery failed unexpectedly; it is tried again later", cause),
-            releaseLater(d.id, Date.now() + UNEXPECTED_RETRY_MS).pipe(Effect.ignoreLogged)
-          )
-        ),
+        Effect.catchAllCause((cause) => unexpected(d, cause)),
         // a freed slot, or a recorded outcome, may let the next delivery of this target (or of
         // this call) go: look again at once
-        Effect.ensuring(Effect.zipRight(Effect.sync(() => sending.delete(d.id)), Effect.zipRight(release, wakeIfUseful(target.name)))),
+        Effect.ensuring(
+          Effect.zipRight(
+            release,
+            Effect.sync(() => {
+              sending.delete(d.id)
+              wakeIfUsefulNow(target.name)
+            })
+          )
+        ),
         Effect.annotateLogs({ target: target.name, delivery: d.id })
       )
     }
+
+    /** Something unforeseen went wrong with the delivery: it is due again later. */
+    const unexpected = (d: Claimed, cause: Cause.Cause<unknown>) =>
+      Effect.zipRight(
+        Effect.logError("delivery failed unexpectedly; it is tried again later", cause),
+        releaseLater(d.id, Date.now() + UNEXPECTED_RETRY_MS).pipe(Effect.ignoreLogged)
+      )
+
+    /** What an attempt's outcome, once written, says to an operator, and does to a target set to `autoDisable`. */
+    const afterRecorded = (a: Attempted) =>
+      a.next.status === "delivered" && !a.circuit.opened && !a.circuit.recovered
+        ? Effect.void
+        : Effect.gen(function* () {
+            yield* attemptLogged(a.outcome, a.next, { event: a.event.type, attempt: a.n, latencyMs: a.latencyMs, ...a.circuit })
+            if (a.circuit.opened && a.target.autoDisable) {
+              yield* targets.save({ ...a.target, enabled: false }, "api")
+              yield* Effect.logWarning("target disabled: its circuit opened and autoDisable is set").pipe(Effect.annotateLogs({ target: a.target.name }))
+            }
+          }).pipe(Effect.annotateLogs({ target: a.target.name, delivery: a.delivery.id }))
+
+    /**
+     * A plain delivery (see `startNow`): sent in plain code; at the answer its slot takes the
+     * next send and its outcome joins `recorded`. Like a delivery's fiber, it is in `sending`
+     * until the outcome is written, and the call's next delivery waits for that.
+     */
+    const deliverPlainly = (target: Target, d: Claimed, event: StoredEvent) => {
+      const state = stateOf(target.name)
+      const startedAt = Date.now()
+      const sent = { cancel: () => {} }
+      plainInFlight.add(sent)
+      const settle = (outcome: Sent) => {
+        plainInFlight.delete(sent)
+        try {
+          const now = Date.now()
+          const n = d.attempts + 1
+          // the circuit moves when the outcome is known, not when it is written
+          const { circuit, opened, recovered } = circuitAfter(state.circuit, outcome.kind, now, circuitPolicy)
+          state.circuit = circuit
+          const next = nextState(outcome, n, target.retry.scheduleMs, now)
+          recorded.unsafeOffer({ target, delivery: d, event, outcome, startedAt, latencyMs: now - startedAt, n, next, circuit: { opened, recovered, failures: circuit.failures, openUntil: circuit.openUntil } })
+        } catch (e) {
+          runInSet(unexpected(d, Cause.die(e)).pipe(Effect.ensuring(Effect.sync(() => sending.delete(d.id))), Effect.annotateLogs({ target: target.name, delivery: d.id })))
+        }
+        try {
+          releaseSlot(target.name, null)
+        } catch (e) {
+          // on a receiver's answer's callback: thrown, it would end the process
+          runInSet(Effect.logError("the next delivery could not be started", Cause.die(e)))
+        }
+      }
+      sent.cancel = attemptPlainly(target, event, d.webhook_id, settle)
+    }
+
+    /** The outcomes of plain deliveries, written as they gather: many per transaction while the last one commits. */
+    const writeRecorded = Effect.gen(function* () {
+      const all = Chunk.toReadonlyArray(yield* Queue.takeBetween(recorded, 1, RECORDED_AT_ONCE))
+      yield* recordAttempts(all, health)
+      const names = new Set<string>()
+      for (const a of all) {
+        sending.delete(a.delivery.id)
+        names.add(a.target.name)
+        yield* afterRecorded(a)
+      }
+      // a written outcome may let the call's next delivery go: look again
+      for (const name of names) wakeIfUsefulNow(name)
+    }).pipe(Effect.catchAllCause((cause) => Effect.logError("outcomes of deliveries could not be written", cause)))
 
     /** a claim's filter: each origin up to its lane's free capacity (none while its circuit is open) */
     const admitByOrigin = (target: Target, now: number) => {
@@ -311,6 +403,8 @@ export const workerLayer = Layer.scoped(
       }
     })
     yield* Effect.forkScoped(loop)
+    // forked before the finalizer below is added: it runs (writing what plain deliveries came to) until that is done
+    yield* Effect.forkScoped(Effect.forever(writeRecorded))
     yield* Effect.addFinalizer(() =>
       Effect.gen(function* () {
         stopping = true
@@ -318,6 +412,8 @@ export const workerLayer = Layer.scoped(
         const until = Date.now() + SHUTDOWN_GRACE_MS
         // sends in flight, and outcomes still being written
         while ((lanes.anyInFlight() || sending.size > 0) && Date.now() < until) yield* Effect.sleep(Duration.millis(20))
+        // not answered in time: in flight in the store, due again at the next start
+        for (const sent of plainInFlight) sent.cancel()
       })
     )
     return { current: health.current }

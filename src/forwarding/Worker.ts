@@ -299,16 +299,17 @@ export const workerLayer = Layer.scoped(
     /** The outcomes of plain deliveries, written as they gather: many per transaction while the last one commits. */
     const writeRecorded = Effect.gen(function* () {
       const all = Chunk.toReadonlyArray(yield* Queue.takeBetween(recorded, 1, RECORDED_AT_ONCE))
-      yield* recordAttempts(all, health)
+      // not written (recordAttempts gave up on it): left in flight, for the lease sweep once this process lets go of it
+      yield* recordAttempts(all, health).pipe(Effect.catchAllCause((cause) => Effect.logError("outcomes of deliveries could not be written", cause)))
       const names = new Set<string>()
       for (const a of all) {
         sending.delete(a.delivery.id)
         names.add(a.target.name)
-        yield* afterRecorded(a)
       }
       // a written outcome may let the call's next delivery go: look again
       for (const name of names) wakeIfUsefulNow(name)
-    }).pipe(Effect.catchAllCause((cause) => Effect.logError("outcomes of deliveries could not be written", cause)))
+      for (const a of all) yield* afterRecorded(a).pipe(Effect.catchAllCause((cause) => Effect.logError("could not act on a delivery's outcome", cause)))
+    })
 
     /** a claim's filter: each origin up to its lane's free capacity (none while its circuit is open) */
     const admitByOrigin = (target: Target, now: number) => {

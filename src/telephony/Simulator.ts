@@ -179,8 +179,9 @@ export const makeSimulator = (config: AppConfigShape, device: Pick<TelephonyDriv
           cdrStartTime: local(clock.now())
         }
         let state: CallState = { ...initialState, status: STATUS.calling, beginMs: clock.now(), cdrId }
-        yield* report(state)
-        yield* push(1, phone, baseMemo)
+        // the call's start said and its record stored together: a restart finds a call it cut short
+        // by its record (above), so a stop between the two would leave a begun call with none
+        yield* Effect.uninterruptible(Effect.zipRight(report(state), push(1, phone, baseMemo)))
 
         const hangUp = (ending: { readonly resultCode: string; readonly errorCode: string; readonly text: string }, talkFrom: number | null) =>
           Effect.gen(function* () {

@@ -10,6 +10,9 @@
  *      measured in the same alternating rounds;
  *   3. delivery: how fast each round's backlog reaches the receiver once ingest stops;
  *   4. the bridge's peak resident memory under load.
+ *
+ * BENCH_BASE_DIST=<bundle> (a build of an earlier commit, e.g. dist-old/main.mjs) measures that
+ * bundle's ingest with no target in the same alternating rounds: where a change lost or won.
  */
 import * as fs from "node:fs"
 import * as os from "node:os"
@@ -19,7 +22,7 @@ import autocannon from "autocannon"
 import { buildDist } from "../scripts/build.mjs"
 // @ts-expect-error -- a plain ES module of the scripts, without type declarations
 import { BRIDGE_NODE_ARGS } from "../scripts/node-args.mjs"
-import { freePortFor, rssMiB, startChild, type Child } from "./support/child.js"
+import { cpuMs, freePortFor, rssMiB, startChild, type Child } from "./support/child.js"
 
 const CONNECTIONS = 32
 const DURATION_S = Number(process.env.BENCH_DURATION_S ?? 5)
@@ -104,8 +107,16 @@ const peakRss = (child: Child) => {
   }
 }
 
-export const line = (name: string, r: autocannon.Result) =>
-  `  ${name.padEnd(30)}: ${r.requests.average.toFixed(0).padStart(6)} req/s, p50 ${r.latency.p50} ms, p99 ${r.latency.p99} ms, non-2xx ${r.non2xx}, errors ${r.errors}`
+export const line = (name: string, r: autocannon.Result & { cpuUs?: number }) =>
+  `  ${name.padEnd(30)}: ${r.requests.average.toFixed(0).padStart(6)} req/s, p50 ${r.latency.p50} ms, p99 ${r.latency.p99} ms, non-2xx ${r.non2xx}, errors ${r.errors}` +
+  (r.cpuUs === undefined ? "" : `, CPU ${r.cpuUs.toFixed(0)} µs per request`)
+
+/** `load`, with the server's CPU time per request answered: steadier than its rate when the machine is shared. */
+const loadCounted = async (child: Child, firstId: number) => {
+  const before = cpuMs(child.process.pid!)
+  const r = await load(child.port, firstId)
+  return Object.assign(r, { cpuUs: ((cpuMs(child.process.pid!) - before) * 1000) / Math.max(1, r.requests.total) })
+}
 
 export const median = (xs: ReadonlyArray<number>) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!
 
@@ -116,6 +127,8 @@ export const run = async () => {
   // forwarding bridge's backlog is delivered before the next round starts (and timed).
   const baseline = await startChild("bench/support/noop-server.mjs", [], {}, /listening (\d+)/)
   const alone = await startBridge([])
+  const baseDist = process.env.BENCH_BASE_DIST
+  const earlier = baseDist === undefined ? undefined : await startBridge([], {}, { script: baseDist })
   const sink = await startChild("bench/support/sink-server.ts", [], {}, /listening (\d+)/)
   const delivered = async () => Number(await (await fetch(`http://127.0.0.1:${sink.port}/count`)).text())
   const forwarding = await startBridge([{ name: "sink", url: `http://127.0.0.1:${sink.port}/hook`, events: ["call.*"], concurrency: 16 }])
@@ -128,26 +141,29 @@ export const run = async () => {
   const acked = (r: autocannon.Result) => r.requests.total - r.non2xx - r.errors
   await load(baseline.port, 1)
   await load(alone.child.port, 100_000_000)
+  if (earlier) await load(earlier.child.port, 100_000_000)
   const warmed = await load(forwarding.child.port, 200_000_000)
   let expected = acked(warmed)
   await drained(expected)
-  const rounds: Array<{ base: autocannon.Result; ours: autocannon.Result; fwd: autocannon.Result; atStop: number; drain: number; drainSeconds: number }> = []
+  const rounds: Array<{ base: autocannon.Result; ours: autocannon.Result; then?: autocannon.Result; fwd: autocannon.Result; atStop: number; drain: number; drainSeconds: number }> = []
   const stopAloneRss = peakRss(alone.child)
   const stopRss = peakRss(forwarding.child)
   for (let i = 0; i < ROUNDS; i++) {
-    const base = await load(baseline.port, 1)
-    const ours = await load(alone.child.port, 1_000_000 * (i + 1))
+    const base = await loadCounted(baseline, 1)
+    const ours = await loadCounted(alone.child, 1_000_000 * (i + 1))
+    const then = earlier ? await loadCounted(earlier.child, 1_000_000 * (i + 1)) : undefined
     const before = await delivered()
     const fwd = await load(forwarding.child.port, 300_000_000 + 1_000_000 * (i + 1))
     const atStop = (await delivered()) - before
     expected += acked(fwd)
     const drainSeconds = await drained(expected)
-    rounds.push({ base, ours, fwd, atStop, drain: acked(fwd) - atStop, drainSeconds })
+    rounds.push({ base, ours, ...(then ? { then } : {}), fwd, atStop, drain: acked(fwd) - atStop, drainSeconds })
   }
   const aloneRss = stopAloneRss()
   const forwardingRss = stopRss()
   const total = await delivered()
   await alone.stop()
+  await earlier?.stop()
   await forwarding.stop()
   await sink.stop()
   await baseline.stop()
@@ -162,10 +178,12 @@ export const run = async () => {
     ...rounds.flatMap((r, i) => [
       line(`round ${i + 1}: bare express no-op`, r.base),
       line(`round ${i + 1}: voip-bridge`, r.ours),
+      ...(r.then ? [line(`round ${i + 1}: ${baseDist}`, r.then)] : []),
       line(`round ${i + 1}: voip-bridge, forwarding`, r.fwd)
     ]),
     `  ratio bridge/express per round: ${ratios.map((r) => r.toFixed(2)).join(", ")} -> median ${median(ratios).toFixed(2)} durable ingest, no target`,
     `  median round: bridge p99 ${middle.ours.latency.p99} ms against express p99 ${middle.base.latency.p99} ms`,
+    ...(earlier ? [`  ratio ${baseDist}/express per round: ${rounds.map((r) => (r.then!.requests.average / r.base.requests.average).toFixed(2)).join(", ")}`] : []),
     `  ratio with one target attached and delivering (issue 17's figure): ${fwdRatios.map((r) => r.toFixed(2)).join(", ")} -> median ${median(fwdRatios).toFixed(2)}`,
     `  median round: forwarding bridge p99 ${fwdMiddle.fwd.latency.p99} ms against express p99 ${fwdMiddle.base.latency.p99} ms`,
     `delivery to a local receiver (concurrency 16), per round: ${rounds.map((r) => `${r.atStop} while ingesting, ${r.drain} after in ${r.drainSeconds.toFixed(1)} s`).join("; ")}`,

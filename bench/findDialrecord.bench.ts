@@ -5,6 +5,7 @@
  */
 import type Database from "better-sqlite3"
 import { lastPhoneOf } from "../src/records/CdrStore.js"
+import { boundBucket } from "../src/records/TalkBuckets.js"
 import { parseLocal } from "../src/shared/Time.js"
 import { benchServer, time } from "./support/measure.js"
 
@@ -24,8 +25,8 @@ interface Combo {
   readonly start?: number
   /** unfiltered: the total comes from the per-enterprise counter, as in the store */
   readonly counted?: boolean
-  /** talk time, direction or time only: the total is summed from cdr_talk_counts or cdr_hour_counts, as in the store */
-  readonly summed?: { readonly table?: "cdr_hour_counts"; readonly where: string; readonly args: ReadonlyArray<unknown> }
+  /** talk time, direction or time only (talk time with time: on a bucket bound): the total is summed from cdr_talk_counts or cdr_hour_talk_counts, as in the store */
+  readonly summed?: { readonly table?: "cdr_hour_talk_counts"; readonly where: string; readonly args: ReadonlyArray<unknown> }
 }
 
 const combos = (tz: string): ReadonlyArray<Combo> => {
@@ -34,11 +35,17 @@ const combos = (tz: string): ReadonlyArray<Combo> => {
   const weekEnd = parseLocal("2026-03-07 23:59:59", tz)
   const monthEnd = parseLocal("2026-03-31 23:59:59", tz)
   // local midnights fall on whole hours (Asia/Shanghai): these ranges have no partial hour to count
-  const hours = (a: number, b: number) => ({ table: "cdr_hour_counts" as const, where: "k.comp_number = ? AND k.hour >= ? AND k.hour < ?", args: [COMP, Math.ceil(a / 3_600_000), Math.floor((b + 1) / 3_600_000)] })
+  const hours = (a: number, b: number) => ({ table: "cdr_hour_talk_counts" as const, where: "k.comp_number = ? AND k.hour >= ? AND k.hour < ?", args: [COMP, Math.ceil(a / 3_600_000), Math.floor((b + 1) / 3_600_000)] })
   const hoursOf = (a: number, b: number, peer: number) => {
     const h = hours(a, b)
     return { ...h, where: `${h.where} AND k.peer = ?`, args: [...h.args, peer] }
   }
+  /** the whole buckets of a talk time on a bound (src/records/TalkBuckets.ts), as the store sums them */
+  const talking = <H extends { where: string; args: ReadonlyArray<unknown> }>(h: H, op: ">" | "<", secs: number) => ({
+    ...h,
+    where: `${h.where} AND k.talk_bucket ${op} ?`,
+    args: [...h.args, boundBucket(secs)!]
+  })
   return [
     { name: "no filter, first page", params: {}, where: "c.comp_number = ?", args: [COMP], counted: true },
     { name: "one extension", params: { extension: `${COMP}807` }, where: "c.comp_number = ? AND c.extension = ?", args: [COMP, `${COMP}807`] },
@@ -100,7 +107,8 @@ const combos = (tz: string): ReadonlyArray<Combo> => {
       name: "one day + talk < 60 + inbound",
       params: { startTime: "2026-03-01 00:00:00", endTime: "2026-03-01 23:59:59", talktimeSql: "1", talktime: "60", cdrPeer: "2" },
       where: "c.comp_number = ? AND c.talk_secs < ? AND c.start_ms >= ? AND c.start_ms <= ? AND c.peer = ?",
-      args: [COMP, 60, from, to, 2]
+      args: [COMP, 60, from, to, 2],
+      summed: talking(hoursOf(from, to, 2), "<", 60)
     },
     {
       name: "one day, page 50 (start 1000)",
@@ -129,7 +137,15 @@ const combos = (tz: string): ReadonlyArray<Combo> => {
       name: "one month + talk > 300",
       params: { startTime: "2026-03-01 00:00:00", endTime: "2026-03-31 23:59:59", talktimeSql: "0", talktime: "300" },
       where: "c.comp_number = ? AND c.talk_secs > ? AND c.start_ms >= ? AND c.start_ms <= ?",
-      args: [COMP, 300, from, monthEnd]
+      args: [COMP, 300, from, monthEnd],
+      summed: talking(hours(from, monthEnd), ">", 300)
+    },
+    // between the bounds: counted from the calls, as before 0030
+    {
+      name: "one month + talk > 45 (off the bounds)",
+      params: { startTime: "2026-03-01 00:00:00", endTime: "2026-03-31 23:59:59", talktimeSql: "0", talktime: "45" },
+      where: "c.comp_number = ? AND c.talk_secs > ? AND c.start_ms >= ? AND c.start_ms <= ?",
+      args: [COMP, 45, from, monthEnd]
     },
     {
       name: "extension + one day",

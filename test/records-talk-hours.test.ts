@@ -200,6 +200,29 @@ describe("call counts by hour, direction and talk-time bucket", () => {
       db.close()
     }
   })
+
+  it("answer a range over most of the hours as all the calls less the hours outside it", async () => {
+    const db = new Database(file)
+    try {
+      // open at its start: every hour from the first call (before 1970) to the end is inside
+      const params = { talktimeSql: "1", talktime: "60", endTime: "2026-10-05 12:30:00" }
+      const total = async () => (await callApi(server, { ...creds(), method: "findDialrecord", ...params, limit: "1" })).total as number
+      const first = await total()
+      const to = parseLocal(params.endTime, server.config.tz)
+      expect(first).toBe((db.prepare(`SELECT count(*) AS n FROM cdrs WHERE comp_number = ? AND talk_secs < 60 AND start_ms <= ?`).get(COMP, to) as { n: number }).n)
+      // a count after the range moves the total (the other way): it is read, as the outside
+      const after = Math.floor(to / HOUR) + 24
+      db.prepare(`INSERT INTO cdr_hour_talk_counts (comp_number, hour, peer, talk_bucket, n) VALUES (?, ?, 1, ?, 1000) ON CONFLICT DO UPDATE SET n = n + 1000`).run(COMP, after, bucketOf(0))
+      try {
+        expect(await total()).toBe(first - 1000)
+      } finally {
+        db.prepare(`UPDATE cdr_hour_talk_counts SET n = n - 1000 WHERE comp_number = ? AND hour = ? AND peer = 1 AND talk_bucket = ?`).run(COMP, after, bucketOf(0))
+      }
+      expect(await total()).toBe(first)
+    } finally {
+      db.close()
+    }
+  })
 })
 
 describe("migration 0030", () => {

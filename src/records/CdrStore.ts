@@ -336,8 +336,8 @@ export class CdrStore extends Effect.Service<CdrStore>()("CdrStore", {
         return counted
       if (!timed && !filter.talk && filter.peer === undefined) return enterpriseCount(filter.compNumber)
       const peer = filter.peer === undefined ? [] : [sql`k.peer = ${filter.peer}`]
+      const talk = !filter.talk ? [] : [filter.talk.op === ">" ? sql`k.talk_secs > ${filter.talk.secs}` : sql`k.talk_secs < ${filter.talk.secs}`]
       if (!timed) {
-        const talk = !filter.talk ? [] : [filter.talk.op === ">" ? sql`k.talk_secs > ${filter.talk.secs}` : sql`k.talk_secs < ${filter.talk.secs}`]
         return sql<{ n: number }>`SELECT coalesce(sum(k.n), 0) AS n FROM cdr_talk_counts k WHERE ${sql.and([sql`k.comp_number = ${filter.compNumber}`, ...peer, ...talk])}`
       }
       const { fromMs, toMs } = filter
@@ -345,10 +345,14 @@ export class CdrStore extends Effect.Service<CdrStore>()("CdrStore", {
       const lo = fromMs === undefined ? undefined : Math.ceil(fromMs / HOUR)
       const hi = toMs === undefined ? undefined : Math.floor((toMs + 1) / HOUR)
       if (lo !== undefined && hi !== undefined && lo >= hi) return counted
-      const hours = [sql`k.comp_number = ${filter.compNumber}`, ...peer]
-      if (lo !== undefined) hours.push(sql`k.hour >= ${lo}`)
-      if (hi !== undefined) hours.push(sql`k.hour < ${hi}`)
-      if (filter.talk && bucket !== undefined) hours.push(filter.talk.op === ">" ? sql`k.talk_bucket > ${bucket}` : sql`k.talk_bucket < ${bucket}`)
+      const talkBucket = filter.talk && bucket !== undefined ? [filter.talk.op === ">" ? sql`k.talk_bucket > ${bucket}` : sql`k.talk_bucket < ${bucket}`] : []
+      const hoursSum = (...time: ReadonlyArray<Fragment>) =>
+        sql`(SELECT coalesce(sum(k.n), 0) FROM cdr_hour_talk_counts k WHERE ${sql.and([sql`k.comp_number = ${filter.compNumber}`, ...peer, ...talkBucket, ...time])})`
+      const inside = hoursSum(...(lo === undefined ? [] : [sql`k.hour >= ${lo}`]), ...(hi === undefined ? [] : [sql`k.hour < ${hi}`]))
+      // a range over most of the enterprise's hours (open at one end, say: a year of them at 1M
+      // calls is ~100k rows) is summed as all its calls less the hours outside it
+      const all = sql`(SELECT coalesce(sum(k.n), 0) FROM cdr_talk_counts k WHERE ${sql.and([sql`k.comp_number = ${filter.compNumber}`, ...peer, ...talk])})`
+      const outside = sql`${all}${lo === undefined ? sql`` : sql` - ${hoursSum(sql`k.hour < ${lo}`)}`}${hi === undefined ? sql`` : sql` - ${hoursSum(sql`k.hour >= ${hi}`)}`}`
       const edge = (...time: ReadonlyArray<Fragment>) => {
         const where = [sql`c.comp_number = ${filter.compNumber}`, ...time]
         if (filter.talk) where.push(filter.talk.op === ">" ? sql`c.talk_secs > ${filter.talk.secs}` : sql`c.talk_secs < ${filter.talk.secs}`)
@@ -357,7 +361,12 @@ export class CdrStore extends Effect.Service<CdrStore>()("CdrStore", {
       }
       const head = fromMs !== undefined && lo !== undefined && fromMs < lo * HOUR ? edge(sql`c.start_ms >= ${fromMs}`, sql`c.start_ms < ${lo * HOUR}`) : sql``
       const tail = toMs !== undefined && hi !== undefined && hi * HOUR <= toMs ? edge(sql`c.start_ms >= ${hi * HOUR}`, sql`c.start_ms <= ${toMs}`) : sql``
-      return sql<{ n: number }>`SELECT (SELECT coalesce(sum(k.n), 0) FROM cdr_hour_talk_counts k WHERE ${sql.and(hours)})${head}${tail} AS n`
+      // span: the enterprise's first and last hour (ends of the key's range); CASE runs only the sum it picks
+      return sql<{ n: number }>`SELECT CASE WHEN s.first IS NOT NULL
+          AND 2 * (min(coalesce(${hi ?? null}, s.last + 1), s.last + 1) - max(coalesce(${lo ?? null}, s.first), s.first)) > s.last + 1 - s.first
+        THEN ${outside} ELSE ${inside} END${head}${tail} AS n
+        FROM (SELECT (SELECT min(hour) FROM cdr_hour_talk_counts WHERE comp_number = ${filter.compNumber}) AS first,
+          (SELECT max(hour) FROM cdr_hour_talk_counts WHERE comp_number = ${filter.compNumber}) AS last) s`
     }
 
     /** findDialrecord: total and one page, newest first (ties by id), every filter optional. */

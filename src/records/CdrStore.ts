@@ -19,6 +19,7 @@ import { readStored } from "../db/StoredJson.js"
 import { reachableThroughCall } from "../recordings/Access.js"
 import { Ids } from "../shared/Ids.js"
 import { formatLocal, parseLocal } from "../shared/Time.js"
+import { boundBucket } from "./TalkBuckets.js"
 
 export interface CdrRecord {
   readonly cdr_id: number
@@ -136,7 +137,7 @@ const storedFields = (r: CdrRecord): Either.Either<Readonly<Record<string, unkno
 
 const WARNED_MAX = 10_000
 
-/** cdr_hour_counts' bucket (migration 0028) */
+/** cdr_hour_talk_counts' time bucket (migrations 0028, 0030) */
 const HOUR = 3_600_000
 
 /** findDialrecord's order: a total one (ids are unique), so OFFSET pages neither repeat nor skip a call */
@@ -316,24 +317,27 @@ export class CdrStore extends Effect.Service<CdrStore>()("CdrStore", {
       return sql`SELECT m.cdr_id FROM (${sql.join(" UNION ALL ", false)(branches)}) m ORDER BY m.start_ms DESC, m.cdr_id DESC LIMIT ${filter.limit} OFFSET ${filter.start}`
     }
 
-    /**
-     * How findDialrecord's total is found. A filter naming nothing narrower than talk time, direction
-     * and time is summed from the counts of migration 0028 (talk time and time together are not:
-     * those are counted); its time's partial hours at either end are counted from the index.
-     * Direction 0 is where those counts keep the calls that have none, so it is counted too.
-     */
     /** every call of the enterprise, as 0003/0028's trigger counts them */
     const enterpriseCount = (compNumber: string) => sql<{ n: number }>`SELECT n FROM cdr_counts WHERE comp_number = ${compNumber}`
 
+    /**
+     * How findDialrecord's total is found. A filter naming nothing narrower than talk time, direction
+     * and time is summed from the counts: talk time and direction from cdr_talk_counts (0028), time
+     * with them from cdr_hour_talk_counts (0030), whose talk buckets answer a talk time on one of
+     * their bounds whole (another talk time with a time range is counted from the calls). The
+     * range's partial hours at either end are counted from the index. Direction 0 is where those
+     * counts keep the calls that have none, so it is counted too.
+     */
     const totalOf = (filter: CdrFilter, condition: Fragment) => {
       const counted = sql<{ n: number }>`SELECT count(*) AS n FROM cdrs c WHERE ${condition}`
       const timed = filter.fromMs !== undefined || filter.toMs !== undefined
-      if (filter.extensions !== undefined || filter.phone !== undefined || filter.cdrId !== undefined || filter.peer === 0 || (timed && filter.talk))
+      const bucket = filter.talk && boundBucket(filter.talk.secs)
+      if (filter.extensions !== undefined || filter.phone !== undefined || filter.cdrId !== undefined || filter.peer === 0 || (timed && filter.talk && bucket === undefined))
         return counted
       if (!timed && !filter.talk && filter.peer === undefined) return enterpriseCount(filter.compNumber)
       const peer = filter.peer === undefined ? [] : [sql`k.peer = ${filter.peer}`]
+      const talk = !filter.talk ? [] : [filter.talk.op === ">" ? sql`k.talk_secs > ${filter.talk.secs}` : sql`k.talk_secs < ${filter.talk.secs}`]
       if (!timed) {
-        const talk = !filter.talk ? [] : [filter.talk.op === ">" ? sql`k.talk_secs > ${filter.talk.secs}` : sql`k.talk_secs < ${filter.talk.secs}`]
         return sql<{ n: number }>`SELECT coalesce(sum(k.n), 0) AS n FROM cdr_talk_counts k WHERE ${sql.and([sql`k.comp_number = ${filter.compNumber}`, ...peer, ...talk])}`
       }
       const { fromMs, toMs } = filter
@@ -341,17 +345,28 @@ export class CdrStore extends Effect.Service<CdrStore>()("CdrStore", {
       const lo = fromMs === undefined ? undefined : Math.ceil(fromMs / HOUR)
       const hi = toMs === undefined ? undefined : Math.floor((toMs + 1) / HOUR)
       if (lo !== undefined && hi !== undefined && lo >= hi) return counted
-      const hours = [sql`k.comp_number = ${filter.compNumber}`, ...peer]
-      if (lo !== undefined) hours.push(sql`k.hour >= ${lo}`)
-      if (hi !== undefined) hours.push(sql`k.hour < ${hi}`)
+      const talkBucket = filter.talk && bucket !== undefined ? [filter.talk.op === ">" ? sql`k.talk_bucket > ${bucket}` : sql`k.talk_bucket < ${bucket}`] : []
+      const hoursSum = (...time: ReadonlyArray<Fragment>) =>
+        sql`(SELECT coalesce(sum(k.n), 0) FROM cdr_hour_talk_counts k WHERE ${sql.and([sql`k.comp_number = ${filter.compNumber}`, ...peer, ...talkBucket, ...time])})`
+      const inside = hoursSum(...(lo === undefined ? [] : [sql`k.hour >= ${lo}`]), ...(hi === undefined ? [] : [sql`k.hour < ${hi}`]))
+      // a range over most of the enterprise's hours (open at one end, say: a year of them at 1M
+      // calls is ~100k rows) is summed as all its calls less the hours outside it
+      const all = sql`(SELECT coalesce(sum(k.n), 0) FROM cdr_talk_counts k WHERE ${sql.and([sql`k.comp_number = ${filter.compNumber}`, ...peer, ...talk])})`
+      const outside = sql`${all}${lo === undefined ? sql`` : sql` - ${hoursSum(sql`k.hour < ${lo}`)}`}${hi === undefined ? sql`` : sql` - ${hoursSum(sql`k.hour >= ${hi}`)}`}`
       const edge = (...time: ReadonlyArray<Fragment>) => {
         const where = [sql`c.comp_number = ${filter.compNumber}`, ...time]
+        if (filter.talk) where.push(filter.talk.op === ">" ? sql`c.talk_secs > ${filter.talk.secs}` : sql`c.talk_secs < ${filter.talk.secs}`)
         if (filter.peer !== undefined) where.push(sql`c.peer = ${filter.peer}`)
         return sql` + (SELECT count(*) FROM cdrs c WHERE ${sql.and(where)})`
       }
       const head = fromMs !== undefined && lo !== undefined && fromMs < lo * HOUR ? edge(sql`c.start_ms >= ${fromMs}`, sql`c.start_ms < ${lo * HOUR}`) : sql``
       const tail = toMs !== undefined && hi !== undefined && hi * HOUR <= toMs ? edge(sql`c.start_ms >= ${hi * HOUR}`, sql`c.start_ms <= ${toMs}`) : sql``
-      return sql<{ n: number }>`SELECT (SELECT coalesce(sum(k.n), 0) FROM cdr_hour_counts k WHERE ${sql.and(hours)})${head}${tail} AS n`
+      // span: the enterprise's first and last hour (ends of the key's range); CASE runs only the sum it picks
+      return sql<{ n: number }>`SELECT CASE WHEN s.first IS NOT NULL
+          AND 2 * (min(coalesce(${hi ?? null}, s.last + 1), s.last + 1) - max(coalesce(${lo ?? null}, s.first), s.first)) > s.last + 1 - s.first
+        THEN ${outside} ELSE ${inside} END${head}${tail} AS n
+        FROM (SELECT (SELECT min(hour) FROM cdr_hour_talk_counts WHERE comp_number = ${filter.compNumber}) AS first,
+          (SELECT max(hour) FROM cdr_hour_talk_counts WHERE comp_number = ${filter.compNumber}) AS last) s`
     }
 
     /** findDialrecord: total and one page, newest first (ties by id), every filter optional. */

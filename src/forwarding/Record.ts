@@ -113,7 +113,7 @@ export const recordAttempt = (a: Attempted, health: Health) =>
 /**
  * Records many attempts in one write (the worker's plain deliveries, gathered while the last
  * write was committed). One that fails makes each be recorded on its own, as `recordAttempt`
- * does: a write one outcome cannot make fails only that one.
+ * does: a write one outcome cannot make fails only that one. Answers those recorded.
  */
 export const recordAttempts = (all: ReadonlyArray<Attempted>, health: Health) =>
   Effect.gen(function* () {
@@ -124,17 +124,21 @@ export const recordAttempts = (all: ReadonlyArray<Attempted>, health: Health) =>
     const written = yield* commit.submit((_, prepared) => {
       for (const a of all) writeOutcome(prepared, outbox.emitIn, a, now)
     }, { durable: false }).pipe(Effect.either)
-    if (written._tag === "Right") for (const a of all) counted(metrics, a)
-    else
-      yield* Effect.forEach(
-        all,
-        (a) =>
-          recordAttempt(a, health).pipe(
-            // given up: the lease sweep makes it due again (the worker forgets it was sending it)
-            Effect.catchAllCause((cause) => Effect.logError("the outcome of a delivery could not be recorded; it is due again once its lease ends", cause))
-          ),
-        { concurrency: "unbounded", discard: true }
-      )
+    if (written._tag === "Right") {
+      for (const a of all) counted(metrics, a)
+      return all
+    }
+    const each = yield* Effect.forEach(
+      all,
+      (a) =>
+        recordAttempt(a, health).pipe(
+          Effect.as([a]),
+          // given up: the lease sweep makes it due again (the worker forgets it was sending it)
+          Effect.catchAllCause((cause) => Effect.as(Effect.logError("the outcome of a delivery could not be recorded; it is due again once its lease ends", cause), []))
+        ),
+      { concurrency: "unbounded" }
+    )
+    return each.flat()
   })
 
 const exclusive = (statement: string, ...params: ReadonlyArray<number>) =>

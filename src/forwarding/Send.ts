@@ -43,26 +43,48 @@ const agents = {
  * callback's callbackUrl may name any URL.
  */
 const PARSED_KEPT = 1_000
-const parsed = new Map<string, { readonly protocol: "http:" | "https:"; readonly hostname: string; readonly port: string; readonly path: string; readonly auth?: string } | string>()
+interface Parsed {
+  readonly protocol: "http:" | "https:"
+  readonly hostname: string
+  readonly port: string
+  readonly path: string
+  readonly auth?: string
+}
+const parsed = new Map<string, Parsed | SendFailed>()
+
+/** A URL as an error may show it: its credentials (a password in the userinfo) left out. */
+const shownUrl = (url: string) => url.replace(/^([a-z][a-z0-9+.-]*:\/\/)[^/?#]*@/i, "$1(credentials)@")
+
+const parseNew = (url: string): Parsed | SendFailed => {
+  let u: URL
+  try {
+    u = new URL(url)
+  } catch {
+    return failed(`invalid URL ${shownUrl(url)}`)
+  }
+  const protocol = u.protocol === "https:" ? "https:" : u.protocol === "http:" ? "http:" : undefined
+  if (!protocol) return failed(`unsupported protocol ${u.protocol}`)
+  let auth: string | undefined
+  try {
+    auth = u.username || u.password ? `${decodeURIComponent(u.username)}:${decodeURIComponent(u.password)}` : undefined
+  } catch (e) {
+    // what Node itself answers for it (a request it cannot make): the same URL can only fail again
+    return failed(`the request could not be sent: ${e instanceof Error ? e.message : String(e)}`, true)
+  }
+  return {
+    protocol,
+    // an IPv6 literal is written in brackets in a URL, without them in a hostname
+    hostname: u.hostname.startsWith("[") ? u.hostname.slice(1, -1) : u.hostname,
+    port: u.port,
+    path: `${u.pathname}${u.search}`,
+    ...(auth === undefined ? {} : { auth })
+  }
+}
+
 const parse = (url: string) => {
   let p = parsed.get(url)
   if (p !== undefined) return p
-  try {
-    const u = new URL(url)
-    const protocol = u.protocol === "https:" ? "https:" : u.protocol === "http:" ? "http:" : undefined
-    p = !protocol
-      ? `unsupported protocol ${u.protocol}`
-      : {
-          protocol,
-          // an IPv6 literal is written in brackets in a URL, without them in a hostname
-          hostname: u.hostname.startsWith("[") ? u.hostname.slice(1, -1) : u.hostname,
-          port: u.port,
-          path: `${u.pathname}${u.search}`,
-          ...(u.username || u.password ? { auth: `${decodeURIComponent(u.username)}:${decodeURIComponent(u.password)}` } : {})
-        }
-  } catch {
-    p = `invalid URL ${url}`
-  }
+  p = parseNew(url)
   if (parsed.size >= PARSED_KEPT) parsed.clear()
   parsed.set(url, p)
   return p
@@ -87,8 +109,8 @@ export const send = (url: string, headers: Readonly<Record<string, string>>, bod
     done(result)
   }
   const target = parse(url)
-  if (typeof target === "string") {
-    settle(failed(target))
+  if (target instanceof SendFailed) {
+    settle(target)
     return () => {}
   }
   const payload = Buffer.from(body)

@@ -257,9 +257,12 @@ export const workerLayer = Layer.scoped(
         ? Effect.void
         : Effect.gen(function* () {
             yield* attemptLogged(a.outcome, a.next, { event: a.event.type, attempt: a.n, latencyMs: a.latencyMs, ...a.circuit })
-            if (a.circuit.opened && a.target.autoDisable) {
-              yield* targets.save({ ...a.target, enabled: false }, "api")
-              yield* Effect.logWarning("target disabled: its circuit opened and autoDisable is set").pipe(Effect.annotateLogs({ target: a.target.name }))
+            // the target as it is now, not as the send found it: an operator's edit or deletion
+            // made while the request was out stands (a deleted target is not made again)
+            const current = targets.targetFor(a.target.name)
+            if (a.circuit.opened && current?.autoDisable && current.enabled) {
+              yield* targets.save({ ...current, enabled: false }, "api")
+              yield* Effect.logWarning("target disabled: its circuit opened and autoDisable is set").pipe(Effect.annotateLogs({ target: current.name }))
             }
           }).pipe(Effect.annotateLogs({ target: a.target.name, delivery: a.delivery.id }))
 
@@ -299,8 +302,10 @@ export const workerLayer = Layer.scoped(
     /** The outcomes of plain deliveries, written as they gather: many per transaction while the last one commits. */
     const writeRecorded = Effect.gen(function* () {
       const all = Chunk.toReadonlyArray(yield* Queue.takeBetween(recorded, 1, RECORDED_AT_ONCE))
-      // not written (recordAttempts gave up on it): left in flight, for the lease sweep once this process lets go of it
-      yield* recordAttempts(all, health).pipe(Effect.catchAllCause((cause) => Effect.logError("outcomes of deliveries could not be written", cause)))
+      // one not written (recordAttempts gave up on it) stays in flight, for the lease sweep once this process lets go of it
+      const written = yield* recordAttempts(all, health).pipe(
+        Effect.catchAllCause((cause) => Effect.as(Effect.logError("outcomes of deliveries could not be written", cause), []))
+      )
       const names = new Set<string>()
       for (const a of all) {
         sending.delete(a.delivery.id)
@@ -308,7 +313,7 @@ export const workerLayer = Layer.scoped(
       }
       // a written outcome may let the call's next delivery go: look again
       for (const name of names) wakeIfUsefulNow(name)
-      for (const a of all) yield* afterRecorded(a).pipe(Effect.catchAllCause((cause) => Effect.logError("could not act on a delivery's outcome", cause)))
+      for (const a of written) yield* afterRecorded(a).pipe(Effect.catchAllCause((cause) => Effect.logError("could not act on a delivery's outcome", cause)))
     })
 
     /** a claim's filter: each origin up to its lane's free capacity (none while its circuit is open) */

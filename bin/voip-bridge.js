@@ -1,4 +1,4 @@
-#!/usr/bin/env -S node --max-semi-space-size=4
+#!/usr/bin/env -S node --max-semi-space-size=4 --heap-growing-percent=100
 // `npx voip-bridge …`: the program `npm start` runs — compiled (dist/, built by `npm install`),
 // or from the TypeScript sources through tsx in a checkout that has not been built.
 import { existsSync } from "node:fs"

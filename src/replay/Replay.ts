@@ -95,7 +95,23 @@ const sleep = (ms: number, signal?: AbortSignal) =>
 export const targetUrl = (base: URL, out: { path: string; query: string }): URL =>
   new URL(`${base.origin}${out.path.startsWith("/") ? "" : "/"}${out.path}${out.query ? `?${out.query}` : ""}`)
 
-const send = (agent: http.Agent, base: URL, out: { method: string; path: string; query: string; headers: Record<string, string>; body?: Buffer | undefined }, timeoutMs: number) =>
+type Sendable = { method: string; path: string; query: string; headers: Record<string, string>; body?: Buffer | undefined }
+
+/**
+ * The request sent on a kept-alive connection. One the server closed as it was reused (its idle
+ * time-out passed between two captured requests) fails before any byte of an answer: that one
+ * is sent once more on a new connection, as Node's documentation advises — the server never
+ * read it. Any other failure is the replay's to report.
+ */
+const send = (agent: http.Agent, base: URL, out: Sendable, timeoutMs: number): Promise<Answer> =>
+  sendOnce(agent, base, out, timeoutMs).catch((e: unknown) => {
+    if (e instanceof ReusedSocketClosed) return sendOnce(agent, base, out, timeoutMs)
+    throw e
+  })
+
+class ReusedSocketClosed extends Error {}
+
+const sendOnce = (agent: http.Agent, base: URL, out: Sendable, timeoutMs: number) =>
   new Promise<Answer>((resolve, reject) => {
     const url = targetUrl(base, out)
     const headers: Record<string, string | number> = { ...out.headers }
@@ -111,7 +127,9 @@ const send = (agent: http.Agent, base: URL, out: { method: string; path: string;
       res.on("error", reject)
     })
     req.on("timeout", () => req.destroy(new Error(`no answer within ${timeoutMs} ms`)))
-    req.on("error", reject)
+    req.on("error", (e: NodeJS.ErrnoException) =>
+      reject(req.reusedSocket && (e.code === "ECONNRESET" || e.code === "EPIPE") ? new ReusedSocketClosed(e.message) : e)
+    )
     req.end(out.body && out.body.length > 0 ? out.body : undefined)
   })
 

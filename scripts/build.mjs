@@ -7,10 +7,30 @@
 // here); bundled, only what is used is there. Left out, loaded from node_modules as they are:
 // native code (better-sqlite3), and packages that find files beside their own code
 // (libphonenumber-geo-carrier's data, node-cron's daemon, tsx).
+import * as fs from "node:fs"
+import * as path from "node:path"
 import { fileURLToPath } from "node:url"
-import { build } from "esbuild"
+import { build as esbuild } from "esbuild"
 
 const root = fileURLToPath(new URL("..", import.meta.url))
+
+/**
+ * esbuild, its files written only where they changed, each by a rename: a bridge or a command
+ * started from dist/ while another `npm start` rebuilds it (the tests run both at once) must
+ * never load a file half-written. Unchanged sources leave dist/ untouched.
+ */
+const build = async (options) => {
+  const result = await esbuild({ ...options, write: false })
+  for (const file of result.outputFiles) {
+    const same = fs.existsSync(file.path) && Buffer.compare(fs.readFileSync(file.path), file.contents) === 0
+    if (same) continue
+    fs.mkdirSync(path.dirname(file.path), { recursive: true })
+    const temporary = `${file.path}.${process.pid}.tmp`
+    fs.writeFileSync(temporary, file.contents)
+    fs.renameSync(temporary, file.path)
+  }
+  return result
+}
 
 const buildBridge = () =>
   build({

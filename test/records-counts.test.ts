@@ -270,7 +270,8 @@ describe("migration 0028", () => {
     // tables nor the triggers of 0028
     const before = db()
     try {
-      for (const t of ["cdrs_summed", "cdrs_unsummed", "cdrs_talk_resummed", "cdrs_hour_resummed"]) before.exec(`DROP TRIGGER ${t}`)
+      // (cdrs_enterprise_moved: 0031's, made again with the migrations after 0028)
+      for (const t of ["cdrs_summed", "cdrs_unsummed", "cdrs_talk_resummed", "cdrs_hour_resummed", "cdrs_enterprise_moved"]) before.exec(`DROP TRIGGER ${t}`)
       before.exec(`CREATE TRIGGER cdrs_counted AFTER INSERT ON cdrs BEGIN
         INSERT OR IGNORE INTO cdr_counts (comp_number, n) VALUES (NEW.comp_number, 0);
         UPDATE cdr_counts SET n = n + 1 WHERE comp_number = NEW.comp_number;
@@ -280,7 +281,7 @@ describe("migration 0028", () => {
       // 0030's, which replaced 0028's hour counts (undone below with the migrations after 0028)
       before.exec(`DROP TABLE cdr_hour_talk_counts`)
       const own = before.prepare(`SELECT migration_id AS id FROM schema_migrations WHERE name = 'call_counts'`).get() as { id: number }
-      // and the migrations after it, undone (0029: two columns of box_dial_calls; 0030: its table, above), to be run again after it
+      // and the migrations after it, undone (0029: two columns of box_dial_calls; 0030: its table, above; 0031: its trigger, above), to be run again after it
       before.exec(`ALTER TABLE box_dial_calls DROP COLUMN comp_number`)
       before.exec(`ALTER TABLE box_dial_calls DROP COLUMN behind`)
       before.prepare(`DELETE FROM schema_migrations WHERE migration_id >= ?`).run(own.id)

@@ -20,4 +20,18 @@ describe("the SQLite client", () => {
       expect(wrong._tag).toBe("Left")
     }).pipe(Effect.provide(Sqlite.layer(path.join(fs.mkdtempSync(path.join(os.tmpdir(), "vb-sql-")), "t.db"), 1000)))
   )
+
+  it.effect("fires a table's delete triggers for a row a REPLACE removes (the call counts depend on it)", () =>
+    Effect.gen(function* () {
+      const sql = yield* SqlClient.SqlClient
+      yield* sql`CREATE TABLE t (id INTEGER PRIMARY KEY, v TEXT NOT NULL)`
+      yield* sql`CREATE TABLE counts (n INTEGER NOT NULL)`
+      yield* sql`INSERT INTO counts (n) VALUES (0)`
+      yield* sql`CREATE TRIGGER t_in AFTER INSERT ON t BEGIN UPDATE counts SET n = n + 1; END`
+      yield* sql`CREATE TRIGGER t_out AFTER DELETE ON t BEGIN UPDATE counts SET n = n - 1; END`
+      yield* sql`INSERT INTO t (id, v) VALUES (1, 'a'), (2, 'b')`
+      yield* sql`INSERT OR REPLACE INTO t (id, v) VALUES (1, 'c')`
+      expect(yield* sql<{ n: number }>`SELECT n FROM counts`).toEqual([{ n: 2 }])
+    }).pipe(Effect.provide(Sqlite.layer(path.join(fs.mkdtempSync(path.join(os.tmpdir(), "vb-sql-")), "t.db"), 1000)))
+  )
 })

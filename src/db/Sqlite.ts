@@ -73,6 +73,9 @@ const make = (filename: string, busyTimeoutMs: number) =>
     // statement journals (every insert that fires a trigger inside a batch has one) in memory,
     // not in a temporary file: ~5 µs less per pushed call record
     db.pragma("temp_store = MEMORY")
+    // a REPLACE that removes a row fires its delete triggers (the call counts' among them): off,
+    // an INSERT OR REPLACE of a stored call left its old counts behind
+    db.pragma("recursive_triggers = ON")
     // from here on a lock is waited for by the runtime, not by SQLite on the only thread
     db.pragma("busy_timeout = 0")
 

@@ -22,11 +22,21 @@ const COUNT_TALK = (row: string, sign: "+" | "-") =>
 const COUNT_HOUR = (row: string, sign: "+" | "-") =>
   `INSERT INTO cdr_hour_counts (comp_number, hour, peer, n) VALUES (${row}.comp_number, ${HOUR_OF(row)}, coalesce(${row}.peer, 0), ${sign}1)
      ON CONFLICT (comp_number, hour, peer) DO UPDATE SET n = n ${sign} 1`
-/** One call added to (+) or taken from (-) its count in cdr_hour_talk_counts (0030). */
-const COUNT_HOUR_TALK = (row: string, sign: "+" | "-") =>
+/**
+ * The hour a call started in, from 0031 on: HOUR_OF's `%` truncates a REAL start to an integer
+ * first, so a start before 1970 with a fraction of a millisecond (written by hand) fell in the
+ * next hour. floor of the real quotient is exact for every integer start (a multiple of the hour
+ * divides exactly) and right for fractional ones; PostgreSQL has floor too.
+ */
+const HOUR_FLOOR = (row: string) => `CAST(floor(${row}.start_ms / 3600000.0) AS INTEGER)`
+/** One call added to (+) or taken from (-) its count in cdr_hour_talk_counts (0030; its hour as `hourOf` says). */
+const COUNT_HOUR_TALK = (row: string, sign: "+" | "-", hourOf = HOUR_OF) =>
   `INSERT INTO cdr_hour_talk_counts (comp_number, hour, peer, talk_bucket, n)
-     VALUES (${row}.comp_number, ${HOUR_OF(row)}, coalesce(${row}.peer, 0), ${talkBucketSql(`${row}.talk_secs`)}, ${sign}1)
+     VALUES (${row}.comp_number, ${hourOf(row)}, coalesce(${row}.peer, 0), ${talkBucketSql(`${row}.talk_secs`)}, ${sign}1)
      ON CONFLICT (comp_number, hour, peer, talk_bucket) DO UPDATE SET n = n ${sign} 1`
+/** The per-enterprise count of 0003 (one upsert since 0028). */
+const COUNT_ALL = (row: string, sign: "+" | "-") =>
+  `INSERT INTO cdr_counts (comp_number, n) VALUES (${row}.comp_number, ${sign}1) ON CONFLICT (comp_number) DO UPDATE SET n = n ${sign} 1`
 
 export const migrations: Record<string, Effect.Effect<void, unknown, SqlClient.SqlClient>> = {
   "0001_foundation": run(
@@ -844,5 +854,49 @@ export const migrations: Record<string, Effect.Effect<void, unknown, SqlClient.S
     `INSERT INTO cdr_hour_talk_counts (comp_number, hour, peer, talk_bucket, n)
        SELECT comp_number, ${HOUR_OF("cdrs")}, coalesce(peer, 0), ${talkBucketSql("talk_secs")}, count(*) FROM cdrs GROUP BY 1, 2, 3, 4`,
     `DROP TABLE cdr_hour_counts`
+  ),
+  // After review of 0030, the counts kept exact for what a hand edit can do: an UPDATE of a call's
+  // enterprise moved it in the talk and hour counts but not in cdr_counts (unfiltered totals were
+  // off for both enterprises), and a fractional start before 1970 fell in the next hour
+  // (HOUR_FLOOR). The triggers are made again and every count is recounted from the calls, so a
+  // count that drifted before (an INSERT OR REPLACE of a call, which fires no delete trigger until
+  // Sqlite.ts turned recursive_triggers on) is right again.
+  "0031_counts_exact": run(
+    `DROP TRIGGER cdrs_summed`,
+    `DROP TRIGGER cdrs_unsummed`,
+    `DROP TRIGGER cdrs_talk_resummed`,
+    `DROP TRIGGER cdrs_hour_resummed`,
+    `CREATE TRIGGER cdrs_summed AFTER INSERT ON cdrs BEGIN
+       ${COUNT_ALL("NEW", "+")};
+       ${COUNT_TALK("NEW", "+")};
+       ${COUNT_HOUR_TALK("NEW", "+", HOUR_FLOOR)};
+     END`,
+    `CREATE TRIGGER cdrs_unsummed AFTER DELETE ON cdrs BEGIN
+       ${COUNT_ALL("OLD", "-")};
+       ${COUNT_TALK("OLD", "-")};
+       ${COUNT_HOUR_TALK("OLD", "-", HOUR_FLOOR)};
+     END`,
+    `CREATE TRIGGER cdrs_enterprise_moved AFTER UPDATE OF comp_number ON cdrs WHEN OLD.comp_number IS NOT NEW.comp_number BEGIN
+       ${COUNT_ALL("OLD", "-")};
+       ${COUNT_ALL("NEW", "+")};
+     END`,
+    `CREATE TRIGGER cdrs_talk_resummed AFTER UPDATE OF comp_number, peer, talk_secs ON cdrs
+       WHEN OLD.comp_number IS NOT NEW.comp_number OR OLD.peer IS NOT NEW.peer OR OLD.talk_secs IS NOT NEW.talk_secs BEGIN
+       ${COUNT_TALK("OLD", "-")};
+       ${COUNT_TALK("NEW", "+")};
+     END`,
+    `CREATE TRIGGER cdrs_hour_resummed AFTER UPDATE OF comp_number, peer, start_ms, talk_secs ON cdrs
+       WHEN OLD.comp_number IS NOT NEW.comp_number OR OLD.peer IS NOT NEW.peer OR ${HOUR_FLOOR("OLD")} IS NOT ${HOUR_FLOOR("NEW")}
+         OR ${talkBucketSql("OLD.talk_secs")} IS NOT ${talkBucketSql("NEW.talk_secs")} BEGIN
+       ${COUNT_HOUR_TALK("OLD", "-", HOUR_FLOOR)};
+       ${COUNT_HOUR_TALK("NEW", "+", HOUR_FLOOR)};
+     END`,
+    `DELETE FROM cdr_counts`,
+    `INSERT INTO cdr_counts (comp_number, n) SELECT comp_number, count(*) FROM cdrs GROUP BY 1`,
+    `DELETE FROM cdr_talk_counts`,
+    `INSERT INTO cdr_talk_counts (comp_number, peer, talk_secs, n) SELECT comp_number, coalesce(peer, 0), talk_secs, count(*) FROM cdrs GROUP BY 1, 2, 3`,
+    `DELETE FROM cdr_hour_talk_counts`,
+    `INSERT INTO cdr_hour_talk_counts (comp_number, hour, peer, talk_bucket, n)
+       SELECT comp_number, ${HOUR_FLOOR("cdrs")}, coalesce(peer, 0), ${talkBucketSql("talk_secs")}, count(*) FROM cdrs GROUP BY 1, 2, 3, 4`
   )
 }

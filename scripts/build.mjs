@@ -14,6 +14,41 @@ import { build as esbuild } from "esbuild"
 
 const root = fileURLToPath(new URL("..", import.meta.url))
 
+const alive = (pid) => {
+  try {
+    process.kill(pid, 0)
+    return true
+  } catch (e) {
+    // EPERM: alive, another user's
+    return e.code === "EPERM"
+  }
+}
+
+/**
+ * The files in an order where each module comes after every module it imports (statically or
+ * by import()), each map after its code: a process that loads a new file finds every file it
+ * names, whenever it starts (esbuild lists the entries first).
+ */
+const importedFirst = (files) => {
+  const byPath = new Map(files.map((f) => [f.path, f]))
+  const done = new Set()
+  const ordered = []
+  const visit = (file) => {
+    if (done.has(file.path)) return
+    done.add(file.path)
+    if (file.path.endsWith(".mjs")) {
+      for (const [, spec] of file.text.matchAll(/(?:\bfrom\s*|\bimport\s*\(?\s*)["'](\.\.?\/[^"']+)["']/g)) {
+        const imported = byPath.get(path.resolve(path.dirname(file.path), spec))
+        if (imported) visit(imported)
+      }
+    }
+    ordered.push(file)
+  }
+  for (const file of files) if (!file.path.endsWith(".map")) visit(file)
+  for (const file of files) if (file.path.endsWith(".map")) ordered.push(file)
+  return ordered
+}
+
 /**
  * esbuild, its files written only where they changed, each by a rename: a bridge or a command
  * started from dist/ while another `npm start` rebuilds it (the tests run both at once) must
@@ -21,7 +56,14 @@ const root = fileURLToPath(new URL("..", import.meta.url))
  */
 const build = async (options) => {
   const result = await esbuild({ ...options, write: false })
-  for (const file of result.outputFiles) {
+  // what a build killed between a write and its rename left (its process gone)
+  for (const dir of new Set(result.outputFiles.map((f) => path.dirname(f.path)))) {
+    for (const name of fs.existsSync(dir) ? fs.readdirSync(dir) : []) {
+      const pid = /\.(\d+)\.tmp$/.exec(name)?.[1]
+      if (pid !== undefined && !alive(Number(pid))) fs.rmSync(path.join(dir, name), { force: true })
+    }
+  }
+  for (const file of importedFirst(result.outputFiles)) {
     const same = fs.existsSync(file.path) && Buffer.compare(fs.readFileSync(file.path), file.contents) === 0
     if (same) continue
     fs.mkdirSync(path.dirname(file.path), { recursive: true })

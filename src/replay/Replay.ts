@@ -100,18 +100,21 @@ type Sendable = { method: string; path: string; query: string; headers: Record<s
 /**
  * The request sent on a kept-alive connection. One the server closed as it was reused (its idle
  * time-out passed between two captured requests) fails before any byte of an answer: that one
- * is sent once more on a new connection, as Node's documentation advises — the server never
- * read it. Any other failure is the replay's to report.
+ * is sent once more, as Node's documentation advises, on a connection of its own (the agent's
+ * other idle ones may be closed too) — unless the replay was stopped (Ctrl-C destroys the
+ * agent's connections: that reset is not the server's). The client cannot tell such a close
+ * from a server that read the request and then died; a push is stored once either way (its
+ * dedup key). Any other failure is the replay's to report.
  */
-const send = (agent: http.Agent, base: URL, out: Sendable, timeoutMs: number): Promise<Answer> =>
+const send = (agent: http.Agent, base: URL, out: Sendable, timeoutMs: number, stopped: () => boolean): Promise<Answer> =>
   sendOnce(agent, base, out, timeoutMs).catch((e: unknown) => {
-    if (e instanceof ReusedSocketClosed) return sendOnce(agent, base, out, timeoutMs)
-    throw e
+    if (e instanceof ReusedSocketClosed && !stopped()) return sendOnce(false, base, out, timeoutMs)
+    throw e instanceof ReusedSocketClosed ? e.cause : e
   })
 
 class ReusedSocketClosed extends Error {}
 
-const sendOnce = (agent: http.Agent, base: URL, out: Sendable, timeoutMs: number) =>
+const sendOnce = (agent: http.Agent | false, base: URL, out: Sendable, timeoutMs: number) =>
   new Promise<Answer>((resolve, reject) => {
     const url = targetUrl(base, out)
     const headers: Record<string, string | number> = { ...out.headers }
@@ -128,7 +131,7 @@ const sendOnce = (agent: http.Agent, base: URL, out: Sendable, timeoutMs: number
     })
     req.on("timeout", () => req.destroy(new Error(`no answer within ${timeoutMs} ms`)))
     req.on("error", (e: NodeJS.ErrnoException) =>
-      reject(req.reusedSocket && (e.code === "ECONNRESET" || e.code === "EPIPE") ? new ReusedSocketClosed(e.message) : e)
+      reject(req.reusedSocket && (e.code === "ECONNRESET" || e.code === "EPIPE") ? new ReusedSocketClosed(e.message, { cause: e }) : e)
     )
     req.end(out.body && out.body.length > 0 ? out.body : undefined)
   })
@@ -178,7 +181,7 @@ export const replay = async (entries: ReadonlyArray<Entry>, options: ReplayOptio
     let answer: Answer | undefined
     let error: string | undefined
     try {
-      answer = await send(agent, base, out, options.timeoutMs ?? 60_000)
+      answer = await send(agent, base, out, options.timeoutMs ?? 60_000, () => options.signal?.aborted === true)
     } catch (e) {
       error = e instanceof Error ? e.message : String(e)
     }

@@ -6,27 +6,13 @@
  */
 import * as path from "node:path"
 import Database from "better-sqlite3"
-import { Effect } from "effect"
 import { describe, expect, it } from "vitest"
-import { loadConfig } from "../src/config/AppConfig.js"
 import { startServer } from "../src/http/Server.js"
-import { tempDir } from "./support/TestServer.js"
+import { tempDir, testConfig } from "./support/TestServer.js"
 import { eventually, type Received, startReceiver } from "./support/Receiver.js"
 
 const configFor = (dataDir: string, url: string) =>
-  Effect.runPromise(
-    loadConfig({
-      env: {},
-      overrides: {
-        port: 0,
-        host: "127.0.0.1",
-        dataDir,
-        logLevel: "none",
-        forwarding: { pollIntervalMs: 50 },
-        targets: [{ name: "hooks", url, events: ["callback.*"], concurrency: 16, retry: { scheduleMs: [0, 50] } }]
-      }
-    })
-  )
+  testConfig(dataDir, { forwarding: { pollIntervalMs: 50 }, targets: [{ name: "hooks", url, events: ["callback.*"], concurrency: 16, retry: { scheduleMs: [0, 50] } }] })
 
 const POISON = "424242"
 

@@ -10,6 +10,9 @@ import type { AddressInfo } from "node:net"
 import * as path from "node:path"
 import { afterAll, describe, expect, it } from "vitest"
 import { replayCommand } from "../src/replay/Cli.js"
+import { makeMatcher } from "../src/replay/Diff.js"
+import { type Entry, fromCurl } from "../src/replay/Input.js"
+import { replay } from "../src/replay/Replay.js"
 import { toneWav } from "../src/box/Simulator.js"
 import { adminApi, adminToken } from "./support/AdminApi.js"
 import { runCli } from "./support/Process.js"
@@ -56,6 +59,33 @@ const run = async (args: ReadonlyArray<string>) => {
   let err = ""
   const code = await replayCommand(args, { out: (t) => (out += `${t}\n`), err: (t) => (err += t), tty: false })
   return { code, out, err }
+}
+
+const curl = (phone: string) => `curl 'http://bridge/api/voip.json?type=1&peer=2&phone=${phone}'`
+
+/**
+ * A server that drops every connection's second request unanswered, as an idle time-out closing
+ * a kept-alive connection just as the client reuses it; first requests answered after `delayMs`.
+ */
+const droppingServer = async (delayMs: number) => {
+  const served = new WeakMap<object, number>()
+  let answered = 0
+  const server = http.createServer((req, res) => {
+    const n = (served.get(req.socket) ?? 0) + 1
+    served.set(req.socket, n)
+    if (n > 1) return void req.socket.destroy()
+    answered++
+    setTimeout(() => res.writeHead(200, { "content-type": "application/json" }).end('{"code":0}'), delayMs)
+  })
+  await new Promise<void>((ok) => server.listen(0, "127.0.0.1", ok))
+  return {
+    url: `http://127.0.0.1:${(server.address() as AddressInfo).port}`,
+    answered: () => answered,
+    close: async () => {
+      server.closeAllConnections()
+      await new Promise((ok) => server.close(ok))
+    }
+  }
 }
 
 /** A realistic session against a bridge: customers created, changed, listed, deleted; a push; a box registered and heard. */
@@ -268,25 +298,72 @@ describe("replay", () => {
   })
 
   it("a kept-alive connection the server closed as it was reused is not an error: the request goes again on a new one", async () => {
-    // the second request on any connection finds it closed, unanswered (an idle time-out racing the reuse)
-    const served = new WeakMap<object, number>()
-    let answered = 0
-    const server = http.createServer((req, res) => {
-      const n = (served.get(req.socket) ?? 0) + 1
-      served.set(req.socket, n)
-      if (n > 1) return void req.socket.destroy()
-      answered++
-      res.writeHead(200, { "content-type": "application/json" }).end('{"code":0}')
-    })
-    await new Promise<void>((ok) => server.listen(0, "127.0.0.1", ok))
+    const server = await droppingServer(0)
     try {
       const file = path.join(tempDir(), "calls.sh")
-      fs.writeFileSync(file, ["a", "b", "c"].map((p) => `curl 'http://bridge/api/voip.json?type=1&peer=2&phone=1380013800${p.charCodeAt(0) % 10}'`).join("\n") + "\n")
-      const r = await run([file, "--to", `http://127.0.0.1:${(server.address() as AddressInfo).port}`])
+      fs.writeFileSync(file, ["a", "b", "c"].map((p) => curl(`1380013800${p.charCodeAt(0) % 10}`)).join("\n") + "\n")
+      const r = await run([file, "--to", server.url])
       expect(r.code, `${r.out}${r.err}`).toBe(0)
       expect(r.out).toContain("3 sent")
-      expect(answered).toBe(3)
+      expect(server.answered()).toBe(3)
     } finally {
+      await server.close()
+    }
+  })
+
+  it("with --concurrency 2, the resend goes on a new connection, not on the other idle kept-alive one (closed too)", async () => {
+    // the first two (different lanes, sent at once) are answered together: two connections open
+    const server = await droppingServer(50)
+    try {
+      const file = path.join(tempDir(), "calls.sh")
+      fs.writeFileSync(file, ["13800138001", "13800138002", "13800138003"].map(curl).join("\n") + "\n")
+      const r = await run([file, "--to", server.url, "--concurrency", "2"])
+      expect(r.code, `${r.out}${r.err}`).toBe(0)
+      expect(server.answered()).toBe(3)
+    } finally {
+      await server.close()
+    }
+  })
+
+  it("Ctrl-C (the abort signal) cuts a request in flight; it is not sent again after the abort", async () => {
+    const arrivals = new Map<string, number>()
+    const held: Array<http.ServerResponse> = []
+    const server = http.createServer((req, res) => {
+      const phone = new URL(req.url ?? "/", "http://x").searchParams.get("phone") ?? ""
+      arrivals.set(phone, (arrivals.get(phone) ?? 0) + 1)
+      // the first is answered at once (its connection is kept alive), the second is slow
+      if (phone.endsWith("1")) return void res.writeHead(200, { "content-type": "application/json" }).end('{"code":0}')
+      held.push(res)
+    })
+    await new Promise<void>((ok) => server.listen(0, "127.0.0.1", ok))
+    const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}`
+    const controller = new AbortController()
+    try {
+      const entries = ["13800138001", "13800138002"].map((p, i) => fromCurl(curl(p), `line ${i + 1}`)) as Array<Entry>
+      const replaying = replay(entries, {
+        to: url,
+        speed: 0,
+        concurrency: 1,
+        matcher: makeMatcher({ ignore: [], only: [], defaults: true }),
+        validate: false,
+        credentials: new Map(),
+        receivers: [],
+        timeoutMs: 5_000,
+        signal: controller.signal
+      })
+      // the second request has arrived (on the kept-alive connection of the first): Ctrl-C
+      for (let i = 0; i < 200 && !arrivals.has("13800138002"); i++) await new Promise((r) => setTimeout(r, 10))
+      expect(arrivals.get("13800138002")).toBe(1)
+      controller.abort()
+      await new Promise((r) => setTimeout(r, 300))
+      for (const res of held.splice(0)) res.writeHead(200, { "content-type": "application/json" }).end('{"code":0}')
+      const { results } = await replaying
+      // agent.destroy() resets the reused socket: that reset is not taken for the server's idle
+      // close, and the request the user just interrupted is not sent once more
+      expect(arrivals.get("13800138002")).toBe(1)
+      expect(results.length).toBe(2)
+    } finally {
+      for (const res of held.splice(0)) res.end()
       server.closeAllConnections()
       await new Promise((ok) => server.close(ok))
     }

@@ -147,8 +147,9 @@ export const workerLayer = Layer.scoped(
       const r = ready.get(name)
       if (stopping || !r || r.queue.length === 0) return
       const current = targets.targetFor(name)
+      const state = stateOf(name)
       // paused: the pump gives them back; deleted: sent, each finds its target gone (a dead letter)
-      if (current && (!current.enabled || capacity(stateOf(name).circuit, Date.now(), slots(current), stateOf(name).inFlight) <= 0)) return
+      if (current && (!current.enabled || capacity(state.circuit, Date.now(), slots(current), state.inFlight) <= 0)) return
       const d = r.queue.shift()
       if (d) startNow(r.target, d)
     }

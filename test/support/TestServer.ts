@@ -33,12 +33,16 @@ export interface TestServer extends RunningServer {
   readonly config: AppConfigShape
 }
 
-export const startTestServer = async (overrides: Record<string, unknown> = {}): Promise<TestServer> => {
-  const dataDir = tempDir()
-  const config = await Effect.runPromise(
+/** The settings of a test bridge on `dataDir` (loopback, any free port), as `npm start` would read them with `overrides`. */
+export const testConfig = (dataDir: string, overrides: Record<string, unknown> = {}) =>
+  Effect.runPromise(
     // the errors the tests provoke on purpose are not printed; BRIDGE_TEST_LOG_LEVEL=error shows them
     loadConfig({ env: {}, overrides: { port: 0, host: "127.0.0.1", dataDir, logLevel: process.env.BRIDGE_TEST_LOG_LEVEL ?? "none", ...overrides } })
   )
+
+export const startTestServer = async (overrides: Record<string, unknown> = {}): Promise<TestServer> => {
+  const dataDir = tempDir()
+  const config = await testConfig(dataDir, overrides)
   const server = await startServer(config)
   const close = async () => {
     await server.close()

@@ -27,6 +27,8 @@ export const benches: ReadonlyArray<Bench> = [
   { name: "forward", run: () => import("./forward.bench.js").then((m) => m.runForward()), only: true },
   // not in the default run: a 1M backlog (a few minutes; BENCH_OUTAGE_N to choose)
   { name: "outage", run: () => import("./forward.bench.js").then((m) => m.runOutage()), only: true },
+  // not in the default run: express with only a push's writes, against express and the bridge (what 0.8 would take)
+  { name: "floor", run: () => import("./floor.bench.js").then((m) => m.run()), only: true },
   // not in the default run: the short guard of the two above
   { name: "quick", run: () => import("./quick.bench.js").then((m) => m.run()), only: true }
 ]

@@ -30,7 +30,7 @@ import type { SqlError } from "@effect/sql/SqlError"
 import { SqlError as SqlErrorClass } from "@effect/sql/SqlError"
 import * as fs from "node:fs"
 import * as path from "node:path"
-import { Deferred, Duration, Effect, Exit, FiberId, Option, Queue, Runtime, Schedule } from "effect"
+import { Duration, Effect, Exit, Option, Queue, Runtime, Schedule } from "effect"
 import { busyBackoff, isBusy, Sqlite, type SyncWork } from "./Sqlite.js"
 
 const MAX_BATCH = 256
@@ -49,7 +49,8 @@ const nextTurn = Effect.async<void>((resume) => {
 
 interface Pending {
   readonly work: SyncWork<unknown>
-  readonly done: Deferred.Deferred<unknown, SqlError>
+  /** settles the writer: called once, with its outcome */
+  readonly done: (exit: Exit.Exit<unknown, SqlError>) => void
   /** whether the writer resumes only once its commit is flushed to disk */
   readonly durable: boolean
   /** when this write first met another process's lock */
@@ -135,7 +136,7 @@ export class GroupCommit extends Effect.Service<GroupCommit>()("GroupCommit", {
           flushFailed = cause
           Runtime.runFork(runtime)(Effect.logFatal("the database's write-ahead log could not be flushed to disk: nothing more is acknowledged; restart the bridge once the disk is sound", cause))
         }
-        for (const { p, value } of these) Deferred.unsafeDone(p.done, flushFailed !== undefined ? notFlushed() : Exit.succeed(value))
+        for (const { p, value } of these) p.done(flushFailed !== undefined ? notFlushed() : Exit.succeed(value))
         flush(fd)
         if (!flushing) {
           const waiting = flushed
@@ -226,9 +227,9 @@ export class GroupCommit extends Effect.Service<GroupCommit>()("GroupCommit", {
           for (const [i, outcome] of outcomes.entries()) {
             const p = batch[i]!
             if (outcome === DEFERRED) continue
-            if (outcome !== BUSY) Deferred.unsafeDone(p.done, outcome)
+            if (outcome !== BUSY) p.done(outcome)
             else if (now - (p.busySince ??= now) < sqlite.busyTimeoutMs) waiting.push(p)
-            else Deferred.unsafeDone(p.done, Exit.fail(new SqlErrorClass({ cause: lastBusy, message: `waited ${sqlite.busyTimeoutMs} ms for the database lock` })))
+            else p.done(Exit.fail(new SqlErrorClass({ cause: lastBusy, message: `waited ${sqlite.busyTimeoutMs} ms for the database lock` })))
           }
           // locked while writers wait for the lock right now: not until some write gets through,
           // which with every writer out of time (and no new one) would be never
@@ -269,12 +270,13 @@ export class GroupCommit extends Effect.Service<GroupCommit>()("GroupCommit", {
      * disk, or (`durable: false`) once it is committed.
      */
     const submit = <A>(work: SyncWork<A>, options?: { readonly durable: boolean }): Effect.Effect<A, SqlError> =>
-      Effect.suspend(() => {
-        const done = Deferred.unsafeMake<unknown, SqlError>(FiberId.none)
-        queue.unsafeOffer({ work, done, durable: options?.durable ?? true })
-        // the write was handed over: its outcome is awaited even if this request is interrupted
-        return Effect.uninterruptible(Deferred.await(done)) as Effect.Effect<A, SqlError>
-      })
+      // the write is handed over as the fiber suspends: its outcome is awaited even if this
+      // request is interrupted meanwhile (a push is answered as it was stored, or not at all)
+      Effect.uninterruptible(
+        Effect.async<A, SqlError>((resume) => {
+          queue.unsafeOffer({ work, done: resume as (exit: Exit.Exit<unknown, SqlError>) => void, durable: options?.durable ?? true })
+        })
+      )
 
     return {
       submit,

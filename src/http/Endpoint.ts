@@ -86,9 +86,11 @@ type Fields = Readonly<Record<string, unknown>>
 /** The contract's envelope: `{code: 0, message: "OK", …result}`; failures `{code, message}`, HTTP 200. */
 export const coded = <A, I extends Fields>(result: Schema.Schema<A, I> & { readonly fields: Schema.Struct.Fields }, description: string): AnswerStyle<A> => {
   const encode = Schema.encode(result)
+  // a result with no fields (a push's acknowledgement) has nothing to encode
+  const empty = Object.keys(result.fields).length === 0
   return {
     style: "coded",
-    answer: (value) => Effect.map(Effect.orDie(encode(value)), (fields) => json({ code: 0, message: "OK", ...fields })),
+    answer: empty ? () => Effect.succeed(json({ code: 0, message: "OK" })) : (value) => Effect.map(Effect.orDie(encode(value)), (fields) => json({ code: 0, message: "OK", ...fields })),
     responses: (kit) => ({
       "200": { description, content: { "application/json": { schema: { anyOf: [{ allOf: [CODED, kit.structOf(result)] }, CODED] } } } }
     })
@@ -218,33 +220,41 @@ export const endpoint = <P, I, A, const K extends AuthKind>(declaration: Declara
     const openTo = auth.kind === "credentials" && auth.openTo ? allowList(auth.openTo(config)) : undefined
     const bodyLimit = config.http.bodyLimitBytes
 
-    const callerOf = (req: RouteRequest, raw: RawParams): Effect.Effect<Caller | undefined, ApiError | SqlError, AppServices> => {
+    /**
+     * The caller, when finding it takes a step of its own (credentials looked up); `undefined`
+     * when it is known at once (no caller, or a token checked); an AuthFailed to answer with.
+     */
+    const callerOf = (req: RouteRequest, raw: RawParams): Effect.Effect<Caller | undefined, ApiError | SqlError, AppServices> | AuthFailed | undefined => {
       switch (auth.kind) {
         case "none":
-          return Effect.succeed(undefined)
+          return undefined
         case "token": {
-          if (token === undefined) return Effect.succeed(undefined)
+          if (token === undefined) return undefined
           const header = req.headers["x-bridge-token"]
           const given = typeof raw[TOKEN] === "string" ? raw[TOKEN] : typeof header === "string" ? header : undefined
-          return sameSecret(given, token) ? Effect.succeed(undefined) : Effect.fail(new AuthFailed({ message: "authentication failed: wrong or missing token" }))
+          return sameSecret(given, token) ? undefined : new AuthFailed({ message: "authentication failed: wrong or missing token" })
         }
         case "credentials":
-          if (openTo?.(req.socket.remoteAddress)) return Effect.succeed(undefined)
+          if (openTo?.(req.socket.remoteAddress)) return undefined
           return Effect.flatMap(Auth, (a) => a.authenticate(raw, req.socket.remoteAddress))
       }
     }
 
-    // a chain, not a generator: jsondata and the pushes pass here on every request
+    // plain code between the steps that must wait: jsondata and the pushes pass here on every request
     const run = (req: RouteRequest, collected: Collected): Effect.Effect<HttpAnswer, Failure, AppServices> => {
       const raw = toRawParams(collected.pairs)
       // a capture masks these values wherever they appear in its record, in any spelling
       noteSecrets(req, collected.pairs, ownSecrets)
-      return Effect.flatMap(callerOf(req, raw), (caller) => {
+      const handle = (caller: Caller | undefined) => {
         const params = decode(raw)
         if (Either.isLeft(params)) return Effect.fail(toInvalidParam(params.left))
         // the auth kind decides which of the two the caller is (CallerOf)
         return Effect.flatMap(declaration.handler({ req, config, params: params.right, raw, collected, caller: caller as CallerOf<K> }), answer.answer)
-      })
+      }
+      const caller = callerOf(req, raw)
+      if (caller === undefined) return handle(undefined)
+      if (caller instanceof AuthFailed) return Effect.fail(caller)
+      return Effect.flatMap(caller, handle)
     }
 
     const read = (req: RouteRequest): Effect.Effect<HttpAnswer, Failure, AppServices> => {

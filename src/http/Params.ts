@@ -184,14 +184,11 @@ const charsetNamed = (label: string): Charset | undefined => {
 const UTF8 = charsetNamed("utf-8")!
 const CHARSET_PARAM = /;\s*charset\s*=\s*(?:"([^"]*)"|([^\s;]*))/i
 
-const charsetOf = (contentType: string): Effect.Effect<Charset, HttpRequestError> => {
+const charsetOf = (contentType: string): Charset | HttpRequestError => {
   const m = CHARSET_PARAM.exec(contentType)
   const label = m ? (m[1] ?? m[2] ?? "").trim() : ""
-  if (label === "") return Effect.succeed(UTF8)
-  const charset = charsetNamed(label)
-  return charset
-    ? Effect.succeed(charset)
-    : Effect.fail(new HttpRequestError({ status: 415, code: -14, message: `unsupported charset ${JSON.stringify(label.slice(0, 40))}` }))
+  if (label === "") return UTF8
+  return charsetNamed(label) ?? new HttpRequestError({ status: 415, code: -14, message: `unsupported charset ${JSON.stringify(label.slice(0, 40))}` })
 }
 
 const undecodable = (charset: Charset) => new HttpRequestError({ status: 400, code: -14, message: `body is not valid ${charset.name}` })
@@ -424,33 +421,47 @@ const multipart = <E, R>(req: IncomingMessage, query: Pairs, options: CollectOpt
 export function collect(req: IncomingMessage, options: CollectOptions & { readonly files?: undefined }): Effect.Effect<Collected, HttpRequestError>
 export function collect<E, R>(req: IncomingMessage, options: CollectOptions<E, R>): Effect.Effect<Collected, HttpRequestError | E, R | Scope.Scope>
 export function collect<E, R>(req: IncomingMessage, options: CollectOptions<E, R>): Effect.Effect<Collected, HttpRequestError | E, R | Scope.Scope> {
-  return Effect.gen(function* () {
-    const query = queryPairs(req.url ?? "")
-    const type = (req.headers["content-type"] ?? "").toLowerCase()
-    if (type.startsWith("multipart/form-data")) {
+  const query = queryPairs(req.url ?? "")
+  const type = (req.headers["content-type"] ?? "").toLowerCase()
+  if (type.startsWith("multipart/form-data"))
+    return Effect.map(
       // no gap between reading and owning the temporary files, where an interruption would strand them;
       // without `files` there are none, and no scope is asked for (see the overloads)
-      const { pairs, files } = yield* options.files
+      options.files
         ? Effect.uninterruptibleMask((restore) =>
             Effect.tap(restore(multipart(req, query, options)), (parsed) => Effect.addFinalizer(() => Effect.sync(parsed.release)))
           )
-        : multipart(req, query, options)
-      return { pairs: [...query, ...pairs], files, rawBody: undefined, bodyText: undefined, charset: UTF8.name }
+        : multipart(req, query, options),
+      ({ pairs, files }): Collected => ({ pairs: [...query, ...pairs], files, rawBody: undefined, bodyText: undefined, charset: UTF8.name })
+    )
+  // every jsondata call and push comes this way: two steps, the body's read and what is made of it
+  const charset = charsetOf(type)
+  if (charset instanceof HttpRequestError) return Effect.fail(charset)
+  return Effect.flatMap(readBody(req, options.bodyLimit), (body) => fromBody(query, type, charset, body))
+}
+
+/** A body read whole (not multipart): its parameters after the query's. */
+const fromBody = (query: Pairs, type: string, charset: Charset, body: Buffer): Effect.Effect<Collected, HttpRequestError> => {
+  if (body.length === 0) return Effect.succeed({ pairs: query, files: [], rawBody: body, bodyText: "", charset: charset.name })
+  if (type.includes("json")) {
+    let text: string
+    try {
+      text = charset.decode(body)
+    } catch {
+      return Effect.fail(undecodable(charset))
     }
-    const charset = yield* charsetOf(type)
-    const body = yield* readBody(req, options.bodyLimit)
-    if (body.length === 0) return { pairs: query, files: [], rawBody: body, bodyText: "", charset: charset.name }
-    if (type.includes("json")) {
-      const text = yield* Effect.try({ try: () => charset.decode(body), catch: () => undecodable(charset) })
-      return { pairs: [...query, ...(yield* jsonPairs(text))], files: [], rawBody: body, bodyText: text, charset: charset.name }
-    }
-    // urlencoded, and any body without a useful content type, read as a form: that is what the platform's senders mean
-    if (!charset.asciiCompatible)
-      return yield* Effect.fail(new HttpRequestError({ status: 415, code: -14, message: `a form body cannot be sent in ${charset.name}` }))
-    const pairs = yield* Effect.try({ try: () => formPairs(body, charset.decode), catch: () => undecodable(charset) })
-    const bodyText = charset === UTF8 ? body.toString("utf8") : new URLSearchParams(pairs.map(([k, v]): [string, string] => [k, v])).toString()
-    return { pairs: [...query, ...pairs], files: [], rawBody: body, bodyText, charset: charset.name }
-  })
+    return Effect.map(jsonPairs(text), (pairs) => ({ pairs: [...query, ...pairs], files: [], rawBody: body, bodyText: text, charset: charset.name }))
+  }
+  // urlencoded, and any body without a useful content type, read as a form: that is what the platform's senders mean
+  if (!charset.asciiCompatible) return Effect.fail(new HttpRequestError({ status: 415, code: -14, message: `a form body cannot be sent in ${charset.name}` }))
+  let pairs: Pairs
+  try {
+    pairs = formPairs(body, charset.decode)
+  } catch {
+    return Effect.fail(undecodable(charset))
+  }
+  const bodyText = charset === UTF8 ? body.toString("utf8") : new URLSearchParams(pairs.map(([k, v]): [string, string] => [k, v])).toString()
+  return Effect.succeed({ pairs: [...query, ...pairs], files: [], rawBody: body, bodyText, charset: charset.name })
 }
 
 const INDEXED = /^(.+)\[(\d*)\]$/

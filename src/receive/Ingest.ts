@@ -4,8 +4,10 @@
  * endpoints call it with what arrived over HTTP, the telephony simulator with what the
  * platform would have sent — so a simulated call is stored exactly as a pushed one.
  */
-import { Effect } from "effect"
+import { Context, Effect } from "effect"
 import { StorageFailed } from "../api/Errors.js"
+import { AppConfig } from "../config/AppConfig.js"
+import { CdrStore } from "../records/CdrStore.js"
 import { GroupCommit } from "../db/GroupCommit.js"
 import { Outbox } from "../events/Outbox.js"
 import type { Receiver } from "./receivers.js"
@@ -19,14 +21,18 @@ export interface Ingested {
   readonly fallbackKey: () => string
 }
 
-/** Answers the event's id, or null when it was a retry of a push already stored. */
+/**
+ * Answers the event's id, or null when it was a retry of a push already stored. Every push
+ * passes here: its services are read from the context at once, and the push costs the fiber
+ * this one step and the commit's wait.
+ */
 export const ingest = <A, I>(receiver: Receiver<A, I>, push: A, how: Ingested) =>
-  Effect.gen(function* () {
+  Effect.contextWithEffect((context: Context.Context<Outbox | GroupCommit | CdrStore | AppConfig>) => {
     const received = receiver.receive(push)
-    const outbox = yield* Outbox
-    const commit = yield* GroupCommit
-    const apply = receiver.apply ? yield* receiver.apply(received) : undefined
-    const link = receiver.link ? yield* receiver.link(received) : undefined
+    const outbox = Context.get(context, Outbox)
+    const services = { cdrs: Context.get(context, CdrStore), config: Context.get(context, AppConfig) }
+    const apply = receiver.apply?.(received, services)
+    const link = receiver.link?.(received, services)
     const event = {
       type: received.type,
       enterprise: received.enterprise,
@@ -35,7 +41,7 @@ export const ingest = <A, I>(receiver: Receiver<A, I>, push: A, how: Ingested) =
       raw: how.raw,
       dedupKey: received.key ?? `${receiver.name}:${how.fallbackKey()}`
     }
-    return yield* commit
+    return Context.get(context, GroupCommit)
       .submit((_, prepared) => {
         const linked = link?.(prepared)
         const eventId = outbox.emitIn(prepared, linked === undefined ? event : { ...event, data: { ...event.data, ...linked } })
@@ -43,9 +49,7 @@ export const ingest = <A, I>(receiver: Receiver<A, I>, push: A, how: Ingested) =
         if (eventId !== null && apply) apply(prepared)
         return eventId
       })
-      .pipe(
-        Effect.catchAll((e) =>
-          Effect.zipRight(Effect.logError("push could not be stored", e), Effect.fail(new StorageFailed({ message: "the push could not be stored; send it again" })))
-        )
-      )
+      .pipe(Effect.catchAll((e) => Effect.zipRight(Effect.logError("push could not be stored", e), Effect.fail(stored))))
   })
+
+const stored = new StorageFailed({ message: "the push could not be stored; send it again" })

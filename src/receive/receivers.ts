@@ -5,13 +5,13 @@
  */
 import type { EventType } from "../events/EventTypes.js"
 import * as crypto from "node:crypto"
-import { Effect, Option, Schema } from "effect"
+import { Option, Schema } from "effect"
 import { datetime, type EmbeddedJson } from "../../schemas/Param.js"
 import { CALL_EVENT_TYPES, CallbackPush, CallPush, WORKORDER_EVENT_TYPES, WorkOrderPush } from "../../schemas/push.js"
 import type { Prepared } from "../db/Sqlite.js"
-import { AppConfig } from "../config/AppConfig.js"
+import type { AppConfigShape } from "../config/AppConfig.js"
 import { linkCallIn } from "../customers/Phones.js"
-import { CdrStore } from "../records/CdrStore.js"
+import type { CdrStore } from "../records/CdrStore.js"
 import { parseLocal } from "../shared/Time.js"
 
 const startTime = Schema.decodeUnknownOption(datetime)
@@ -32,12 +32,18 @@ export interface Receiver<A, I> {
   readonly methods: ReadonlyArray<"GET" | "POST">
   readonly receive: (push: A) => Received
   /** a state change committed with the event: resolved before the commit, run inside it (synchronously) */
-  readonly apply?: (received: Received) => Effect.Effect<((prepared: Prepared) => void) | undefined, never, CdrStore>
+  readonly apply?: (received: Received, services: ReceiverServices) => ((prepared: Prepared) => void) | undefined
   /**
    * What the event's data gains from the state it is committed with (the customer a call is
    * with): run inside the commit before the event is written; re-runnable.
    */
-  readonly link?: (received: Received) => Effect.Effect<((prepared: Prepared) => Readonly<Record<string, unknown>> | undefined) | undefined, never, AppConfig>
+  readonly link?: (received: Received, services: ReceiverServices) => ((prepared: Prepared) => Readonly<Record<string, unknown>> | undefined) | undefined
+}
+
+/** What a receiver's state change reads: given, so a push needs no step of its own to look them up. */
+export interface ReceiverServices {
+  readonly cdrs: CdrStore
+  readonly config: AppConfigShape
 }
 
 /** A call's id as the platform writes it (digits, as a number or a string); anything else names no call. */
@@ -78,34 +84,32 @@ const voip: Receiver<typeof CallPush.Type, typeof CallPush.Encoded> = {
       }
     }
   },
-  apply: (received) =>
-    Effect.map(CdrStore, (store) => {
-      const memo = received.data.memo as Record<string, unknown> | null
-      const enterprise = received.enterprise
-      // only a memo that names its call describes a call record: the push is keyed by that id then
-      if (!memo || received.key === null) return undefined
-      // the push's own phone and direction fill what the memo leaves out
-      const { phone, peer } = received.data
-      const defaults = { cdrPhoneNum: phone ? phone : undefined, cdrPeer: peer }
-      return enterprise === null
-        ? (prepared: Prepared) => void store.updateFromPlatformIn(prepared, memo, defaults)
-        : (prepared: Prepared) => void store.upsertFromPlatformIn(prepared, enterprise, memo, defaults)
-    }),
+  apply: (received, { cdrs: store }) => {
+    const memo = received.data.memo as Record<string, unknown> | null
+    const enterprise = received.enterprise
+    // only a memo that names its call describes a call record: the push is keyed by that id then
+    if (!memo || received.key === null) return undefined
+    // the push's own phone and direction fill what the memo leaves out
+    const { phone, peer } = received.data
+    const defaults = { cdrPhoneNum: phone ? phone : undefined, cdrPeer: peer }
+    return enterprise === null
+      ? (prepared: Prepared) => void store.updateFromPlatformIn(prepared, memo, defaults)
+      : (prepared: Prepared) => void store.upsertFromPlatformIn(prepared, enterprise, memo, defaults)
+  },
   // a call with a customer's number is that customer's latest call (as of its start), and its events say whose
-  link: (received) =>
-    Effect.map(AppConfig, ({ tz }) => {
-      const memo = received.data.memo as Record<string, unknown> | null
-      const enterprise = received.enterprise
-      if (!memo || received.key === null || enterprise === null) return undefined
-      const phone = memo.cdrPhoneNum ?? received.data.phone
-      if (typeof phone !== "string" && typeof phone !== "number") return undefined
-      // Java writes `.0` after the seconds
-      const start = Option.getOrUndefined(startTime(typeof memo.cdrStartTime === "string" ? memo.cdrStartTime.replace(/\.\d+$/, "") : ""))
-      return (prepared: Prepared) => {
-        const custId = linkCallIn(prepared, enterprise, String(phone), start === undefined ? Date.now() : parseLocal(start, tz))
-        return custId === undefined ? undefined : { custId }
-      }
-    })
+  link: (received, { config: { tz } }) => {
+    const memo = received.data.memo as Record<string, unknown> | null
+    const enterprise = received.enterprise
+    if (!memo || received.key === null || enterprise === null) return undefined
+    const phone = memo.cdrPhoneNum ?? received.data.phone
+    if (typeof phone !== "string" && typeof phone !== "number") return undefined
+    // Java writes `.0` after the seconds
+    const start = Option.getOrUndefined(startTime(typeof memo.cdrStartTime === "string" ? memo.cdrStartTime.replace(/\.\d+$/, "") : ""))
+    return (prepared: Prepared) => {
+      const custId = linkCallIn(prepared, enterprise, String(phone), start === undefined ? Date.now() : parseLocal(start, tz))
+      return custId === undefined ? undefined : { custId }
+    }
+  }
 }
 
 const workorder: Receiver<typeof WorkOrderPush.Type, typeof WorkOrderPush.Encoded> = {

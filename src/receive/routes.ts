@@ -156,17 +156,18 @@ const endpointFor = <A, I>(receiver: Receiver<A, I>) =>
     body: { kind: "form" },
     params: receiver.schema,
     answer: coded(NO_PARAMS, "{code: 0} once stored; a coded failure otherwise"),
-    handler: ({ req, config, params, collected }) =>
-      Effect.gen(function* () {
-        const raw = rawOf(req, collected, config.receive[receiver.name].token)
-        if (Either.isLeft(raw)) return yield* raw.left
-        yield* ingest(receiver, params, {
+    handler: ({ req, config, params, collected }) => {
+      const raw = rawOf(req, collected, config.receive[receiver.name].token)
+      if (Either.isLeft(raw)) return Effect.fail(raw.left)
+      return Effect.as(
+        ingest(receiver, params, {
           raw: raw.right,
           source: `push:${receiver.name}`,
           fallbackKey: () => requestKey(collected.pairs.filter(([k]) => !isTokenName(k)), Date.now())
-        })
-        return {}
-      })
+        }),
+        {}
+      )
+    }
   })
 
 export const endpoints: ReadonlyArray<Endpoint> = [endpointFor(receivers[0]), endpointFor(receivers[1]), endpointFor(receivers[2])]

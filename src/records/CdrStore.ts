@@ -18,7 +18,7 @@ import type { Prepared } from "../db/Sqlite.js"
 import { readStored } from "../db/StoredJson.js"
 import { reachableThroughCall } from "../recordings/Access.js"
 import { Ids } from "../shared/Ids.js"
-import { formatLocal, parseLocal } from "../shared/Time.js"
+import { formatLocal, localMs, parseLocal } from "../shared/Time.js"
 import { boundBucket } from "./TalkBuckets.js"
 
 export interface CdrRecord {
@@ -195,7 +195,7 @@ export class CdrStore extends Effect.Service<CdrStore>()("CdrStore", {
       const probe = new Date(Date.UTC(y, mo - 1, d, h, mi, sec))
       if (probe.getUTCFullYear() !== y || probe.getUTCMonth() !== mo - 1 || probe.getUTCDate() !== d || probe.getUTCHours() !== h || probe.getUTCMinutes() !== mi || probe.getUTCSeconds() !== sec)
         return undefined
-      return parseLocal(`${y}-${mo}-${d} ${h}:${mi}:${sec}`, tz)
+      return localMs(y, mo, d, h, mi, sec, tz)
     }
     const seconds = (v: unknown) => {
       const n = num(v)

@@ -61,6 +61,11 @@ export const parseLocal = (local: string, tz: string): number => {
   const [d, t] = local.split(" ")
   const [y, mo, da] = d!.split("-").map(Number) as [number, number, number]
   const [h, mi, s] = (t ?? "00:00:00").split(":").map(Number) as [number, number, number]
+  return localMs(y, mo, da, h, mi, s, tz)
+}
+
+/** A wall-clock time in `tz` (month 1–12) → Unix ms. */
+export const localMs = (y: number, mo: number, da: number, h: number, mi: number, s: number, tz: string): number => {
   const wall = Date.UTC(y, mo - 1, da, h, mi, s)
   // Two passes settle the offset across a DST change (none in Asia/Shanghai, but zones are configurable).
   let ms = wall - offsetAt(wall, tz)

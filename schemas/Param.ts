@@ -102,7 +102,10 @@ const DATETIME = /^(\d{4})-(\d{1,2})-(\d{1,2})(?:[ T](\d{1,2}):(\d{1,2})(?::(\d{
  * means midnight; seconds optional, as the contract's own examples write `2017-1-1` and
  * `2018-7-1 23:59`). Conversion to an instant needs the zone, so it happens in the handler.
  */
-export const datetime = parsed(Schema.String, "a time as yyyy-mm-dd hh:nn:ss", (s) => {
+export const datetime = parsed(Schema.String, "a time as yyyy-mm-dd hh:nn:ss", (s) => datetimeOf(s))
+
+/** `datetime`'s reading of one trimmed text, for code that reads a time outside a parameter (a push's memo). */
+export const datetimeOf = (s: string): string | undefined => {
   const m = DATETIME.exec(s)
   if (!m) return undefined
   const [, y, mo, d, h = "0", mi = "0", se = "0"] = m
@@ -111,7 +114,7 @@ export const datetime = parsed(Schema.String, "a time as yyyy-mm-dd hh:nn:ss", (
   const probe = new Date(Date.UTC(Y, M - 1, D))
   if (probe.getUTCMonth() !== M - 1) return undefined
   return `${y}-${pad(mo!)}-${pad(d!)} ${pad(h)}:${pad(mi)}:${pad(se)}`
-})
+}
 
 /** `yyyy-mm-dd` */
 export const date = parsed(Schema.String, "a date as yyyy-mm-dd", (s) => {

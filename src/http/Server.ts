@@ -26,7 +26,11 @@ export type AppRuntime = ManagedRuntime.ManagedRuntime<AppServices, unknown>
 /** what express's sendFile reports: http-errors from `send` (with a status) or fs errors */
 type FileError = Error & { readonly status?: number; readonly statusCode?: number; readonly code?: string; readonly expose?: boolean }
 
-const send = (res: express.Response, answer: HttpAnswer, onFileError: (e: Error) => void) => {
+/**
+ * Writes the answer. A JSON answer (nearly all) is written with Node's own response; files and
+ * bytes use express's (`expressed`), which a request routed past express's router gets only then.
+ */
+const send = (res: http.ServerResponse, answer: HttpAnswer, expressed: () => express.Response, onFileError: (e: Error) => void) => {
   switch (answer._tag) {
     case "Json": {
       // written directly: express's send (type lookup, freshness check, Buffer copy) costs more than the answer
@@ -39,27 +43,37 @@ const send = (res: express.Response, answer: HttpAnswer, onFileError: (e: Error)
       return
     }
     case "Bytes":
-      res.status(answer.status).set(answer.headers).send(answer.body)
+      expressed().status(answer.status).set(answer.headers).send(answer.body)
       return
     case "File":
-      res.set(answer.headers).sendFile(answer.path, { dotfiles: "allow", acceptRanges: true }, (err?: FileError) => {
+      expressed().set(answer.headers).sendFile(answer.path, { dotfiles: "allow", acceptRanges: true }, (err?: FileError) => {
         // ECONNABORTED: the client is gone, there is no one to answer
         if (!err || res.headersSent || err.code === "ECONNABORTED") return
         // the error answer is JSON, not the file's type or name
         for (const name of Object.keys(answer.headers)) res.removeHeader(name)
         const status = err.status ?? err.statusCode ?? (err.code === "ENOENT" || err.code === "ENOTDIR" || err.code === "EISDIR" ? 404 : 500)
         // send sets `Content-Range: bytes */<size>` before it fails a range
-        if (status === 416) res.status(416).json({ code: -12, message: "range not satisfiable" })
-        else if (status === 404) res.status(404).json({ code: -11, message: "file does not exist" })
-        else if (status >= 400 && status < 500) res.status(status).json({ code: -14, message: err.expose ? err.message : "request not satisfiable" })
+        if (status === 416) expressed().status(416).json({ code: -12, message: "range not satisfiable" })
+        else if (status === 404) expressed().status(404).json({ code: -11, message: "file does not exist" })
+        else if (status >= 400 && status < 500) expressed().status(status).json({ code: -14, message: err.expose ? err.message : "request not satisfiable" })
         else {
           onFileError(err)
           // the error's message names the path: it stays in the log
-          res.status(500).json({ code: -3, message: "internal error" })
+          expressed().status(500).json({ code: -3, message: "internal error" })
         }
       })
       return
   }
+}
+
+/** A route's handler: Node's request and response, which express's layers pass as they are (with more on them). */
+type Handler = (req: http.IncomingMessage, res: http.ServerResponse) => void
+
+/** The path of the request target, for the log (what express calls `req.path`). */
+const pathOf = (req: http.IncomingMessage) => {
+  const url = req.url ?? ""
+  const query = url.indexOf("?")
+  return query < 0 ? url : url.slice(0, query)
 }
 
 const requestFailed = (e: HttpRequestError) => json({ code: e.code, message: e.message }, e.status)
@@ -95,7 +109,18 @@ export const makeApp = (runtime: AppRuntime, table: ReadonlyArray<Route>) => {
    * express's router, which walks and matches its layers and allocates for each request what a
    * plain path does not need (found by profiling ingest: ~15 % of a push's allocations).
    */
-  const direct = new Map<string, express.RequestHandler>()
+  const direct = new Map<string, Handler>()
+  /** The request and response as express's own dispatch makes them (their prototypes, `req.res`, `res.locals`); once. */
+  const expressed = (req: http.IncomingMessage, res: http.ServerResponse): express.Response => {
+    if (Object.getPrototypeOf(res) !== app.response) {
+      const request = Object.setPrototypeOf(req, app.request) as express.Request
+      const response = Object.setPrototypeOf(res, app.response) as express.Response
+      request.res = response
+      response.req = request
+      response.locals ??= Object.create(null)
+    }
+    return res as express.Response
+  }
   for (const route of table) {
     const routeLabel = typeof route.path === "string" ? route.path : route.path.join("|")
     // prom-client hashes a label set on every observe: each route keeps its few children instead
@@ -106,7 +131,7 @@ export const makeApp = (runtime: AppRuntime, table: ReadonlyArray<Route>) => {
       if (!timer) timers.set(key, (timer = metrics.httpRequests.labels({ route: routeLabel, method, status })))
       return timer
     }
-    const handler: express.RequestHandler = (req, res) => {
+    const handler: Handler = (req, res) => {
       const started = performance.now()
       // a request line we repaired: its connection is not reused (see RawUtf8)
       if (wasRepaired(req.socket)) res.setHeader("Connection", "close")
@@ -131,16 +156,21 @@ export const makeApp = (runtime: AppRuntime, table: ReadonlyArray<Route>) => {
           const answer = exit.value
           const status = "status" in answer ? answer.status : 200
           const seconds = (performance.now() - started) / 1000
-          timerFor(req.method, status).observe(seconds)
+          timerFor(req.method ?? "", status).observe(seconds)
           if (debug)
             runtime.runFork(
-              Effect.logDebug("request").pipe(Effect.annotateLogs({ http: { method: req.method, path: req.path, status, code: codeIn(answer), ms: Math.round(seconds * 1000) } }))
+              Effect.logDebug("request").pipe(Effect.annotateLogs({ http: { method: req.method, path: pathOf(req), status, code: codeIn(answer), ms: Math.round(seconds * 1000) } }))
             )
-          return send(res, answer, (e) => runtime.runFork(Effect.logError("a file could not be sent", e)))
+          return send(
+            res,
+            answer,
+            () => expressed(req, res),
+            (e) => runtime.runFork(Effect.logError("a file could not be sent", e))
+          )
         }
         if (Cause.isInterruptedOnly(exit.cause)) return void metrics.httpAborted.inc({ route: routeLabel })
         runtime.runFork(Effect.logError("request failed unexpectedly", exit.cause))
-        if (!res.headersSent) res.status(500).json({ code: -3, message: "internal error" })
+        if (!res.headersSent) send(res, json({ code: -3, message: "internal error" }, 500), () => expressed(req, res), () => undefined)
       })
     }
     // one layer per path, whatever its methods: express tries fewer layers per request
@@ -175,17 +205,10 @@ export const makeApp = (runtime: AppRuntime, table: ReadonlyArray<Route>) => {
     const query = url.indexOf("?")
     const handler = direct.get(`${req.method} ${query < 0 ? url : url.slice(0, query)}`)
     if (handler === undefined) return app(req, res)
-    // what express's own dispatch gives a request before its router runs
-    const request = Object.setPrototypeOf(req, app.request) as express.Request
-    const response = Object.setPrototypeOf(res, app.response) as express.Response
-    request.res = response
-    response.req = request
-    response.locals ??= Object.create(null)
-    const fail = (err: unknown) => failed(err, request, response)
     try {
-      void handler(request, response, fail)
+      handler(req, res)
     } catch (err) {
-      fail(err)
+      failed(err, req as express.Request, expressed(req, res))
     }
   }
 }

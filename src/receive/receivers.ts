@@ -5,16 +5,14 @@
  */
 import type { EventType } from "../events/EventTypes.js"
 import * as crypto from "node:crypto"
-import { Option, Schema } from "effect"
-import { datetime, type EmbeddedJson } from "../../schemas/Param.js"
+import type { Schema } from "effect"
+import { datetimeOf, type EmbeddedJson } from "../../schemas/Param.js"
 import { CALL_EVENT_TYPES, CallbackPush, CallPush, WORKORDER_EVENT_TYPES, WorkOrderPush } from "../../schemas/push.js"
 import type { Prepared } from "../db/Sqlite.js"
 import type { AppConfigShape } from "../config/AppConfig.js"
 import { linkCallIn } from "../customers/Phones.js"
 import type { CdrStore } from "../records/CdrStore.js"
 import { parseLocal } from "../shared/Time.js"
-
-const startTime = Schema.decodeUnknownOption(datetime)
 
 export interface Received {
   readonly type: EventType
@@ -104,7 +102,7 @@ const voip: Receiver<typeof CallPush.Type, typeof CallPush.Encoded> = {
     const phone = memo.cdrPhoneNum ?? received.data.phone
     if (typeof phone !== "string" && typeof phone !== "number") return undefined
     // Java writes `.0` after the seconds
-    const start = Option.getOrUndefined(startTime(typeof memo.cdrStartTime === "string" ? memo.cdrStartTime.replace(/\.\d+$/, "") : ""))
+    const start = typeof memo.cdrStartTime === "string" ? datetimeOf(memo.cdrStartTime.replace(/\.\d+$/, "").trim()) : undefined
     return (prepared: Prepared) => {
       const custId = linkCallIn(prepared, enterprise, String(phone), start === undefined ? Date.now() : parseLocal(start, tz))
       return custId === undefined ? undefined : { custId }

@@ -83,13 +83,6 @@ export class Outbox extends Effect.Service<Outbox>()("Outbox", {
     const { registry } = yield* Metrics
     // counted when written (a group commit that re-runs a failed batch counts its events again: rare, and said in the help)
     const raised = new prom.Counter({ name: "bridge_events_total", help: "Events raised, by type (a batch written again after a failed commit is counted again)", labelNames: ["type"] as const, registers: [registry] })
-    // prom-client hashes a label set on every count: each type keeps its child (the types are a fixed few)
-    const raisedBy = new Map<string, prom.Counter.Internal>()
-    const raisedOf = (type: string) => {
-      let child = raisedBy.get(type)
-      if (child === undefined) raisedBy.set(type, (child = raised.labels({ type })))
-      return child
-    }
 
     /**
      * Records the event and its deliveries on the caller's connection (inside its transaction:
@@ -122,7 +115,7 @@ export class Outbox extends Effect.Service<Outbox>()("Outbox", {
         event.dedupKey ?? null
       )
       if (inserted.changes === 0) return null
-      raisedOf(event.type).inc()
+      raised.inc({ type: event.type })
       let orderKey: string | null | undefined
       for (const target of targets.snapshot()) {
         // a disabled target's deliveries are kept, waiting: pausing a target loses nothing

@@ -106,10 +106,17 @@ export const makeApp = (runtime: AppRuntime, table: ReadonlyArray<Route>) => {
 
   /**
    * `METHOD /path` of each route whose path is plain text: a request for exactly that path skips
-   * express's router, which walks and matches its layers and allocates for each request what a
-   * plain path does not need (found by profiling ingest: ~15 % of a push's allocations).
+   * express's router, which walks and matches its layers for each request (found by profiling
+   * ingest). Which handler serves it is express's own choice, learnt from the first such request
+   * routed through express (express routes on the method and path alone): a path from config may
+   * lie under the admin API, registered first, or be another route's in another case, which
+   * express matches alike (found in review). A path express gives no route of ours (null) keeps
+   * going through express.
    */
-  const direct = new Map<string, Handler>()
+  const plain = new Set<string>()
+  const learnt = new Map<string, Handler | null>()
+  /** the handler express chose for the request being routed through it to learn its path's */
+  let chosen: Handler | undefined
   /** The request and response as express's own dispatch makes them (their prototypes, `req.res`, `res.locals`); once. */
   const expressed = (req: http.IncomingMessage, res: http.ServerResponse): express.Response => {
     if (Object.getPrototypeOf(res) !== app.response) {
@@ -132,6 +139,7 @@ export const makeApp = (runtime: AppRuntime, table: ReadonlyArray<Route>) => {
       return timer
     }
     const handler: Handler = (req, res) => {
+      chosen = handler
       const started = performance.now()
       // a request line we repaired: its connection is not reused (see RawUtf8)
       if (wasRepaired(req.socket)) res.setHeader("Connection", "close")
@@ -178,8 +186,7 @@ export const makeApp = (runtime: AppRuntime, table: ReadonlyArray<Route>) => {
       const layer = app.route(p)
       for (const m of route.methods) layer[m.toLowerCase() as "get" | "post" | "put" | "patch" | "delete"](handler)
       if (/[:{}*()]/.test(p)) continue
-      // the first route of a method and path is the one express would choose (the paths are disjoint); HEAD is served by GET's
-      for (const m of [...route.methods, ...(route.methods.includes("GET") ? ["HEAD"] : [])]) if (!direct.has(`${m} ${p}`)) direct.set(`${m} ${p}`, handler)
+      for (const m of [...route.methods, ...(route.methods.includes("GET") ? ["HEAD"] : [])]) plain.add(`${m} ${p}`)
     }
   }
 
@@ -203,8 +210,17 @@ export const makeApp = (runtime: AppRuntime, table: ReadonlyArray<Route>) => {
   return (req: http.IncomingMessage, res: http.ServerResponse) => {
     const url = req.url ?? ""
     const query = url.indexOf("?")
-    const handler = direct.get(`${req.method} ${query < 0 ? url : url.slice(0, query)}`)
-    if (handler === undefined) return app(req, res)
+    const key = `${req.method} ${query < 0 ? url : url.slice(0, query)}`
+    const handler = learnt.get(key)
+    if (handler === undefined || handler === null) {
+      if (handler === null || !plain.has(key)) return app(req, res)
+      // express routes this one (synchronously, to the handler it picks): its choice is kept
+      chosen = undefined
+      app(req, res)
+      learnt.set(key, chosen ?? null)
+      chosen = undefined
+      return
+    }
     try {
       handler(req, res)
     } catch (err) {

@@ -4,8 +4,8 @@
  * index entries and counting triggers), the customer lookup, the event with its raw request —
  * into a database the bridge migrated, group-committed with the WAL flushed off the event loop
  * as the bridge does, answered once on disk. Nothing else: no token, no validation of the
- * contract's parameters, no Effect, no metrics, no capture, no deliveries. What it reaches
- * against bare express is as near 0.8 as the bridge's writes allow.
+ * contract's parameters, no Effect, no metrics, no capture, no deliveries: what the writes cost
+ * behind express's own dispatch, body parser and answer.
  *
  *   node bench/support/floor-server.mjs <bridge.db>
  *

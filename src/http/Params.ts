@@ -193,33 +193,14 @@ const charsetOf = (contentType: string): Charset | HttpRequestError => {
 
 const undecodable = (charset: Charset) => new HttpRequestError({ status: 400, code: -14, message: `body is not valid ${charset.name}` })
 
-/**
- * The body whole. A small request's body usually arrives with its headers: parsed by the time
- * this runs, it is taken at once instead of waiting for the stream's events.
- */
-const readBody = (req: IncomingMessage, limit: number): Effect.Effect<Buffer, HttpRequestError> =>
-  Effect.suspend(() => {
+const readBody = (req: IncomingMessage, limit: number) =>
+  Effect.async<Buffer, HttpRequestError>((resume) => {
     const declared = Number(req.headers["content-length"] ?? "0")
     if (declared > limit) {
       req.resume()
-      return Effect.fail(tooLarge(limit))
+      resume(Effect.fail(tooLarge(limit)))
+      return
     }
-    if (!req.complete || req.readableFlowing !== null || req.readableDidRead) return streamed(req, limit)
-    const chunks: Array<Buffer> = []
-    let size = 0
-    for (let chunk: Buffer | null = req.read(); chunk !== null; chunk = req.read()) {
-      size += chunk.length
-      chunks.push(chunk)
-    }
-    if (size > limit) {
-      req.resume()
-      return Effect.fail(tooLarge(limit))
-    }
-    return Effect.succeed(chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks))
-  })
-
-const streamed = (req: IncomingMessage, limit: number) =>
-  Effect.async<Buffer, HttpRequestError>((resume) => {
     const chunks: Array<Buffer> = []
     let size = 0
     let done = false

@@ -434,7 +434,7 @@ export function collect<E, R>(req: IncomingMessage, options: CollectOptions<E, R
         : multipart(req, query, options),
       ({ pairs, files }): Collected => ({ pairs: [...query, ...pairs], files, rawBody: undefined, bodyText: undefined, charset: UTF8.name })
     )
-  // every jsondata call and push comes this way: two steps, the body's read and what is made of it
+  // every jsondata call and push not sent as multipart comes this way: two steps, the body's read and what is made of it
   const charset = charsetOf(type)
   if (charset instanceof HttpRequestError) return Effect.fail(charset)
   return Effect.flatMap(readBody(req, options.bodyLimit), (body) => fromBody(query, type, charset, body))

@@ -130,7 +130,7 @@ export const makeApp = (runtime: AppRuntime, table: ReadonlyArray<Route>) => {
   }
   for (const route of table) {
     const routeLabel = typeof route.path === "string" ? route.path : route.path.join("|")
-    // each route keeps its few children: a label set is checked once, not at every observe (which still hashes it)
+    // each route keeps its few children, so no label object is built per request (prom-client still checks and hashes the labels at every observe)
     const timers = new Map<string, { observe: (seconds: number) => void }>()
     const timerFor = (method: string, status: number) => {
       const key = `${method} ${status}`

@@ -23,8 +23,8 @@ export interface Ingested {
 
 /**
  * Answers the event's id, or null when it was a retry of a push already stored. Every push
- * passes here: its services are read from the context at once, and the push costs the fiber
- * this one step and the commit's wait.
+ * passes here: its services are read from the context in one step rather than one per
+ * service; the rest is the commit's wait and its failure's catch.
  */
 export const ingest = <A, I>(receiver: Receiver<A, I>, push: A, how: Ingested) =>
   Effect.contextWithEffect((context: Context.Context<Outbox | GroupCommit | CdrStore | AppConfig>) => {

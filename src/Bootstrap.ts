@@ -44,7 +44,9 @@ export const ensureAdminToken = Effect.gen(function* () {
   const file = adminTokenFile(config.dataDir)
   const stored = yield* Effect.sync(() => (fs.existsSync(file) ? fs.readFileSync(file, "utf8").trim() : ""))
   if (stored.length >= 16) return stored
-  const token = crypto.randomBytes(24).toString("base64url")
+  // base64url may begin with "-": a command line would read such a token as an option
+  // (`replay --admin-token -x…` fails; found by CI, one run in 64), so it starts with letters
+  const token = `vb_${crypto.randomBytes(24).toString("base64url")}`
   yield* Effect.sync(() => fs.writeFileSync(file, `${token}\n`, { mode: 0o600 }))
   // The file, never the token: logs travel further than the data directory (mode 600).
   yield* Effect.logWarning("generated the admin API token: read it from the file named here, or set BRIDGE_ADMIN_TOKEN to choose one").pipe(

@@ -41,6 +41,13 @@ const targetsStored = () => {
 const VERBS = ["get", "post", "put", "patch", "delete"] as const
 const concrete = (p: string) => p.replace("{name}", "t").replace("{id}", "1").replace("{mac}", "00-1A-2B-3C-4D-5E").replace("{comp}", "100008").replace("{codeType}", "custStatus").replace("{codeId}", "1").replace("{wotId}", "1")
 
+describe("the generated admin token", () => {
+  it("starts with letters, never a dash a command line would read as an option (replay's --admin-token)", async () => {
+    expect(token()).toMatch(/^vb_[A-Za-z0-9_-]{32}$/)
+    expect((await call("GET", "/admin/api/targets")).status).toBe(200)
+  })
+})
+
 describe("the admin part of /openapi.json, derived from the declaration", () => {
   const doc = adminOpenApi() as { paths: Record<string, Record<string, { security?: unknown }>>; components: Record<string, unknown> }
 

@@ -69,7 +69,7 @@ const send = (res: http.ServerResponse, answer: HttpAnswer, expressed: () => exp
 /** A route's handler: Node's request and response, which express's layers pass as they are (with more on them). */
 type Handler = (req: http.IncomingMessage, res: http.ServerResponse) => void
 
-/** The path of the request target, for the log (what express calls `req.path`). */
+/** The path of the request target (what express calls `req.path`, but for an absolute-form target): for the log and the plain-path shortcut. */
 const pathOf = (req: http.IncomingMessage) => {
   const url = req.url ?? ""
   const query = url.indexOf("?")
@@ -208,9 +208,7 @@ export const makeApp = (runtime: AppRuntime, table: ReadonlyArray<Route>) => {
   // Any other request (another spelling of a path, OPTIONS, a method the path does not take, a
   // path with parameters) goes through express, which routes it as it always did.
   return (req: http.IncomingMessage, res: http.ServerResponse) => {
-    const url = req.url ?? ""
-    const query = url.indexOf("?")
-    const key = `${req.method} ${query < 0 ? url : url.slice(0, query)}`
+    const key = `${req.method} ${pathOf(req)}`
     const handler = learnt.get(key)
     if (handler === undefined || handler === null) {
       if (handler === null || !plain.has(key)) return app(req, res)

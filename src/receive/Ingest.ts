@@ -49,7 +49,7 @@ export const ingest = <A, I>(receiver: Receiver<A, I>, push: A, how: Ingested) =
         if (eventId !== null && apply) apply(prepared)
         return eventId
       })
-      .pipe(Effect.catchAll((e) => Effect.zipRight(Effect.logError("push could not be stored", e), Effect.fail(stored))))
+      .pipe(Effect.catchAll((e) => Effect.zipRight(Effect.logError("push could not be stored", e), Effect.fail(notStored))))
   })
 
-const stored = new StorageFailed({ message: "the push could not be stored; send it again" })
+const notStored = new StorageFailed({ message: "the push could not be stored; send it again" })

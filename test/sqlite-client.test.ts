@@ -7,6 +7,9 @@ import { describe, expect, it } from "@effect/vitest"
 import { Chunk, Effect, Stream } from "effect"
 import * as Sqlite from "../src/db/Sqlite.js"
 
+const sourcesUnder = (dir: string): Array<string> =>
+  fs.readdirSync(dir, { withFileTypes: true }).flatMap((e) => (e.isDirectory() ? sourcesUnder(path.join(dir, e.name)) : e.name.endsWith(".ts") ? [path.join(dir, e.name)] : []))
+
 describe("the SQLite client", () => {
   it.effect("streams a query's rows in order, as stored", () =>
     Effect.gen(function* () {
@@ -34,4 +37,28 @@ describe("the SQLite client", () => {
       expect(yield* sql<{ n: number }>`SELECT n FROM counts`).toEqual([{ n: 2 }])
     }).pipe(Effect.provide(Sqlite.layer(path.join(fs.mkdtempSync(path.join(os.tmpdir(), "vb-sql-")), "t.db"), 1000)))
   )
+
+  it.effect("a LIMIT given as CAST(? AS INTEGER) limits as a bare parameter does: none, some, all", () =>
+    Effect.gen(function* () {
+      const sql = yield* SqlClient.SqlClient
+      yield* sql`CREATE TABLE t (id INTEGER PRIMARY KEY)`
+      for (let i = 1; i <= 5; i++) yield* sql`INSERT INTO t (id) VALUES (${i})`
+      for (const [limit, offset, ids] of [[0, 0, []], [2, 0, [1, 2]], [2, 3, [4, 5]], [-1, 1, [2, 3, 4, 5]], [9, 0, [1, 2, 3, 4, 5]]] as const) {
+        const rows = yield* sql<{ id: number }>`SELECT id FROM t ORDER BY id LIMIT CAST(${limit} AS INTEGER) OFFSET ${offset}`
+        expect(rows.map((r) => r.id)).toEqual(ids)
+      }
+    }).pipe(Effect.provide(Sqlite.layer(path.join(fs.mkdtempSync(path.join(os.tmpdir(), "vb-sql-")), "t.db"), 1000)))
+  )
+
+  // SQLite (3.47 on, as better-sqlite3 builds it) reads the value bound to a bare `LIMIT ?`
+  // while planning and marks the statement to be planned again whenever that parameter is bound,
+  // i.e. at every run: a cached statement is compiled anew each time (a delivery claim 170 µs
+  // instead of 70, an empty one 120 µs instead of 13). A CAST is not read while planning.
+  it("no statement of the bridge binds a bare LIMIT parameter", () => {
+    const bare = /\bLIMIT\s+(\?|\$\{)/
+    const found = sourcesUnder(path.join(import.meta.dirname, "..", "src")).flatMap((file) =>
+      fs.readFileSync(file, "utf8").split("\n").flatMap((line, i) => (bare.test(line) ? [`${path.relative(process.cwd(), file)}:${i + 1}: ${line.trim()}`] : []))
+    )
+    expect(found).toEqual([])
+  })
 })

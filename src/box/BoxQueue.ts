@@ -151,7 +151,7 @@ const take = (filter: Filter) => `UPDATE box_messages SET taken_at = ?
   WHERE id IN (
     SELECT id FROM box_messages
     WHERE ${where(filter)}
-    ORDER BY id LIMIT ${MAX_PER_POLL}
+    ORDER BY id LIMIT CAST(${MAX_PER_POLL} AS INTEGER)
   ) AND taken_at IS NULL
   RETURNING id, channel, phone, status, memo`
 

@@ -177,7 +177,7 @@ export class Audits extends Effect.Service<Audits>()("Audits", {
           ...(f.statuses !== undefined && f.statuses.length > 0 ? [sql.in("status", f.statuses)] : [])
         ])
         const counted = yield* sql<{ n: number }>`SELECT count(*) AS n FROM phone_audits WHERE ${where}`
-        const rows = yield* sql<AuditRecord>`SELECT * FROM phone_audits WHERE ${where} ORDER BY created_ms DESC, ws_id DESC LIMIT ${f.limit} OFFSET ${f.offset}`
+        const rows = yield* sql<AuditRecord>`SELECT * FROM phone_audits WHERE ${where} ORDER BY created_ms DESC, ws_id DESC LIMIT CAST(${f.limit} AS INTEGER) OFFSET ${f.offset}`
         return { total: counted[0]?.n ?? 0, rows: rows.map((r) => fieldsOf(r, f.showPhone)) }
       })
 

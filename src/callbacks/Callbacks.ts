@@ -234,7 +234,7 @@ export class Callbacks extends Effect.Service<Callbacks>()("Callbacks", {
           ...(f.id !== undefined ? [sql`cbk_id = ${f.id}`] : [])
         ])
         const counted = yield* sql<{ n: number }>`SELECT count(*) AS n FROM callbacks WHERE ${where}`
-        const rows = yield* sql<CallbackRecord>`SELECT * FROM callbacks WHERE ${where} ORDER BY created_ms DESC, cbk_id DESC LIMIT ${f.limit} OFFSET ${f.start}`
+        const rows = yield* sql<CallbackRecord>`SELECT * FROM callbacks WHERE ${where} ORDER BY created_ms DESC, cbk_id DESC LIMIT CAST(${f.limit} AS INTEGER) OFFSET ${f.start}`
         return { total: counted[0]?.n ?? 0, rows: rows.map(fieldsOf) }
       })
 

@@ -41,7 +41,7 @@ const sweepBatch = Effect.gen(function* () {
       const now = yield* Clock.currentTimeMillis
       const due = yield* sql<Claimed>`UPDATE crm_memos SET fired_at = ${now}
         WHERE cmm_id IN (SELECT cmm_id FROM crm_memos WHERE hint_at IS NOT NULL AND fired_at IS NULL AND hint_at <= ${now}
-                         ORDER BY hint_at LIMIT ${SWEEP_BATCH})
+                         ORDER BY hint_at LIMIT CAST(${SWEEP_BATCH} AS INTEGER))
           AND fired_at IS NULL
         RETURNING cmm_id, comp_number, extension, phone, memo, hint_at, hint_phone, created_at`
       for (const r of due) {

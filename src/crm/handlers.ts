@@ -106,7 +106,7 @@ export const handlers = [
                 (SELECT COALESCE(NULLIF(c.name, ''), c.corp_name) FROM customer_phones p JOIN customers c ON c.cust_id = p.cust_id
                   WHERE p.comp_number = m.comp_number AND p.norm = m.phone_key ORDER BY p.cust_id LIMIT 1) AS phone_name
               FROM crm_memos m LEFT JOIN extensions e ON e.extension = m.extension AND e.comp_number = m.comp_number
-              WHERE ${where} ORDER BY m.cmm_id DESC LIMIT ${limit} OFFSET ${start}`
+              WHERE ${where} ORDER BY m.cmm_id DESC LIMIT CAST(${limit} AS INTEGER) OFFSET ${start}`
       return {
         total,
         rows: rows.map((r) => ({

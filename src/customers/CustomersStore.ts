@@ -279,7 +279,7 @@ export class CustomersStore extends Effect.Service<CustomersStore>()("CustomersS
         if (f.limit === 0 || f.start >= total) return { total, customers: [], phones: [] }
         // the page's ids first: OFFSET skips index entries, not whole rows
         const rows = yield* sql<CustomerRecord>`SELECT c.* FROM customers c WHERE c.cust_id IN
-          (SELECT c.cust_id FROM customers c WHERE ${condition} ORDER BY ${order} LIMIT ${f.limit} OFFSET ${f.start}) ORDER BY ${order}`
+          (SELECT c.cust_id FROM customers c WHERE ${condition} ORDER BY ${order} LIMIT CAST(${f.limit} AS INTEGER) OFFSET ${f.start}) ORDER BY ${order}`
         const phones = yield* phonesOf(rows.map((r) => r.cust_id))
         const position = new Map(rows.map((r, i) => [r.cust_id, i]))
         const ordered = [...phones].sort((a, b) => position.get(a.cust_id)! - position.get(b.cust_id)! || a.seq - b.seq)

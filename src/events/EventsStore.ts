@@ -33,7 +33,7 @@ export class EventsStore extends Effect.Service<EventsStore>()("EventsStore", {
           WHERE occurred_at >= ${q.since}
             ${q.type ? (q.type.includes("*") ? sql`AND type GLOB ${q.type}` : sql`AND type = ${q.type}`) : sql``}
             ${q.before === undefined ? sql`` : sql`AND id < ${q.before}`}
-          ORDER BY id DESC LIMIT ${q.limit}`,
+          ORDER BY id DESC LIMIT CAST(${q.limit} AS INTEGER)`,
         (rows) =>
           rows.map((r) => ({
             id: r.id,

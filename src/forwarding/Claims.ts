@@ -61,7 +61,7 @@ const SELECT_DUE = `SELECT d.id, d.event_id, d.attempts, d.webhook_id, d.order_k
     AND (d.order_key IS NULL OR NOT EXISTS (
       SELECT 1 FROM deliveries p WHERE p.target = d.target AND p.order_key = d.order_key AND p.id < d.id
         AND ${holdsOrder("p")}))
-  ORDER BY d.next_attempt_at, d.id LIMIT ?`
+  ORDER BY d.next_attempt_at, d.id LIMIT CAST(? AS INTEGER)`
 const MARK_IN_FLIGHT = `UPDATE deliveries SET status = 'in_flight', lock_expires_at = ? WHERE id = ?`
 // deliveries_status's range (status = 'in_flight') holds only what is in flight: a handful of rows
 const IN_FLIGHT = `SELECT id, lock_expires_at AS lockExpiresAt FROM deliveries WHERE status = 'in_flight'`

@@ -90,7 +90,7 @@ export class DeadLetters extends Effect.Service<DeadLetters>()("DeadLetters", {
         const page = before === undefined ? where(status, f) : sql.and([where(status, f), sql`d.id < ${before}`])
         const rows = yield* sql<Row>`SELECT d.id, d.target, d.url, d.status, d.attempts, d.webhook_id, d.last_error, d.dead_reason, d.next_attempt_at, d.updated_at,
             e.id AS event_id, e.type, e.occurred_at, e.enterprise, e.source, e.data
-          FROM deliveries d JOIN events e ON e.id = d.event_id WHERE ${page} ORDER BY d.id DESC LIMIT ${limit}`
+          FROM deliveries d JOIN events e ON e.id = d.event_id WHERE ${page} ORDER BY d.id DESC LIMIT CAST(${limit} AS INTEGER)`
         const attempts = yield* attemptsOf(rows.map((r) => r.id))
         return rows.map((r) => ({
           id: r.id,

@@ -26,7 +26,7 @@ export const retention: Job = {
       const count = yield* sql.withTransaction(
         Effect.gen(function* () {
           const old = yield* sql<{ id: number }>`SELECT e.id FROM events e WHERE e.occurred_at < ${before}
-            AND NOT EXISTS (SELECT 1 FROM deliveries d WHERE d.event_id = e.id AND d.status <> 'delivered') LIMIT ${CHUNK}`
+            AND NOT EXISTS (SELECT 1 FROM deliveries d WHERE d.event_id = e.id AND d.status <> 'delivered') LIMIT CAST(${CHUNK} AS INTEGER)`
           if (old.length === 0) return 0
           const ids = old.map((r) => r.id)
           yield* sql`DELETE FROM attempts WHERE delivery_id IN (SELECT id FROM deliveries WHERE ${sql.in("event_id", ids)})`

@@ -151,7 +151,7 @@ export const handlers = [
       const rows = yield* sql<MessageRecord>`SELECT water_line, from_client, kind, phone, content, lon, lat, time_ms FROM messages
         WHERE comp_number = ${caller.enterprise.comp_number} AND extension = ${caller.extension.extension}
           AND to_client = ${p.client} AND water_line > ${after} AND (expires_at IS NULL OR expires_at > ${now})
-        ORDER BY water_line LIMIT ${limit}`
+        ORDER BY water_line LIMIT CAST(${limit} AS INTEGER)`
       const msgs = rows.map(toMessage)
       return { msgs, waterLine: msgs.at(-1)?.waterLine ?? after }
     })

@@ -305,16 +305,16 @@ export class CdrStore extends Effect.Service<CdrStore>()("CdrStore", {
     const pageIds = (condition: Fragment, filter: CdrFilter, others: ReadonlyArray<Fragment>, merged: boolean) => {
       const extensions = filter.extensions ?? []
       if (!merged)
-        return sql`SELECT c.cdr_id FROM cdrs c WHERE ${condition} ORDER BY ${sql.literal(NEWEST_FIRST)} LIMIT ${filter.limit} OFFSET ${filter.start}`
+        return sql`SELECT c.cdr_id FROM cdrs c WHERE ${condition} ORDER BY ${sql.literal(NEWEST_FIRST)} LIMIT CAST(${filter.limit} AS INTEGER) OFFSET ${filter.start}`
       // several extensions: each one's newest start + limit from its own index range, merged. With
       // an IN list SQLite walks cdrs_newest and reads every row to test its extension (a deep
       // page of three extensions out of a hundred at 1M: ~90 ms). Chosen by `search` only when the
       // extensions are few against how rare their calls are (see there).
       const branches = extensions.map(
         (extension) =>
-          sql`SELECT * FROM (SELECT c.cdr_id, c.start_ms FROM cdrs c WHERE ${sql.and([...others, sql`c.extension = ${extension}`])} ORDER BY ${sql.literal(NEWEST_FIRST)} LIMIT ${filter.start + filter.limit})`
+          sql`SELECT * FROM (SELECT c.cdr_id, c.start_ms FROM cdrs c WHERE ${sql.and([...others, sql`c.extension = ${extension}`])} ORDER BY ${sql.literal(NEWEST_FIRST)} LIMIT CAST(${filter.start + filter.limit} AS INTEGER))`
       )
-      return sql`SELECT m.cdr_id FROM (${sql.join(" UNION ALL ", false)(branches)}) m ORDER BY m.start_ms DESC, m.cdr_id DESC LIMIT ${filter.limit} OFFSET ${filter.start}`
+      return sql`SELECT m.cdr_id FROM (${sql.join(" UNION ALL ", false)(branches)}) m ORDER BY m.start_ms DESC, m.cdr_id DESC LIMIT CAST(${filter.limit} AS INTEGER) OFFSET ${filter.start}`
     }
 
     /** every call of the enterprise, as 0003/0028's trigger counts them */

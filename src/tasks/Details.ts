@@ -60,7 +60,7 @@ export const findDetails = (f: DetailFilter) =>
       FROM call_tasks t JOIN call_task_numbers n ON n.ctk_id = t.ctk_id WHERE ${tasks} GROUP BY n.ctk_id, n.status ORDER BY n.ctk_id DESC, n.status`
     const rows = yield* sql<Row>`SELECT n.*, t.name AS task_name, t.attri_exte AS attri_exte, e.name AS exte_name
       FROM call_tasks t JOIN call_task_numbers n ON n.ctk_id = t.ctk_id LEFT JOIN extensions e ON e.extension = n.claimed_by
-      WHERE ${tasks} AND ${numbers} ORDER BY t.ctk_id DESC, n.seq LIMIT ${f.limit} OFFSET ${f.start}`
+      WHERE ${tasks} AND ${numbers} ORDER BY t.ctk_id DESC, n.seq LIMIT CAST(${f.limit} AS INTEGER) OFFSET ${f.start}`
     const time = (ms: number | null) => (ms === null ? "" : formatLocal(ms, f.tz))
     const clock = (ms: number) => formatLocal(ms, f.tz).slice(11, 16)
     return {

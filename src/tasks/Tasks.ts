@@ -121,7 +121,7 @@ const LEFT_MANUAL = `SELECT 1 FROM call_task_numbers WHERE ctk_id = ? AND status
 const GROUPS = `SELECT status AS ctdStatus, count(*) AS num FROM call_task_numbers WHERE ctk_id = ? GROUP BY status ORDER BY status`
 /** The next numbers of an automatic task: one statement marks them and returns them (see the module's note). */
 const CLAIM_AUTOMATIC = `UPDATE call_task_numbers SET status = 1, call_ms = ?
-  WHERE ctd_id IN (SELECT ctd_id FROM call_task_numbers WHERE ctk_id = ? AND status = 0 ORDER BY re_num, seq LIMIT ?) AND status = 0
+  WHERE ctd_id IN (SELECT ctd_id FROM call_task_numbers WHERE ctk_id = ? AND status = 0 ORDER BY re_num, seq LIMIT CAST(? AS INTEGER)) AND status = 0
   RETURNING *`
 /** The manual task an agent is served from: the earliest due one with a number left. */
 const NEXT_MANUAL_TASK = `SELECT t.ctk_id, t.cfl_id FROM call_task_agents a JOIN call_tasks t ON t.ctk_id = a.ctk_id

@@ -290,7 +290,7 @@ export class WorkOrdersStore extends Effect.Service<WorkOrdersStore>()("WorkOrde
         if (f.agent !== undefined) where.push(visibleTo(f.agent))
         const condition = sql.and(where)
         const counted = yield* sql<{ n: number }>`SELECT count(*) AS n FROM work_orders w WHERE ${condition}`
-        const rows = yield* sql<WorkOrderRecord>`SELECT w.* FROM work_orders w WHERE ${condition} ORDER BY w.created_ms DESC, w.wo_id DESC LIMIT ${f.limit} OFFSET ${f.offset}`
+        const rows = yield* sql<WorkOrderRecord>`SELECT w.* FROM work_orders w WHERE ${condition} ORDER BY w.created_ms DESC, w.wo_id DESC LIMIT CAST(${f.limit} AS INTEGER) OFFSET ${f.offset}`
         return { total: counted[0]?.n ?? 0, rows }
       })
 

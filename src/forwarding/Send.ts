@@ -161,8 +161,9 @@ export const send = (url: string, headers: Readonly<Record<string, string>>, bod
           },
           onResponseStart: (_, statusCode, responseHeaders) => {
             status = statusCode
+            // repeated, undici hands over every value: the first counts, as it did on node:http
             const header = responseHeaders["retry-after"]
-            retryAfter = typeof header === "string" ? header : null
+            retryAfter = (Array.isArray(header) ? header[0] : header) ?? null
           },
           onResponseData: (_, chunk) => {
             if (kept < options.excerptBytes) {

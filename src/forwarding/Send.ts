@@ -38,14 +38,28 @@ type DispatchController = Dispatcher.DispatchController
  * Keeps connections to each origin alive between deliveries. Loaded at the first request:
  * undici's module (its HTTP parser is WebAssembly) costs ~9 MiB resident, which a bridge
  * that forwards nothing need not carry (idle RSS is issue 17's item 2).
+ *
+ * One agent per timeout, whose connect timeout is that timeout: undici bounds a connect by its
+ * agent's own (10 s unless told), which cut a target's longer timeoutMs short, and a request
+ * still waiting for its connection cannot be aborted, so our timer alone would leave the connect
+ * running. Timeouts are few (a target's, the ad-hoc policy's, OAuth's); an agent whose
+ * connections have closed holds next to nothing.
  */
-let dispatcher: Dispatcher | undefined
-let loading: Promise<Dispatcher> | undefined
-const withDispatcher = (go: (d: Dispatcher) => void, cannot: (e: unknown) => void) => {
-  if (dispatcher !== undefined) return go(dispatcher)
+type AgentFor = (timeoutMs: number) => Dispatcher
+let agentFor: AgentFor | undefined
+let loading: Promise<AgentFor> | undefined
+const withDispatcher = (timeoutMs: number, go: (d: Dispatcher) => void, cannot: (e: unknown) => void) => {
+  if (agentFor !== undefined) return go(agentFor(timeoutMs))
   // its CommonJS exports, under `default` both in Node and in the bundle (where a named export is not there)
-  loading ??= import("undici").then((u) => (dispatcher = new u.default.Agent()))
-  loading.then(go, cannot)
+  loading ??= import("undici").then((u) => {
+    const agents = new Map<number, Dispatcher>()
+    return (agentFor = (ms) => {
+      let agent = agents.get(ms)
+      if (agent === undefined) agents.set(ms, (agent = new u.default.Agent({ connectTimeout: ms })))
+      return agent
+    })
+  })
+  loading.then((of) => go(of(timeoutMs)), cannot)
 }
 
 /** undici's codes for a request it will not send as given (an invalid header, an `expect` header) */
@@ -182,7 +196,7 @@ export const send = (url: string, headers: Readonly<Record<string, string>>, bod
       settle(failed(`the request could not be sent: ${e instanceof Error ? e.message : String(e)}`, true))
     }
   }
-  withDispatcher(dispatch, (e) => settle(failed(`the HTTP client could not be loaded: ${e instanceof Error ? e.message : String(e)}`)))
+  withDispatcher(options.timeoutMs, dispatch, (e) => settle(failed(`the HTTP client could not be loaded: ${e instanceof Error ? e.message : String(e)}`)))
   return () => {
     clearTimeout(timer)
     settled = true

@@ -45,14 +45,11 @@ const standardWebhooksSecret = (secret: string): string | undefined => {
   }
 }
 const RESERVED_HEADERS = new Set(["host", "content-length", "transfer-encoding", "connection", "webhook-id", "webhook-timestamp", "webhook-signature"])
-/** what the HTTP client (undici) refuses to send: they steer the connection, which the bridge keeps */
-const CONNECTION_HEADERS = new Set(["keep-alive", "upgrade", "expect"])
 const Headers = Schema.Record({ key: Schema.String, value: Schema.String }).pipe(
   Schema.filter((headers) => {
     for (const [name, value] of Object.entries(headers)) {
       if (!/^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/.test(name)) return `header name ${JSON.stringify(name)} is not an HTTP token`
       if (RESERVED_HEADERS.has(name.toLowerCase())) return `header ${name} is set by the bridge itself`
-      if (CONNECTION_HEADERS.has(name.toLowerCase())) return `header ${name} steers the connection, which the bridge keeps itself`
       if (/[\0-\x08\x0a-\x1f\x7f]/.test(value)) return `header ${name}: the value holds a control character`
       // HTTP/1.1 carries header values as Latin-1: Node refuses anything beyond (encode it, e.g. RFC 8187)
       if (/[^\t\x20-\xff]/.test(value)) return `header ${name}: the value holds a character HTTP headers cannot carry (beyond Latin-1)`

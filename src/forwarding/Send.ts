@@ -98,7 +98,7 @@ export interface SendOptions {
 
 /** How a transport answers: once, with the answer, or why there is none. */
 type Settle = (result: Answer | SendFailed) => void
-/** A transport sends and answers a cancel, after which it settles nothing. */
+/** A transport sends and answers a cancel; `send`'s settle hears only the first answer, none after a cancel. */
 type Transport = (target: Parsed, headers: Readonly<Record<string, string>>, body: string, options: SendOptions, settle: Settle) => () => void
 
 const withAuthorization = (target: Parsed, headers: Readonly<Record<string, string>>) =>
@@ -235,13 +235,8 @@ const byNode: Transport = (target, headers, body, options, settle) => {
     settle(failed(`the request could not be sent: ${e instanceof Error ? e.message : String(e)}`, true))
     return () => {}
   }
-  let done = false
-  const once: Settle = (result) => {
-    if (done) return
-    done = true
-    settle(result)
-  }
-  request.once("error", (e: NodeJS.ErrnoException) => once(failed(`${errnoOf(e)}${e.message}`)))
+  // `send`'s settle answers once: an error after the answer, or after a cancel, is not heard
+  request.once("error", (e: NodeJS.ErrnoException) => settle(failed(`${errnoOf(e)}${e.message}`)))
   request.once("response", (res) => {
     const chunks: Array<Buffer> = []
     let kept = 0
@@ -251,18 +246,15 @@ const byNode: Transport = (target, headers, body, options, settle) => {
         kept += c.length
       }
     })
-    res.once("end", () => once({ status: res.statusCode ?? 0, retryAfter: firstOf(res.headers["retry-after"]), excerpt: excerptFrom(chunks, kept, options.excerptBytes) }))
-    res.once("error", (e) => once(failed(e.message)))
+    res.once("end", () => settle({ status: res.statusCode ?? 0, retryAfter: firstOf(res.headers["retry-after"]), excerpt: excerptFrom(chunks, kept, options.excerptBytes) }))
+    res.once("error", (e) => settle(failed(e.message)))
   })
   try {
     request.end(payload)
   } catch (e) {
-    once(failed(e instanceof Error ? e.message : String(e)))
+    settle(failed(e instanceof Error ? e.message : String(e)))
   }
-  return () => {
-    done = true
-    request.destroy()
-  }
+  return () => request.destroy()
 }
 
 /**

@@ -123,7 +123,7 @@ export class Outbox extends Effect.Service<Outbox>()("Outbox", {
         if (orderKey === undefined) orderKey = orderKeyOf(event.data)
         addDeliveryIn(prepared, id, target.name, orderKey, now)
       }
-      if (orderKey !== undefined) targets.wakeSync()
+      if (orderKey !== undefined) targets.wakeTargetsSync()
       return id
     }
 

@@ -61,6 +61,17 @@ export class Targets extends Effect.Service<Targets>()("Targets", {
     const changed = () => void (current = [...byName.values()])
     /** woken after each emit so the worker picks new deliveries up at once */
     const wakeups = yield* Queue.sliding<void>(1)
+    /**
+     * Whether callbacks' own deliveries ($adhoc) may have something new since the worker last
+     * claimed them. A push's event never does: claiming $adhoc at every push's wake found nothing
+     * and cost ingest ~10 µs a push. The worker's poll wakes it too.
+     */
+    let adhocWoken = true
+    /** the worker looks at every target, $adhoc included */
+    const wakeSync = () => {
+      adhocWoken = true
+      wakeups.unsafeOffer(undefined)
+    }
 
     const list = Effect.sync(() => [...byName.values()])
     const get = (name: string) => Effect.sync(() => byName.get(name))
@@ -71,7 +82,7 @@ export class Targets extends Effect.Service<Targets>()("Targets", {
           ON CONFLICT (name) DO UPDATE SET config = excluded.config, updated_at = excluded.updated_at`
         byName.set(target.name, target)
         changed()
-        yield* wakeups.offer(undefined)
+        wakeSync()
       })
     const remove = (name: string) =>
       Effect.gen(function* () {
@@ -90,6 +101,27 @@ export class Targets extends Effect.Service<Targets>()("Targets", {
     /** The config file's own targets: the file wins at every start, so the admin API changes none of them. */
     const configured = new Set(config.targets.map((t) => t.name))
     const fromConfig = (name: string) => configured.has(name)
-    return { list, get, save, remove, forDelivery, targetFor, sending, fromConfig, wake: wakeups.offer(undefined), wakeSync: () => void wakeups.unsafeOffer(undefined), wakeups, snapshot: () => current } as const
+    return {
+      list,
+      get,
+      save,
+      remove,
+      forDelivery,
+      targetFor,
+      sending,
+      fromConfig,
+      wake: Effect.sync(wakeSync),
+      wakeSync,
+      /** the worker looks at the configured targets only: an event's new deliveries, a slot of theirs freed */
+      wakeTargetsSync: () => void wakeups.unsafeOffer(undefined),
+      /** whether $adhoc was woken since the last ask (the ask takes it) */
+      takeAdhocWoken: () => {
+        const woken = adhocWoken
+        adhocWoken = false
+        return woken
+      },
+      wakeups,
+      snapshot: () => current
+    } as const
   })
 }) {}

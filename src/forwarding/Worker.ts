@@ -163,7 +163,8 @@ export const workerLayer = Layer.scoped(
       const r = ready.get(name)
       const state = stateOf(name)
       if (r && state.circuit.openUntil === 0 && r.queue.length > r.target.concurrency / 2 && state.inFlight >= r.target.concurrency) return
-      targets.wakeSync()
+      if (name === ADHOC_TARGET) targets.wakeSync()
+      else targets.wakeTargetsSync()
     }
 
     /** a delivery's slot in its target (and lane) given back: the next one claimed ahead goes */
@@ -346,6 +347,9 @@ export const workerLayer = Layer.scoped(
         }
         const state = stateOf(target.name)
         if (target.name === ADHOC_TARGET) {
+          // claimed when woken for (a callback's push added, one of its slots freed, a redrive)
+          // and at every poll (a retry come due, another process's redrive), not at every push
+          if (!targets.takeAdhocWoken()) continue
           // callbacks' own deliveries yield to a burst of pushes like any target's
           const free = (commit.busy() ? ADHOC_IN_FLIGHT / BURST_SHARE : ADHOC_IN_FLIGHT) - state.inFlight
           if (free <= 0) continue
@@ -406,10 +410,13 @@ export const workerLayer = Layer.scoped(
           yield* sweepLeases
         }
         yield* pump.pipe(Effect.catchAllCause((cause) => health.failed("claim", "could not claim deliveries", cause)))
-        yield* Effect.raceFirst(targets.wakeups.take, Effect.sleep(Duration.millis(pollIntervalMs)))
+        yield* targets.wakeups.take
       }
     })
     yield* Effect.forkScoped(loop)
+    // the poll: every target woken every interval, so the loop waits on the one queue (racing a
+    // sleep at every wait, hundreds of times a second under a burst, cost a fiber and a timer each)
+    yield* Effect.forkScoped(Effect.forever(Effect.zipRight(Effect.sleep(Duration.millis(pollIntervalMs)), targets.wake)))
     // forked before the finalizer below is added: it runs (writing what plain deliveries came to) until that is done
     yield* Effect.forkScoped(Effect.forever(writeRecorded))
     yield* Effect.addFinalizer(() =>

@@ -1,0 +1,58 @@
+/**
+ * Callbacks' own deliveries ($adhoc) are claimed when something is added for them or once a poll
+ * interval has passed, not at every push's wake (an empty claim per push cost ingest ~10 µs).
+ * Both ways in, over real HTTP against a real server and its SQLite file.
+ */
+import * as path from "node:path"
+import Database from "better-sqlite3"
+import { describe, expect, it } from "vitest"
+import { eventually, startReceiver } from "./support/Receiver.js"
+import { asAdmin, startTestServer } from "./support/TestServer.js"
+
+const b64 = (s: string) => Buffer.from(s, "utf8").toString("base64")
+// the call rings for a minute: no later status (and no wake) comes while the test runs
+const ringing = {
+  driver: "simulator",
+  simulator: { speed: 1, outcomes: { answered: 1 }, ringMs: { min: 60_000, max: 60_000 }, talkMs: { min: 1000, max: 1000 } },
+  callbackDelivery: { timeoutMs: 1000, scheduleMs: [0] }
+}
+
+describe("$adhoc deliveries", () => {
+  it("a callback's push is sent at once, and one redriven by another process (the dlq CLI) within a poll interval", async () => {
+    let up = false
+    const cb = await startReceiver(() => ({ status: up ? 200 : 500 }))
+    const server = await startTestServer({
+      forwarding: { pollIntervalMs: 200, circuitThreshold: 50, circuitCooldownMs: 60_000, retentionDays: 30 },
+      telephony: ringing
+    })
+    const db = new Database(path.join(server.dataDir, "bridge.db"))
+    try {
+      const r = await asAdmin(server, "callbackPhone", { sourcePhone: "02367073578", descPhone: "13800138001", callbackUrl: b64(`${cb.url}?cbkId={cbkId}`) }, "form")
+      expect(r.code).toBe(0)
+      // woken by the callback itself: its one attempt goes, fails, and the push is a dead letter
+      const dead = await eventually(() => {
+        const rows = db.prepare(`SELECT id FROM deliveries WHERE target = '$adhoc' AND status = 'dead'`).all() as Array<{ id: number }>
+        return rows.length > 0 ? rows : undefined
+      }, 5_000)
+      expect(cb.received).toHaveLength(1)
+      // pushes of calls meanwhile wake the worker for the configured targets only
+      for (let i = 0; i < 20; i++) {
+        const memo = JSON.stringify({ cdrId: 9_000 + i, cdrExtension: "100008801", cdrStartTime: "2026-11-24 10:00:00" })
+        const res = await fetch(`${server.url}/api/voip.json`, { method: "POST", body: new URLSearchParams({ type: "1", memo }) })
+        expect(res.status).toBe(200)
+      }
+      // redriven on another connection, as `dlq redrive` does from its own process: no wake reaches this one
+      up = true
+      const now = Date.now()
+      const changed = db.prepare(`UPDATE deliveries SET status = 'pending', attempts = 0, next_attempt_at = ?, dead_reason = NULL, last_error = NULL, updated_at = ? WHERE target = '$adhoc' AND status = 'dead'`).run(now, now).changes
+      expect(changed).toBe(dead.length)
+      await eventually(() => (cb.received.length >= 2 ? true : undefined), 3_000)
+      expect(cb.received[1]!.url).toContain(`cbkId=${r.id}`)
+      await eventually(() => (db.prepare(`SELECT count(*) AS n FROM deliveries WHERE target = '$adhoc' AND status = 'delivered'`).get() as { n: number }).n === dead.length || undefined, 3_000)
+    } finally {
+      db.close()
+      await server.close()
+      await cb.close()
+    }
+  }, 20_000)
+})

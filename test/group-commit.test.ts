@@ -82,6 +82,21 @@ describe("group commit", () => {
     })
   )
 
+  it.effect("nextCommit resumes once the batch gathering with it is committed, and alone when nothing else is written", () =>
+    Effect.gen(function* () {
+      const { scope, db, commit } = yield* setUp(fileIn(), "FULL")
+      yield* commit.nextCommit
+      // with writers: it resumes when their batch is committed (their rows are there), not before
+      const writers = yield* Effect.fork(Effect.forEach(["a", "b", "c"], (v) => commit.submit(insert(v)), { concurrency: "unbounded" }))
+      // the writers run (and hand their writes over) before this fiber goes on
+      yield* Effect.yieldNow()
+      yield* commit.nextCommit
+      expect((db.prepare("SELECT count(*) AS n FROM t").get() as { n: number }).n).toBe(3)
+      expect(yield* Fiber.join(writers)).toEqual([1, 2, 3])
+      yield* Scope.close(scope, Exit.void)
+    })
+  )
+
   it.effect("shutdown waits for the flush in flight: every durable writer of the last batch is answered and in the file", () =>
     Effect.gen(function* () {
       const file = fileIn()

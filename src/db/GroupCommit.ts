@@ -280,6 +280,11 @@ export class GroupCommit extends Effect.Service<GroupCommit>()("GroupCommit", {
 
     return {
       submit,
+      /**
+       * Until the batch being gathered (with none, the next) is committed: a writer with no work,
+       * which fails only as its batch does (ignored here). The delivery worker paces itself by it.
+       */
+      nextCommit: Effect.ignore(submit(() => undefined, { durable: false })),
       busySince: () => busySince,
       busy: () => {
         const now = Date.now()

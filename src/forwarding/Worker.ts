@@ -350,10 +350,13 @@ export const workerLayer = Layer.scoped(
           // claimed when woken for (a callback's push added, one of its slots freed, a redrive)
           // and at every poll (a retry come due, another process's redrive), not at every push
           if (!targets.takeAdhocWoken()) continue
+          // due as of the wake just taken, not of this look's start: a push written (and woken
+          // for) while the look claimed for other targets is due after `now`, and would wait for the poll
+          const woken = yield* Clock.currentTimeMillis
           // callbacks' own deliveries yield to a burst of pushes like any target's
           const free = (commit.busy() ? ADHOC_IN_FLIGHT / BURST_SHARE : ADHOC_IN_FLIGHT) - state.inFlight
           if (free <= 0) continue
-          for (const d of yield* claim(target, free, now, () => admitByOrigin(target, now))) {
+          for (const d of yield* claim(target, free, woken, () => admitByOrigin(target, woken))) {
             sending.add(d.id)
             yield* start(target, d)
           }

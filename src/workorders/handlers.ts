@@ -332,7 +332,7 @@ export const updateWorkOrder = (p: UpdateParams, caller: Caller) =>
           if (db.inTransaction) write()
           else db.transaction(write)()
         })
-        if (pushes) targets.wakeSync()
+        if (pushes) targets.wakeTargetsSync()
         return { woId: String(woId) }
       })
     )

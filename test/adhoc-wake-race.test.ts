@@ -31,8 +31,8 @@ describe("$adhoc wakes", () => {
     const pushes = (async () => {
       for (let i = 0; pushing; i++) {
         const memo = JSON.stringify({ cdrId: 20_000 + i, cdrExtension: "100008801", cdrStartTime: "2026-11-24 10:00:00" })
-        const res = await fetch(`${server.url}/api/voip.json`, { method: "POST", body: new URLSearchParams({ type: "1", memo }) })
-        expect(res.status).toBe(200)
+        const res = await fetch(`${server.url}/api/voip.json`, { method: "POST", body: new URLSearchParams({ type: "1", peer: "1", memo }) })
+        expect(await res.json()).toMatchObject({ code: 0 })
       }
     })()
     try {

@@ -38,8 +38,8 @@ describe("$adhoc deliveries", () => {
       // pushes of calls meanwhile wake the worker for the configured targets only
       for (let i = 0; i < 20; i++) {
         const memo = JSON.stringify({ cdrId: 9_000 + i, cdrExtension: "100008801", cdrStartTime: "2026-11-24 10:00:00" })
-        const res = await fetch(`${server.url}/api/voip.json`, { method: "POST", body: new URLSearchParams({ type: "1", memo }) })
-        expect(res.status).toBe(200)
+        const res = await fetch(`${server.url}/api/voip.json`, { method: "POST", body: new URLSearchParams({ type: "1", peer: "1", memo }) })
+        expect(await res.json()).toMatchObject({ code: 0 })
       }
       // redriven on another connection, as `dlq redrive` does from its own process: no wake reaches this one
       up = true

@@ -268,6 +268,36 @@ describe("deliveries held behind a dead letter that is gone", () => {
   })
 })
 
+describe("deliveries held behind a dead letter that is purged", () => {
+  it("go at once, not at the next poll", async () => {
+    let failing = true
+    const crm = await startReceiver(() => ({ status: failing ? 500 : 200 }))
+    // a poll a minute away: only a wake sends the held delivery within the test's time
+    const server = await startTestServer({ forwarding: { pollIntervalMs: 60_000 }, targets: [{ name: "crm", url: crm.url, events: ["call.*"], retry: { scheduleMs: [0] } }] })
+    try {
+      const token = fs.readFileSync(path.join(server.dataDir, "admin-token"), "utf8").trim()
+      const admin = async (p: string, init: RequestInit = {}) =>
+        (await (await fetch(`${server.url}/admin/api${p}`, { ...init, headers: { authorization: `Bearer ${token}`, "content-type": "application/json" } })).json()) as Record<string, unknown> & { items?: Array<Record<string, unknown>> }
+      const push = async (type: number) =>
+        (await (await fetch(`${server.url}/api/voip.json`, { method: "POST", body: new URLSearchParams({ type: String(type), peer: "1", memo: JSON.stringify({ cdrId: 77, cdrExtension: "100008801" }) }) })).json()) as { code: number }
+      expect(await push(1)).toMatchObject({ code: 0 })
+      // the call's first event fails and is a dead letter (its retries exhausted): its next one waits behind it
+      await eventually(async () => (await admin("/dead-letters?target=crm")).items?.[0])
+      failing = false
+      const sent = crm.received.length
+      expect(await push(3)).toMatchObject({ code: 0 })
+      await new Promise((r) => setTimeout(r, 300))
+      expect(crm.received).toHaveLength(sent)
+      expect(await admin("/dead-letters", { method: "DELETE", body: JSON.stringify({ target: "crm" }) })).toMatchObject({ code: 0, deleted: 1 })
+      const held = await eventually(() => crm.received[sent], 3_000)
+      expect(JSON.parse(held.body).type).toBe("call.hangup")
+    } finally {
+      await server.close()
+      await crm.close()
+    }
+  })
+})
+
 describe("bridges starting at the same moment on one data directory", () => {
   it("let exactly one of them serve", async () => {
     const dataDir = tempDir()

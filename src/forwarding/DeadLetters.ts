@@ -172,6 +172,8 @@ export class DeadLetters extends Effect.Service<DeadLetters>()("DeadLetters", {
           onProgress?.(Math.min(i + CHUNK, chosen.length), chosen.length)
         }
         yield* releaseHeld(matched.map((d) => d.target))
+        // what waited behind them goes now, not at the next poll
+        yield* targets.wake
         return chosen.length
       }))
 

@@ -414,7 +414,7 @@ export const workerLayer = Layer.scoped(
         }
         yield* pump.pipe(Effect.catchAllCause((cause) => health.failed("claim", "could not claim deliveries", cause)))
         // during a burst, the next look waits for the pushes' next batch to commit: looking at every
-        // wake sent a fifth more deliveries meanwhile, each claimed in smaller numbers, and ingest with
+        // wake sent a fifth to a third more deliveries meanwhile, claimed in smaller numbers, and ingest with
         // a target fell from 0.78 to 0.75 of express (alternating rounds; paced: 0.81)
         if (commit.busy()) yield* commit.nextCommit
         yield* targets.wakeups.take

@@ -97,6 +97,28 @@ describe("group commit", () => {
     })
   )
 
+  it.live("burstOver waits for a burst of durable writers to begin, and resumes once it is over", () =>
+    Effect.gen(function* () {
+      const { scope, commit } = yield* setUp(fileIn(), "FULL")
+      const over = yield* Effect.fork(commit.burstOver)
+      // a writer or two at a time is no burst: still waiting well past the time a burst is believed
+      yield* commit.submit(insert("one"))
+      yield* Effect.forEach(["two", "three"], (v) => commit.submit(insert(v)), { concurrency: "unbounded" })
+      yield* Effect.sleep("400 millis")
+      expect(over.unsafePoll()).toBeNull()
+      // forty in one batch are: busy now, and over (not busy) when it resumes
+      yield* Effect.forEach(Array.from({ length: 40 }, (_, i) => `b${i}`), (v) => commit.submit(insert(v)), { concurrency: "unbounded" })
+      expect(commit.busy()).toBe(true)
+      yield* Fiber.join(over).pipe(Effect.timeoutFail({ duration: "3 seconds", onTimeout: () => new Error("burstOver did not resume") }))
+      expect(commit.busy()).toBe(false)
+      // the next burst is waited for afresh
+      const next = yield* Effect.fork(commit.burstOver)
+      yield* Effect.sleep("400 millis")
+      expect(next.unsafePoll()).toBeNull()
+      yield* Scope.close(scope, Exit.void)
+    })
+  )
+
   it.effect("shutdown waits for the flush in flight: every durable writer of the last batch is answered and in the file", () =>
     Effect.gen(function* () {
       const file = fileIn()

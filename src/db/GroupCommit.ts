@@ -157,20 +157,28 @@ export class GroupCommit extends Effect.Service<GroupCommit>()("GroupCommit", {
 
     /**
      * Until when writers that wait for the disk (pushes, above all) are arriving in numbers: the
-     * delivery worker sends less meanwhile, so a burst of pushes is acknowledged first and
-     * delivered after (a delivery costs the one thread about twice what a push does).
+     * delivery worker holds the targets' deliveries meanwhile, so a burst of pushes is
+     * acknowledged first and delivered right after (a delivery costs the one thread about twice
+     * what a push does).
      */
     let busyUntil = 0
     /** when the current run of busy batches began: a run longer than a burst is steady load, and the worker gets its full share back */
     let burstFrom = 0
+    /** opened when a burst begins, for `burstOver` */
+    const burstBegan = yield* Effect.makeLatch(false)
     const noteLoad = (batch: ReadonlyArray<Pending>) => {
       let durable = 0
       for (const p of batch) if (p.durable) durable++
       if (durable < BUSY_WRITERS) return
       const now = Date.now()
-      if (now >= busyUntil) burstFrom = now
+      if (now >= busyUntil) {
+        burstFrom = now
+        burstBegan.unsafeOpen()
+      }
       busyUntil = now + BUSY_FOR_MS
     }
+    /** when the burst on now is over: its last busy batch BUSY_FOR_MS behind, or BURST_MAX_MS since it began */
+    const burstEnds = () => Math.min(busyUntil, burstFrom + BURST_MAX_MS)
 
     const notFlushed = () => Exit.fail(new SqlErrorClass({ cause: flushFailed, message: "the database's write-ahead log could not be flushed to disk; the bridge must be restarted" }))
 
@@ -286,10 +294,17 @@ export class GroupCommit extends Effect.Service<GroupCommit>()("GroupCommit", {
        */
       nextCommit: Effect.ignore(submit(() => undefined, { durable: false })),
       busySince: () => busySince,
-      busy: () => {
-        const now = Date.now()
-        return now < busyUntil && now - burstFrom < BURST_MAX_MS
-      },
+      busy: () => Date.now() < burstEnds(),
+      /**
+       * Waits for the next burst to begin and then to be over. Nothing else marks the end of a
+       * burst — no batch is written then — so the delivery worker, which sends nothing of a
+       * target's while pushes arrive in a burst, is woken by it.
+       */
+      burstOver: Effect.gen(function* () {
+        yield* burstBegan
+        burstBegan.unsafeClose()
+        for (let left = burstEnds() - Date.now(); left > 0; left = burstEnds() - Date.now()) yield* Effect.sleep(Duration.millis(left))
+      }),
       /** why nothing more is acknowledged (a flush of the WAL failed), for /readyz; undefined while all is well */
       flushFailed: () => (flushFailed === undefined ? undefined : flushFailed instanceof Error ? flushFailed.message : String(flushFailed))
     } as const

@@ -44,7 +44,10 @@ const UNEXPECTED_RETRY_MS = 30_000
 const LEASE_SWEEP_MS = 1_000
 /** `$adhoc` deliveries in flight at once over all origins (each origin: the target's concurrency) */
 const ADHOC_IN_FLIGHT = 64
-/** while pushes arrive in a burst, a target sends with 1/BURST_SHARE of its concurrency */
+/**
+ * while pushes arrive in a burst, callbacks' own deliveries go with 1/BURST_SHARE of their slots (the
+ * configured targets, which carry every event, wait for the burst to be over): few, and someone waits on each
+ */
 const BURST_SHARE = 4
 /** outcomes of plain deliveries written in one transaction at most */
 const RECORDED_AT_ONCE = 512
@@ -88,11 +91,11 @@ export const workerLayer = Layer.scoped(
     const targets = yield* Targets
     const commit = yield* GroupCommit
     /**
-     * How many of the target's deliveries may be in flight now: a quarter of its concurrency while
-     * pushes arrive in a burst (acknowledging them comes first; the backlog goes right after), all
-     * of it otherwise.
+     * How many of the target's deliveries may be in flight now: none while pushes arrive in a
+     * burst (acknowledging them comes first; the backlog goes as soon as the burst is over, or
+     * once it has lasted BURST_MAX_MS and is steady load), all of its concurrency otherwise.
      */
-    const slots = (target: Target) => (commit.busy() ? Math.max(1, Math.ceil(target.concurrency / BURST_SHARE)) : target.concurrency)
+    const slots = (target: Target) => (commit.busy() ? 0 : target.concurrency)
     const deadLetters = yield* DeadLetters
     const mobileOf = yield* mobileLookup
     const { circuitThreshold, circuitCooldownMs, pollIntervalMs } = config.forwarding
@@ -424,6 +427,8 @@ export const workerLayer = Layer.scoped(
     // the poll: every target woken every interval, so the loop waits on the one queue (racing a
     // sleep at every wait, hundreds of times a second under a burst, cost a fiber and a timer each)
     yield* Effect.forkScoped(Effect.forever(Effect.zipRight(Effect.sleep(Duration.millis(pollIntervalMs)), targets.wake)))
+    // what a burst held goes when it is over, not at the next poll
+    yield* Effect.forkScoped(Effect.forever(Effect.zipRight(commit.burstOver, targets.wake)))
     // forked before the finalizer below is added: it runs (writing what plain deliveries came to) until that is done
     yield* Effect.forkScoped(Effect.forever(writeRecorded))
     yield* Effect.addFinalizer(() =>

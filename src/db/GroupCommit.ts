@@ -31,15 +31,11 @@ import { SqlError as SqlErrorClass } from "@effect/sql/SqlError"
 import * as fs from "node:fs"
 import * as path from "node:path"
 import { Duration, Effect, Exit, Option, Queue, Runtime, Schedule } from "effect"
+import { BUSY_WRITERS, makeBursts } from "./Bursts.js"
 import { busyBackoff, isBusy, Sqlite, type SyncWork } from "./Sqlite.js"
 
 const MAX_BATCH = 256
 const WINDOW_MS = 1
-/** durable writers in one batch that mean a burst is arriving, and how long that is believed */
-const BUSY_WRITERS = 4
-const BUSY_FOR_MS = 200
-/** a burst lasts at most this long: ingest that keeps up past it is steady load, shared with the deliveries as usual */
-const BURST_MAX_MS = 10_000
 
 /** One turn of the event loop: the I/O already arrived is read before we go on. */
 const nextTurn = Effect.async<void>((resume) => {
@@ -156,29 +152,19 @@ export class GroupCommit extends Effect.Service<GroupCommit>()("GroupCommit", {
     )
 
     /**
-     * Until when writers that wait for the disk (pushes, above all) are arriving in numbers: the
+     * Whether writers that wait for the disk (pushes, above all) are arriving in numbers: the
      * delivery worker holds the targets' deliveries meanwhile, so a burst of pushes is
-     * acknowledged first and delivered right after (a delivery costs the one thread about twice
-     * what a push does).
+     * acknowledged first and delivered right after (a delivery sent into a burst costs the one
+     * thread more than the push, and more than once the burst is over).
      */
-    let busyUntil = 0
-    /** when the current run of busy batches began: a run longer than a burst is steady load, and the worker gets its full share back */
-    let burstFrom = 0
-    /** opened when a burst begins, for `burstOver` */
+    const bursts = makeBursts()
+    /** opened when a burst begins to be held, for `burstOver` */
     const burstBegan = yield* Effect.makeLatch(false)
     const noteLoad = (batch: ReadonlyArray<Pending>) => {
       let durable = 0
       for (const p of batch) if (p.durable) durable++
-      if (durable < BUSY_WRITERS) return
-      const now = Date.now()
-      if (now >= busyUntil) {
-        burstFrom = now
-        burstBegan.unsafeOpen()
-      }
-      busyUntil = now + BUSY_FOR_MS
+      if (durable >= BUSY_WRITERS && bursts.busyBatch(Date.now())) burstBegan.unsafeOpen()
     }
-    /** when the burst on now is over: its last busy batch BUSY_FOR_MS behind, or BURST_MAX_MS since it began */
-    const burstEnds = () => Math.min(busyUntil, burstFrom + BURST_MAX_MS)
 
     const notFlushed = () => Exit.fail(new SqlErrorClass({ cause: flushFailed, message: "the database's write-ahead log could not be flushed to disk; the bridge must be restarted" }))
 
@@ -294,16 +280,17 @@ export class GroupCommit extends Effect.Service<GroupCommit>()("GroupCommit", {
        */
       nextCommit: Effect.ignore(submit(() => undefined, { durable: false })),
       busySince: () => busySince,
-      busy: () => Date.now() < burstEnds(),
+      busy: () => bursts.holding(Date.now()),
       /**
        * Waits for the next burst to begin and then to be over. Nothing else marks the end of a
        * burst — no batch is written then — so the delivery worker, which sends nothing of a
-       * target's while pushes arrive in a burst, is woken by it.
+       * target's while pushes arrive in a burst, is woken by it. One waiter only (the worker): it
+       * takes the latch.
        */
       burstOver: Effect.gen(function* () {
         yield* burstBegan
         burstBegan.unsafeClose()
-        for (let left = burstEnds() - Date.now(); left > 0; left = burstEnds() - Date.now()) yield* Effect.sleep(Duration.millis(left))
+        for (let left = bursts.endsAt() - Date.now(); left > 0; left = bursts.endsAt() - Date.now()) yield* Effect.sleep(Duration.millis(left))
       }),
       /** why nothing more is acknowledged (a flush of the WAL failed), for /readyz; undefined while all is well */
       flushFailed: () => (flushFailed === undefined ? undefined : flushFailed instanceof Error ? flushFailed.message : String(flushFailed))

@@ -93,7 +93,7 @@ export const workerLayer = Layer.scoped(
     /**
      * How many of the target's deliveries may be in flight now: none while pushes arrive in a
      * burst (acknowledging them comes first; the backlog goes as soon as the burst is over, or
-     * once it has lasted BURST_MAX_MS and is steady load), all of its concurrency otherwise.
+     * once it has been held its longest and is steady load: src/db/Bursts.ts), all of its concurrency otherwise.
      */
     const slots = (target: Target) => (commit.busy() ? 0 : target.concurrency)
     const deadLetters = yield* DeadLetters

@@ -1,0 +1,43 @@
+/**
+ * When pushes are arriving in a burst, told from the group commit's batches, with the times
+ * passed in (so the rules are tested without waiting). While a burst is held the delivery worker
+ * leaves the targets' deliveries for after it: acknowledging comes first.
+ */
+
+/** durable writers in one batch that mean a burst is arriving */
+export const BUSY_WRITERS = 4
+
+export interface BurstRules {
+  /** how long a burst is believed after its last busy batch */
+  readonly busyForMs: number
+  /** a burst is held at most this long: ingest that keeps up past it is steady load, shared with the deliveries */
+  readonly maxMs: number
+}
+
+export const BURST_RULES: BurstRules = { busyForMs: 200, maxMs: 10_000 }
+
+export const makeBursts = (rules: BurstRules = BURST_RULES) => {
+  let busyUntil = 0
+  /** when the burst being held began */
+  let from = 0
+  const endsAt = () => Math.min(busyUntil, from + rules.maxMs)
+  return {
+    /**
+     * A batch of `BUSY_WRITERS` or more durable writers at `now`; true when it begins a hold (nothing
+     * was held just before). A burst after a quiet gap at least as long as the last one was held
+     * is held afresh; after a shorter gap the last one goes on, its `maxMs` counted from its start
+     * (a load that stops for a moment every few seconds would otherwise be held nearly all the
+     * time, and the backlog grow without end): the deliveries get at least as long as they waited.
+     */
+    busyBatch: (now: number): boolean => {
+      const began = now >= busyUntil
+      if (began && now - busyUntil >= endsAt() - from) from = now
+      busyUntil = now + rules.busyForMs
+      return began && now < endsAt()
+    },
+    /** whether a burst is held at `now` */
+    holding: (now: number): boolean => now < endsAt(),
+    /** when the burst held now is over (in the past when none is) */
+    endsAt
+  }
+}

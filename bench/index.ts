@@ -30,5 +30,7 @@ export const benches: ReadonlyArray<Bench> = [
   // not in the default run: express with only a push's writes, against express and the bridge (what 0.8 would take)
   { name: "floor", run: () => import("./floor.bench.js").then((m) => m.run()), only: true },
   // not in the default run: the short guard of the two above
-  { name: "quick", run: () => import("./quick.bench.js").then((m) => m.run()), only: true }
+  { name: "quick", run: () => import("./quick.bench.js").then((m) => m.run()), only: true },
+  // not in the default run: ingest kept up past a burst (30 s runs), where deliveries share the thread again
+  { name: "ingest-steady", run: () => import("./ingestSteady.bench.js").then((m) => m.run()), only: true }
 ]

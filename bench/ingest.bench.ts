@@ -7,8 +7,9 @@
  *   1. ingest: the bridge with no target — acknowledged means committed to disk;
  *   2. ingest while forwarding (the issue's figure): the same with one target attached, every
  *      event delivered to a local receiver (a separate process) — held while the burst of
- *      pushes arrives (a round is shorter than the 10 s a burst may hold them; `npm run bench --
- *      ingest-steady` measures past that) — measured in the same alternating rounds;
+ *      pushes arrives (at the default BENCH_DURATION_S of 5 a round is shorter than the 10 s a
+ *      burst may hold them; `npm run bench -- ingest-steady` measures past that) — measured in
+ *      the same alternating rounds;
  *   3. delivery: how fast each round's backlog reaches the receiver once ingest stops;
  *   4. the bridge's peak resident memory under load.
  *
@@ -148,7 +149,7 @@ export const run = async () => {
   const warmed = await load(forwarding.child.port, 200_000_000)
   let expected = acked(warmed)
   await drained(expected)
-  const rounds: Array<{ base: autocannon.Result; ours: autocannon.Result; then?: autocannon.Result; fwd: autocannon.Result; atStop: number; drain: number; drainSeconds: number }> = []
+  const rounds: Array<{ base: autocannon.Result; ours: autocannon.Result; then?: autocannon.Result; fwd: autocannon.Result; atStop: number; drain: number; drainSeconds: number; wholeUs: number; sinkUs: number }> = []
   const stopAloneRss = peakRss(alone.child)
   const stopRss = peakRss(forwarding.child)
   for (let i = 0; i < ROUNDS; i++) {
@@ -156,11 +157,17 @@ export const run = async () => {
     const ours = await loadCounted(alone.child, 1_000_000 * (i + 1))
     const then = earlier ? await loadCounted(earlier.child, 1_000_000 * (i + 1)) : undefined
     const before = await delivered()
+    // what each event costs over the burst and its drain: the bridge's CPU and the receiver's
+    const cpuBefore = cpuMs(forwarding.child.process.pid!)
+    const sinkBefore = cpuMs(sink.process.pid!)
     const fwd = await loadCounted(forwarding.child, 300_000_000 + 1_000_000 * (i + 1))
     const atStop = (await delivered()) - before
     expected += acked(fwd)
     const drainSeconds = await drained(expected)
-    rounds.push({ base, ours, ...(then ? { then } : {}), fwd, atStop, drain: acked(fwd) - atStop, drainSeconds })
+    const perEvent = (ms: number) => (ms * 1000) / Math.max(1, acked(fwd))
+    const wholeUs = perEvent(cpuMs(forwarding.child.process.pid!) - cpuBefore)
+    const sinkUs = perEvent(cpuMs(sink.process.pid!) - sinkBefore)
+    rounds.push({ base, ours, ...(then ? { then } : {}), fwd, atStop, drain: acked(fwd) - atStop, drainSeconds, wholeUs, sinkUs })
   }
   const aloneRss = stopAloneRss()
   const forwardingRss = stopRss()
@@ -187,10 +194,11 @@ export const run = async () => {
     `  ratio bridge/express per round: ${ratios.map((r) => r.toFixed(2)).join(", ")} -> median ${median(ratios).toFixed(2)} durable ingest, no target`,
     `  median round: bridge p99 ${middle.ours.latency.p99} ms against express p99 ${middle.base.latency.p99} ms`,
     ...(earlier ? [`  ratio ${baseDist}/express per round: ${rounds.map((r) => (r.then!.requests.average / r.base.requests.average).toFixed(2)).join(", ")}`] : []),
-    `  ratio with one target attached and delivering (issue 17's figure): ${fwdRatios.map((r) => r.toFixed(2)).join(", ")} -> median ${median(fwdRatios).toFixed(2)}`,
+    `  ratio with one target attached, its deliveries held during the round (issue 17's figure): ${fwdRatios.map((r) => r.toFixed(2)).join(", ")} -> median ${median(fwdRatios).toFixed(2)}`,
     `  median round: forwarding bridge p99 ${fwdMiddle.fwd.latency.p99} ms against express p99 ${fwdMiddle.base.latency.p99} ms`,
     `delivery to a local receiver (concurrency 16), per round: ${rounds.map((r) => `${r.atStop} while ingesting, ${r.drain} after in ${r.drainSeconds.toFixed(1)} s`).join("; ")}`,
     `  drain after the burst: ${drainRates.map((r) => r.toFixed(0)).join(", ")} events/s; ${total >= expected ? "every acknowledged push delivered" : `${expected - total} NOT delivered`}`,
+    `  CPU per event over the burst and its drain, per round: ${rounds.map((r) => `bridge ${r.wholeUs.toFixed(0)} µs + receiver ${r.sinkUs.toFixed(0)} µs`).join("; ")}`,
     `bridge peak RSS under load: ${aloneRss} MiB ingesting, ${forwardingRss} MiB ingesting and forwarding`
   ]
 }

@@ -2,7 +2,7 @@
  * Ingest past a burst: the ingest bench's load (32 connections, distinct cdrIds, one target
  * delivering to a local receiver in another process) kept up for 30 s, against bare express
  * under the same load, in alternating rounds. A target's deliveries wait while pushes arrive in
- * a burst, for at most BURST_MAX_MS (10 s): the rate of seconds 12–30 is what ingest keeps while
+ * a burst, for at most `BURST_RULES.maxMs` (10 s, src/db/Bursts.ts): the rate of seconds 12–30 is what ingest keeps while
  * the worker delivers at the target's full concurrency meanwhile (steady load), beside the rate
  * of the first 10 s (the burst, deliveries held).
  */

@@ -104,8 +104,8 @@ const DATETIME = /^(\d{4})-(\d{1,2})-(\d{1,2})(?:[ T](\d{1,2}):(\d{1,2})(?::(\d{
  */
 export const datetime = parsed(Schema.String, "a time as yyyy-mm-dd hh:nn:ss", (s) => datetimeOf(s))
 
-/** `datetime`'s reading of one trimmed text, for code that reads a time outside a parameter (a push's memo). */
-export const datetimeOf = (s: string): string | undefined => {
+/** `datetime`'s reading of one trimmed text (a push's memo has its own: `pushedInstant`, src/shared/Time.ts) */
+const datetimeOf = (s: string): string | undefined => {
   const m = DATETIME.exec(s)
   if (!m) return undefined
   const [, y, mo, d, h = "0", mi = "0", se = "0"] = m

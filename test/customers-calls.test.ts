@@ -59,6 +59,25 @@ describe("a call with a customer's number", () => {
     expect(eventsOf("call.hangup").find((e) => e.cdrId === 930005)).not.toHaveProperty("custId")
   })
 
+  it("the call record and the customer's last call read a pushed start time alike: a date alone is no time for either", async () => {
+    const saved = await callApi(server, { ...creds(), method: "saveCustomer", custName: "日期客户", cpPhone: "139 0000 7788" }, "form")
+    expect(saved.code).toBe(0)
+    const pushedAt = Date.now()
+    const memo = JSON.stringify({ cdrId: 930010, cdrExtension: "100008800", cdrPhoneNum: "13900007788", cdrStartTime: "2026-11-23" })
+    expect(await push({ type: "3", peer: "2", phone: "13900007788", memo })).toEqual({ code: 0, message: "OK" })
+    const d = new Database(path.join(server.dataDir, "bridge.db"), { readonly: true })
+    try {
+      const call = d.prepare("SELECT start_ms FROM cdrs WHERE platform_cdr_id = '930010'").get() as { start_ms: number }
+      const customer = d.prepare("SELECT last_call_ms FROM customers WHERE cust_id = ?").get(saved.custId) as { last_call_ms: number }
+      // not midnight of 2026-11-23 (the customer link once read it so): both are the push's own time
+      expect(call.start_ms).toBeGreaterThanOrEqual(pushedAt)
+      expect(customer.last_call_ms).toBeGreaterThanOrEqual(pushedAt)
+      expect(Math.abs(customer.last_call_ms - call.start_ms)).toBeLessThan(5_000)
+    } finally {
+      d.close()
+    }
+  })
+
   it("uploaded by the recording box: the same, as of the call's start", async () => {
     const saved = await callApi(server, { ...creds(), method: "saveCustomer", custName: "盒子客户", cpPhone: "138 0013 8111" }, "form")
     const startSecs = Math.floor(Date.UTC(2026, 10, 22, 2, 0, 0) / 1000) // 2026-11-22 10:00:00 in Asia/Shanghai

@@ -6,13 +6,13 @@
 import type { EventType } from "../events/EventTypes.js"
 import * as crypto from "node:crypto"
 import type { Schema } from "effect"
-import { datetimeOf, type EmbeddedJson } from "../../schemas/Param.js"
+import type { EmbeddedJson } from "../../schemas/Param.js"
 import { CALL_EVENT_TYPES, CallbackPush, CallPush, WORKORDER_EVENT_TYPES, WorkOrderPush } from "../../schemas/push.js"
 import type { Prepared } from "../db/Sqlite.js"
 import type { AppConfigShape } from "../config/AppConfig.js"
 import { linkCallIn } from "../customers/Phones.js"
 import type { CdrStore } from "../records/CdrStore.js"
-import { parseLocal } from "../shared/Time.js"
+import { pushedInstant } from "../shared/Time.js"
 
 export interface Received {
   readonly type: EventType
@@ -101,10 +101,9 @@ const voip: Receiver<typeof CallPush.Type, typeof CallPush.Encoded> = {
     if (!memo || received.key === null || enterprise === null) return undefined
     const phone = memo.cdrPhoneNum ?? received.data.phone
     if (typeof phone !== "string" && typeof phone !== "number") return undefined
-    // Java writes `.0` after the seconds
-    const start = typeof memo.cdrStartTime === "string" ? datetimeOf(memo.cdrStartTime.replace(/\.\d+$/, "").trim()) : undefined
+    const start = typeof memo.cdrStartTime === "string" ? pushedInstant(memo.cdrStartTime, tz) : undefined
     return (prepared: Prepared) => {
-      const custId = linkCallIn(prepared, enterprise, String(phone), start === undefined ? Date.now() : parseLocal(start, tz))
+      const custId = linkCallIn(prepared, enterprise, String(phone), start ?? Date.now())
       return custId === undefined ? undefined : { custId }
     }
   }

@@ -18,7 +18,7 @@ import type { Prepared } from "../db/Sqlite.js"
 import { readStored } from "../db/StoredJson.js"
 import { reachableThroughCall } from "../recordings/Access.js"
 import { Ids } from "../shared/Ids.js"
-import { formatLocal, localMs, parseLocal } from "../shared/Time.js"
+import { formatLocal, parseLocal, pushedInstant } from "../shared/Time.js"
 import { boundBucket } from "./TalkBuckets.js"
 
 export interface CdrRecord {
@@ -187,16 +187,7 @@ export class CdrStore extends Effect.Service<CdrStore>()("CdrStore", {
         return { cdrId, created: true }
       })
 
-    /** `yyyy-MM-dd HH:mm[:ss[.S…]]` (Java writes `.0`); a date that does not exist (Feb 30, 25:61) is no time. */
-    const localTime = (v: unknown) => {
-      const m = /^(\d{4})-(\d{1,2})-(\d{1,2})[ T](\d{1,2}):(\d{1,2})(?::(\d{1,2})(?:\.\d+)?)?$/.exec(text(v).trim())
-      if (!m) return undefined
-      const [y, mo, d, h, mi, sec] = m.slice(1).map((x) => Number(x ?? 0)) as [number, number, number, number, number, number]
-      const probe = new Date(Date.UTC(y, mo - 1, d, h, mi, sec))
-      if (probe.getUTCFullYear() !== y || probe.getUTCMonth() !== mo - 1 || probe.getUTCDate() !== d || probe.getUTCHours() !== h || probe.getUTCMinutes() !== mi || probe.getUTCSeconds() !== sec)
-        return undefined
-      return localMs(y, mo, d, h, mi, sec, tz)
-    }
+    const localTime = (v: unknown) => pushedInstant(text(v), tz)
     const seconds = (v: unknown) => {
       const n = num(v)
       return n !== undefined && Number.isInteger(n) && n >= 0 ? n : undefined

@@ -64,6 +64,21 @@ export const parseLocal = (local: string, tz: string): number => {
   return localMs(y, mo, da, h, mi, s, tz)
 }
 
+/**
+ * A time the platform writes in a push's memo, `yyyy-MM-dd HH:mm[:ss[.S…]]` (Java writes `.0`),
+ * in `tz` → Unix ms. A date alone, or one that does not exist (Feb 30, 25:61), is no time: the
+ * call record and the customer's last call both read a pushed time by this one rule.
+ */
+export const pushedInstant = (text: string, tz: string): number | undefined => {
+  const m = /^(\d{4})-(\d{1,2})-(\d{1,2})[ T](\d{1,2}):(\d{1,2})(?::(\d{1,2})(?:\.\d+)?)?$/.exec(text.trim())
+  if (!m) return undefined
+  const [y, mo, d, h, mi, sec] = m.slice(1).map((x) => Number(x ?? 0)) as [number, number, number, number, number, number]
+  const probe = new Date(Date.UTC(y, mo - 1, d, h, mi, sec))
+  if (probe.getUTCFullYear() !== y || probe.getUTCMonth() !== mo - 1 || probe.getUTCDate() !== d || probe.getUTCHours() !== h || probe.getUTCMinutes() !== mi || probe.getUTCSeconds() !== sec)
+    return undefined
+  return localMs(y, mo, d, h, mi, sec, tz)
+}
+
 /** A wall-clock time in `tz` (month 1–12) → Unix ms. */
 export const localMs = (y: number, mo: number, da: number, h: number, mi: number, s: number, tz: string): number => {
   const wall = Date.UTC(y, mo - 1, da, h, mi, s)

@@ -45,6 +45,9 @@ describe("deliveries held during a burst of pushes", () => {
       }
       expect(seen.size).toBe(CALLS)
       for (const types of seen.values()) expect(types).toEqual(["call.dialing", "call.hangup"])
+      // an operator sees how long deliveries waited for bursts
+      const metrics = await (await fetch(`${server.url}/metrics`)).text()
+      expect(Number(/^bridge_delivery_held_for_bursts_seconds_total ([\d.e+-]+)$/m.exec(metrics)?.[1])).toBeGreaterThan(0)
     } finally {
       await server.close()
       await crm.close()

@@ -21,8 +21,10 @@
  * Claims.ts what is claimed, Attempt.ts the send, Record.ts what is written of it.
  */
 import { Cause, Chunk, Clock, Duration, Effect, FiberSet, Layer, Queue } from "effect"
+import * as prom from "prom-client"
 import { AppConfig } from "../config/AppConfig.js"
 import { GroupCommit } from "../db/GroupCommit.js"
+import { Metrics } from "../http/Metrics.js"
 import { attempt, attemptPlainly, isPlain, type Sent } from "./Attempt.js"
 import { claim, type Claimed, reclaimExpired, recoverAtStart, unclaim } from "./Claims.js"
 import { DeadLetters } from "./DeadLetters.js"
@@ -90,6 +92,7 @@ export const workerLayer = Layer.scoped(
     const config = yield* AppConfig
     const targets = yield* Targets
     const commit = yield* GroupCommit
+    const { registry } = yield* Metrics
     /**
      * How many of the target's deliveries may be in flight now: none while pushes arrive in a
      * burst (acknowledging them comes first; the backlog goes as soon as the burst is over, or
@@ -428,8 +431,23 @@ export const workerLayer = Layer.scoped(
     // the poll: every target woken every interval, so the loop waits on the one queue (racing a
     // sleep at every wait, hundreds of times a second under a burst, cost a fiber and a timer each)
     yield* Effect.forkScoped(Effect.forever(Effect.zipRight(Effect.sleep(Duration.millis(pollIntervalMs)), targets.wake)))
-    // what a burst held goes when it is over, not at the next poll
-    yield* Effect.forkScoped(Effect.forever(Effect.zipRight(commit.burstOver, targets.wake)))
+    // what a burst held goes when it is over, not at the next poll; an operator sees how long
+    // deliveries waited for bursts (the log, and a counter to graph against time)
+    const heldSeconds = new prom.Counter({
+      name: "bridge_delivery_held_for_bursts_seconds_total",
+      help: "Time the targets' deliveries waited while pushes arrived in a burst (acknowledging them first)",
+      registers: [registry]
+    })
+    yield* Effect.forkScoped(
+      Effect.forever(
+        Effect.gen(function* () {
+          const heldMs = yield* commit.burstOver
+          yield* targets.wake
+          heldSeconds.inc(heldMs / 1000)
+          yield* Effect.logInfo("a burst of pushes is over: the deliveries it held go now").pipe(Effect.annotateLogs({ heldMs }))
+        })
+      )
+    )
     // forked before the finalizer below is added: it runs (writing what plain deliveries came to) until that is done
     yield* Effect.forkScoped(Effect.forever(writeRecorded))
     yield* Effect.addFinalizer(() =>

@@ -137,7 +137,13 @@ export const ConfigSchema = Schema.Struct({
     /** delivered events and their deliveries are deleted after this many days (0: never) */
     retentionDays: Schema.Int.pipe(Schema.nonNegative()),
     /** how often the worker looks for due deliveries besides being woken by new events */
-    pollIntervalMs: PositiveInt
+    pollIntervalMs: PositiveInt,
+    /**
+     * whether the targets' deliveries wait while pushes arrive in a burst (for at most 10 s), so
+     * pushes are acknowledged first; false: they keep their full concurrency, for the lowest
+     * delivery latency at the price of slower ingest during bursts
+     */
+    holdDuringBursts: Schema.Boolean
   }),
   storage: Schema.Struct({
     /** below this many free bytes on the data directory's disk: storage.low (and storage.ok above it again) */
@@ -246,7 +252,7 @@ export const defaults: typeof ConfigSchema.Encoded = {
   telephony: { driver: "simulator" },
   workorders: { seedExample: true, attachmentMaxBytes: 10 * 1024 * 1024, types: [] },
   capture: { maxBytes: 100 * 1024 * 1024, keepCredentials: false, maxBodyBytes: 1024 * 1024 },
-  forwarding: { circuitThreshold: 5, circuitCooldownMs: 30_000, retentionDays: 30, pollIntervalMs: 1000 }
+  forwarding: { circuitThreshold: 5, circuitCooldownMs: 30_000, retentionDays: 30, pollIntervalMs: 1000, holdDuringBursts: true }
 }
 
 /** Environment variables and the config keys they set. */

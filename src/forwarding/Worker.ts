@@ -93,12 +93,15 @@ export const workerLayer = Layer.scoped(
     const targets = yield* Targets
     const commit = yield* GroupCommit
     const { registry } = yield* Metrics
+    /** pushes arrive in a burst, and deliveries yield to them (`forwarding.holdDuringBursts`) */
+    const holding = config.forwarding.holdDuringBursts ? () => commit.busy() : () => false
     /**
      * How many of the target's deliveries may be in flight now: none while pushes arrive in a
      * burst (acknowledging them comes first; the backlog goes as soon as the burst is over, or
-     * once it has been held its longest and is steady load: src/db/Bursts.ts), all of its concurrency otherwise.
+     * once it has been held its longest and is steady load: src/db/Bursts.ts), all of its
+     * concurrency otherwise.
      */
-    const slots = (target: Target) => (commit.busy() ? 0 : target.concurrency)
+    const slots = (target: Target) => (holding() ? 0 : target.concurrency)
     const deadLetters = yield* DeadLetters
     const mobileOf = yield* mobileLookup
     const { circuitThreshold, circuitCooldownMs, pollIntervalMs } = config.forwarding
@@ -360,7 +363,7 @@ export const workerLayer = Layer.scoped(
           // for) while the look claimed for other targets is due after `now`, and would wait for the poll
           const woken = yield* Clock.currentTimeMillis
           // callbacks' own deliveries yield to a burst of pushes like any target's
-          const free = (commit.busy() ? ADHOC_IN_FLIGHT / BURST_SHARE : ADHOC_IN_FLIGHT) - state.inFlight
+          const free = (holding() ? ADHOC_IN_FLIGHT / BURST_SHARE : ADHOC_IN_FLIGHT) - state.inFlight
           if (free <= 0) continue
           for (const d of yield* claim(target, free, woken, () => admitByOrigin(target, woken))) {
             sending.add(d.id)
@@ -423,7 +426,7 @@ export const workerLayer = Layer.scoped(
         // looking at every push's wake: the targets send nothing then, and `$adhoc` its share
         // (when targets still sent a quarter, unpaced looks sent a fifth to a third more
         // meanwhile, and ingest with a target fell from 0.78 to 0.75 of express)
-        if (commit.busy()) yield* commit.nextCommit
+        if (holding()) yield* commit.nextCommit
         yield* targets.wakeups.take
       }
     })
@@ -438,16 +441,17 @@ export const workerLayer = Layer.scoped(
       help: "Time the targets' deliveries waited while pushes arrived in a burst (acknowledging them first)",
       registers: [registry]
     })
-    yield* Effect.forkScoped(
-      Effect.forever(
-        Effect.gen(function* () {
-          const heldMs = yield* commit.burstOver
-          yield* targets.wake
-          heldSeconds.inc(heldMs / 1000)
-          yield* Effect.logInfo("a burst of pushes is over: the deliveries it held go now").pipe(Effect.annotateLogs({ heldMs }))
-        })
+    if (config.forwarding.holdDuringBursts)
+      yield* Effect.forkScoped(
+        Effect.forever(
+          Effect.gen(function* () {
+            const heldMs = yield* commit.burstOver
+            yield* targets.wake
+            heldSeconds.inc(heldMs / 1000)
+            yield* Effect.logInfo("a burst of pushes is over: the deliveries it held go now").pipe(Effect.annotateLogs({ heldMs }))
+          })
+        )
       )
-    )
     // forked before the finalizer below is added: it runs (writing what plain deliveries came to) until that is done
     yield* Effect.forkScoped(Effect.forever(writeRecorded))
     yield* Effect.addFinalizer(() =>

@@ -65,4 +65,23 @@ describe("bursts", () => {
     expect(b.busyBatch(60_150 + 10_000)).toBe(true)
     expect(b.holding(70_200)).toBe(true)
   })
+
+  it("count the time held exactly: each stretch from its first busy batch to its end, pauses and steady load past maxMs not counted", () => {
+    const b = makeBursts(rules)
+    expect(b.heldMs(5_000)).toBe(0)
+    batches(b, 1_000, 2_000) // held 1,000 → 2,150
+    expect(b.heldMs(1_500)).toBe(500)
+    expect(b.heldMs(9_000)).toBe(1_150)
+    expect(b.stretch()).toEqual({ from: 1_000, cut: false })
+    // a pause shorter than that: the same burst goes on, the pause not counted
+    batches(b, 2_500, 3_000) // held 2,500 → 3,150
+    expect(b.heldMs(9_000)).toBe(1_150 + 650)
+    // steady load: held until 10 s after the burst began (1,000 → 11,000), then not
+    batches(b, 3_100, 30_000)
+    expect(b.heldMs(40_000)).toBe(1_150 + (11_000 - 2_500))
+    expect(b.stretch()).toEqual({ from: 2_500, cut: true })
+    // a fresh burst after a long enough pause adds its own
+    batches(b, 50_000, 50_100) // held 50,000 → 50,250
+    expect(b.heldMs(60_000)).toBe(1_150 + 8_500 + 250)
+  })
 })

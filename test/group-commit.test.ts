@@ -109,13 +109,16 @@ describe("group commit", () => {
       // forty in one batch are: it resumes once the burst is over (not busy)
       const before = Date.now()
       yield* Effect.forEach(Array.from({ length: 40 }, (_, i) => `b${i}`), (v) => commit.submit(insert(v)), { concurrency: "unbounded" })
-      const heldMs = yield* Fiber.join(over).pipe(Effect.timeoutFail({ duration: "3 seconds", onTimeout: () => new Error("burstOver did not resume") }))
+      const { heldMs, cut } = yield* Fiber.join(over).pipe(Effect.timeoutFail({ duration: "3 seconds", onTimeout: () => new Error("burstOver did not resume") }))
       expect(commit.busy()).toBe(false)
       // held about as long as a burst is believed after its last busy batch (200 ms, less the
       // moment between the batch and this fiber's resuming)
       expect(heldMs).toBeGreaterThan(100)
       // ... and no longer than the burst could have been held (not a time of day, not an older burst's start)
       expect(heldMs).toBeLessThanOrEqual(Date.now() - before)
+      expect(cut).toBe(false)
+      // the total held so far is that burst's
+      expect(commit.heldForBurstsMs()).toBe(heldMs)
       // the next burst is waited for afresh
       const next = yield* Effect.fork(commit.burstOver)
       yield* Effect.sleep("400 millis")

@@ -21,6 +21,10 @@ export const makeBursts = (rules: BurstRules = BURST_RULES) => {
   /** when the burst being held began */
   let from = 0
   const endsAt = () => Math.min(busyUntil, from + rules.maxMs)
+  /** when the current stretch of holding began (a burst that goes on after a pause is a new stretch of it) */
+  let stretchFrom = 0
+  /** time held in the stretches before it */
+  let heldBefore = 0
   return {
     /**
      * A batch of `BUSY_WRITERS` or more durable writers at `now`; true when it begins a hold (nothing
@@ -31,13 +35,26 @@ export const makeBursts = (rules: BurstRules = BURST_RULES) => {
      */
     busyBatch: (now: number): boolean => {
       const began = now >= busyUntil
-      if (began && now - busyUntil >= endsAt() - from) from = now
+      if (!began) {
+        busyUntil = now + rules.busyForMs
+        return false
+      }
+      // the last stretch is over (at its end, now or before): counted, and a new one may begin
+      const lastEnd = endsAt()
+      if (now - busyUntil >= lastEnd - from) from = now
       busyUntil = now + rules.busyForMs
-      return began && now < endsAt()
+      if (now >= endsAt()) return false
+      heldBefore += Math.max(0, lastEnd - stretchFrom)
+      stretchFrom = now
+      return true
     },
     /** whether a burst is held at `now` */
     holding: (now: number): boolean => now < endsAt(),
     /** when the burst held now is over (in the past when none is) */
-    endsAt
+    endsAt,
+    /** how long the stretch held last (or now) began to be held, and whether `maxMs` cut it */
+    stretch: () => ({ from: stretchFrom, cut: busyUntil > from + rules.maxMs }),
+    /** how long bursts have held deliveries in all, up to `now` */
+    heldMs: (now: number): number => heldBefore + Math.max(0, Math.min(now, endsAt()) - stretchFrom)
   }
 }

@@ -282,18 +282,21 @@ export class GroupCommit extends Effect.Service<GroupCommit>()("GroupCommit", {
       busySince: () => busySince,
       busy: () => bursts.holding(Date.now()),
       /**
-       * Waits for the next burst to begin and then to be over; answers how long it was held (ms).
-       * Nothing else marks the end of a burst — no batch is written then — so the delivery worker,
-       * which sends nothing of a target's while pushes arrive in a burst, is woken by it. One
-       * waiter only (the worker): it takes the latch.
+       * Waits for the next burst to begin and then to be over; answers how long its last stretch
+       * was held (ms) and whether it was cut at its longest (steady load). Nothing else marks the
+       * end of a burst — no batch is written then — so the delivery worker, which sends nothing
+       * of a target's while pushes arrive in a burst, is woken by it. One waiter only (the
+       * worker): it takes the latch.
        */
       burstOver: Effect.gen(function* () {
         yield* burstBegan
         burstBegan.unsafeClose()
-        const began = Date.now()
         for (let left = bursts.endsAt() - Date.now(); left > 0; left = bursts.endsAt() - Date.now()) yield* Effect.sleep(Duration.millis(left))
-        return Math.max(0, bursts.endsAt() - began)
+        const { from, cut } = bursts.stretch()
+        return { heldMs: Math.max(0, bursts.endsAt() - from), cut }
       }),
+      /** how long bursts have held deliveries since start, in all (ms): exact, from the batches' own times */
+      heldForBurstsMs: () => bursts.heldMs(Date.now()),
       /** why nothing more is acknowledged (a flush of the WAL failed), for /readyz; undefined while all is well */
       flushFailed: () => (flushFailed === undefined ? undefined : flushFailed instanceof Error ? flushFailed.message : String(flushFailed))
     } as const

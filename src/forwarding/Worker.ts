@@ -434,21 +434,28 @@ export const workerLayer = Layer.scoped(
     // the poll: every target woken every interval, so the loop waits on the one queue (racing a
     // sleep at every wait, hundreds of times a second under a burst, cost a fiber and a timer each)
     yield* Effect.forkScoped(Effect.forever(Effect.zipRight(Effect.sleep(Duration.millis(pollIntervalMs)), targets.wake)))
-    // what a burst held goes when it is over, not at the next poll; an operator sees how long
-    // deliveries waited for bursts (the log, and a counter to graph against time)
-    const heldSeconds = new prom.Counter({
+    // an operator sees how long deliveries were held back for bursts, graphed against time (a
+    // load of many short bursts would be a log line every few hundred ms: the log says only when
+    // a burst ran so long that deliveries went again alongside it)
+    const { holdDuringBursts } = config.forwarding
+    new prom.Counter({
       name: "bridge_delivery_held_for_bursts_seconds_total",
-      help: "Time the targets' deliveries waited while pushes arrived in a burst (acknowledging them first)",
-      registers: [registry]
+      help: "Time deliveries to targets were held back (whether or not any waited) while pushes arrived in a burst, acknowledged first",
+      registers: [registry],
+      collect() {
+        this.reset()
+        if (holdDuringBursts) this.inc(commit.heldForBurstsMs() / 1000)
+      }
     })
-    if (config.forwarding.holdDuringBursts)
+    // what a burst held goes when it is over, not at the next poll
+    if (holdDuringBursts)
       yield* Effect.forkScoped(
         Effect.forever(
           Effect.gen(function* () {
-            const heldMs = yield* commit.burstOver
+            const { heldMs, cut } = yield* commit.burstOver
             yield* targets.wake
-            heldSeconds.inc(heldMs / 1000)
-            yield* Effect.logInfo("a burst of pushes is over: the deliveries it held go now").pipe(Effect.annotateLogs({ heldMs }))
+            if (cut) yield* Effect.logInfo("pushes kept arriving in a burst: deliveries go again alongside them").pipe(Effect.annotateLogs({ heldMs }))
+            else yield* Effect.logDebug("a burst of pushes is over: the deliveries it held go now").pipe(Effect.annotateLogs({ heldMs }))
           })
         )
       )

@@ -52,7 +52,7 @@ export const makeBursts = (rules: BurstRules = BURST_RULES) => {
     holding: (now: number): boolean => now < endsAt(),
     /** when the burst held now is over (in the past when none is) */
     endsAt,
-    /** how long the stretch held last (or now) began to be held, and whether `maxMs` cut it */
+    /** when the stretch held last (or now) began, and whether `maxMs` cut it */
     stretch: () => ({ from: stretchFrom, cut: busyUntil > from + rules.maxMs }),
     /** how long bursts have held deliveries in all, up to `now` */
     heldMs: (now: number): number => heldBefore + Math.max(0, Math.min(now, endsAt()) - stretchFrom)

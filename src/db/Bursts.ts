@@ -25,6 +25,12 @@ export const makeBursts = (rules: BurstRules = BURST_RULES) => {
   let stretchFrom = 0
   /** time held in the stretches before it */
   let heldBefore = 0
+  /**
+   * from when heldMs counts the current stretch: moved on at every batch after a quiet gap, held or
+   * not, since a burst that goes on past its maxMs moves endsAt() from that gap's start to from +
+   * maxMs, which would count the gap as held
+   */
+  let countedFrom = 0
   return {
     /**
      * A batch of `BUSY_WRITERS` or more durable writers at `now`; true when it begins a hold (nothing
@@ -41,10 +47,11 @@ export const makeBursts = (rules: BurstRules = BURST_RULES) => {
       }
       // the last stretch is over (at its end, now or before): counted, and a new one may begin
       const lastEnd = endsAt()
+      heldBefore += Math.max(0, lastEnd - countedFrom)
+      countedFrom = now
       if (now - busyUntil >= lastEnd - from) from = now
       busyUntil = now + rules.busyForMs
       if (now >= endsAt()) return false
-      heldBefore += Math.max(0, lastEnd - stretchFrom)
       stretchFrom = now
       return true
     },
@@ -55,6 +62,6 @@ export const makeBursts = (rules: BurstRules = BURST_RULES) => {
     /** when the stretch held last (or now) began, and whether `maxMs` cut it */
     stretch: () => ({ from: stretchFrom, cut: busyUntil > from + rules.maxMs }),
     /** how long bursts have held deliveries in all, up to `now` */
-    heldMs: (now: number): number => heldBefore + Math.max(0, Math.min(now, endsAt()) - stretchFrom)
+    heldMs: (now: number): number => heldBefore + Math.max(0, Math.min(now, endsAt()) - countedFrom)
   }
 }

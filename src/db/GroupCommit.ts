@@ -157,13 +157,14 @@ export class GroupCommit extends Effect.Service<GroupCommit>()("GroupCommit", {
      * acknowledged first and delivered right after (a delivery sent into a burst costs the one
      * thread more than the push, and more than once the burst is over).
      */
+    // times from the monotonic clock: a step of the wall clock must not hold deliveries, nor make the held total go back
     const bursts = makeBursts()
     /** opened when a burst begins to be held, for `burstOver` */
     const burstBegan = yield* Effect.makeLatch(false)
     const noteLoad = (batch: ReadonlyArray<Pending>) => {
       let durable = 0
       for (const p of batch) if (p.durable) durable++
-      if (durable >= BUSY_WRITERS && bursts.busyBatch(Date.now())) burstBegan.unsafeOpen()
+      if (durable >= BUSY_WRITERS && bursts.busyBatch(performance.now())) burstBegan.unsafeOpen()
     }
 
     const notFlushed = () => Exit.fail(new SqlErrorClass({ cause: flushFailed, message: "the database's write-ahead log could not be flushed to disk; the bridge must be restarted" }))
@@ -280,7 +281,7 @@ export class GroupCommit extends Effect.Service<GroupCommit>()("GroupCommit", {
        */
       nextCommit: Effect.ignore(submit(() => undefined, { durable: false })),
       busySince: () => busySince,
-      busy: () => bursts.holding(Date.now()),
+      busy: () => bursts.holding(performance.now()),
       /**
        * Waits for the next burst to begin and then to be over; answers how long its last stretch
        * was held (ms) and whether it was cut at its longest (steady load). Nothing else marks the
@@ -291,12 +292,12 @@ export class GroupCommit extends Effect.Service<GroupCommit>()("GroupCommit", {
       burstOver: Effect.gen(function* () {
         yield* burstBegan
         burstBegan.unsafeClose()
-        for (let left = bursts.endsAt() - Date.now(); left > 0; left = bursts.endsAt() - Date.now()) yield* Effect.sleep(Duration.millis(left))
+        for (let left = bursts.endsAt() - performance.now(); left > 0; left = bursts.endsAt() - performance.now()) yield* Effect.sleep(Duration.millis(left))
         const { from, cut } = bursts.stretch()
         return { heldMs: Math.max(0, bursts.endsAt() - from), cut }
       }),
       /** how long bursts have held deliveries since start, in all (ms): exact, from the batches' own times */
-      heldForBurstsMs: () => bursts.heldMs(Date.now()),
+      heldForBurstsMs: () => bursts.heldMs(performance.now()),
       /** why nothing more is acknowledged (a flush of the WAL failed), for /readyz; undefined while all is well */
       flushFailed: () => (flushFailed === undefined ? undefined : flushFailed instanceof Error ? flushFailed.message : String(flushFailed))
     } as const

@@ -362,7 +362,7 @@ export const workerLayer = Layer.scoped(
           // due as of the wake just taken, not of this look's start: a push written (and woken
           // for) while the look claimed for other targets is due after `now`, and would wait for the poll
           const woken = yield* Clock.currentTimeMillis
-          // callbacks' own deliveries yield to a burst of pushes like any target's
+          // callbacks' own deliveries yield to a burst of pushes in part (BURST_SHARE), where targets' wait whole
           const free = (holding() ? ADHOC_IN_FLIGHT / BURST_SHARE : ADHOC_IN_FLIGHT) - state.inFlight
           if (free <= 0) continue
           for (const d of yield* claim(target, free, woken, () => admitByOrigin(target, woken))) {
